@@ -1,0 +1,1 @@
+"""Thin Dagster definitions over :mod:`pipeline`."""

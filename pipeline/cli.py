@@ -1,0 +1,80 @@
+"""The ``orderlake`` command line (also ``python -m pipeline``).
+
+Subcommands import their implementation lazily so that ``orderlake sql`` starts fast and
+``orderlake sandbox`` does not drag Dagster in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="orderlake",
+        description="Keep a Binance account's complete order history in a Parquet lake, queried through DuckDB.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    from pipeline.sandbox import cli as sandbox_cli
+
+    sandbox_cli.add_arguments(
+        sub.add_parser("sandbox", help="run the local Binance-compatible sandbox exchange")
+    )
+
+    backfill = sub.add_parser("backfill", help="materialize a date range through Dagster, in-process")
+    backfill.add_argument("--start", required=True, help="first UTC day, YYYY-MM-DD")
+    backfill.add_argument("--end", required=True, help="last UTC day, YYYY-MM-DD (inclusive)")
+    backfill.add_argument("--select", choices=("spot", "exports", "all"), default="all")
+    backfill.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="request the exports and return; the link-polling sensor finishes the chain",
+    )
+    backfill.add_argument("--no-probe", action="store_true", help="skip the full symbol probe")
+    backfill.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    from pipeline.warehouse import cli as warehouse_cli
+
+    warehouse_cli.add_sql_arguments(sub.add_parser("sql", help="run SQL against the DuckDB catalog"))
+    warehouse_cli.add_status_arguments(sub.add_parser("status", help="coverage report: what is in the lake"))
+
+    demo = sub.add_parser("demo", help="the whole pipeline on the built-in sandbox exchange (make run)")
+    demo.add_argument("--spot-days", type=int, default=30, help="days of spot history to backfill")
+    demo.add_argument("--export-days", type=int, default=365, help="days of futures/PM history to export")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _build_parser().parse_args(argv)
+    try:
+        if args.command == "sandbox":
+            from pipeline.sandbox import cli as sandbox_cli
+
+            return sandbox_cli.run(args)
+        if args.command == "sql":
+            from pipeline.warehouse import cli as warehouse_cli
+
+            return warehouse_cli.run_sql(args)
+        if args.command == "status":
+            from pipeline.warehouse import cli as warehouse_cli
+
+            return warehouse_cli.run_status(args)
+        if args.command == "backfill":
+            from assets import runner
+
+            return runner.run_backfill_command(args)
+        if args.command == "demo":
+            from assets import demo
+
+            return demo.run_demo(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    raise AssertionError(f"unhandled command {args.command}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
