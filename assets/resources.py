@@ -12,7 +12,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import PrivateAttr
 
-from pipeline.binance import BinanceClient, Credentials
+from pipeline.binance import BinanceClient
 from pipeline.config import PRODUCTION_URLS, Secret, Settings
 
 

@@ -1,0 +1,55 @@
+"""Server clock: local time + a measured offset to Binance's clock.
+
+Why: signed requests must carry a ``timestamp`` within ``recvWindow`` of the server's time (binance-api.md §2.2),
+and rate-limit windows are aligned to the SERVER's clock. One clock per server family: spot (REST ``/api/v3/time``
+or WS ``time``) and futures (``/fapi/v1/time``). Portfolio Margin (papi) has no public time endpoint (at least not
+in our sandbox), so PapiRest reuses the FUTURES clock: the offset measures this machine's clock against Binance's
+NTP-synced servers, which is the same for every Binance host.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+
+class ServerClock:
+    """``now_ms()`` = local time + offset; ``timestamp()`` syncs first if never synced."""
+
+    def __init__(self, fetch_server_ms: Callable[[], int] | None, *, now: Callable[[], float] = time.time,
+                 name: str = "spot") -> None:
+        self._fetch = fetch_server_ms
+        self._now = now
+        self.name = name
+        self.offset_ms: int | None = None
+        self.syncs = 0
+        self._lock = threading.Lock()
+
+    def local_ms(self) -> int:
+        return int(self._now() * 1000)
+
+    def now_ms(self) -> int:
+        """Best estimate of the server's time; the local clock until the first sync (never triggers a call)."""
+        return self.local_ms() + (self.offset_ms or 0)
+
+    def sync(self) -> int:
+        """Measure the offset with one time call: server - midpoint of the round trip."""
+        if self._fetch is None:
+            raise RuntimeError(f"the {self.name} clock has no time endpoint to sync with")
+        with self._lock:
+            t0 = self._now()
+            server = int(self._fetch())
+            t1 = self._now()
+            self.offset_ms = server - int((t0 + t1) * 500)
+            self.syncs += 1
+            return self.offset_ms
+
+    def timestamp(self) -> int:
+        """``timestamp`` for a signed request."""
+        if self.offset_ms is None:
+            self.sync()
+        return self.now_ms()
+
+    def __repr__(self) -> str:
+        return f"ServerClock({self.name!r}, offset_ms={self.offset_ms})"

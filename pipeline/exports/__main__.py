@@ -1,0 +1,5 @@
+import sys
+
+from pipeline.exports.cli import main
+
+sys.exit(main())

@@ -1,0 +1,89 @@
+"""Typed errors of the export chain.
+
+Every message says what happened AND what to do, because the reader is usually a user looking at a failed
+Dagster run or CLI output, and a wrong guess can cost a scarce download id. Messages never contain a
+pre-signed URL's query string or any API key.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def fmt_ms(ms: int | None) -> str:
+    """Human UTC time for messages."""
+    if ms is None or ms < 0:
+        return "-"
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+class ExportError(Exception):
+    """Base class of everything the export chain raises on purpose."""
+
+
+class QuotaWouldBeExceeded(ExportError):
+    """Refused BEFORE calling Binance: the monthly download-id quota (local count or Binance's answer) is used."""
+
+    def __init__(self, *, market: str, kind: str, account: str, month: str, used: int, limit: int,
+                 needed: int, resets_at_ms: int, blocked_by_binance: bool = False, detail: str = "") -> None:
+        self.market, self.kind, self.account, self.month = market, kind, account, month
+        self.used, self.limit, self.needed = used, limit, needed
+        self.resets_at_ms, self.blocked_by_binance = resets_at_ms, blocked_by_binance
+        why = (
+            "Binance answered that the monthly export quota is exhausted (the website's download page shares "
+            "this quota, so downloads made there count too)"
+            if blocked_by_binance
+            else f"{used} of {limit} download ids already used, {needed} more needed"
+        )
+        super().__init__(
+            f"Export quota for {market}/{kind} (account {account!r}) in {month} (UTC): {why}. "
+            f"No request was sent to Binance. The quota resets at {fmt_ms(resets_at_ms)}. "
+            "The Binance website's Futures > Order History > Export shares the same monthly quota "
+            "(about 10 ids a month), so manual downloads there also reduce what is left. "
+            "Narrow the date range, wait for the reset, or (only if you know the quota is larger) raise "
+            f"ORDERLAKE_EXPORT_MONTHLY_LIMIT.{(' ' + detail) if detail else ''}"
+        )
+
+
+class ExportRequestUnknown(ExportError):
+    """A create call timed out / got a 5xx: Binance may or may not have created a download id (quota spent?)."""
+
+    def __init__(self, message: str, *, entry_id: int) -> None:
+        self.entry_id = entry_id
+        super().__init__(message)
+
+
+class ExportRejected(ExportError):
+    """Binance definitively rejected a create call (a 4xx answer); no id was created."""
+
+
+class ExportStateError(ExportError):
+    """The ledger entry is not in a state that allows the operation (e.g. retrieve before completed)."""
+
+
+class ExportPollError(ExportError):
+    """The link endpoint returned a status the chain does not know; the entry is put in the ``error`` state."""
+
+
+class LinkExpired(ExportError):
+    """The pre-signed link expired and Binance gave no fresh one; the data needs a new download id."""
+
+
+class DownloadError(ExportError):
+    """Downloading the export file failed; nothing was kept under raw/ and no quota was spent."""
+
+
+class UnsafeDownloadUrl(DownloadError):
+    """The URL is not https (or allowed http loopback); refused before connecting."""
+
+
+class TruncatedDownload(DownloadError):
+    """Fewer (or more) bytes arrived than Content-Length announced."""
+
+
+class BadDownload(DownloadError):
+    """The server answered with something that is not an export file (HTML page, error XML, empty body...)."""
+
+
+class RawFileMismatch(ExportError):
+    """The immutable raw copy on disk no longer matches the SHA-256 recorded in the ledger."""

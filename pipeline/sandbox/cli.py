@@ -1,0 +1,120 @@
+"""``orderlake sandbox``: run the sandbox exchange in the foreground until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from pipeline.sandbox.config import DEFAULT_API_KEY, DEFAULT_API_SECRET, SandboxConfig
+from pipeline.sandbox.server import SandboxExchange, run_sandbox
+
+_D = SandboxConfig()
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1, loopback only)")
+    parser.add_argument("--port", type=int, default=0, help="TCP port; 0 = pick a free one (default)")
+    parser.add_argument("--seed", type=int, default=_D.seed, help="seed of the generated account")
+    parser.add_argument("--api-key", default=DEFAULT_API_KEY)
+    parser.add_argument(
+        "--api-secret",
+        default=None,
+        help=f"HMAC secret (default {DEFAULT_API_SECRET!r}; none if a public key is given)",
+    )
+    parser.add_argument(
+        "--ed25519-public-key", type=Path, metavar="FILE", help="PEM public key: the API key becomes an Ed25519 key"
+    )
+    parser.add_argument("--rsa-public-key", type=Path, metavar="FILE", help="PEM public key: an RSA key")
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        help="shorten durations (rate-limit windows, bans, export processing, link TTL) by this "
+        "factor; the clock itself is not shifted",
+    )
+    parser.add_argument("--truth", type=Path, metavar="PATH", help="write the ground truth JSON here at start")
+    shape = parser.add_argument_group("account shape")
+    shape.add_argument("--listed-symbols", type=int, default=_D.listed_symbols)
+    shape.add_argument("--active-symbols", type=int, default=_D.active_symbols)
+    shape.add_argument("--history-days", type=int, default=_D.history_days)
+    shape.add_argument(
+        "--orders-per-day", type=float, default=_D.orders_per_day, help="average spot orders per active symbol per day"
+    )
+    shape.add_argument("--busy-day-orders", type=int, default=_D.busy_day_orders)
+    shape.add_argument("--futures-history-days", type=int, default=_D.futures_history_days)
+    shape.add_argument("--no-delisted-symbol", action="store_true", help="do not generate a delisted pair")
+    exports = parser.add_argument_group("exports")
+    exports.add_argument("--export-quota", type=int, default=_D.export_quota, help="ids per endpoint per month")
+    exports.add_argument("--export-processing-seconds", type=float, default=_D.export_processing_seconds)
+    exports.add_argument("--display-utc-offset-minutes", type=int, default=_D.display_utc_offset_minutes)
+    faults = parser.add_argument_group("fault injection (probability per request)")
+    faults.add_argument("--fault-5xx", type=float, default=0.0)
+    faults.add_argument("--fault-html", type=float, default=0.0)
+    faults.add_argument("--fault-timeout", type=float, default=0.0)
+    faults.add_argument("--fault-truncate", type=float, default=0.0, help="truncated export downloads")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> SandboxConfig:
+    ed = args.ed25519_public_key.read_bytes() if args.ed25519_public_key else None
+    rsa = args.rsa_public_key.read_bytes() if args.rsa_public_key else None
+    secret = args.api_secret if args.api_secret is not None else (None if (ed or rsa) else DEFAULT_API_SECRET)
+    return SandboxConfig(
+        seed=args.seed,
+        api_key=args.api_key,
+        api_secret=secret,
+        ed25519_public_key_pem=ed,
+        rsa_public_key_pem=rsa,
+        listed_symbols=args.listed_symbols,
+        active_symbols=args.active_symbols,
+        history_days=args.history_days,
+        orders_per_day=args.orders_per_day,
+        busy_day_orders=args.busy_day_orders,
+        futures_history_days=args.futures_history_days,
+        delisted_symbol=not args.no_delisted_symbol,
+        time_scale=args.time_scale,
+        export_quota=args.export_quota,
+        export_processing_seconds=args.export_processing_seconds,
+        display_utc_offset_minutes=args.display_utc_offset_minutes,
+        fault_rate_5xx=args.fault_5xx,
+        fault_rate_html=args.fault_html,
+        fault_rate_timeout=args.fault_timeout,
+        fault_rate_truncate=args.fault_truncate,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = config_from_args(args)
+
+    def ready(sx: SandboxExchange) -> None:
+        if args.truth:
+            sx.write_truth(args.truth)
+        st = sx.stats()
+        print(f"sandbox exchange listening on {sx.url}  (WS API {sx.ws_url})", flush=True)
+        print(
+            f"  api key {cfg.api_key!r} ({cfg.key_type}); rate-limit window "
+            f"{st['rate_limit_interval']['intervalNum']} {st['rate_limit_interval']['interval']}; "
+            f"account generated in {st['generation_seconds']} s"
+            + (f"; truth written to {args.truth}" if args.truth else ""),
+            flush=True,
+        )
+        print("  press Ctrl-C to stop", flush=True)
+
+    try:
+        return run_sandbox(cfg, host=args.host, port=args.port, on_ready=ready)
+    except OSError as exc:
+        print(
+            f"sandbox: cannot listen on {args.host}:{args.port}: {exc}. Pick another --port (0 = any free).",
+            file=sys.stderr,
+        )
+        return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = add_arguments(argparse.ArgumentParser(prog="orderlake sandbox"))
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,87 @@
+"""Configuration of the sandbox exchange (one dataclass, every knob has a realistic default)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+DEFAULT_API_KEY = "sandbox-api-key"
+DEFAULT_API_SECRET = "sandbox-api-secret"
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    """Shape of the generated account, limits, clock scaling and fault injection.
+
+    ``time_scale`` shortens DURATIONS only (rate-limit windows, ban durations, export processing time, link TTL):
+    signed ``timestamp`` values and every order time stay on the real clock.
+    """
+
+    seed: int = 7
+    api_key: str = DEFAULT_API_KEY
+    # HMAC secret. If an Ed25519 or RSA public key is configured the key is of that type instead (Binance keys have
+    # exactly one type); precedence Ed25519 > RSA > HMAC.
+    api_secret: str | None = DEFAULT_API_SECRET
+    ed25519_public_key_pem: str | bytes | None = None
+    rsa_public_key_pem: str | bytes | None = None
+    uid: int = 354937868
+
+    # --- account shape (spot) ---
+    listed_symbols: int = 300
+    active_symbols: int = 12
+    history_days: int = 60
+    orders_per_day: float = 8.0  # average orders per active symbol per day (busy day comes on top)
+    busy_day_orders: int = 2500  # one symbol gets MORE than this many orders on one UTC day
+    delisted_symbol: bool = True
+    hidden_active_symbols: int = 2  # active symbols whose base asset is absent from /api/v3/account balances
+
+    # --- futures (USDⓈ-M and Portfolio Margin UM) ---
+    futures_history_days: int = 400
+    futures_orders_per_day: float = 6.0
+    pm_orders_per_day: float = 3.0
+
+    now_ms: int | None = None  # "now" of the generated history; default: real time at start
+
+    # --- limits and clock ---
+    time_scale: float = 1.0
+    spot_weight_limit: int = 6000
+    futures_weight_limit: int = 2400
+    papi_weight_limit: int = 6000
+    ban_seconds: float = 120.0  # first 418 ban (scaled), doubles per repeat offence, capped at 3 days (scaled)
+
+    # --- exports ---
+    export_quota: int = 10  # per endpoint, per account, per UTC calendar month
+    export_processing_seconds: float = 180.0  # scaled
+    export_link_ttl_seconds: float = 7 * 86400  # scaled
+    display_utc_offset_minutes: int = 480
+
+    # --- faults (probabilities per API request; deterministic RNG from seed) ---
+    fault_rate_5xx: float = 0.0
+    fault_rate_html: float = 0.0
+    fault_rate_timeout: float = 0.0
+    fault_timeout_seconds: float = 30.0  # how long a "timeout" request hangs before the server answers 503
+    fault_rate_truncate: float = 0.0  # export downloads: send Content-Length N but only part of the body
+
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def with_overrides(self, **overrides: Any) -> SandboxConfig:
+        known = {f.name for f in fields(self)}
+        unknown = set(overrides) - known
+        if unknown:
+            raise TypeError(f"unknown SandboxConfig option(s): {', '.join(sorted(unknown))}")
+        return replace(self, **overrides)
+
+    @property
+    def key_type(self) -> str:
+        if self.ed25519_public_key_pem:
+            return "ed25519"
+        if self.rsa_public_key_pem:
+            return "rsa"
+        return "hmac"
+
+    def __repr__(self) -> str:  # never show the secret
+        return (
+            f"SandboxConfig(seed={self.seed}, api_key={self.api_key!r}, key_type={self.key_type}, "
+            f"listed_symbols={self.listed_symbols}, active_symbols={self.active_symbols}, "
+            f"history_days={self.history_days}, time_scale={self.time_scale})"
+        )

@@ -1,0 +1,762 @@
+"""Endpoint logic of the sandbox exchange, independent of the transport (REST and WS API share it).
+
+Each endpoint is an ``Endpoint`` (group, weight, security, handler); handlers take a ``Params`` object (string
+values, as on the wire) and return the JSON-able result or raise ``ApiError``.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from pipeline.sandbox import exportfiles
+from pipeline.sandbox.account import (
+    DAY_MS,
+    FUTURES_REST_MAX_AGE_MS,
+    FUTURES_SYMBOLS,
+    FUTURES_ZERO_FILL_MAX_AGE_MS,
+    OPEN_STATUSES,
+    Account,
+    FuturesBook,
+    SpotBook,
+    fmt_units,
+    generate_account,
+)
+from pipeline.sandbox.auth import ApiError, Verifier, illegal, invalid_value, mandatory
+from pipeline.sandbox.config import SandboxConfig
+from pipeline.sandbox.limits import WeightLimiter, scaled_interval
+
+MAX_LIMIT = 1000
+SPOT_WINDOW_MS = DAY_MS  # "startTime and endTime can't be longer than 24 hours"
+FUTURES_WINDOW_MS = 7 * DAY_MS
+EXPORT_MAX_SPAN_MS = 365 * DAY_MS  # "must not exceed 1 year"; we read a year as 365 days
+_INT_RE = re.compile(r"^-?[0-9]{1,20}$")
+_SYMBOL_RE = re.compile(r"^[A-Z0-9\-_.]{1,20}$")
+SIGNED_PARAMS = ("timestamp", "recvWindow", "signature")
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Params:
+    """Request parameters as strings; remembers what the handler read (spot rejects unread ones with -1104)."""
+
+    def __init__(self, items: dict[str, str]) -> None:
+        self.items = items
+        self.read: set[str] = set()
+
+    def get(self, name: str) -> str | None:
+        self.read.add(name)
+        value = self.items.get(name)
+        return None if value is None else value
+
+    def text(self, name: str, *, required: bool = False) -> str | None:
+        value = self.get(name)
+        if value is None or value == "":
+            if required:
+                raise mandatory(name)
+            return None
+        return value
+
+    def int(self, name: str, *, required: bool = False) -> int | None:
+        value = self.text(name, required=required)
+        if value is None:
+            return None
+        if not _INT_RE.match(value):
+            raise illegal(name)
+        return int(value)
+
+    def limit(self, default: int = 500, maximum: int = MAX_LIMIT) -> int:
+        value = self.int("limit")
+        if value is None:
+            return default
+        if not 1 <= value <= maximum:
+            raise invalid_value("limit")
+        return value
+
+    def check_all_read(self) -> None:
+        sent = set(self.items)
+        if sent - self.read - set(SIGNED_PARAMS) - {"apiKey", "returnRateLimits"}:
+            read = len(sent & (self.read | set(SIGNED_PARAMS) | {"apiKey", "returnRateLimits"}))
+            raise ApiError(
+                400, -1104, f"Not all sent parameters were read; read '{read}' parameter(s) but was sent '{len(sent)}'."
+            )
+
+
+@dataclass
+class Endpoint:
+    name: str
+    group: str  # spot | futures | papi
+    signed: bool
+    handler: Callable[[Params], Any]
+    weight: Callable[[Params], int]
+    strict_params: bool = True  # spot: unread params -> -1104; futures ignore unknown params
+
+
+@dataclass
+class Export:
+    download_id: str
+    market: str  # usdm | pm_um
+    start_ms: int
+    end_ms: int
+    created_ms: int
+    ready_ms: int
+    token: str
+    expires_ms: int = -1
+    url_signature: str = field(default_factory=lambda: secrets.token_hex(32))
+    file_name: str | None = None
+    data: bytes | None = None
+
+
+@dataclass
+class Stats:
+    requests: int = 0
+    by_endpoint: dict[str, int] = field(default_factory=dict)
+    errors_by_code: dict[str, int] = field(default_factory=dict)
+    faults: dict[str, int] = field(default_factory=dict)
+    ws_connections: int = 0
+    export_ids_created: dict[str, int] = field(default_factory=dict)
+    export_link_requests: int = 0
+    export_file_downloads: int = 0
+    export_quota_rejections: int = 0
+
+
+class Exchange:
+    """All sandbox state: account, limiter, exports, stats. Thread-safe enough for one event loop + readers."""
+
+    def __init__(self, cfg: SandboxConfig) -> None:
+        self.cfg = cfg
+        self.base_url = ""  # set by the server once the port is known (export links point here)
+        started = time.monotonic()
+        self.now_ms = cfg.now_ms if cfg.now_ms is not None else now_ms()
+        self.account: Account = generate_account(cfg, self.now_ms)
+        self.generation_seconds = time.monotonic() - started
+        self.verifier = Verifier.from_config(cfg)
+        self.interval = scaled_interval(cfg.time_scale)
+        self.limiter = WeightLimiter(
+            limits={"spot": cfg.spot_weight_limit, "futures": cfg.futures_weight_limit, "papi": cfg.papi_weight_limit},
+            interval=self.interval,
+            ban_ms=max(1000, int(cfg.ban_seconds * 1000 / cfg.time_scale)),
+            max_ban_ms=max(1000, int(3 * 86400 * 1000 / cfg.time_scale)),
+        )
+        self.fault_rng = random.Random(f"orderlake-sandbox:{cfg.seed}:faults")
+        self.id_rng = random.Random(f"orderlake-sandbox:{cfg.seed}:download-ids")
+        self.exports: dict[str, Export] = {}
+        self.files: dict[str, Export] = {}
+        self.quota_used: dict[tuple[str, str], int] = {}
+        self.stats_data = Stats()
+        self.lock = threading.RLock()
+        self.endpoints = self._endpoints()
+        self.exchange_info_symbols = [self._spot_symbol_info(s) for s in self.account.listed]
+        self.exchange_info_index = {s["symbol"]: s for s in self.exchange_info_symbols}
+
+    # -------------------------------------------------------------------------------------------------------
+    # routing table
+
+    def _endpoints(self) -> dict[str, Endpoint]:
+        one = lambda p: 1  # noqa: E731
+        w = lambda n: lambda p: n  # noqa: E731
+        eps = [
+            Endpoint("/api/v3/ping", "spot", False, lambda p: {}, one),
+            Endpoint("/api/v3/time", "spot", False, self.spot_time, one),
+            Endpoint("/api/v3/exchangeInfo", "spot", False, self.spot_exchange_info, w(20)),
+            Endpoint("/api/v3/account", "spot", True, self.spot_account, w(20)),
+            Endpoint("/api/v3/allOrders", "spot", True, self.spot_all_orders, w(20)),
+            Endpoint("/api/v3/allOrderList", "spot", True, self.spot_all_order_lists, w(20)),
+            Endpoint(
+                "/api/v3/openOrders", "spot", True, self.spot_open_orders, lambda p: 6 if p.items.get("symbol") else 80
+            ),
+            Endpoint("/api/v3/order", "spot", True, self.spot_order, w(4)),
+            Endpoint("/api/v3/orderList", "spot", True, self.spot_order_list, w(4)),
+            Endpoint("/api/v3/openOrderList", "spot", True, self.spot_open_order_lists, w(6)),
+            Endpoint("/fapi/v1/ping", "futures", False, lambda p: {}, one, False),
+            Endpoint("/fapi/v1/time", "futures", False, self.spot_time, one, False),
+            Endpoint("/fapi/v1/exchangeInfo", "futures", False, self.futures_exchange_info, one, False),
+            Endpoint("/fapi/v1/allOrders", "futures", True, lambda p: self.futures_all_orders(p, "usdm"), w(5), False),
+            Endpoint("/fapi/v1/order/asyn", "futures", True, lambda p: self.export_create(p, "usdm"), w(1000), False),
+            Endpoint("/fapi/v1/order/asyn/id", "futures", True, lambda p: self.export_link(p, "usdm"), w(10), False),
+            Endpoint("/papi/v1/ping", "papi", False, lambda p: {}, one, False),
+            Endpoint("/papi/v1/um/allOrders", "papi", True, lambda p: self.futures_all_orders(p, "pm_um"), w(5), False),
+            Endpoint("/papi/v1/um/order/asyn", "papi", True, lambda p: self.export_create(p, "pm_um"), w(1500), False),
+            Endpoint("/papi/v1/um/order/asyn/id", "papi", True, lambda p: self.export_link(p, "pm_um"), w(10), False),
+        ]
+        return {e.name: e for e in eps}
+
+    # WS API method -> REST endpoint with the same semantics (binance-api.md §9)
+    WS_METHODS: ClassVar[dict[str, str]] = {
+        "ping": "/api/v3/ping",
+        "time": "/api/v3/time",
+        "exchangeInfo": "/api/v3/exchangeInfo",
+        "account.status": "/api/v3/account",
+        "order.status": "/api/v3/order",
+        "openOrders.status": "/api/v3/openOrders",
+        "allOrders": "/api/v3/allOrders",
+        "orderList.status": "/api/v3/orderList",
+        "openOrderLists.status": "/api/v3/openOrderList",
+        "allOrderLists": "/api/v3/allOrderList",
+    }
+
+    # -------------------------------------------------------------------------------------------------------
+    # spot
+
+    def spot_time(self, p: Params) -> dict:
+        return {"serverTime": now_ms()}
+
+    def _spot_symbol_info(self, symbol: str) -> dict:
+        s = self.account.symbols[symbol]
+        tick = fmt_units(1, s.pd, 8)
+        step = fmt_units(1, s.qd, 8)
+        return {
+            "symbol": s.symbol,
+            "status": "TRADING",
+            "baseAsset": s.base,
+            "baseAssetPrecision": 8,
+            "quoteAsset": s.quote,
+            "quotePrecision": 8,
+            "quoteAssetPrecision": 8,
+            "baseCommissionPrecision": 8,
+            "quoteCommissionPrecision": 8,
+            "orderTypes": [
+                "LIMIT",
+                "LIMIT_MAKER",
+                "MARKET",
+                "STOP_LOSS",
+                "STOP_LOSS_LIMIT",
+                "TAKE_PROFIT",
+                "TAKE_PROFIT_LIMIT",
+            ],
+            "icebergAllowed": True,
+            "ocoAllowed": True,
+            "otoAllowed": True,
+            "quoteOrderQtyMarketAllowed": True,
+            "allowTrailingStop": True,
+            "cancelReplaceAllowed": True,
+            "amendAllowed": True,
+            "pegInstructionsAllowed": True,
+            "isSpotTradingAllowed": True,
+            "isMarginTradingAllowed": s.quote in ("USDT", "BTC"),
+            "filters": [
+                {"filterType": "PRICE_FILTER", "minPrice": tick, "maxPrice": "1000000.00000000", "tickSize": tick},
+                {"filterType": "LOT_SIZE", "minQty": step, "maxQty": "9000000.00000000", "stepSize": step},
+                {"filterType": "ICEBERG_PARTS", "limit": 10},
+                {
+                    "filterType": "MARKET_LOT_SIZE",
+                    "minQty": "0.00000000",
+                    "maxQty": "100000.00000000",
+                    "stepSize": "0.00000000",
+                },
+                {
+                    "filterType": "TRAILING_DELTA",
+                    "minTrailingAboveDelta": 10,
+                    "maxTrailingAboveDelta": 2000,
+                    "minTrailingBelowDelta": 10,
+                    "maxTrailingBelowDelta": 2000,
+                },
+                {
+                    "filterType": "PERCENT_PRICE_BY_SIDE",
+                    "bidMultiplierUp": "5",
+                    "bidMultiplierDown": "0.2",
+                    "askMultiplierUp": "5",
+                    "askMultiplierDown": "0.2",
+                    "avgPriceMins": 5,
+                },
+                {
+                    "filterType": "NOTIONAL",
+                    "minNotional": "5.00000000" if s.quote in ("USDT", "FDUSD") else "0.00010000",
+                    "applyMinToMarket": True,
+                    "maxNotional": "9000000.00000000",
+                    "applyMaxToMarket": False,
+                    "avgPriceMins": 5,
+                },
+                {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": 200},
+                {"filterType": "MAX_NUM_ALGO_ORDERS", "maxNumAlgoOrders": 5},
+            ],
+            "permissions": [],
+            "permissionSets": [["SPOT", "MARGIN"] if s.quote in ("USDT", "BTC") else ["SPOT"]],
+            "defaultSelfTradePreventionMode": "EXPIRE_MAKER",
+            "allowedSelfTradePreventionModes": ["EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH", "DECREMENT"],
+        }
+
+    def spot_exchange_info(self, p: Params) -> dict:
+        symbol = p.text("symbol")
+        symbols_text = p.text("symbols")
+        p.get("permissions")
+        p.get("showPermissionSets")
+        status = p.text("symbolStatus")
+        if symbol and symbols_text:
+            raise ApiError(400, -1128, "Combination of optional parameters invalid.")
+        if status and (symbol or symbols_text):
+            raise ApiError(400, -1128, "Combination of optional parameters invalid.")
+        if symbol is not None:
+            rows = [self._listed_info(symbol)]
+        elif symbols_text is not None:
+            try:
+                names = json.loads(symbols_text)
+            except ValueError as exc:
+                raise illegal("symbols") from exc
+            if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+                raise mandatory("symbols")
+            rows = [self._listed_info(n) for n in names]
+        elif status is not None:
+            rows = [s for s in self.exchange_info_symbols if s["status"] == status]
+        else:
+            rows = self.exchange_info_symbols
+        return {
+            "timezone": "UTC",
+            "serverTime": now_ms(),
+            "rateLimits": self._spot_rate_limits(),
+            "exchangeFilters": [],
+            "symbols": rows,
+        }
+
+    def _spot_rate_limits(self) -> list[dict]:
+        # ORDERS limits are advertised for realism but not enforced (this account is read-only).
+        return [
+            *self.limiter.rate_limits("spot"),
+            {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
+            {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 200000},
+        ]
+
+    def _listed_info(self, symbol: str) -> dict:
+        if not _SYMBOL_RE.match(symbol) or symbol not in self.exchange_info_index:
+            raise ApiError(400, -1121, "Invalid symbol.")
+        return self.exchange_info_index[symbol]
+
+    def _book(self, p: Params, *, required: bool = True):
+        symbol = p.text("symbol", required=required)
+        if symbol is None:
+            return None
+        sym = self.account.symbols.get(symbol)
+        if sym is None or not sym.listed:
+            # delisted pairs are gone from the matching engine: Binance answers -1121 for their history too
+            raise ApiError(400, -1121, "Invalid symbol.")
+        return self.account.books.get(symbol) or _EMPTY_BOOK
+
+    def spot_account(self, p: Params) -> dict:
+        omit = (p.text("omitZeroBalances") or "false").lower()
+        if omit not in ("true", "false"):
+            raise invalid_value("omitZeroBalances")
+        balances = self.account.balances
+        if omit == "true":
+            balances = [b for b in balances if b["free"].strip("0.") or b["locked"].strip("0.")]
+        return {
+            "makerCommission": 10,
+            "takerCommission": 10,
+            "buyerCommission": 0,
+            "sellerCommission": 0,
+            "commissionRates": {
+                "maker": "0.00100000",
+                "taker": "0.00100000",
+                "buyer": "0.00000000",
+                "seller": "0.00000000",
+            },
+            "canTrade": True,
+            "canWithdraw": True,
+            "canDeposit": True,
+            "brokered": False,
+            "requireSelfTradePrevention": False,
+            "preventSor": False,
+            "updateTime": self.now_ms - 3_600_000,
+            "accountType": "SPOT",
+            "balances": [dict(b) for b in balances],
+            "permissions": ["SPOT"],
+            "uid": self.cfg.uid,
+        }
+
+    def spot_all_orders(self, p: Params) -> list[dict]:
+        book = self._book(p)
+        order_id = p.int("orderId")
+        start, end = p.int("startTime"), p.int("endTime")
+        limit = p.limit()
+        if order_id is not None and order_id < 0:
+            raise invalid_value("orderId")
+        if start is not None and end is not None:
+            if end < start:
+                # UNCONFIRMED for today's API; -1102 on endTime is what Binance answered for a bad pair in 2021
+                # (binance-spot-api-docs PR #38).
+                raise mandatory("endTime")
+            if end - start > SPOT_WINDOW_MS:
+                raise ApiError(400, -1127, "More than 24 hours between startTime and endTime.")
+        # "If startTime and/or endTime are specified, orderId is ignored"; times filter the LAST update
+        # (updateTime), results ascending by (updateTime, orderId).
+        if start is not None:
+            rows = book.updated_between(start, end if end is not None else 2**62, limit)
+        elif end is not None:
+            rows = book.updated_until(end, limit)  # UNCONFIRMED: the most recent `limit` updated <= endTime
+        elif order_id is not None:
+            rows = book.from_id(order_id, limit)
+        else:
+            rows = book.recent(limit)
+        return [dict(o) for o in rows]
+
+    def spot_all_order_lists(self, p: Params, *, ws: bool = False) -> list[dict]:
+        acct = self.account
+        from_id = p.int("fromId")
+        start, end = p.int("startTime"), p.int("endTime")
+        limit = p.limit()
+        if from_id is not None and (start is not None or end is not None):
+            if not ws:  # REST: "fromId cannot be used with startTime/endTime"; the WS API ignores fromId
+                raise ApiError(400, -1128, "Combination of optional parameters invalid.")
+            from_id = None
+        if start is not None and end is not None:
+            if end < start:
+                raise mandatory("endTime")
+            if end - start > SPOT_WINDOW_MS:
+                raise ApiError(400, -1127, "More than 24 hours between startTime and endTime.")
+        import bisect
+
+        if start is not None or end is not None:
+            lo = start if start is not None else 0
+            hi = end if end is not None else 2**62
+            if start is None:
+                j = bisect.bisect_right(acct.list_times, hi)
+                rows = acct.lists_by_time[max(0, j - limit) : j]
+            else:
+                i = bisect.bisect_left(acct.list_times, lo)
+                j = bisect.bisect_right(acct.list_times, hi)
+                rows = acct.lists_by_time[i : min(j, i + limit)]
+        elif from_id is not None:
+            i = bisect.bisect_left(acct.list_ids, from_id)
+            rows = acct.order_lists[i : i + limit]
+        else:
+            rows = acct.order_lists[-limit:]
+        return [_copy_list(r) for r in rows]
+
+    def spot_open_orders(self, p: Params) -> list[dict]:
+        book = self._book(p, required=False)
+        books = (
+            [book] if book is not None else [b for s, b in self.account.books.items() if self.account.symbols[s].listed]
+        )
+        rows = [o for b in books for o in b.visible if o["status"] in OPEN_STATUSES]
+        return [dict(o) for o in rows]
+
+    def spot_order(self, p: Params) -> dict:
+        book = self._book(p)
+        order_id = p.int("orderId")
+        client_id = p.text("origClientOrderId")
+        if order_id is None and client_id is None:
+            raise ApiError(400, -1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!")
+        order = book.by_id.get(order_id) if order_id is not None else book.by_client.get(client_id or "")
+        if order is not None and order_id is not None and client_id is not None and order["clientOrderId"] != client_id:
+            order = None  # both given: found by orderId, then origClientOrderId must match
+        if order is None:
+            raise ApiError(400, -2013, "Order does not exist.")
+        if order["orderId"] in book.archived_ids:
+            raise ApiError(
+                400, -2026, "Order was canceled or expired with no executed qty over 90 days ago and has been archived."
+            )
+        return dict(order)
+
+    def spot_order_list(self, p: Params) -> dict:
+        list_id = p.int("orderListId")
+        client_id = p.text("origClientOrderId")
+        if list_id is None and client_id is None:
+            raise ApiError(
+                400, -1102, "Param 'origClientOrderId' or 'orderListId' must be sent, but both were empty/null!"
+            )
+        # "If both are given, only origClientOrderId is used"
+        row = (
+            self.account.list_by_client.get(client_id)
+            if client_id is not None
+            else self.account.list_by_id.get(list_id or -1)
+        )
+        if row is None:
+            raise ApiError(400, -2013, "Order list does not exist.")
+        return _copy_list(row)
+
+    def spot_open_order_lists(self, p: Params) -> list[dict]:
+        return [_copy_list(r) for r in self.account.order_lists if r["listOrderStatus"] == "EXECUTING"]
+
+    # -------------------------------------------------------------------------------------------------------
+    # futures
+
+    def futures_exchange_info(self, p: Params) -> dict:
+        symbols = []
+        for sym, _price, pd, qd in FUTURES_SYMBOLS:
+            base = sym[:-4]
+            symbols.append(
+                {
+                    "symbol": sym,
+                    "pair": sym,
+                    "contractType": "PERPETUAL",
+                    "deliveryDate": 4133404800000,
+                    "onboardDate": 1569398400000,
+                    "status": "TRADING",
+                    "baseAsset": base,
+                    "quoteAsset": "USDT",
+                    "marginAsset": "USDT",
+                    "pricePrecision": pd,
+                    "quantityPrecision": qd,
+                    "baseAssetPrecision": 8,
+                    "quotePrecision": 8,
+                    "underlyingType": "COIN",
+                    "settlePlan": 0,
+                    "triggerProtect": "0.0500",
+                    "filters": [
+                        {
+                            "filterType": "PRICE_FILTER",
+                            "minPrice": fmt_units(1, pd),
+                            "maxPrice": "4529764",
+                            "tickSize": fmt_units(1, pd),
+                        },
+                        {
+                            "filterType": "LOT_SIZE",
+                            "minQty": fmt_units(1, qd),
+                            "maxQty": "1000",
+                            "stepSize": fmt_units(1, qd),
+                        },
+                        {"filterType": "MAX_NUM_ORDERS", "limit": 200},
+                    ],
+                    "orderTypes": [
+                        "LIMIT",
+                        "MARKET",
+                        "STOP",
+                        "STOP_MARKET",
+                        "TAKE_PROFIT",
+                        "TAKE_PROFIT_MARKET",
+                        "TRAILING_STOP_MARKET",
+                    ],
+                    "timeInForce": ["GTC", "IOC", "FOK", "GTX", "GTD"],
+                }
+            )
+        return {
+            "timezone": "UTC",
+            "serverTime": now_ms(),
+            "futuresType": "U_MARGINED",
+            "rateLimits": [
+                *self.limiter.rate_limits("futures"),
+                {"rateLimitType": "ORDERS", "interval": "MINUTE", "intervalNum": 1, "limit": 1200},
+            ],
+            "exchangeFilters": [],
+            "assets": [{"asset": "USDT", "marginAvailable": True, "autoAssetExchange": "-10000"}],
+            "symbols": symbols,
+        }
+
+    def futures_all_orders(self, p: Params, market: str) -> list[dict]:
+        """/fapi/v1/allOrders and /papi/v1/um/allOrders.
+
+        Window <= 7 days (-4165), default the last 7 days; times filter the order's creation ``time``
+        (UNCONFIRMED; the docs do not say); ``orderId`` = ids >= orderId. Retention (binance-api.md §7): orders
+        created > 90 days ago and CANCELED/EXPIRED orders without fill created > 3 days ago are not returned.
+        ``symbol`` is optional (optional since 2026-08-25 per the change log).
+        """
+        import bisect
+
+        book: FuturesBook = self.account.usdm if market == "usdm" else self.account.pm_um
+        symbol = p.text("symbol")
+        order_id = p.int("orderId")
+        start, end = p.int("startTime"), p.int("endTime")
+        limit = p.limit()
+        if symbol is not None and symbol not in {s[0] for s in FUTURES_SYMBOLS}:
+            raise ApiError(400, -1121, "Invalid symbol.")
+        if start is not None and end is not None:
+            if start > end:
+                raise ApiError(400, -1023, "Start time is greater than end time.")
+            if end - start > FUTURES_WINDOW_MS:
+                raise ApiError(400, -4165, "Invalid time interval. Maximum time interval is 7 days.")
+        now = now_ms()
+        rows = book.per_symbol.get(symbol, []) if symbol else book.orders
+        if order_id is not None and start is None and end is None:
+            ids = book.per_symbol_ids.get(symbol, []) if symbol else None
+            if ids is not None:
+                cand = rows[bisect.bisect_left(ids, order_id) :]
+            else:
+                cand = [o for o in rows if o["orderId"] >= order_id]
+            cand_iter = cand
+        else:
+            if start is None and end is None:
+                end = now
+            if start is None:
+                start = end - FUTURES_WINDOW_MS
+            if end is None:
+                end = start + FUTURES_WINDOW_MS
+            times = book.per_symbol_times.get(symbol, []) if symbol else book.times
+            cand_iter = rows[bisect.bisect_left(times, start) : bisect.bisect_right(times, end)]
+        out = []
+        for o in cand_iter:
+            if _futures_rest_visible(o, now):
+                out.append(dict(o))
+                if len(out) >= limit:
+                    break
+        return out
+
+    # -------------------------------------------------------------------------------------------------------
+    # exports
+
+    def export_create(self, p: Params, market: str) -> dict:
+        start = p.int("startTime", required=True)
+        end = p.int("endTime", required=True)
+        assert start is not None and end is not None
+        if start > end:
+            raise ApiError(400, -1023, "Start time is greater than end time.")
+        if end - start > EXPORT_MAX_SPAN_MS:
+            # UNCONFIRMED code/message: Binance only documents "must not exceed 1 year"; -1127 is the
+            # "lookup interval is too big" code.
+            raise ApiError(400, -1127, "More than 365 days between startTime and endTime.")
+        now = now_ms()
+        month = datetime.fromtimestamp(now / 1000, tz=UTC).strftime("%Y-%m")
+        with self.lock:
+            used = self.quota_used.get((market, month), 0)
+            if used >= self.cfg.export_quota:
+                self.stats_data.export_quota_rejections += 1
+                # UNCONFIRMED: Binance documents no code/message for an exhausted monthly quota. HTTP 400, a code
+                # from no documented table (-4999), and a message that names the monthly limit.
+                raise ApiError(
+                    400,
+                    -4999,
+                    f"The number of download requests has reached the monthly limit "
+                    f"({self.cfg.export_quota} per month) for this endpoint. Please try "
+                    "again next month.",
+                )
+            self.quota_used[(market, month)] = used + 1
+            download_id = str(self.id_rng.randint(10**18, 9 * 10**18))
+            processing_ms = int(self.cfg.export_processing_seconds * 1000 / self.cfg.time_scale)
+            exp = Export(download_id, market, start, end, now, now + processing_ms, secrets.token_hex(16))
+            self.exports[download_id] = exp
+            self.files[exp.token] = exp
+            ids = self.stats_data.export_ids_created
+            ids[market] = ids.get(market, 0) + 1
+        # avgCostTimestampOfLast30d: an (unscaled) duration in ms, like Binance's 7241837 example
+        return {"avgCostTimestampOfLast30d": int(self.cfg.export_processing_seconds * 1000), "downloadId": download_id}
+
+    def export_link(self, p: Params, market: str, *, base_url: str = "") -> dict:
+        download_id = p.text("downloadId", required=True)
+        with self.lock:
+            self.stats_data.export_link_requests += 1
+            exp = self.exports.get(download_id or "")
+            if exp is None or exp.market != market:
+                # UNCONFIRMED: the answer for an unknown downloadId is not documented.
+                raise invalid_value("downloadId")
+            now = now_ms()
+            pm = market == "pm_um"
+            if now < exp.ready_ms:
+                out = {
+                    "downloadId": exp.download_id,
+                    "status": "processing",
+                    "url": "",
+                    "notified": False,
+                    "expirationTimestamp": -1,
+                    "isExpired": None,
+                }
+                if pm:
+                    out["s3Link"] = None
+                return out
+            if exp.data is None:
+                self._build_file(exp)
+            url = self.file_url(exp, base_url)
+            expired = now >= exp.expires_ms
+            out = {
+                "downloadId": exp.download_id,
+                "status": "completed",
+                "url": url,
+                "notified": True,
+                "expirationTimestamp": exp.expires_ms,
+                "isExpired": True if expired else None,
+            }
+            if pm:
+                # Portfolio Margin: the link is given in s3Link and url is left empty (one of the two shapes the
+                # client must handle; binance-api.md §5.1).
+                out["url"], out["s3Link"] = "", url
+            return out
+
+    def _build_file(self, exp: Export) -> None:
+        book = self.account.usdm if exp.market == "usdm" else self.account.pm_um
+        rows = [o for o in book.orders if exp.start_ms <= o["updateTime"] <= exp.end_ms]
+        rows.sort(key=lambda o: (o["updateTime"], o["orderId"]))
+        name, data = exportfiles.build_zip(
+            rows, uid=self.cfg.uid, offset_minutes=self.cfg.display_utc_offset_minutes, created_ms=exp.ready_ms
+        )
+        exp.file_name = f"{name[:-4]}_{exp.token[:8]}.zip"
+        exp.data = data
+        exp.expires_ms = exp.ready_ms + int(self.cfg.export_link_ttl_seconds * 1000 / self.cfg.time_scale)
+
+    def file_url(self, exp: Export, base_url: str) -> str:
+        from urllib.parse import quote
+
+        ttl = max(1, int(self.cfg.export_link_ttl_seconds / self.cfg.time_scale))
+        stamp = datetime.fromtimestamp(exp.ready_ms / 1000, tz=UTC).strftime("%Y%m%dT%H%M%SZ")
+        sig = exp.url_signature
+        return (
+            f"{base_url}/sandbox-files/{exp.token}/{quote(exp.file_name or '', safe='')}"
+            f"?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Date={stamp}&X-Amz-Expires={ttl}"
+            f"&X-Amz-SignedHeaders=host&X-Amz-Signature={sig}"
+        )
+
+    # -------------------------------------------------------------------------------------------------------
+    # truth and stats
+
+    def truth(self) -> dict[str, Any]:
+        acct = self.account
+        spot, delisted_orders = [], []
+        for sym, book in acct.books.items():
+            target = spot if acct.symbols[sym].listed else delisted_orders
+            for o in book.orders:
+                row = dict(o)
+                row["archived"] = o["orderId"] in book.archived_ids
+                target.append(row)
+        spot.sort(key=lambda r: (r["symbol"], r["orderId"]))
+        return {
+            "spot_orders": spot,
+            "spot_order_lists": [_copy_list(r) for r in acct.order_lists],
+            "usdm_orders": [dict(o) for o in acct.usdm.orders],
+            "pm_um_orders": [dict(o) for o in acct.pm_um.orders],
+            "delisted": list(acct.delisted),
+            "delisted_orders": delisted_orders,
+            "listed": list(acct.listed),
+            "active": list(acct.active),
+            "hidden_active": list(acct.hidden_active),
+            "busy_day": dict(acct.busy_day),
+            "balances": [dict(b) for b in acct.balances],
+            "uid": self.cfg.uid,
+            "display_utc_offset_minutes": self.cfg.display_utc_offset_minutes,
+            "generated_at_ms": acct.now_ms,
+        }
+
+    def stats(self) -> dict[str, Any]:
+        s = self.stats_data
+        with self.lock:
+            return {
+                "requests": s.requests,
+                "by_endpoint": dict(s.by_endpoint),
+                "errors_by_code": dict(s.errors_by_code),
+                "weight": dict(self.limiter.weight_total),
+                "http_429": self.limiter.count_429,
+                "http_418": self.limiter.count_418,
+                "faults": dict(s.faults),
+                "ws_connections": s.ws_connections,
+                "export_ids_created": dict(s.export_ids_created),
+                "export_link_requests": s.export_link_requests,
+                "export_file_downloads": s.export_file_downloads,
+                "export_quota_rejections": s.export_quota_rejections,
+                "rate_limit_interval": {
+                    "interval": self.interval.name,
+                    "intervalNum": self.interval.num,
+                    "header": self.interval.header,
+                },
+                "generation_seconds": round(self.generation_seconds, 3),
+            }
+
+
+def _copy_list(r: dict) -> dict:
+    out = dict(r)
+    out["orders"] = [dict(o) for o in r["orders"]]
+    return out
+
+
+def _futures_rest_visible(o: dict, now: int) -> bool:
+    if o["time"] < now - FUTURES_REST_MAX_AGE_MS:
+        return False
+    zero = o["executedQty"].strip("0.") == ""
+    return not (o["status"] in ("CANCELED", "EXPIRED") and zero and o["time"] < now - FUTURES_ZERO_FILL_MAX_AGE_MS)
+
+
+_EMPTY_BOOK = SpotBook("")

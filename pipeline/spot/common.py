@@ -1,0 +1,195 @@
+"""Shared pieces of the spot backfill: call weights, day windows, blind spots and a metering wrapper.
+
+Everything here is transport-neutral: ``spot_api`` is any object with the SpotRest/SpotWs method names
+(``client.spot`` or ``client.spot_ws``); both return Binance's JSON shapes unchanged.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Protocol
+
+DAY_MS = 86_400_000
+PAGE_LIMIT = 1000  # allOrders / allOrderList maximum `limit`
+
+# Request weights (binance-api.md §8/§9). Used for plans and for our own metering; the client's limiter counts
+# the same calls independently (client.weight_used()), so a mismatch between the two shows up in run metadata.
+WEIGHT = {
+    "server_time": 1,
+    "exchange_info": 20,
+    "account": 20,
+    "all_orders": 20,
+    "all_order_lists": 20,
+    "open_orders_symbol": 6,
+    "open_orders_all": 80,
+    "open_order_lists": 6,
+    "order": 4,
+    "order_list": 4,
+}
+DEFAULT_WEIGHT_PER_MINUTE = 6000
+
+# Statuses after which an order never changes again, so its updateTime is final.
+TERMINAL_STATUSES = frozenset({"FILLED", "CANCELED", "REJECTED", "EXPIRED", "EXPIRED_IN_MATCH"})
+# Order lists are done once listOrderStatus is ALL_DONE (or REJECT).
+TERMINAL_LIST_STATUSES = frozenset({"ALL_DONE", "REJECT"})
+
+# Binance error codes we branch on. We compare `exc.code` instead of importing exception classes so this module
+# works with any transport whose errors carry Binance's code (pipeline.binance.errors.BinanceError does).
+BAD_SYMBOL = -1121
+WINDOW_TOO_LARGE = -1127
+ORDER_ARCHIVED = -2026
+INVALID_PARAMETER_CODES = frozenset({-1100, -1101, -1102, -1103, -1104, -1105, -1106, -1111, -1128, -1130})
+
+ARCHIVE_AFTER_DAYS = 90  # zero-fill CANCELED/EXPIRED spot orders vanish from allOrders after 90 days
+
+
+class SpotApi(Protocol):
+    """The subset of pipeline.binance SpotRest/SpotWs this package uses."""
+
+    def server_time(self) -> int: ...
+    def exchange_info(self, symbols: list[str] | None = None) -> dict: ...
+    def account(self, omit_zero_balances: bool = False) -> dict: ...
+    def all_orders(self, symbol: str, *, order_id: int | None = None, start_time: int | None = None,
+                   end_time: int | None = None, limit: int = 1000) -> list[dict]: ...
+    def all_order_lists(self, *, from_id: int | None = None, start_time: int | None = None,
+                        end_time: int | None = None, limit: int = 1000) -> list[dict]: ...
+    def open_orders(self, symbol: str | None = None) -> list[dict]: ...
+    def open_order_lists(self) -> list[dict]: ...
+
+
+def error_code(exc: BaseException) -> int | None:
+    """Binance error code carried by an exception, if any."""
+    code = getattr(exc, "code", None)
+    return code if isinstance(code, int) else None
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def day_start_ms(day: date) -> int:
+    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000)
+
+
+def day_window(day: date) -> tuple[int, int]:
+    """[00:00:00.000, 23:59:59.999] of a UTC day, both bounds inclusive.
+
+    Why -1 ms: Binance rejects spans of *more than* 24 h with -1127 and both startTime and endTime are
+    inclusive. Whether a span of exactly 86 400 000 ms is accepted is unconfirmed, and it would also include
+    00:00:00.000 of the next day, so one order could land in two partitions. 23:59:59.999 covers the day
+    exactly, with no gap and no overlap with the next window.
+    """
+    start = day_start_ms(day)
+    return start, start + DAY_MS - 1
+
+
+def day_of(ms: int) -> date:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).date()
+
+
+def days_between(start: date, end: date) -> list[date]:
+    """Inclusive list of days."""
+    return [start + timedelta(days=i) for i in range((end - start).days + 1)]
+
+
+def fmt_ms(ms: int | None) -> str | None:
+    if ms is None:
+        return None
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class BlindSpot:
+    """Something we know we cannot see, recorded instead of silently missing it.
+
+    kind: "delisted" (symbol rejected with -1121, no history reachable), "archived" (zero-fill cancels older than
+    90 days are dropped by Binance), "unprobed" (listed symbols whose activity we did not check), "stale_probe"
+    (symbols with no orders at probe time, not re-checked for the later part of the range), ...
+    """
+
+    kind: str
+    detail: str
+    symbol: str | None = None
+    start: str | None = None  # ISO date, inclusive
+    end: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+@dataclass
+class Meter:
+    """Counts the calls and weight we issue, per method (our own accounting, transport independent)."""
+
+    calls: dict[str, int] = field(default_factory=dict)
+    weight: int = 0
+
+    def add(self, kind: str, n: int = 1) -> None:
+        self.calls[kind] = self.calls.get(kind, 0) + n
+        self.weight += WEIGHT[kind] * n
+
+    @property
+    def total_calls(self) -> int:
+        return sum(self.calls.values())
+
+
+class MeteredSpot:
+    """Wraps a spot API object and meters every call, whether it succeeds or fails (weight is spent either way)."""
+
+    def __init__(self, api: SpotApi, meter: Meter | None = None) -> None:
+        self.api = api
+        self.meter = meter or Meter()
+
+    def server_time(self) -> int:
+        self.meter.add("server_time")
+        return self.api.server_time()
+
+    def exchange_info(self) -> dict:
+        self.meter.add("exchange_info")
+        return self.api.exchange_info()
+
+    def account(self) -> dict:
+        self.meter.add("account")
+        return self.api.account(omit_zero_balances=True)
+
+    def all_orders(self, symbol: str, **kw: Any) -> list[dict]:
+        self.meter.add("all_orders")
+        return self.api.all_orders(symbol, **kw)
+
+    def all_order_lists(self, **kw: Any) -> list[dict]:
+        self.meter.add("all_order_lists")
+        return self.api.all_order_lists(**kw)
+
+    def open_orders(self, symbol: str | None = None) -> list[dict]:
+        self.meter.add("open_orders_symbol" if symbol else "open_orders_all")
+        return self.api.open_orders(symbol) if symbol else self.api.open_orders()
+
+    def open_order_lists(self) -> list[dict]:
+        self.meter.add("open_order_lists")
+        return self.api.open_order_lists()
+
+
+def budget_per_minute(exchange_info: dict | None) -> float:
+    """REQUEST_WEIGHT allowance per real minute advertised by exchangeInfo (6000 on Binance).
+
+    The sandbox advertises scaled windows (e.g. 6000 per 1 SECOND with --time-scale 60), so we normalise to a
+    per-minute rate instead of assuming the interval is MINUTE.
+    """
+    seconds = {"SECOND": 1, "MINUTE": 60, "HOUR": 3600, "DAY": 86400}
+    best: float | None = None
+    for rl in (exchange_info or {}).get("rateLimits", []):
+        if rl.get("rateLimitType") != "REQUEST_WEIGHT":
+            continue
+        span = seconds.get(rl.get("interval", "MINUTE"), 60) * int(rl.get("intervalNum", 1))
+        rate = float(rl["limit"]) * 60.0 / span
+        best = rate if best is None else min(best, rate)
+    return best or float(DEFAULT_WEIGHT_PER_MINUTE)
+
+
+def weight_delta(read: Callable[[], int] | None, before: int | None) -> int | None:
+    if read is None or before is None:
+        return None
+    return read() - before

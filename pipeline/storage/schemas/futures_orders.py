@@ -1,0 +1,95 @@
+"""Datasets ``futures_orders`` (USDⓈ-M) and ``pm_um_orders`` (Portfolio Margin UM): futures order objects
+(``/fapi/v1/allOrders``, ``/papi/v1/um/allOrders``, binance-api.md §10.2) and rows of the order-history EXPORT
+files (:mod:`pipeline.exports.parser`). Both tables share this schema; ``market`` says which (``usdm``/``pm_um``).
+
+Decimal scales (why):
+* ``price``, ``orig_qty``, ``executed_qty``, ``stop_price``, ``activate_price``, ``price_rate``: 8. Futures
+  contracts have at most 8 price/quantity decimals; 8 keeps ``price * executed_qty`` at DECIMAL(38,16).
+* ``avg_price``: 12. It is a computed average, printed with more digits than the tick size; 12 leaves
+  ``avg_price * executed_qty`` = DECIMAL(38,20), i.e. 18 integer digits, enough for a SUM over millions of rows.
+  (Scale 18 would make that product DECIMAL(38,26) and overflow a sum above 10^12.)
+* ``cum_quote``: 10. price (<= 8 dp) x qty can carry more decimals than either; it is summed, rarely multiplied.
+Anything with more digits is refused (never rounded); the raw export file is kept, so a wider scale can be
+re-ingested without a new download id.
+
+Times: ``good_till_date`` ``0`` ("none") is stored as NULL. Export files have second precision and the account's
+display timezone; ``utc_offset_minutes`` records the offset the local times were converted from (NULL for REST
+rows), ``download_id`` the export it came from. ``uid`` is the export's ``Uid`` column (the account's user id;
+NULL for REST rows). ``extra``: JSON object of unknown API fields / unknown export columns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import pyarrow as pa
+
+from pipeline.storage.schemas.columns import TS, Col, build_table, check_required, dec, schema_of
+
+TABLE = "futures_orders"
+TABLES = ("futures_orders", "pm_um_orders")
+MARKETS = {"usdm": "futures_orders", "pm_um": "pm_um_orders"}
+KEY = ("market", "symbol", "order_id")
+VERSION = "update_time"
+DAY_COLUMN = "update_time"
+SORT_BY = ("symbol", "update_time", "order_id")
+AVG_PRICE_SCALE = 12
+CUM_QUOTE_SCALE = 10
+
+COLUMNS: tuple[Col, ...] = (
+    Col("account", pa.string(), nullable=False),
+    Col("market", pa.string(), nullable=False),
+    Col("symbol", pa.string(), "symbol", nullable=False),
+    Col("order_id", pa.int64(), "orderId", nullable=False),
+    Col("client_order_id", pa.string(), "clientOrderId"),
+    dec("price", "price"),
+    dec("avg_price", "avgPrice", AVG_PRICE_SCALE),
+    dec("orig_qty", "origQty"),
+    dec("executed_qty", "executedQty"),
+    dec("cum_quote", "cumQuote", CUM_QUOTE_SCALE),
+    Col("status", pa.string(), "status"),
+    Col("time_in_force", pa.string(), "timeInForce"),
+    Col("type", pa.string(), "type"),
+    Col("orig_type", pa.string(), "origType"),
+    Col("side", pa.string(), "side"),
+    Col("position_side", pa.string(), "positionSide"),
+    Col("reduce_only", pa.bool_(), "reduceOnly"),
+    Col("close_position", pa.bool_(), "closePosition"),
+    dec("stop_price", "stopPrice"),
+    dec("activate_price", "activatePrice"),  # TRAILING_STOP_MARKET only
+    dec("price_rate", "priceRate"),          # TRAILING_STOP_MARKET only (callback rate, %)
+    Col("working_type", pa.string(), "workingType"),
+    Col("price_protect", pa.bool_(), "priceProtect"),
+    Col("price_match", pa.string(), "priceMatch"),
+    Col("self_trade_prevention_mode", pa.string(), "selfTradePreventionMode"),
+    Col("good_till_date", TS, "goodTillDate", sentinel_null=True),
+    Col("time", TS, "time", nullable=False),
+    Col("update_time", TS, "updateTime", nullable=False),
+    Col("uid", pa.int64()),
+    Col("source", pa.string(), nullable=False),
+    Col("download_id", pa.string()),
+    Col("utc_offset_minutes", pa.int32()),
+    Col("extra", pa.string()),
+    Col("ingested_at", TS, nullable=False),
+)
+SCHEMA: pa.Schema = schema_of(COLUMNS)
+
+
+def from_api(
+    rows: Sequence[dict],
+    *,
+    account: str,
+    market: str,
+    source: str,
+    ingested_at: datetime | int,
+    download_id: str | None = None,
+) -> pa.Table:
+    """Futures order objects as Binance sent them (decimal strings) -> table in :data:`SCHEMA`."""
+    if market not in MARKETS:
+        raise ValueError(f"unknown futures market {market!r}; expected one of {sorted(MARKETS)}")
+    constants = {"account": account, "market": market, "source": source, "ingested_at": ingested_at,
+                 "download_id": download_id}
+    table = build_table(COLUMNS, rows, constants)
+    check_required(table, SCHEMA)
+    return table

@@ -1,0 +1,79 @@
+"""Dataset ``spot_orders``: spot order objects from ``allOrders`` (REST or WS API), binance-api.md §10.1.
+
+One row per order VERSION seen by a fetch: an order is mutable until terminal, so the same (symbol, order_id) can
+appear in several partitions/ingests; the catalog's ``spot_orders`` view keeps the greatest ``update_time``.
+Partition day = UTC date of ``update_time``.
+
+Types: every decimal is ``decimal128(38, 8)``: spot JSON renders amounts with the asset precision, 8 decimals at
+most, and scale 8 keeps DuckDB's ``price * executed_qty`` at DECIMAL(38,16) (22 integer digits: no overflow).
+``cummulative_quote_qty`` can be NEGATIVE for old orders (Binance: "not available") and is kept as sent.
+``working_time`` / ``trailing_time`` ``-1`` ("not yet working / not yet active") are stored as NULL.
+Every conditional field is a nullable column; unknown future fields go to ``extra`` (JSON).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import pyarrow as pa
+
+from pipeline.storage.schemas.columns import TS, Col, build_table, check_required, dec, schema_of
+
+TABLE = "spot_orders"
+KEY = ("symbol", "order_id")
+VERSION = "update_time"     # which row of a key is newest
+DAY_COLUMN = "update_time"  # partition day = UTC date of this column
+SORT_BY = ("symbol", "update_time", "order_id")
+
+ORDER_COLUMNS: tuple[Col, ...] = (
+    Col("symbol", pa.string(), "symbol", nullable=False),
+    Col("order_id", pa.int64(), "orderId", nullable=False),
+    Col("order_list_id", pa.int64(), "orderListId"),  # -1 = not part of a list (kept: it is not a time)
+    Col("client_order_id", pa.string(), "clientOrderId"),
+    dec("price", "price"),
+    dec("orig_qty", "origQty"),
+    dec("executed_qty", "executedQty"),
+    dec("cummulative_quote_qty", "cummulativeQuoteQty"),  # Binance's spelling; < 0 = unknown (old orders)
+    Col("status", pa.string(), "status"),
+    Col("time_in_force", pa.string(), "timeInForce"),
+    Col("type", pa.string(), "type"),
+    Col("side", pa.string(), "side"),
+    dec("stop_price", "stopPrice"),
+    dec("iceberg_qty", "icebergQty"),
+    Col("time", TS, "time", nullable=False),
+    Col("update_time", TS, "updateTime", nullable=False),
+    Col("is_working", pa.bool_(), "isWorking"),
+    Col("working_time", TS, "workingTime", sentinel_null=True),
+    dec("orig_quote_order_qty", "origQuoteOrderQty"),
+    Col("self_trade_prevention_mode", pa.string(), "selfTradePreventionMode"),
+    # conditional fields (present only when their condition holds)
+    Col("prevented_match_id", pa.int64(), "preventedMatchId"),
+    dec("prevented_quantity", "preventedQuantity"),
+    Col("strategy_id", pa.int64(), "strategyId"),
+    Col("strategy_type", pa.int64(), "strategyType"),
+    Col("trailing_delta", pa.int64(), "trailingDelta"),
+    Col("trailing_time", TS, "trailingTime", sentinel_null=True),
+    Col("used_sor", pa.bool_(), "usedSor"),
+    Col("working_floor", pa.string(), "workingFloor"),
+    Col("peg_price_type", pa.string(), "pegPriceType"),
+    Col("peg_offset_type", pa.string(), "pegOffsetType"),
+    Col("peg_offset_value", pa.int64(), "pegOffsetValue"),
+    dec("pegged_price", "peggedPrice"),
+    Col("expiry_reason", pa.string(), "expiryReason"),
+)
+META_COLUMNS: tuple[Col, ...] = (
+    Col("account", pa.string(), nullable=False),
+    Col("source", pa.string(), nullable=False),
+    Col("extra", pa.string()),  # JSON object of fields this schema does not know yet
+    Col("ingested_at", TS, nullable=False),
+)
+COLUMNS: tuple[Col, ...] = (META_COLUMNS[0], *ORDER_COLUMNS, *META_COLUMNS[1:])
+SCHEMA: pa.Schema = schema_of(COLUMNS)
+
+
+def from_api(rows: Sequence[dict], *, account: str, source: str, ingested_at: datetime | int) -> pa.Table:
+    """Spot order objects exactly as Binance sent them (decimal strings) -> table in :data:`SCHEMA`."""
+    table = build_table(COLUMNS, rows, {"account": account, "source": source, "ingested_at": ingested_at})
+    check_required(table, SCHEMA)
+    return table

@@ -1,0 +1,540 @@
+"""The DuckDB catalog: ``$ORDERLAKE_DATA_DIR/warehouse.duckdb``, a file holding only VIEWS over the Parquet lake.
+
+Why views and not tables: the lake is the single source of truth; views cost nothing to rebuild, store no data, and
+always read the current partitions (a partition rewritten after the build is visible at once). BI tools see
+ordinary views.
+
+How it is built (why each step matters):
+
+* Into a temporary file in the same directory, then the connection is closed (DuckDB checkpoints, no ``.wal`` is
+  left), the file is fsynced and ``os.replace``-d over the old catalog. A reader that has the old file open keeps
+  its (complete) old catalog; a new reader sees the complete new one; nobody ever sees a half-built catalog, and the
+  builder never needs the write lock that read-only readers hold (DuckDB allows one read-write process OR many
+  read-only ones per file).
+* The views read a SNAPSHOT of the lake: at build time every partition file is hard-linked (no data copied) into
+  ``snapshots/<id>/<table>/account=/date=/``. Measured with duckdb 2.0: a query over a Parquet file that another
+  process ``os.replace``-s during the query fails ("Out of buffer", "TProtocolException: Invalid data") about one
+  time in ten, even with one file and without union_by_name: DuckDB opens the path more than once per query (bind
+  and scan) and mixes the footer of one version with the bytes of the other. A hard link pins the old inode, so a
+  snapshot never changes under a reader; the writer's atomic replace creates a new inode in the lake only. Bonus:
+  every view of one catalog sees the same instant. Cost: a partition written after the build shows up at the next
+  build (the pipeline rebuilds after every materialization). Old snapshots are deleted once a newer catalog has
+  been live for ORDERLAKE_SNAPSHOT_GRACE_SECONDS (default 1 h). ``build_catalog(..., snapshot=False)`` makes
+  live views over the lake instead (always current, but readers can hit the error above during writes).
+* ABSOLUTE paths in every view: DuckDB resolves relative globs against the *reader's* working directory.
+* ``union_by_name = true``: without it DuckDB takes the schema from the first file and silently drops columns that
+  only newer files have. ``hive_types`` pins ``account``/``date`` so they never change type between readers.
+* Every table view is ``read_parquet(...) UNION ALL BY NAME <typed empty row set of the table's Arrow schema>``:
+  columns the schema knows but old files lack appear as NULL, and a table with no files yet still gets a view with
+  the right columns (a glob matching nothing is an error in DuckDB). Filters and partition pruning still push down.
+* Written with ``storage_compatibility_version = v1.0.0`` so BI drivers that bundle an older DuckDB (JDBC, ODBC,
+  the Metabase driver) can open the file.
+
+Within ONE process DuckDB caches the database instance per path: a process that still has a connection open to the
+old catalog keeps seeing it until every connection to it is closed. BI tools open a connection per query/session.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+CATALOG_FILE = "warehouse.duckdb"
+TABLES = ("spot_orders", "spot_order_lists", "spot_open_orders", "futures_orders", "pm_um_orders")
+MARKET_TABLES = {"spot": "spot_orders", "usdm": "futures_orders", "pm_um": "pm_um_orders"}
+HIVE_TYPES = "{'account': VARCHAR, 'date': DATE}"
+STORAGE_COMPATIBILITY = "v1.0.0"
+STALE_TEMP_SECONDS = 3600
+DEFAULT_DECIMAL_SCALE = 8
+SNAPSHOT_DIR = "snapshots"          # $ORDERLAKE_DATA_DIR/snapshots/<id>/<table>/account=/date=/part-0.parquet
+SNAPSHOT_DONE = ".complete"         # written (with the ms time) just before the catalog that uses it goes live
+DEFAULT_SNAPSHOT_GRACE_SECONDS = 3600
+
+# Which storage module holds the Arrow schema of each table (pm_um_orders shares the futures schema).
+_SCHEMA_MODULES = {
+    "spot_orders": "spot_orders",
+    "spot_order_lists": "spot_order_lists",
+    "spot_open_orders": "spot_open_orders",
+    "futures_orders": "futures_orders",
+    "pm_um_orders": "futures_orders",
+}
+
+_D = "DECIMAL(38,8)"
+_TS = "TIMESTAMP WITH TIME ZONE"
+_SPOT_FALLBACK: list[tuple[str, str]] = [
+    ("account", "VARCHAR"), ("symbol", "VARCHAR"), ("order_id", "BIGINT"), ("order_list_id", "BIGINT"),
+    ("client_order_id", "VARCHAR"), ("price", _D), ("orig_qty", _D), ("executed_qty", _D),
+    ("cummulative_quote_qty", _D), ("status", "VARCHAR"), ("time_in_force", "VARCHAR"), ("type", "VARCHAR"),
+    ("side", "VARCHAR"), ("stop_price", _D), ("iceberg_qty", _D), ("time", _TS), ("update_time", _TS),
+    ("is_working", "BOOLEAN"), ("orig_quote_order_qty", _D), ("self_trade_prevention_mode", "VARCHAR"),
+    ("source", "VARCHAR"), ("ingested_at", _TS),
+]
+_FUTURES_FALLBACK: list[tuple[str, str]] = [
+    ("account", "VARCHAR"), ("market", "VARCHAR"), ("symbol", "VARCHAR"), ("order_id", "BIGINT"),
+    ("client_order_id", "VARCHAR"), ("price", _D), ("avg_price", _D), ("orig_qty", _D), ("executed_qty", _D),
+    ("cum_quote", _D), ("status", "VARCHAR"), ("time_in_force", "VARCHAR"), ("type", "VARCHAR"),
+    ("orig_type", "VARCHAR"), ("side", "VARCHAR"), ("position_side", "VARCHAR"), ("stop_price", _D),
+    ("reduce_only", "BOOLEAN"), ("close_position", "BOOLEAN"), ("time", _TS), ("update_time", _TS),
+    ("source", "VARCHAR"), ("ingested_at", _TS),
+]
+# Used only while pipeline.storage.schemas is not importable (it is the authority when present).
+FALLBACK_COLUMNS: dict[str, list[tuple[str, str]]] = {
+    "spot_orders": _SPOT_FALLBACK,
+    "spot_open_orders": [*_SPOT_FALLBACK, ("snapshot_time", _TS)],
+    "spot_order_lists": [
+        ("account", "VARCHAR"), ("order_list_id", "BIGINT"), ("contingency_type", "VARCHAR"),
+        ("list_status_type", "VARCHAR"), ("list_order_status", "VARCHAR"), ("list_client_order_id", "VARCHAR"),
+        ("transaction_time", _TS), ("symbol", "VARCHAR"), ("source", "VARCHAR"), ("ingested_at", _TS),
+    ],
+    "futures_orders": _FUTURES_FALLBACK,
+    "pm_um_orders": _FUTURES_FALLBACK,
+}
+
+VIEW_COMMENTS = {
+    "spot_order_versions": "Every stored version of every spot order (a mutable order appears once per partition "
+                           "and fetch that saw it). Source: lake/spot_orders.",
+    "spot_orders": "Spot orders, the LATEST version per (account, symbol, order_id): greatest update_time, "
+                   "tie-break latest ingested_at. Decimals exact (DECIMAL).",
+    "spot_order_lists": "Spot order lists (OCO/OTO/OTOCO) from allOrderList, latest version per (account, "
+                        "order_list_id) by transaction_time. Source: lake/spot_order_lists.",
+    "spot_open_orders": "Spot open orders of the latest snapshot per account (an empty latest snapshot means no "
+                        "open orders).",
+    "futures_orders": "USD-M futures orders (exports + REST), latest version per (account, symbol, order_id).",
+    "pm_um_orders": "Portfolio Margin UM orders (exports), latest version per (account, symbol, order_id); "
+                    "overlapping exports may repeat an order, it appears once here.",
+    "orders": "All markets in one view (market = spot | usdm | pm_um), common columns. quote_qty = spot "
+              "cummulative_quote_qty / futures cum_quote; avg_price = quote_qty / executed_qty for spot (exact, "
+              "8 decimals), Binance's avgPrice for futures; NULL when nothing executed or quote unknown (<0).",
+    "daily_activity": "Per UTC day the order was PLACED (column day, from orders.time), account, market and "
+                      "symbol: orders placed, filled_orders (executed_qty > 0, includes partial fills later "
+                      "canceled), fully_filled_orders (status FILLED), filled_notional = exact sum of quote_qty of "
+                      "orders with executed_qty > 0 (quote unknown (<0) excluded and counted in "
+                      "unknown_notional_orders), buy/sell split.",
+    "lake_files": "One row per Parquet partition file in the lake: table, account, date, rows, bytes, path. "
+                  "Empty partitions (0 rows) are real: the day was fetched and had no orders.",
+    "coverage": "Per table and account: partitions present, first/last date, missing days between them, rows.",
+}
+
+
+@dataclass(frozen=True)
+class CatalogResult:
+    """What :func:`build_catalog` produced: the file, each view with its row count, when."""
+
+    path: Path
+    views: dict[str, int]
+    built_at: datetime
+    files: dict[str, int] = field(default_factory=dict)   # lake files per table at build time
+    seconds: float = 0.0
+    snapshot: Path | None = None                           # the hard-link snapshot the views read (None: live)
+
+
+def catalog_path(data_dir: str | os.PathLike[str]) -> Path:
+    return Path(data_dir).resolve() / CATALOG_FILE
+
+
+def lake_glob(data_dir: str | os.PathLike[str], table: str) -> str:
+    """Absolute glob of a table's partition files (``lake/<table>/account=*/date=*/*.parquet``)."""
+    return table_glob(Path(data_dir).resolve() / "lake", table)
+
+
+def table_glob(root: Path, table: str) -> str:
+    """Glob of a table's files under ``root`` (the lake itself or a catalog snapshot of it)."""
+    return (root / table).as_posix() + "/*/*/*.parquet"
+
+
+def q(name: str) -> str:
+    """Quote an identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def lit(text: str) -> str:
+    """Quote a string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def read_parquet_sql(glob: str) -> str:
+    return (f"read_parquet({lit(glob)}, hive_partitioning = true, union_by_name = true, "
+            f"hive_types = {HIVE_TYPES})")
+
+
+# -- schemas --------------------------------------------------------------------------------------------------------
+def storage_schema(table: str) -> Any | None:
+    """The pyarrow schema from pipeline.storage.schemas, or None if storage is not importable."""
+    try:
+        module = importlib.import_module(f"pipeline.storage.schemas.{_SCHEMA_MODULES[table]}")
+    except ImportError:
+        return None
+    return getattr(module, "SCHEMA", None)
+
+
+def schema_columns(con: Any, table: str) -> list[tuple[str, str]]:
+    """(name, DuckDB type) of a table: the storage Arrow schema, else the fallback, plus the hive columns."""
+    schema = storage_schema(table)
+    if schema is not None:
+        rel = con.from_arrow(schema.empty_table())
+        cols = [(n, str(t)) for n, t in zip(rel.columns, rel.types, strict=True)]
+    else:
+        cols = list(FALLBACK_COLUMNS[table])
+    names = {n for n, _ in cols}
+    if "account" not in names:
+        cols.insert(0, ("account", "VARCHAR"))
+    # the hive column wins over any file column of that name; it is always a DATE
+    cols = [(n, "DATE" if n == "date" else t) for n, t in cols]
+    if "date" not in names:
+        cols.append(("date", "DATE"))
+    return cols
+
+
+def empty_select(cols: Iterable[tuple[str, str]]) -> str:
+    return "SELECT " + ", ".join(f"CAST(NULL AS {t}) AS {q(n)}" for n, t in cols) + " WHERE false"
+
+
+def has_files(root: Path, table: str) -> int:
+    """Number of partition files of ``table`` under ``root`` (writer temp files never match ``*.parquet``)."""
+    base = root / table
+    return sum(1 for _ in base.glob("*/*/*.parquet")) if base.is_dir() else 0
+
+
+def source_sql(con: Any, root: Path, table: str, n_files: int) -> str:
+    """SELECT over a table's partitions, typed by the schema even when there are no files."""
+    empty = empty_select(schema_columns(con, table))
+    if not n_files:
+        return empty
+    return f"SELECT * FROM {read_parquet_sql(table_glob(root, table))} UNION ALL BY NAME {empty}"
+
+
+def describe(con: Any, relation_sql: str) -> dict[str, str]:
+    rel = con.sql(relation_sql)
+    return {n: str(t) for n, t in zip(rel.columns, rel.types, strict=True)}
+
+
+# -- view SQL ---------------------------------------------------------------------------------------------------------
+ORDER_KEY = ("account", "market", "symbol", "order_id")
+
+
+def latest_sql(base: str, cols: dict[str, str], keys: tuple[str, ...] = ORDER_KEY,
+               version: str = "update_time") -> str:
+    """Keep the latest version per key: greatest ``version`` time, then latest ingested_at, then latest partition."""
+    order = [f"{q(c)} DESC NULLS LAST" for c in (version, "ingested_at", "date") if c in cols]
+    part = ", ".join(q(k) for k in keys if k in cols)
+    return (f"SELECT * FROM ({base}) QUALIFY row_number() OVER (PARTITION BY {part} "
+            f"ORDER BY {', '.join(order) or '1'}) = 1")
+
+
+def open_orders_sql(base: str, cols: dict[str, str], glob: str | None) -> str:
+    """The latest snapshot per account.
+
+    The latest partition FILE decides (parquet_file_metadata also lists 0-row files): an empty latest snapshot means
+    no open orders, which a max(snapshot_time) over rows alone would miss. Within that day the newest snapshot_time
+    wins in case one partition holds several snapshots.
+    """
+    if glob is None:
+        return base
+    latest = (f"SELECT regexp_extract(file_name, 'account=([^/\\\\]+)', 1) AS account, "
+              f"max(CAST(regexp_extract(file_name, 'date=([0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}})', 1) AS DATE)) AS date "
+              f"FROM parquet_file_metadata({lit(glob)}) GROUP BY 1")
+    sql = f"SELECT s.* FROM ({base}) s SEMI JOIN ({latest}) l ON s.account = l.account AND s.date = l.date"
+    if "snapshot_time" in cols:
+        sql += " QUALIFY snapshot_time = max(snapshot_time) OVER (PARTITION BY account)"
+    return sql
+
+
+def _decimal_scale(dtype: str) -> int | None:
+    if dtype.startswith("DECIMAL("):
+        return int(dtype[len("DECIMAL("):-1].split(",")[1])
+    return None
+
+
+def _exact_ratio(num: str, den: str, num_scale: int, den_scale: int, out_scale: int) -> str:
+    """num / den rounded half-up to ``out_scale`` decimals, in integer arithmetic (DuckDB's DECIMAL / DECIMAL is a
+    DOUBLE). Only for num >= 0 and den > 0."""
+    un = f"CAST({num} * {10 ** num_scale} AS HUGEINT)"
+    ud = f"CAST({den} * {10 ** den_scale} AS HUGEINT)"
+    shift = 10 ** (out_scale + den_scale - num_scale) if out_scale + den_scale >= num_scale else 1
+    unit = "0." + "0" * (out_scale - 1) + "1" if out_scale else "1"
+    # DECIMAL(38,0) * DECIMAL(38,s) is an exact DECIMAL(38,s): the integer result scaled back, no float anywhere
+    return (f"(CAST(({un} * {shift} + {ud} // 2) // {ud} AS DECIMAL(38,0)) "
+            f"* CAST('{unit}' AS DECIMAL(38,{out_scale})))")
+
+
+ORDERS_COLUMNS = ("account", "market", "symbol", "order_id", "client_order_id", "side", "type", "status", "price",
+                  "orig_qty", "executed_qty", "quote_qty", "avg_price", "time", "update_time", "date")
+_ORDERS_TYPES = {"account": "VARCHAR", "market": "VARCHAR", "symbol": "VARCHAR", "order_id": "BIGINT",
+                 "client_order_id": "VARCHAR", "side": "VARCHAR", "type": "VARCHAR", "status": "VARCHAR",
+                 "time": _TS, "update_time": _TS, "date": "DATE"}
+_DECIMAL_COLS = ("price", "orig_qty", "executed_qty", "quote_qty", "avg_price")
+
+
+def _market_exprs(market: str, cols: dict[str, str]) -> dict[str, tuple[str, str | None]]:
+    """Column name -> (SQL expression, source type) for one market's branch of the ``orders`` view."""
+
+    def col(name: str) -> tuple[str, str | None]:
+        return (q(name), cols[name]) if name in cols else ("NULL", None)
+
+    out = {c: col(c) for c in ORDERS_COLUMNS if c not in ("market", "quote_qty", "avg_price")}
+    out["market"] = (lit(market), "VARCHAR")
+    quote_name = "cummulative_quote_qty" if market == "spot" else "cum_quote"
+    out["quote_qty"] = col(quote_name)
+    filled = "executed_qty > 0" if "executed_qty" in cols else "false"
+    if market == "spot":
+        qs, es = _decimal_scale(cols.get(quote_name, "")), _decimal_scale(cols.get("executed_qty", ""))
+        if qs is not None and es is not None:
+            ratio = _exact_ratio(q(quote_name), "executed_qty", qs, es, max(qs, es, DEFAULT_DECIMAL_SCALE))
+            # a negative cummulativeQuoteQty (old orders) means "unknown"
+            out["avg_price"] = (f"CASE WHEN {filled} AND {q(quote_name)} >= 0 THEN {ratio} END",
+                                f"DECIMAL(38,{max(qs, es, DEFAULT_DECIMAL_SCALE)})")
+        else:
+            out["avg_price"] = ("NULL", None)
+    else:
+        # Binance sends avgPrice "0" for orders that never traded: NULL, like spot
+        out["avg_price"] = ((f"CASE WHEN {filled} THEN avg_price END", cols["avg_price"])
+                            if "avg_price" in cols else ("NULL", None))
+    return out
+
+
+def orders_sql(branches: dict[str, dict[str, str]]) -> str:
+    """UNION ALL of the market views with explicit casts.
+
+    The casts matter: DuckDB's union of DECIMAL(38,8) and DECIMAL(38,12) is DECIMAL(38,8) (it would ROUND), so every
+    decimal column is cast to DECIMAL(38, max scale over the markets) first.
+    """
+    exprs = {m: _market_exprs(m, cols) for m, cols in branches.items()}
+    types = dict(_ORDERS_TYPES)
+    for c in _DECIMAL_COLS:
+        scales = [_decimal_scale(t or "") for e in exprs.values() for _, t in [e[c]]]
+        types[c] = f"DECIMAL(38,{max([s for s in scales if s is not None] + [DEFAULT_DECIMAL_SCALE])})"
+    parts = []
+    for market, ex in exprs.items():
+        select = ", ".join(f"CAST({ex[c][0]} AS {types[c]}) AS {q(c)}" for c in ORDERS_COLUMNS)
+        parts.append(f"SELECT {select} FROM {q(MARKET_TABLES[market])}")
+    return "\nUNION ALL\n".join(parts)
+
+
+DAILY_ACTIVITY_SQL = """
+SELECT CAST(timezone('UTC', coalesce("time", update_time)) AS DATE) AS day, account, market, symbol,
+       count(*) AS orders,
+       count(*) FILTER (WHERE executed_qty > 0) AS filled_orders,
+       count(*) FILTER (WHERE status = 'FILLED') AS fully_filled_orders,
+       coalesce(sum(quote_qty) FILTER (WHERE executed_qty > 0 AND quote_qty >= 0), 0) AS filled_notional,
+       coalesce(sum(quote_qty) FILTER (WHERE executed_qty > 0 AND quote_qty >= 0 AND side = 'BUY'), 0)
+           AS buy_notional,
+       coalesce(sum(quote_qty) FILTER (WHERE executed_qty > 0 AND quote_qty >= 0 AND side = 'SELL'), 0)
+           AS sell_notional,
+       count(*) FILTER (WHERE executed_qty > 0 AND (quote_qty IS NULL OR quote_qty < 0)) AS unknown_notional_orders
+FROM orders
+GROUP BY ALL
+"""
+
+_LAKE_FILES_COLS = [("table_name", "VARCHAR"), ("account", "VARCHAR"), ("date", "DATE"), ("rows", "BIGINT"),
+                    ("bytes", "BIGINT"), ("path", "VARCHAR")]
+
+
+def lake_files_sql(root: Path, lake_root: Path, tables_with_files: list[str]) -> str:
+    """Partition files with their row counts; paths are shown under the lake even when read from a snapshot."""
+    if not tables_with_files:
+        return empty_select(_LAKE_FILES_COLS)
+    path = (f"replace(file_name, {lit(root.as_posix() + '/')}, {lit(lake_root.as_posix() + '/')})"
+            if root != lake_root else "file_name")
+    parts = [
+        f"SELECT {lit(t)} AS table_name, "
+        f"regexp_extract(file_name, 'account=([^/\\\\]+)', 1) AS account, "
+        f"CAST(regexp_extract(file_name, 'date=([0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}})', 1) AS DATE) AS date, "
+        f"CAST(num_rows AS BIGINT) AS rows, CAST(file_size_bytes AS BIGINT) AS bytes, {path} AS path "
+        f"FROM parquet_file_metadata({lit(table_glob(root, t))})"
+        for t in tables_with_files
+    ]
+    return "\nUNION ALL\n".join(parts)
+
+
+COVERAGE_SQL = """
+SELECT table_name, account, count(*) AS partitions, min(date) AS first_date, max(date) AS last_date,
+       CAST(date_diff('day', min(date), max(date)) + 1 - count(DISTINCT date) AS BIGINT) AS missing_days,
+       sum(rows) AS rows, count(*) FILTER (WHERE rows = 0) AS empty_partitions
+FROM lake_files
+GROUP BY ALL
+"""
+
+
+# -- build ------------------------------------------------------------------------------------------------------------
+def _view_definitions(con: Any, root: Path, lake_root: Path, files: dict[str, int]) -> list[tuple[str, str]]:
+    """(view name, SELECT) in dependency order; ``root`` holds the <table>/account=/date= tree the views read."""
+    src = {t: source_sql(con, root, t, files[t]) for t in TABLES}
+    cols = {t: describe(con, src[t]) for t in TABLES}
+    views = [
+        ("spot_order_versions", src["spot_orders"]),
+        ("spot_orders", latest_sql("SELECT * FROM spot_order_versions", cols["spot_orders"])),
+        ("spot_order_lists", latest_sql(src["spot_order_lists"], cols["spot_order_lists"],
+                                        keys=("account", "order_list_id"), version="transaction_time")),
+        ("spot_open_orders", open_orders_sql(src["spot_open_orders"], cols["spot_open_orders"],
+                                             table_glob(root, "spot_open_orders")
+                                             if files["spot_open_orders"] else None)),
+        ("futures_orders", latest_sql(src["futures_orders"], cols["futures_orders"])),
+        ("pm_um_orders", latest_sql(src["pm_um_orders"], cols["pm_um_orders"])),
+        ("orders", orders_sql({m: cols[t] for m, t in MARKET_TABLES.items()})),
+        ("daily_activity", DAILY_ACTIVITY_SQL),
+        ("lake_files", lake_files_sql(root, lake_root, [t for t in TABLES if files[t]])),
+        ("coverage", COVERAGE_SQL),
+    ]
+    return views
+
+
+def _fsync_path(path: Path, *, directory: bool = False) -> None:
+    flags = os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if directory else 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError:  # e.g. directories cannot be opened on Windows
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _clean_stale_temps(directory: Path) -> None:
+    """Temp catalogs of crashed builds (ours are named .warehouse.duckdb.<pid>.<uuid>.tmp[.wal])."""
+    cutoff = time.time() - STALE_TEMP_SECONDS
+    for p in directory.glob(f".{CATALOG_FILE}.*.tmp*"):
+        try:
+            if p.stat().st_mtime < cutoff:
+                p.unlink()
+        except OSError:
+            pass
+
+
+# -- snapshots ------------------------------------------------------------------------------------------------------
+def snapshot_id(now_ms: int | None = None) -> str:
+    ms = int(time.time() * 1000) if now_ms is None else now_ms
+    return f"{ms:013d}-{uuid.uuid4().hex[:8]}"
+
+
+def snapshot_lake(data_dir: Path, snap_root: Path) -> dict[str, int]:
+    """Hard-link every partition file into ``snap_root/<table>/account=/date=/`` (no data copied).
+
+    A hard link pins the inode: when the writer later os.replace-s the lake file, the snapshot keeps the old
+    complete file. Linking a path while it is being replaced yields the old or the new inode, never a mix.
+    """
+    counts = dict.fromkeys(TABLES, 0)
+    lake_root = data_dir / "lake"
+    for table in TABLES:
+        base = lake_root / table
+        if not base.is_dir():
+            continue
+        for src in base.glob("*/*/*.parquet"):
+            dst = snap_root / src.relative_to(lake_root)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(src, dst)
+            except FileNotFoundError:   # vanished between listing and linking
+                continue
+            except OSError:             # no hard links here (e.g. FAT): a copy is still a stable snapshot
+                shutil.copy2(src, dst)
+            counts[table] += 1
+    return counts
+
+
+def _completed_at(snap: Path) -> int | None:
+    try:
+        return int((snap / SNAPSHOT_DONE).read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def gc_snapshots(data_dir: Path, *, keep: Path | None = None, grace_seconds: float | None = None,
+                 now_ms: int | None = None) -> list[Path]:
+    """Delete snapshots no catalog can still be reading.
+
+    A complete snapshot is obsolete once a NEWER complete one exists (the catalog was swapped); it is deleted when
+    that successor is older than the grace period, which is how long a reader that opened the previous catalog
+    may keep querying it (BI tools reconnect per query/session; raise ORDERLAKE_SNAPSHOT_GRACE_SECONDS for
+    long-lived sessions). Incomplete ones (a crashed build) go after the grace period too.
+    """
+    root = data_dir / SNAPSHOT_DIR
+    if not root.is_dir():
+        return []
+    grace = grace_seconds if grace_seconds is not None else float(
+        os.environ.get("ORDERLAKE_SNAPSHOT_GRACE_SECONDS") or DEFAULT_SNAPSHOT_GRACE_SECONDS)
+    now = int(time.time() * 1000) if now_ms is None else now_ms
+    cutoff = now - int(grace * 1000)
+    snaps = [p for p in root.iterdir() if p.is_dir()]
+    done = {p: _completed_at(p) for p in snaps}
+    removed = []
+    for snap in snaps:
+        if snap == keep:
+            continue
+        mine = done[snap]
+        if mine is None:
+            try:
+                created = int(snap.name.split("-", 1)[0])
+            except ValueError:
+                continue
+            obsolete = created < cutoff
+        else:
+            obsolete = any(t is not None and mine < t < cutoff for t in done.values())
+        if obsolete:
+            shutil.rmtree(snap, ignore_errors=True)
+            removed.append(snap)
+    return removed
+
+
+# -- build ------------------------------------------------------------------------------------------------------------
+def build_catalog(data_dir: str | os.PathLike[str], *, snapshot: bool = True) -> CatalogResult:
+    """(Re)build ``<data_dir>/warehouse.duckdb`` atomically; see the module docstring. Never fails on empty tables.
+
+    snapshot=True (default): the views read a hard-link snapshot of the lake taken now (consistent, immune to
+    partition rewrites). snapshot=False: the views read the live lake (see the module docstring for the risk).
+    """
+    import duckdb
+
+    started = time.monotonic()
+    data_dir = Path(data_dir).resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    final = data_dir / CATALOG_FILE
+    lake_root = data_dir / "lake"
+    _clean_stale_temps(data_dir)
+    snap_root = data_dir / SNAPSHOT_DIR / snapshot_id() if snapshot else None
+    if snap_root is not None:
+        files = snapshot_lake(data_dir, snap_root)
+        root = snap_root
+    else:
+        files, root = {t: has_files(lake_root, t) for t in TABLES}, lake_root
+    tmp = data_dir / f".{CATALOG_FILE}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
+    counts: dict[str, int] = {}
+    try:
+        con = duckdb.connect(str(tmp), config={"storage_compatibility_version": STORAGE_COMPATIBILITY})
+        try:
+            for name, select in _view_definitions(con, root, lake_root, files):
+                con.execute(f"CREATE OR REPLACE VIEW {q(name)} AS {select}")
+                if name in VIEW_COMMENTS:
+                    con.execute(f"COMMENT ON VIEW {q(name)} IS {lit(VIEW_COMMENTS[name])}")
+                counts[name] = int(con.execute(f"SELECT count(*) FROM {q(name)}").fetchall()[0][0])
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
+        _fsync_path(tmp)
+        if snap_root is not None:
+            snap_root.mkdir(parents=True, exist_ok=True)
+            (snap_root / SNAPSHOT_DONE).write_text(str(int(time.time() * 1000)))
+        os.replace(tmp, final)
+        _fsync_path(data_dir, directory=True)
+    finally:
+        for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
+            leftover.unlink(missing_ok=True)
+    gc_snapshots(data_dir, keep=snap_root)
+    return CatalogResult(path=final, views=counts, built_at=datetime.now(UTC), files=files,
+                         seconds=time.monotonic() - started, snapshot=snap_root)
+
+
+def list_views(con: Any) -> list[str]:
+    """User views of an open catalog connection (for error messages and tests)."""
+    rows = con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal ORDER BY view_name").fetchall()
+    return [r[0] for r in rows]

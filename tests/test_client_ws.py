@@ -1,0 +1,201 @@
+"""Spot WS API client: parity with REST on the sandbox (HMAC, Ed25519, RSA keys), reconnect, 429/418 handling."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+from websockets.sync.server import serve
+
+from pipeline.binance import EXPORT_ENDPOINTS, BinanceClient, Credentials, errors
+from pipeline.binance.signing import HmacSigner
+from pipeline.config import Secret, Settings
+
+testing = pytest.importorskip("pipeline.sandbox.testing")
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    with testing.start_sandbox(time_scale=60.0, listed_symbols=20, active_symbols=3, history_days=3,
+                               busy_day_orders=50) as sx:
+        yield sx
+
+
+def _client(sx, tmp_path: Path, **env_extra: str) -> BinanceClient:
+    env = {**testing.sandbox_env(sx, tmp_path), **env_extra}
+    return BinanceClient.from_settings(Settings.from_env(env), budget_dir=tmp_path / "budget")
+
+
+def test_ws_and_rest_return_the_same(sandbox, tmp_path: Path) -> None:
+    client = _client(sandbox, tmp_path)
+    truth = sandbox.truth()
+    sym = truth["spot_orders"][0]["symbol"]
+    oid = truth["spot_orders"][0]["orderId"]
+    before = sandbox.stats()["weight"].get("spot", 0)
+    rest, ws = client.spot_api("rest"), client.spot_api("ws")
+    assert ws is client.spot_ws and rest is client.spot
+    for name, call in [
+        ("all_orders", lambda api: api.all_orders(sym, order_id=0, limit=50)),
+        ("all_orders window", lambda api: api.all_orders(sym, start_time=truth["spot_orders"][0]["updateTime"],
+                                                         end_time=truth["spot_orders"][0]["updateTime"] + 3600_000)),
+        ("all_order_lists", lambda api: api.all_order_lists(from_id=0, limit=10)),
+        ("open_orders", lambda api: api.open_orders()),
+        ("open_orders sym", lambda api: api.open_orders(sym)),
+        ("open_order_lists", lambda api: api.open_order_lists()),
+        ("order", lambda api: api.order(sym, order_id=oid)),
+        ("account", lambda api: {k: v for k, v in api.account(omit_zero_balances=True).items()
+                                 if k != "updateTime"}),
+        ("exchange_info", lambda api: api.exchange_info([sym])["symbols"]),
+    ]:
+        assert call(rest) == call(ws), name
+    assert isinstance(ws.server_time(), int)
+    with pytest.raises(errors.BadSymbol):
+        ws.all_orders("NOPEUSDT")
+    assert client.spot_ws.connections == 1  # one connection reused
+    used = client.weight_used()["spot"]
+    assert used == sandbox.stats()["weight"]["spot"] - before  # our count == the server's
+    client.close()
+
+
+def _pem(key, tmp_path: Path, name: str) -> tuple[Path, bytes]:
+    priv = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+    pub = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    path = tmp_path / name
+    path.write_bytes(priv)
+    return path, pub
+
+
+@pytest.mark.parametrize("kind", ["ed25519", "rsa"])
+def test_key_pair_signing_accepted_by_the_sandbox(tmp_path: Path, kind: str) -> None:
+    key = ed25519.Ed25519PrivateKey.generate() if kind == "ed25519" else rsa.generate_private_key(65537, 2048)
+    path, pub = _pem(key, tmp_path, "key.pem")
+    opt = {"ed25519_public_key_pem": pub} if kind == "ed25519" else {"rsa_public_key_pem": pub}
+    with testing.start_sandbox(time_scale=60.0, listed_symbols=10, active_symbols=2, history_days=2,
+                               busy_day_orders=10, **opt) as sx:
+        env = testing.sandbox_env(sx, tmp_path)
+        assert "BINANCE_API_SECRET" not in env
+        client = _client(sx, tmp_path, BINANCE_PRIVATE_KEY_FILE=str(path))
+        assert client.credentials.signer.key_type == kind
+        sym = sx.truth()["spot_orders"][0]["symbol"]
+        assert client.spot.all_orders(sym, limit=5) == client.spot_ws.all_orders(sym, limit=5) != []
+        ep = EXPORT_ENDPOINTS[("usdm", "order")]
+        did = client.create_export(ep, int(time.time() * 1000) - 86_400_000, int(time.time() * 1000))["downloadId"]
+        assert client.export_link(ep, did)["downloadId"] == did
+        assert isinstance(client.papi.all_orders(), list)  # papi signs with the futures clock
+        client.close()
+
+
+# --- scripted WS server ----------------------------------------------------------------------------------------
+
+@contextmanager
+def fake_ws(answer: Callable[[dict, int], Any]) -> Iterator[dict]:
+    """``answer(request, connection_number)`` -> reply dict, None (close the connection) or a raw str."""
+    info: dict[str, Any] = {"connections": 0, "requests": []}
+
+    def handler(ws) -> None:
+        info["connections"] += 1
+        n = info["connections"]
+        for text in ws:
+            req = json.loads(text)
+            info["requests"].append(req)
+            if req["method"] == "time":
+                ws.send(json.dumps({"id": req["id"], "status": 200, "result": {"serverTime": int(time.time() * 1000)}}))
+                continue
+            reply = answer(req, n)
+            if reply is None:
+                ws.close()
+                return
+            ws.send(reply if isinstance(reply, str) else json.dumps(reply))
+
+    with serve(handler, "127.0.0.1", 0) as server:
+        info["url"] = f"ws://127.0.0.1:{server.socket.getsockname()[1]}/ws-api/v3"
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        yield info
+        server.shutdown()
+
+
+class FakeTime:
+    def __init__(self) -> None:
+        self.t = time.time()
+        self.slept: list[float] = []
+
+    def time(self) -> float:
+        return self.t
+
+    def sleep(self, s: float) -> None:
+        self.slept.append(s)
+        self.t += s
+
+
+def _ws_client(url: str, tmp_path: Path, ft: FakeTime) -> BinanceClient:
+    creds = Credentials(api_key=Secret("WSKEY-abc"), signer=HmacSigner(Secret("WSSECRET-def")))
+    return BinanceClient(creds, spot_url="http://127.0.0.1:9", ws_api_url=url, futures_url="http://127.0.0.1:9",
+                         papi_url="http://127.0.0.1:9", budget_dir=tmp_path / "b", sleep=ft.sleep, now=ft.time,
+                         timeout=2.0)
+
+
+def ok(req: dict, result: Any, count: int = 20) -> dict:
+    return {"id": req["id"], "status": 200, "result": result,
+            "rateLimits": [{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
+                            "limit": 6000, "count": count}]}
+
+
+def test_ws_reconnects_after_a_drop_and_signs_inside_params(tmp_path: Path) -> None:
+    with fake_ws(lambda req, n: None if n == 1 else ok(req, [{"orderId": 7}])) as srv:
+        client = _ws_client(srv["url"], tmp_path, FakeTime())
+        assert client.spot_ws.all_orders("BTCUSDT", limit=1) == [{"orderId": 7}]
+        assert srv["connections"] == 2 and client.spot_ws.connections == 2
+        params = srv["requests"][-1]["params"]
+        assert params["apiKey"] == "WSKEY-abc" and params["symbol"] == "BTCUSDT" and "signature" in params
+        assert list(params)[-1] == "signature"
+        assert client.budgets["spot"].snapshot()["limits"] == [(60_000, 6000)]  # learned from rateLimits
+        client.close()
+
+
+def test_ws_429_retry_after_is_epoch_ms_and_blocks_the_host(tmp_path: Path) -> None:
+    retry_at = int(time.time() * 1000) + 1500
+
+    def answer(req: dict, n: int) -> dict:
+        if len([r for r in srv["requests"] if r["method"] == "allOrders"]) == 1:
+            return {"id": req["id"], "status": 429, "error": {
+                "code": -1003, "msg": "Too much request weight used; current limit is 6000 request weight per 1 "
+                                      "MINUTE.", "data": {"retryAfter": retry_at, "serverTime": retry_at - 1500}}}
+        return ok(req, [])
+
+    with fake_ws(answer) as srv:
+        ft = FakeTime()
+        client = _ws_client(srv["url"], tmp_path, ft)
+        assert client.spot_ws.all_orders("BTCUSDT") == []
+        assert client.budgets["spot"].snapshot()["blocked_until"] == retry_at
+        assert 1.3 <= sum(ft.slept) <= 1.7  # waited until retryAfter (epoch ms), not 1500 s
+        client.close()
+
+
+def test_ws_418_raises_ip_banned_and_garbage_is_unexpected(tmp_path: Path) -> None:
+    until = int(time.time() * 1000) + 600_000
+
+    def answer(req: dict, n: int):
+        if req["method"] == "openOrders.status":
+            return "<html>oops</html>"
+        return {"id": req["id"], "status": 418, "error": {
+            "code": -1003, "msg": f"Way too much request weight used; IP banned until {until}.",
+            "data": {"retryAfter": until, "serverTime": until - 600_000}}}
+
+    with fake_ws(answer) as srv:
+        client = _ws_client(srv["url"], tmp_path, FakeTime())
+        with pytest.raises(errors.UnexpectedResponse, match="oops"):
+            client.spot_ws.open_orders()
+        with pytest.raises(errors.IpBanned) as info:
+            client.spot_ws.all_orders("BTCUSDT")
+        assert info.value.until_ms == until and errors.fmt_ms(until) in str(info.value)
+        client.close()

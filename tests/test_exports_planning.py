@@ -1,0 +1,280 @@
+"""Export ledger + request planning: coalescing, quota refusal before the call, unknown outcomes, pacing."""
+
+from __future__ import annotations
+
+import threading
+from datetime import date, timedelta
+
+import pytest
+from test_exports_support import PM, T0, USDM, Clock, FakeClient, make_chain, make_error
+
+from pipeline.exports.errors import ExportRejected, ExportRequestUnknown, QuotaWouldBeExceeded
+from pipeline.exports.ledger import ExportLedger, month_of
+from pipeline.exports.planning import (
+    DAY_MS,
+    MAX_SPAN_MS,
+    PlannedRange,
+    coalesce,
+    covered_days,
+    day_end_ms,
+    day_start_ms,
+)
+
+YEAR_MS = 365 * DAY_MS
+
+
+def test_day_ranges_are_utc_and_inclusive() -> None:
+    assert day_start_ms(date(2024, 1, 1)) == 1_704_067_200_000
+    assert day_end_ms(date(2024, 1, 1)) == 1_704_067_200_000 + DAY_MS - 1
+    r = PlannedRange(date(2024, 1, 1), date(2024, 12, 30))  # 365 days in a leap year
+    assert r.end_ms - r.start_ms == MAX_SPAN_MS < YEAR_MS
+
+
+def test_two_years_coalesce_into_two_requests_each_within_a_year(tmp_path) -> None:
+    chain = make_chain(tmp_path, FakeClient(), Clock())
+    plan = chain.plan(USDM, date(2022, 1, 1), date(2023, 12, 31))  # 730 days
+    assert [str(r) for r in plan.requests] == ["2022-01-01..2022-12-31", "2023-01-01..2023-12-31"]
+    assert all(r.end_ms - r.start_ms <= MAX_SPAN_MS for r in plan.requests)
+    # a leap year makes 2023+2024 731 days: one day more than two 365-day windows
+    leap = chain.plan(USDM, date(2023, 1, 1), date(2024, 12, 31))
+    assert [r.days for r in leap.requests] == [365, 365, 1]
+
+
+def test_covered_range_needs_no_request_and_overlap_only_the_gap(tmp_path) -> None:
+    client, clock = FakeClient(), Clock()
+    chain = make_chain(tmp_path, client, clock)
+    first = chain.request(USDM, date(2024, 1, 1), date(2024, 6, 30))
+    assert len(first) == 1 and len(client.creates) == 1
+    again = chain.request(USDM, date(2024, 1, 1), date(2024, 6, 30))
+    assert list(again) == [] and again.plan.requests == () and len(client.creates) == 1
+    assert [e.id for e in again.plan.covering] == [first[0].id]
+    plan = chain.plan(USDM, date(2024, 3, 1), date(2024, 12, 31))
+    assert [str(r) for r in plan.requests] == ["2024-07-01..2024-12-31"]
+    # other market / other account are separate ranges
+    assert len(chain.plan(PM, date(2024, 1, 1), date(2024, 6, 30)).requests) == 1
+
+
+def test_greedy_spans_a_covered_hole_when_that_saves_an_id() -> None:
+    start, end = date(2024, 1, 1), date(2024, 3, 31)
+    covered = covered_days([(day_start_ms(date(2024, 2, 1)), day_end_ms(date(2024, 2, 10)))], start, end)
+    assert len(covered) == 10
+    assert [str(r) for r in coalesce(start, end, covered)] == ["2024-01-01..2024-03-31"]
+    # a partially covered day counts as uncovered
+    part = covered_days([(day_start_ms(date(2024, 2, 1)) + 1, day_end_ms(date(2024, 2, 2)))], start, end)
+    assert part == {date(2024, 2, 2)}
+    # with max 40-day windows the hole splits the work into the two real gaps
+    assert [str(r) for r in coalesce(start, end, covered, max_days=40)] == [
+        "2024-01-01..2024-01-31", "2024-02-11..2024-03-21", "2024-03-22..2024-03-31"]
+
+
+def test_end_is_clipped_to_the_last_complete_utc_day(tmp_path) -> None:
+    chain = make_chain(tmp_path, FakeClient(), Clock())  # now = 2025-03-15 12:00 UTC
+    plan = chain.plan(USDM, date(2025, 3, 1), date(2025, 12, 31))
+    assert plan.end == date(2025, 3, 14) and plan.requested_end == date(2025, 12, 31)
+    assert "clipped" in plan.describe()
+
+
+def test_quota_refused_before_the_call(tmp_path) -> None:
+    client, clock = FakeClient(), Clock()
+    chain = make_chain(tmp_path, client, clock, monthly_limit=2)
+    with pytest.raises(QuotaWouldBeExceeded) as exc:
+        chain.request(USDM, date(2021, 1, 1), date(2023, 12, 31))  # needs 3
+    assert client.creates == []
+    assert "0 of 2" in str(exc.value) and "3 more needed" in str(exc.value)
+    chain.request(USDM, date(2021, 1, 1), date(2021, 12, 31))
+    clock.advance(60)
+    chain.request(USDM, date(2022, 1, 1), date(2022, 12, 31))
+    clock.advance(60)
+    with pytest.raises(QuotaWouldBeExceeded) as exc:
+        chain.request(USDM, date(2023, 1, 1), date(2023, 12, 31))
+    msg = str(exc.value)
+    assert len(client.creates) == 2
+    assert "2 of 2" in msg and "2025-04-01 00:00:00 UTC" in msg and "website" in msg
+    assert chain.quota(USDM).remaining == 0
+    # the quota is per endpoint: PM still has its own ids
+    chain.request(PM, date(2023, 1, 1), date(2023, 12, 31))
+    assert len(client.creates) == 3
+    # next calendar month: the quota is back
+    clock.t = T0 + 20 * 86400
+    assert month_of(int(clock() * 1000)) == "2025-04"
+    chain.request(USDM, date(2023, 1, 1), date(2023, 12, 31))
+    assert len(client.creates) == 4
+
+
+def test_partial_uses_what_is_left_then_refuses(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("ORDERLAKE_EXPORT_MONTHLY_LIMIT", "1")
+    client, clock = FakeClient(), Clock()
+    chain = make_chain(tmp_path, client, clock, monthly_limit=None)
+    assert chain.monthly_limit == 1
+    with pytest.raises(QuotaWouldBeExceeded):
+        chain.request(USDM, date(2022, 1, 1), date(2023, 12, 31), partial=True, sleep=clock.sleep)
+    assert len(client.creates) == 1  # the oldest year was requested, the second refused before the call
+
+
+def test_binance_quota_exhausted_is_recorded_and_stops_the_month(tmp_path) -> None:
+    client, clock = FakeClient(), Clock()
+    chain = make_chain(tmp_path, client, clock)
+    client.create_error = make_error("ExportQuotaExhausted", "monthly limit reached", code=-1, http_status=400)
+    with pytest.raises(QuotaWouldBeExceeded) as exc:
+        chain.request(USDM, date(2024, 1, 1), date(2024, 1, 31))
+    assert "exhausted" in str(exc.value)
+    assert chain.quota(USDM).blocked_by_binance and chain.quota(USDM).remaining == 0
+    client.create_error = None
+    clock.advance(3600)
+    with pytest.raises(QuotaWouldBeExceeded):
+        chain.request(USDM, date(2024, 1, 1), date(2024, 1, 31))
+    assert len(client.creates) == 1  # no second call this month
+    assert [e.status for e in chain.ledger.entries()] == ["failed"]
+
+
+def test_timeout_marks_unknown_blocks_range_and_is_never_repeated(tmp_path) -> None:
+    client, clock = FakeClient(), Clock()
+    chain = make_chain(tmp_path, client, clock)
+    client.create_error = make_error("OutcomeUnknown", "read timeout after send")
+    with pytest.raises(ExportRequestUnknown) as exc:
+        chain.request(USDM, date(2024, 1, 1), date(2024, 3, 31))
+    msg = str(exc.value)
+    entry = chain.ledger.get(exc.value.entry_id)
+    assert entry.status == "unknown" and entry.download_id is None
+    assert "Order History" in msg and "download history" in msg and f"resolve {entry.id}" in msg
+    assert "--download-id" in msg
+    client.create_error = None
+    clock.advance(3600)
+    again = chain.request(USDM, date(2024, 1, 1), date(2024, 3, 31))
+    assert list(again) == [] and [e.id for e in again.plan.blocked] == [entry.id]
+    assert "BLOCKED" in again.plan.describe()
+    assert len(client.creates) == 1
+    q = chain.quota(USDM)
+    assert (q.used, q.unknown) == (1, 1)
+    # the user found nothing on the website: release -> planned again, no longer counted
+    chain.ledger.resolve_unknown(entry.id)
+    assert chain.quota(USDM).used == 0
+    assert len(chain.request(USDM, date(2024, 1, 1), date(2024, 3, 31))) == 1
+    assert len(client.creates) == 2
+
+
+def test_unknown_resolved_with_download_id_is_polled(tmp_path) -> None:
+    client, clock = FakeClient(), Clock()
+    chain = make_chain(tmp_path, client, clock)
+    client.create_error = make_error("ServerError", "503 Unknown error", http_status=503)
+    with pytest.raises(ExportRequestUnknown) as exc:
+        chain.request(USDM, date(2024, 1, 1), date(2024, 3, 31))
+    e = chain.ledger.resolve_unknown(exc.value.entry_id, download_id="555", now_ms=int(clock() * 1000))
+    assert (e.status, e.download_id, e.counts_quota) == ("processing", "555", True)
+    assert [o.download_id for o in chain.poll_due()] == ["555"]
+
+
+def test_definitive_rejection_is_failed_not_counted_and_cooled_down(tmp_path) -> None:
+    client, clock = FakeClient(), Clock()
+    chain = make_chain(tmp_path, client, clock)
+    client.create_error = make_error("ApiKeyRejected", "-2015 Invalid API-key, IP, or permissions", code=-2015,
+                                                http_status=401)
+    with pytest.raises(ExportRejected):
+        chain.request(USDM, date(2024, 1, 1), date(2024, 3, 31))
+    assert chain.ledger.entries()[0].status == "failed" and chain.quota(USDM).used == 0
+    client.create_error = None
+    clock.advance(60)
+    res = chain.request(USDM, date(2024, 1, 1), date(2024, 3, 31))
+    assert list(res) == [] and res.not_before == pytest.approx(T0 + 15 * 60)
+    clock.advance(15 * 60)
+    assert len(chain.request(USDM, date(2024, 1, 1), date(2024, 3, 31))) == 1
+
+
+def test_create_calls_are_spaced_31s_per_limiter_group_without_sleeping(tmp_path) -> None:
+    client, clock = FakeClient(), Clock()
+    chain = make_chain(tmp_path, client, clock)
+    res = chain.request(USDM, date(2022, 1, 1), date(2023, 12, 31))
+    assert len(res) == 1 and [str(r) for r in res.deferred] == ["2023-01-01..2023-12-31"]
+    assert res.not_before == pytest.approx(T0 + 31)
+    # the same limiter group ("futures") is also paced for other kinds; papi is another group
+    assert len(chain.request(PM, date(2022, 1, 1), date(2022, 12, 31))) == 1
+    clock.advance(30)
+    assert list(chain.request(USDM, date(2022, 1, 1), date(2023, 12, 31))) == []
+    clock.advance(1)
+    res = chain.request(USDM, date(2022, 1, 1), date(2023, 12, 31))
+    assert len(res) == 1 and res.done
+    assert len(client.creates) == 3
+
+
+def test_cli_style_request_sleeps_on_the_scaled_clock(tmp_path) -> None:
+    client, clock = FakeClient(), Clock()
+    slept: list[float] = []
+
+    def sleep(s: float) -> None:
+        slept.append(s)
+        clock.sleep(s)
+
+    chain = make_chain(tmp_path, client, clock, time_scale=0.01)
+    res = chain.request(USDM, date(2021, 1, 1), date(2023, 12, 31), sleep=sleep)
+    assert len(res) == 3 and res.done
+    assert slept and all(s == pytest.approx(0.31, abs=0.01) for s in slept)
+
+
+def test_stale_attempt_becomes_unknown(tmp_path) -> None:
+    clock = Clock()
+    ledger = ExportLedger(tmp_path)
+    now = int(clock() * 1000)
+    r = ledger.reserve_attempt(market="usdm", kind="order", api="futures", account="main", start_ms=0,
+                               end_ms=DAY_MS - 1, now_ms=now, limit=10, spacing_ms=0, failure_cooldown_ms=0)
+    assert r.entry is not None and r.entry.status == "attempted"
+    assert ledger.expire_stale_attempts(now + 60_000, 300_000) == []
+    stale = ledger.expire_stale_attempts(now + 301_000, 300_000)
+    assert [e.status for e in stale] == ["unknown"]
+
+
+def test_concurrent_reservations_never_double_spend(tmp_path) -> None:
+    ExportLedger(tmp_path)
+    results = []
+    barrier = threading.Barrier(6)
+
+    def worker() -> None:
+        ledger = ExportLedger(tmp_path)  # own connection, like another process
+        barrier.wait()
+        results.append(ledger.reserve_attempt(
+            market="usdm", kind="order", api="futures", account="main", start_ms=0, end_ms=DAY_MS - 1,
+            now_ms=int(T0 * 1000), limit=10, spacing_ms=31_000, failure_cooldown_ms=0))
+
+    threads = [threading.Thread(target=worker) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(r.entry is not None for r in results) == 1
+    assert len(ExportLedger(tmp_path).entries()) == 1
+
+
+def test_ledger_survives_reopen_and_records_events(tmp_path) -> None:
+    client, clock = FakeClient(), Clock()
+    chain = make_chain(tmp_path, client, clock)
+    [entry] = chain.request(USDM, date(2024, 1, 1), date(2024, 1, 1) + timedelta(days=9))
+    reopened = ExportLedger(tmp_path).by_download_id(entry.download_id)
+    assert reopened.avg_cost_ms == 7_241_837 and reopened.status == "processing"
+    assert [ev["event"] for ev in ExportLedger(tmp_path).events(entry.id)] == ["attempt", "created"]
+    assert (tmp_path / "state" / "export_ledger.sqlite").exists()
+    with ExportLedger(tmp_path)._connect() as con:
+        assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_status_summary_and_resolve_cli(tmp_path, capsys) -> None:
+    from pipeline.exports.cli import main
+
+    client, clock = FakeClient(), Clock()
+    chain = make_chain(tmp_path, client, clock)
+    chain.request(USDM, date(2024, 1, 1), date(2024, 1, 31))
+    clock.advance(60)
+    client.create_error = make_error("OutcomeUnknown", "timeout")
+    with pytest.raises(ExportRequestUnknown) as exc:
+        chain.request(USDM, date(2023, 1, 1), date(2023, 1, 31))
+    summary = chain.status_summary()
+    assert len(summary.open) == 1 and [e.id for e in summary.unknown] == [exc.value.entry_id]
+    q = {(q.market, q.kind): q for q in summary.quotas}
+    assert (q[("usdm", "order")].used, q[("usdm", "order")].remaining) == (2, 8)
+    assert q[("pm_um", "order")].remaining == 10
+    text = summary.text()
+    assert "UNKNOWN outcome" in text and "2 used, 8 of 10 left, 1 with unknown outcome" in text
+    assert main(["--data-dir", str(tmp_path), "resolve", str(exc.value.entry_id), "--download-id", "777"]) == 0
+    assert "attached" in capsys.readouterr().out
+    assert chain.ledger.by_download_id("777").status == "processing"
+    assert main(["--data-dir", str(tmp_path), "resolve", str(exc.value.entry_id)]) == 2  # not unknown any more
+    assert main(["--data-dir", str(tmp_path), "list"]) == 0
+    assert "downloadId=777" in capsys.readouterr().out

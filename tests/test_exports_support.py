@@ -1,0 +1,190 @@
+"""Shared fakes for the export-chain tests (no tests here): a scripted client, a settable clock, a loopback
+file server that records every request it gets."""
+
+from __future__ import annotations
+
+import io
+import threading
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("pipeline.binance.errors", reason="client helper's pipeline.binance not written yet")
+
+from pipeline.binance import errors
+from pipeline.binance import exports as binance_exports
+from pipeline.exports.chain import ExportChain
+from pipeline.exports.ledger import ExportLedger
+
+USDM = binance_exports.EXPORT_ENDPOINTS[("usdm", "order")]
+PM = binance_exports.EXPORT_ENDPOINTS[("pm_um", "order")]
+API_KEY = "SECRET-API-KEY-do-not-send-7f3a"
+T0 = datetime(2025, 3, 15, 12, 0, tzinfo=UTC).timestamp()
+
+
+def make_error(name: str, message: str, *, http_status: int | None = None, code: int | None = None) -> Exception:
+    """A pipeline.binance.errors instance without depending on its constructor signature."""
+    cls = getattr(errors, name)
+    exc = cls.__new__(cls)
+    Exception.__init__(exc, message)
+    exc.code, exc.http_status, exc.endpoint = code, http_status, "/fapi/v1/order/asyn"
+    return exc
+
+
+class Clock:
+    """Injectable ``now``: seconds since the epoch, moved by hand."""
+
+    def __init__(self, t: float = T0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+    def advance(self, seconds: float) -> None:
+        self.t += seconds
+
+    def sleep(self, seconds: float) -> None:
+        self.t += seconds
+
+
+class FakeClient:
+    """Implements exactly the two export methods of pipeline.binance's client, scripted per test."""
+
+    api_key = API_KEY
+
+    def __init__(self, *, avg_cost_ms: int | None = 7_241_837) -> None:
+        self.avg_cost_ms = avg_cost_ms
+        self.creates: list[tuple[str, int, int]] = []
+        self.links: list[str] = []
+        self.create_error: BaseException | None = None
+        self.link_error: BaseException | None = None
+        self.link_script: dict[str, list[dict[str, Any]]] = {}
+        self._next = 900_000_000_000_000_000
+
+    def create_export(self, endpoint: Any, start_ms: int, end_ms: int) -> dict[str, Any]:
+        self.creates.append((endpoint.market, start_ms, end_ms))
+        if self.create_error is not None:
+            raise self.create_error
+        self._next += 1
+        return {"downloadId": str(self._next), "avgCostTimestampOfLast30d": self.avg_cost_ms}
+
+    def export_link(self, endpoint: Any, download_id: str) -> dict[str, Any]:
+        self.links.append(download_id)
+        if self.link_error is not None:
+            raise self.link_error
+        script = self.link_script.get(download_id)
+        if not script:
+            return processing(download_id)
+        return script.pop(0) if len(script) > 1 else script[0]
+
+
+def processing(did: str) -> dict[str, Any]:
+    return {"downloadId": did, "status": "processing", "url": "", "notified": False, "expirationTimestamp": -1,
+            "isExpired": None}
+
+
+def completed(did: str, url: str, expires_ms: int, *, pm: bool = False) -> dict[str, Any]:
+    out = {"downloadId": did, "status": "completed", "url": url, "notified": True,
+           "expirationTimestamp": expires_ms, "isExpired": None}
+    if pm:
+        out["s3Link"] = None
+    return out
+
+
+def make_chain(tmp_path: Path, client: FakeClient, clock: Clock, **kw: Any) -> ExportChain:
+    kw.setdefault("monthly_limit", 10)
+    kw.setdefault("allow_http_loopback", True)
+    return ExportChain(client, ExportLedger(tmp_path), data_dir=tmp_path, account="main", now=clock, **kw)
+
+
+def zip_bytes(text: str = "Uid,Time,Order No\r\n1,2025-01-01 00:00:00,5\r\n") -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("Binance-Futures-Order-History-202501010000(UTC+8).csv", "\ufeff" + text)
+    return buf.getvalue()
+
+
+@dataclass
+class Route:
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    content_length: int | None = None   # override (a larger value simulates a truncated transfer)
+    no_length: bool = False             # no Content-Length at all: the body ends when the connection closes
+
+
+@dataclass
+class Seen:
+    path: str
+    headers: dict[str, str]
+
+
+class FileServer:
+    """Tiny loopback HTTP server: path -> Route; records every request (path incl. query, headers)."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, Route] = {}
+        self.seen: list[Seen] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                outer.seen.append(Seen(self.path, dict(self.headers.items())))
+                route = outer.routes.get(self.path.split("?")[0], Route(404, b"not found"))
+                self.send_response(route.status)
+                for k, v in route.headers.items():
+                    self.send_header(k, v)
+                n = route.content_length if route.content_length is not None else len(route.body)
+                if not route.no_length:
+                    self.send_header("Content-Length", str(n))
+                self.end_headers()
+                self.wfile.write(route.body)
+                self.wfile.flush()
+                if route.content_length is not None or route.no_length:
+                    self.close_connection = True
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02},
+                                       daemon=True)
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def url(self, path: str, query: str = "X-Amz-Signature=abcdef0123&X-Amz-Expires=604800") -> str:
+        return f"{self.base}{path}?{query}"
+
+    def __enter__(self) -> FileServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def create_and_complete(chain: ExportChain, client: FakeClient, clock: Clock, url: str, *,
+                        expires_in_s: float = 7 * 86400, endpoint: Any = USDM) -> str:
+    """Request one small range and drive it to ``completed`` with ``url``; returns the download id."""
+    from datetime import date
+
+    created = chain.request(endpoint, date(2025, 1, 1), date(2025, 1, 31))
+    did = created[0].download_id
+    client.link_script[did] = [completed(did, url, int((clock() + expires_in_s) * 1000))]
+    clock.advance(3600)
+    outcomes = chain.poll_due()
+    assert [o.status for o in outcomes] == ["completed"]
+    return did
+
+
+Predicate = Callable[[Any], bool]

@@ -1,0 +1,89 @@
+"""The BI read path: every view read through SQLAlchemy + duckdb-engine, READ-ONLY, while another PROCESS keeps
+rewriting partitions and rebuilding/swapping the catalog.
+
+What BI tools do: Superset/Metabase/Tableau open a connection per query or per session and close it; a long-lived
+read-only connection keeps seeing the catalog file it opened (the old inode) until it reconnects, which is still a
+complete catalog. The reader here reconnects every iteration (engine per iteration, disposed after), like a tool that
+opens a session per dashboard refresh. The writer must be another process: inside one process DuckDB caches the
+database instance per path, so the file swap would not be exercised.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import time
+from pathlib import Path
+
+import pytest
+from test_warehouse_support import BI_DAYS, BI_STATES, bi_rows, bi_writer, futures_row, write
+
+from pipeline.warehouse.catalog import build_catalog
+
+sqlalchemy = pytest.importorskip("sqlalchemy")
+pytest.importorskip("duckdb_engine")
+
+READ_SECONDS = 6.0
+VIEWS = ("spot_orders", "spot_order_versions", "spot_order_lists", "spot_open_orders", "futures_orders",
+         "pm_um_orders", "orders", "daily_activity", "lake_files", "coverage")
+N_DAYS = len(BI_DAYS)
+CONSISTENT_TOTALS = {N_DAYS * BI_STATES[0] + k * (BI_STATES[1] - BI_STATES[0]) for k in range(N_DAYS + 1)}
+SUM_FOR = {n: n * (n + 1) // 2 for n in BI_STATES}
+
+
+def _read_everything(url: str) -> dict[str, object]:
+    engine = sqlalchemy.create_engine(url, connect_args={"read_only": True}, poolclass=sqlalchemy.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            seen: dict[str, object] = {}
+            for view in VIEWS:
+                seen[view] = conn.execute(sqlalchemy.text(f"SELECT count(*) FROM {view}")).scalar_one()
+            seen["per_day"] = conn.execute(sqlalchemy.text(
+                "SELECT date, count(*), sum(price) FROM spot_orders GROUP BY date")).fetchall()
+            return seen
+    finally:
+        engine.dispose()
+
+
+def test_bi_reads_stay_consistent_during_rewrites_and_swaps(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    for day in BI_DAYS:
+        write(data, "spot_orders", "main", day, bi_rows(day, BI_STATES[0]))
+        write(data, "futures_orders", "main", day, [futures_row(day.day, time=f"{day.isoformat()}T01:00:00")])
+    catalog = build_catalog(data).path
+    url = f"duckdb:///{catalog.as_posix()}"   # duckdb:////abs/path/warehouse.duckdb
+
+    ctx = mp.get_context("spawn")
+    stop, rewrites, swaps = ctx.Event(), ctx.Value("i", 0), ctx.Value("i", 0)
+    writer = ctx.Process(target=bi_writer, args=(str(data), stop, rewrites, swaps), daemon=True)
+    writer.start()
+    errors: list[str] = []
+    totals: set[int] = set()
+    iterations = 0
+    try:
+        deadline = time.monotonic() + 15
+        while rewrites.value < 2 and time.monotonic() < deadline:   # the spawned writer is importing
+            time.sleep(0.05)
+        end = time.monotonic() + READ_SECONDS
+        while time.monotonic() < end:
+            try:
+                seen = _read_everything(url)
+            except Exception as exc:
+                errors.append(f"{type(exc).__name__}: {str(exc)[:300]}")
+                continue
+            iterations += 1
+            totals.add(seen["spot_orders"])
+            if seen["spot_orders"] not in CONSISTENT_TOTALS or seen["futures_orders"] != N_DAYS:
+                errors.append(f"inconsistent counts {seen}")
+            for day, count, price_sum in seen["per_day"]:
+                if count not in BI_STATES or price_sum != SUM_FOR[count]:
+                    errors.append(f"torn partition {day}: {count} rows, sum {price_sum}")
+    finally:
+        stop.set()
+        writer.join(10)
+        if writer.is_alive():
+            writer.terminate()
+    assert writer.exitcode == 0
+    assert not errors, errors[:5]
+    assert iterations >= 10
+    assert rewrites.value >= 10 and swaps.value >= 5, (rewrites.value, swaps.value)
+    assert len(totals) >= 2   # the reader really saw the data change under it

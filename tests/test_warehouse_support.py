@@ -1,0 +1,153 @@
+"""Helpers for the warehouse tests: hand-made lake partitions.
+
+Rows are snake_case dicts; they are typed with the storage Arrow schema when pipeline.storage is importable (so the
+tests exercise the real schema) and with the catalog's fallback columns otherwise. Partitions are written with
+pipeline.storage.lake.write_partition when available, else with an equivalent atomic pyarrow write.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Iterable
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline.warehouse import catalog
+
+_ARROW = {
+    "VARCHAR": pa.string(),
+    "BIGINT": pa.int64(),
+    "BOOLEAN": pa.bool_(),
+    "DECIMAL(38,8)": pa.decimal128(38, 8),
+    "TIMESTAMP WITH TIME ZONE": pa.timestamp("ms", tz="UTC"),
+}
+
+
+def table_schema(table: str) -> pa.Schema:
+    schema = catalog.storage_schema(table)
+    if schema is None:
+        schema = pa.schema([(n, _ARROW[t]) for n, t in catalog.FALLBACK_COLUMNS[table]])
+    if "date" in schema.names:
+        schema = schema.remove(schema.get_field_index("date"))
+    return schema
+
+
+def ms(text: str) -> int:
+    """'2024-01-02T03:04:05' (UTC) -> epoch ms."""
+    return int(datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp() * 1000)
+
+
+def _coerce(value: Any, typ: pa.DataType) -> Any:
+    if value is None:
+        return None
+    if pa.types.is_timestamp(typ) and isinstance(value, int):
+        return datetime.fromtimestamp(value / 1000, tz=UTC)
+    if pa.types.is_decimal(typ) and not isinstance(value, Decimal):
+        return Decimal(str(value))
+    return value
+
+
+def make_table(table: str, rows: Iterable[dict[str, Any]], extra: dict[str, pa.DataType] | None = None) -> pa.Table:
+    schema = table_schema(table)
+    for name, typ in (extra or {}).items():
+        schema = schema.append(pa.field(name, typ))
+    rows = [{f.name: _coerce(r.get(f.name), f.type) for f in schema} for r in rows]
+    return pa.Table.from_pylist(rows, schema=schema)
+
+
+def write(data_dir: Path, table: str, account: str, day: date, rows: Iterable[dict[str, Any]],
+          extra: dict[str, pa.DataType] | None = None) -> Path:
+    tbl = make_table(table, rows, extra)
+    if not extra:
+        try:
+            lake = importlib.import_module("pipeline.storage.lake")
+        except ImportError:
+            lake = None
+        if lake is not None and hasattr(lake, "write_partition"):
+            return Path(lake.write_partition(data_dir, table, account, day, tbl).path)
+    return write_raw(data_dir, table, account, day, tbl)
+
+
+def write_raw(data_dir: Path, table: str, account: str, day: date, tbl: pa.Table) -> Path:
+    """Atomic write without schema validation (schema-evolution tests write columns storage doesn't know)."""
+    part = Path(data_dir) / "lake" / table / f"account={account}" / f"date={day.isoformat()}"
+    part.mkdir(parents=True, exist_ok=True)
+    tmp = part / f".part-0.{os.getpid()}.tmp"
+    pq.write_table(tbl, tmp)
+    os.replace(tmp, part / "part-0.parquet")
+    return part / "part-0.parquet"
+
+
+def spot_row(order_id: int, *, symbol: str = "BTCUSDT", account: str = "main", status: str = "FILLED",
+             price: str = "100", qty: str = "1", executed: str | None = None, quote: str | None = None,
+             time: str = "2024-01-01T10:00:00", update: str | None = None, side: str = "BUY",
+             ingested: str = "2024-03-01T00:00:00", **extra: Any) -> dict[str, Any]:
+    executed = qty if executed is None else executed
+    if quote is None:
+        quote = str(Decimal(price) * Decimal(executed))
+    row = {
+        "account": account, "symbol": symbol, "order_id": order_id, "order_list_id": -1,
+        "client_order_id": f"c{order_id}", "price": Decimal(price), "orig_qty": Decimal(qty),
+        "executed_qty": Decimal(executed), "cummulative_quote_qty": Decimal(quote), "status": status,
+        "time_in_force": "GTC", "type": "LIMIT", "side": side, "stop_price": Decimal(0), "iceberg_qty": Decimal(0),
+        "time": ms(time), "update_time": ms(update or time), "is_working": True,
+        "orig_quote_order_qty": Decimal(0), "self_trade_prevention_mode": "NONE", "source": "rest_allOrders",
+        "ingested_at": ms(ingested), "working_time": ms(time),
+    }
+    row.update(extra)
+    return row
+
+
+def futures_row(order_id: int, *, symbol: str = "BTCUSDT", account: str = "main", market: str = "usdm",
+                status: str = "FILLED", price: str = "100", qty: str = "1", executed: str | None = None,
+                avg: str | None = None, time: str = "2024-01-01T10:00:00", update: str | None = None,
+                side: str = "SELL", ingested: str = "2024-03-01T00:00:00") -> dict[str, Any]:
+    executed = qty if executed is None else executed
+    avg = (price if Decimal(executed) > 0 else "0") if avg is None else avg
+    return {
+        "account": account, "market": market, "symbol": symbol, "order_id": order_id,
+        "client_order_id": f"f{order_id}", "price": Decimal(price), "avg_price": Decimal(avg),
+        "orig_qty": Decimal(qty), "executed_qty": Decimal(executed),
+        "cum_quote": Decimal(avg) * Decimal(executed), "status": status, "time_in_force": "GTC", "type": "LIMIT",
+        "orig_type": "LIMIT", "side": side, "position_side": "BOTH", "stop_price": Decimal(0),
+        "reduce_only": False, "close_position": False, "time": ms(time), "update_time": ms(update or time),
+        "source": "export_order_csv", "ingested_at": ms(ingested),
+    }
+
+
+def day_of(text: str) -> date:
+    return datetime.fromisoformat(text).date()
+
+
+# -- concurrent writer for the BI read-path test (runs in a separate, spawned process) -------------------------------
+BI_DAYS = [date(2024, 1, d) for d in range(1, 5)]
+BI_STATES = (3, 5)   # rows per partition in state A / state B
+
+
+def bi_rows(day: date, n: int) -> list[dict[str, Any]]:
+    """n orders on ``day``; order i has price i+1, so a partition's sum(price) is n(n+1)/2: a torn read shows."""
+    return [spot_row(day.day * 100 + i, price=str(i + 1), qty="0.5",
+                     time=f"{day.isoformat()}T{i:02d}:00:00") for i in range(n)]
+
+
+def bi_writer(data_dir: str, stop: Any, rewrites: Any, swaps: Any) -> None:
+    """Rewrite partitions (alternating row counts) and rebuild + swap the catalog until ``stop`` is set."""
+    data = Path(data_dir)
+    i = 0
+    while not stop.is_set():
+        day = BI_DAYS[i % len(BI_DAYS)]
+        write(data, "spot_orders", "main", day, bi_rows(day, BI_STATES[(i // len(BI_DAYS) + 1) % 2]))
+        write(data, "futures_orders", "main", day, [futures_row(day.day, time=f"{day.isoformat()}T01:00:00")])
+        with rewrites.get_lock():
+            rewrites.value += 1
+        if i % 2 == 0:
+            catalog.build_catalog(data)
+            with swaps.get_lock():
+                swaps.value += 1
+        i += 1
