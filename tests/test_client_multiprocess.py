@@ -14,12 +14,9 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-import pytest
-
-testing = pytest.importorskip("pipeline.sandbox.testing")
-
-from pipeline.binance import BinanceClient, errors  # noqa: E402
-from pipeline.config import Settings  # noqa: E402
+import pipeline.sandbox.testing as testing
+from pipeline.binance import BinanceClient, errors
+from pipeline.config import Settings
 
 LIMIT = 600
 WORKERS = 4

@@ -15,11 +15,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from websockets.sync.server import serve
 
+import pipeline.sandbox.testing as testing
 from pipeline.binance import EXPORT_ENDPOINTS, BinanceClient, Credentials, errors
 from pipeline.binance.signing import HmacSigner
 from pipeline.config import Secret, Settings
-
-testing = pytest.importorskip("pipeline.sandbox.testing")
 
 
 @pytest.fixture(scope="module")

@@ -10,16 +10,12 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
-
-testing = pytest.importorskip("pipeline.sandbox.testing")
-binance = pytest.importorskip("pipeline.binance")
-pytest.importorskip("pipeline.binance.exports")
-
-
-from pipeline.config import Settings  # noqa: E402
-from pipeline.exports.chain import ExportChain  # noqa: E402
-from pipeline.exports.ledger import ExportLedger  # noqa: E402
+import pipeline.binance as binance
+import pipeline.binance.exports  # noqa: F401
+import pipeline.sandbox.testing as testing
+from pipeline.config import Settings
+from pipeline.exports.chain import ExportChain
+from pipeline.exports.ledger import ExportLedger
 
 SPEED = 60.0  # sandbox runs 60x faster; the chain's durations are multiplied by 1/SPEED
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import ccxt
 import pytest
 
 from pipeline.sandbox.testing import start_sandbox
-
-ccxt = pytest.importorskip("ccxt")
 
 
 def _exchange(sx, secret: str):

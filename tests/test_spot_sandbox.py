@@ -12,14 +12,11 @@ from datetime import timedelta
 
 import pytest
 
-testing = pytest.importorskip("pipeline.sandbox.testing")
-binance = pytest.importorskip("pipeline.binance")
-if not hasattr(binance, "BinanceClient") or not hasattr(testing, "start_sandbox"):
-    pytest.skip("sandbox or client not built yet", allow_module_level=True)
-
-from pipeline.config import Settings  # noqa: E402
-from pipeline.spot import SymbolIndex, discover_symbols, execute_plan, plan_spot_backfill  # noqa: E402
-from pipeline.spot.common import day_of, day_start_ms, day_window  # noqa: E402
+import pipeline.binance as binance
+import pipeline.sandbox.testing as testing
+from pipeline.config import Settings
+from pipeline.spot import SymbolIndex, discover_symbols, execute_plan, plan_spot_backfill
+from pipeline.spot.common import day_of, day_start_ms, day_window
 
 FIELDS_ORDER = ("symbol", "orderId")
 

@@ -14,13 +14,11 @@ import multiprocessing as mp
 import time
 from pathlib import Path
 
-import pytest
+import duckdb_engine  # noqa: F401
+import sqlalchemy
 from test_warehouse_support import BI_DAYS, BI_STATES, bi_rows, bi_writer, futures_row, write
 
 from pipeline.warehouse.catalog import build_catalog
-
-sqlalchemy = pytest.importorskip("sqlalchemy")
-pytest.importorskip("duckdb_engine")
 
 READ_SECONDS = 6.0
 VIEWS = ("spot_orders", "spot_order_versions", "spot_order_lists", "spot_open_orders", "futures_orders",
