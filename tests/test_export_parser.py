@@ -123,8 +123,11 @@ def test_double_minus_offset_explicit_override_and_unknown_offset(tmp_path: Path
     assert table["utc_offset_minutes"][0].as_py() == 0 and any("using 0" in w for w in stats.warnings)
     plain = tmp_path / "export.csv"
     plain.write_bytes(data)
-    with pytest.raises(UnknownTimezone, match="utc_offset_minutes"):
+    with pytest.raises(UnknownTimezone, match="ORDERLAKE_EXPORT_UTC_OFFSET_MINUTES"):
         parse_all(plain)
+    # the configured offset is used only where the file says nothing
+    assert parse_all(plain, default_utc_offset_minutes=-360)[0]["time"][0].value == ms("2024-03-05 00:00:01")
+    assert parse_all(path, default_utc_offset_minutes=60)[0]["utc_offset_minutes"][0].as_py() == -360
     zero = tmp_path / "Binance-Futures-Order-History-202403051200(UTC0).csv"
     zero.write_bytes(data)
     assert parse_all(zero)[0]["utc_offset_minutes"][0].as_py() == 0
@@ -230,7 +233,8 @@ def test_zip_bomb_refused_before_extraction(tmp_path: Path, monkeypatch: pytest.
     assert opened == []   # nothing was decompressed
     monkeypatch.undo()
     gz = tmp_path / "bomb.gz"
-    gz.write_bytes(gzip.compress(csv_bytes([order()]) + b"\0" * (16 << 20)))
+    line = csv_bytes([order()]).split(b"\r\n", 1)[1]
+    gz.write_bytes(gzip.compress(csv_bytes([order()]) + line * 100_000))  # ~27 MB of valid rows
     with pytest.raises(ZipBombRefused, match="limit"):   # gzip has no trustworthy size: counted while reading
         parse_all(gz, max_uncompressed_bytes=4 << 20, utc_offset_minutes=0)
 
@@ -335,3 +339,64 @@ def test_matches_api_rows_through_sandbox_export_writer(tmp_path: Path) -> None:
     for got, want in zip(parsed, expected, strict=True):
         assert {k: got[k] for k in from_export} == {k: want[k] for k in from_export}
         assert got["utc_offset_minutes"] == 330 and got["uid"] == 42
+
+
+# binance-api.md §6.2, order history: the core header of two fixtures, the fuller latheiere variant (Time(UTC)
+# labelled, Update Time not, Order No last) and the sandbox's (= the fuller one with Order No third, no label).
+CORE_HEADER = ("Uid,Time,Order No,Symbol,Type,Side,Price,Average Price,Amount,Executed Amount,Executed Quote Amount,"
+               "Stop Price,Status,Update Time")
+FULL_HEADER = ("Uid,Time(UTC),Symbol,Type,Side,Position Side,Price,Average Price,Amount,Executed Amount,Executed Quote "
+               "Amount,Stop Price,Status,Client Order Id,Time In Force,Activate Price,Price Rate,Update Time,Order No")
+
+
+@pytest.mark.parametrize(("header", "name", "offset"), [
+    (CORE_HEADER, "Binance-Futures-Order-History-202403051200(UTC+3)_ab12.csv", 180),
+    (FULL_HEADER, "export.csv", 0),
+    (",".join(HEADER), NAME8, 480),
+], ids=["core", "full-time-utc", "sandbox"])
+def test_every_order_header_variant_binds_by_name(tmp_path: Path, header: str, name: str, offset: int) -> None:
+    cols = header.split(",")
+    local_time = "2024-03-05 08:00:01"
+    row = order(BIG_ID, time=local_time, update="2024-03-05 09:30:00")
+    row["Time(UTC)"] = local_time
+    path = tmp_path / name
+    path.write_bytes(csv_bytes([row], cols))
+    table, stats = parse_all(path)
+    r = table.to_pylist()[0]
+    assert (r["order_id"], r["symbol"], r["status"], r["type"], r["side"]) == (BIG_ID, "BTCUSDT", "FILLED", "LIMIT",
+                                                                                "BUY")
+    assert (r["price"], r["orig_qty"], r["cum_quote"]) == (Decimal("66000.1"), Decimal("0.123"), Decimal("8118.0123"))
+    assert r["time"].timestamp() * 1000 == ms(local_time) - offset * 60_000
+    assert r["update_time"].timestamp() * 1000 == ms("2024-03-05 09:30:00") - offset * 60_000
+    assert r["utc_offset_minutes"] == offset and r["extra"] is None and stats.warnings == []
+
+
+def _rest(order_id: int, utc: str, *, symbol: str = "BTCUSDT", extra_ms: int = 0) -> dict[str, object]:
+    """A /fapi/v1/allOrders object (only the keys inference reads, plus noise)."""
+    return {"symbol": symbol, "orderId": order_id, "time": ms(utc) + extra_ms, "updateTime": ms(utc) + 99_000,
+            "status": "FILLED"}
+
+
+def test_utc_offset_inferred_from_rest_orders(tmp_path: Path) -> None:
+    rows = [order(1, time="2024-03-05 13:30:01"), order(2, time="2024-03-05 14:00:00"), order(3)]
+    path = tmp_path / "no-label.csv"
+    path.write_bytes(csv_bytes(rows))
+    # REST times carry milliseconds the file drops; order 2's updateTime changed since (it is not used)
+    sample = [_rest(1, "2024-03-05 08:00:01", extra_ms=999), _rest(2, "2024-03-05 08:30:00"), _rest(77, "2024-01-01")]
+    found = parser.infer_utc_offset(path, sample)
+    assert found == parser.OffsetEvidence(offset_minutes=330, matched=2)
+    assert parser.infer_utc_offset(path, [_rest(77, "2024-01-01")]) is None
+    assert parser.infer_utc_offset(path, [_rest(1, "2024-03-05 08:00:01", symbol="ETHUSDT")]) is None
+    assert parser.infer_utc_offset(path, []) is None
+    r = parse_all(path, utc_offset_minutes=found.offset_minutes)[0].to_pylist()[0]
+    assert r["time"].timestamp() * 1000 == ms("2024-03-05 08:00:01") and r["utc_offset_minutes"] == 330
+
+
+def test_utc_offset_inference_refuses_disagreement(tmp_path: Path) -> None:
+    path = write_zip(tmp_path / "x.zip", {NAME8: csv_bytes([order(1, time="2024-03-05 08:00:00"),
+                                                            order(2, time="2024-03-05 09:00:00")])})
+    with pytest.raises(UnknownTimezone, match="different or impossible"):
+        parser.infer_utc_offset(path, [_rest(1, "2024-03-05 00:00:00"), _rest(2, "2024-03-05 00:00:00")])
+    with pytest.raises(UnknownTimezone):  # 7 min 30 s is no time zone
+        parser.infer_utc_offset(path, [_rest(1, "2024-03-05 07:52:30")])
+    assert parser.infer_utc_offset(path, [_rest(1, "2024-03-05 00:00:00")]).offset_minutes == 480

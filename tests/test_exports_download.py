@@ -5,13 +5,12 @@ from __future__ import annotations
 import gzip
 import hashlib
 import logging
-import sys
-import types
 from datetime import date
 
 import pytest
 from test_exports_support import (
     API_KEY,
+    USDM,
     Clock,
     FakeClient,
     FileServer,
@@ -21,8 +20,8 @@ from test_exports_support import (
     make_chain,
     zip_bytes,
 )
+from test_exports_support import ids_within_ledger as ids_within_ledger  # autouse
 
-import pipeline.exports
 from pipeline.exports.download import check_url, sniff
 from pipeline.exports.errors import (
     BadDownload,
@@ -64,33 +63,6 @@ def test_retrieve_streams_records_sha_and_reuses_raw_copy(tmp_path, server) -> N
     n = len(server.seen)
     again = make_chain(tmp_path, FakeClient(), clock).retrieve(did)  # e.g. a re-run after a parser fix
     assert again.reused and again.sha256 == raw.sha256 and len(server.seen) == n
-
-
-def test_ingest_calls_parser_with_every_day_and_records_partitions(tmp_path, server, monkeypatch) -> None:
-    server.routes["/f/o.zip"] = Route(body=zip_bytes())
-    client, clock = FakeClient(), Clock()
-    chain = make_chain(tmp_path, client, clock)
-    did = create_and_complete(chain, client, clock, server.url("/f/o.zip"))
-    calls = []
-
-    def write_export_partitions(path, *, data_dir, table, market, account, download_id, days,
-                                utc_offset_minutes=None):
-        calls.append(dict(path=path, table=table, market=market, account=account, download_id=download_id,
-                          days=days))
-        return types.SimpleNamespace(rows=3, data_lines=3, partitions={date(2025, 1, 2): 3}, warnings=["w"])
-
-    fake = types.ModuleType("pipeline.exports.parser")
-    fake.write_export_partitions = write_export_partitions
-    monkeypatch.setitem(sys.modules, "pipeline.exports.parser", fake)
-    monkeypatch.setattr(pipeline.exports, "parser", fake, raising=False)
-    result = chain.ingest(did)
-    chain.ingest(did)  # re-ingest (parser fix) reads the raw copy again: one HTTP request in total
-    assert result.rows == 3 and len(calls) == 2 and len(server.seen) == 1
-    c = calls[0]
-    assert (c["table"], c["market"], c["account"], c["download_id"]) == ("futures_orders", "usdm", "main", did)
-    assert c["days"][0] == date(2025, 1, 1) and c["days"][-1] == date(2025, 1, 31) and len(c["days"]) == 31
-    e = chain.ledger.by_download_id(did)
-    assert (e.status, e.rows, e.partitions) == ("ingested", 3, {"2025-01-02": 3})
 
 
 def test_sniffing() -> None:
@@ -194,7 +166,7 @@ def test_expired_by_timestamp_without_fresh_link_is_marked_expired(tmp_path, ser
     e = chain.ledger.by_download_id(did)
     assert e.status == "expired" and e.url is None
     # the range is no longer blocked: it can be planned (and paid for) again
-    assert [str(r) for r in chain.plan(_usdm(), date(2025, 1, 1), date(2025, 1, 31)).requests] == [
+    assert [str(r) for r in chain.plan(USDM, date(2025, 1, 1), date(2025, 1, 31)).requests] == [
         "2025-01-01..2025-01-31"]
 
 
@@ -274,12 +246,6 @@ def test_raw_file_renamed_before_a_crash_is_adopted_without_http(tmp_path, serve
     raw = chain.retrieve(did)
     assert raw.reused and raw.sha256 == hashlib.sha256(body).hexdigest() and server.seen == []
     assert chain.ledger.by_download_id(did).sha256 == raw.sha256
-
-
-def _usdm():
-    from test_exports_support import USDM
-
-    return USDM
 
 
 def test_truncated_zip_without_content_length_is_refused(tmp_path, server) -> None:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import sqlite3
 import threading
+import time
 from datetime import date, timedelta
+from typing import Any
 
 import pytest
 from test_exports_support import PM, T0, USDM, Clock, FakeClient, make_chain, make_error
+from test_exports_support import ids_within_ledger as ids_within_ledger  # autouse
 
 from pipeline.exports.errors import ExportRejected, ExportRequestUnknown, QuotaWouldBeExceeded
 from pipeline.exports.ledger import ExportLedger, month_of
@@ -18,6 +23,8 @@ from pipeline.exports.planning import (
     covered_days,
     day_end_ms,
     day_start_ms,
+    ms_to_day,
+    refresh_range,
 )
 
 YEAR_MS = 365 * DAY_MS
@@ -278,3 +285,105 @@ def test_status_summary_and_resolve_cli(tmp_path, capsys) -> None:
     assert main(["--data-dir", str(tmp_path), "resolve", str(exc.value.entry_id)]) == 2  # not unknown any more
     assert main(["--data-dir", str(tmp_path), "list"]) == 0
     assert "downloadId=777" in capsys.readouterr().out
+
+
+def test_reservation_is_trimmed_to_the_days_nobody_covers(tmp_path) -> None:
+    ledger = ExportLedger(tmp_path)
+    now = int(T0 * 1000)
+
+    def reserve(start: date, end: date):
+        return ledger.reserve_attempt(market="usdm", kind="order", api="futures", account="main",
+                                      start_ms=day_start_ms(start), end_ms=day_end_ms(end), now_ms=now, limit=10,
+                                      spacing_ms=0, failure_cooldown_ms=0)
+
+    first = reserve(date(2024, 1, 1), date(2024, 6, 30)).entry
+    # another process planned the whole year before the first reservation was committed
+    second = reserve(date(2024, 1, 1), date(2024, 12, 31)).entry
+    assert (second.start_ms, second.end_ms) == (day_start_ms(date(2024, 7, 1)), day_end_ms(date(2024, 12, 31)))
+    covered = reserve(date(2024, 3, 1), date(2024, 9, 30))
+    assert covered.entry is None and {e.id for e in covered.covered_by} == {first.id, second.id}
+    assert len(ledger.entries()) == 2
+
+
+def test_a_window_spanning_a_covered_hole_is_requested(tmp_path) -> None:
+    client, clock = FakeClient(), Clock()
+    chain = make_chain(tmp_path, client, clock)
+    chain.request(USDM, date(2024, 2, 1), date(2024, 2, 10))
+    clock.advance(60)
+    res = chain.request(USDM, date(2024, 1, 1), date(2024, 3, 31))  # one id for both gaps, across the hole
+    assert [str(r) for r in res.plan.requests] == ["2024-01-01..2024-03-31"] and len(res) == 1
+    assert client.creates[-1] == ("usdm", day_start_ms(date(2024, 1, 1)), day_end_ms(date(2024, 3, 31)))
+
+
+def test_weekly_refresh_requests_the_previous_week_and_fills_a_skipped_one(tmp_path) -> None:
+    assert refresh_range(date(2025, 3, 15)) == (date(2025, 3, 8), date(2025, 3, 14))
+    assert refresh_range(date(2025, 3, 15), 3, last_covered=date(2025, 3, 1)) == (date(2025, 3, 2),
+                                                                                 date(2025, 3, 14))
+    client, clock = FakeClient(), Clock()  # Saturday 2025-03-15
+    chain = make_chain(tmp_path, client, clock)
+    assert len(chain.refresh(USDM)) == 1
+    clock.advance(7 * 86400)
+    chain.refresh(USDM)
+    clock.advance(14 * 86400)  # one weekly run was skipped
+    chain.refresh(USDM)
+    clock.advance(60)
+    assert list(chain.refresh(USDM)) == []  # nothing new: no id spent
+    days = [(ms_to_day(a), ms_to_day(b)) for _, a, b in client.creates]
+    assert days == [(date(2025, 3, 8), date(2025, 3, 14)), (date(2025, 3, 15), date(2025, 3, 21)),
+                    (date(2025, 3, 22), date(2025, 4, 4))]
+
+
+def _request_in_process(data_dir: str, barrier: Any, creates: Any) -> None:
+    """One 'process' of the race below: its own ledger object, client and clock."""
+    client = FakeClient()
+    original = client.create_export
+
+    def slow_create(*args: Any) -> dict[str, Any]:
+        time.sleep(0.3)  # keep the call in flight while the other process plans and reserves
+        return original(*args)
+
+    client.create_export = slow_create  # type: ignore[method-assign]
+    chain = make_chain(data_dir, client, Clock())
+    barrier.wait()
+    chain.request(USDM, date(2024, 1, 1), date(2024, 12, 31))
+    with creates.get_lock():
+        creates.value += len(client.creates)
+
+
+def test_two_processes_never_both_spend_an_id_on_the_same_range(tmp_path) -> None:
+    ctx = multiprocessing.get_context("fork")
+    ExportLedger(tmp_path)
+    barrier, creates = ctx.Barrier(3), ctx.Value("i", 0)
+    procs = [ctx.Process(target=_request_in_process, args=(str(tmp_path), barrier, creates)) for _ in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(30)
+    assert [p.exitcode for p in procs] == [0, 0, 0]
+    entries = ExportLedger(tmp_path).entries()
+    assert creates.value == 1 == len(entries) and entries[0].status == "processing"
+
+
+def test_v1_ledger_is_migrated_in_place(tmp_path) -> None:
+    from pipeline.exports import ledger as ledger_module
+
+    v1 = ledger_module._SCHEMA
+    for column in ("    parsed_rows     INTEGER,", "    utc_offset_minutes INTEGER,", "    file_name       TEXT"):
+        v1 = "\n".join(line for line in v1.splitlines() if not line.startswith(column))
+    v1 = v1.replace("updated_at      INTEGER NOT NULL,", "updated_at      INTEGER NOT NULL")
+    path = tmp_path / "state" / "export_ledger.sqlite"
+    path.parent.mkdir()
+    con = sqlite3.connect(path)
+    con.executescript(v1)
+    con.execute("INSERT INTO entries (market, kind, api, account, start_ms, end_ms, requested_at, quota_month, "
+                "status, download_id, updated_at) VALUES ('usdm', 'order', 'futures', 'main', 0, 1, 2, '2025-03', "
+                "'processing', '42', 3)")
+    con.execute("PRAGMA user_version=1")
+    con.commit()
+    con.close()
+    entry = ExportLedger(tmp_path).by_download_id("42")  # the spent id survives the upgrade
+    assert (entry.status, entry.parsed_rows, entry.file_name) == ("processing", None, None)
+    ExportLedger(tmp_path).update(entry.id, 4, "ingested", parsed_rows=7, utc_offset_minutes=480)
+    with ExportLedger(tmp_path)._connect() as c:
+        assert c.execute("PRAGMA user_version").fetchone()[0] == ledger_module.SCHEMA_VERSION
+    assert ExportLedger(tmp_path).get(entry.id).utc_offset_minutes == 480

@@ -6,6 +6,7 @@ from datetime import date
 
 import pytest
 from test_exports_support import PM, USDM, Clock, FakeClient, completed, make_chain, make_error
+from test_exports_support import ids_within_ledger as ids_within_ledger  # autouse
 
 from pipeline.exports import pacing
 from pipeline.exports.ledger import ExportLedger

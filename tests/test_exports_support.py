@@ -1,5 +1,6 @@
 """Shared fakes for the export-chain tests (no tests here): a scripted client, a settable clock, a loopback
-file server that records every request it gets."""
+file server that records every request it gets, and the autouse fixture :func:`ids_within_ledger` (import it
+into a test module to apply it there)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import pipeline.binance.errors  # noqa: F401
+import pytest
+
 from pipeline.binance import errors
 from pipeline.binance import exports as binance_exports
 from pipeline.exports.chain import ExportChain
@@ -50,13 +52,35 @@ class Clock:
         self.t += seconds
 
 
+class FakeRest:
+    """``all_orders`` of the client's ``futures`` / ``papi`` surface: scripted order objects, calls recorded."""
+
+    def __init__(self) -> None:
+        self.orders: list[dict[str, Any]] = []
+        self.calls: list[tuple[int, int]] = []
+        self.error: BaseException | None = None
+
+    def all_orders(self, symbol: str | None = None, *, order_id: int | None = None, start_time: int,
+                   end_time: int, limit: int = 1000) -> list[dict[str, Any]]:
+        assert end_time - start_time < 7 * 86_400_000  # Binance: window < 7 days
+        self.calls.append((start_time, end_time))
+        if self.error is not None:
+            raise self.error
+        return [o for o in self.orders if start_time <= o["time"] <= end_time][:limit]
+
+
 class FakeClient:
-    """Implements exactly the two export methods of pipeline.binance's client, scripted per test."""
+    """Implements the two export methods of pipeline.binance's client and allOrders, scripted per test.
+
+    ``issued`` counts the download ids it handed out: errors hand out none.
+    """
 
     api_key = API_KEY
 
     def __init__(self, *, avg_cost_ms: int | None = 7_241_837) -> None:
         self.avg_cost_ms = avg_cost_ms
+        self.futures, self.papi = FakeRest(), FakeRest()
+        self.issued = 0
         self.creates: list[tuple[str, int, int]] = []
         self.links: list[str] = []
         self.create_error: BaseException | None = None
@@ -69,6 +93,7 @@ class FakeClient:
         if self.create_error is not None:
             raise self.create_error
         self._next += 1
+        self.issued += 1
         return {"downloadId": str(self._next), "avgCostTimestampOfLast30d": self.avg_cost_ms}
 
     def export_link(self, endpoint: Any, download_id: str) -> dict[str, Any]:
@@ -94,10 +119,25 @@ def completed(did: str, url: str, expires_ms: int, *, pm: bool = False) -> dict[
     return out
 
 
+_CLIENTS: dict[Path, set[FakeClient]] = {}
+
+
 def make_chain(tmp_path: Path, client: FakeClient, clock: Clock, **kw: Any) -> ExportChain:
     kw.setdefault("monthly_limit", 10)
     kw.setdefault("allow_http_loopback", True)
+    _CLIENTS.setdefault(Path(tmp_path), set()).add(client)
     return ExportChain(client, ExportLedger(tmp_path), data_dir=tmp_path, account="main", now=clock, **kw)
+
+
+@pytest.fixture(autouse=True)
+def ids_within_ledger():
+    """After each test: the fake Binance handed out no more download ids than the ledger counts as spent."""
+    _CLIENTS.clear()
+    yield
+    for data_dir, clients in _CLIENTS.items():
+        counted = sum(e.counts_quota for e in ExportLedger(data_dir).entries())
+        issued = sum(c.issued for c in clients)
+        assert issued <= counted, f"{issued} download ids handed out but the ledger counts {counted}"
 
 
 def zip_bytes(text: str = "Uid,Time,Order No\r\n1,2025-01-01 00:00:00,5\r\n") -> bytes:

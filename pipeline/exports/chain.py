@@ -3,11 +3,15 @@
 Tick-friendly: no method sleeps (except :meth:`ExportChain.wait_until_complete` and ``request(sleep=...)``, which
 the CLI uses); pacing is expressed as "not yet, try at T". All state lives in the :class:`ExportLedger`, so a new
 ``ExportChain`` on the same data dir (another process, a restart) continues where the last one stopped.
+
+What the Dagster layer calls: ``request(endpoint, start, end)`` / ``refresh(endpoint)`` (the only quota-spending
+steps), ``poll_due()`` on every sensor tick (``PollOutcome.run_key`` = the download id), ``pending_retrieval()``,
+``retrieve(download_id)`` and ``ingest(download_id)``, and for metadata ``quota(endpoint)``,
+``entry_metadata(download_id)`` and ``status_summary()``; :func:`pipeline.exports.checks.export_rules` for checks.
 """
 
 from __future__ import annotations
 
-import inspect
 import logging
 import os
 import time
@@ -17,7 +21,9 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from pipeline.exports import pacing
+from pipeline.binance import errors
+from pipeline.binance.exports import EXPORT_ENDPOINTS, ExportEndpoint
+from pipeline.exports import pacing, parser
 from pipeline.exports.download import LinkExpiredByServer, download, normalise_url, sha256_file, url_where
 from pipeline.exports.errors import (
     ExportError,
@@ -38,6 +44,8 @@ from pipeline.exports.ledger import (
     month_of,
 )
 from pipeline.exports.planning import (
+    DAY_MS,
+    DEFAULT_REFRESH_DAYS,
     PlannedRange,
     coalesce,
     covered_days,
@@ -45,6 +53,7 @@ from pipeline.exports.planning import (
     day_start_ms,
     days_between,
     ms_to_day,
+    refresh_range,
 )
 
 log = logging.getLogger(__name__)
@@ -56,10 +65,19 @@ RAW_EXTS = ("zip", "gz", "csv")
 EXPIRY_MARGIN_MS = 5_000  # a link this close to its expirationTimestamp is treated as expired
 # Only an HTTP 4xx answer proves Binance received AND refused a create call (no id made). 408 is a timeout.
 _DEFINITIVE_HTTP = range(400, 500)
+# Offset inference compares the export with /fapi/v1/allOrders (/papi/v1/um/allOrders), whose window must be
+# shorter than 7 days and which forgets orders created more than 90 days ago (binance-api.md §7): stay inside.
+REST_WINDOW_MS = 7 * DAY_MS - 60_000
+REST_RETENTION_MS = 89 * DAY_MS
 
 
 def _env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _env_int(name: str) -> int | None:
+    value = os.environ.get(name, "").strip()
+    return int(value) if value else None
 
 
 def _as_int(value: Any) -> int | None:
@@ -202,25 +220,32 @@ class StatusSummary:
 
 
 class ExportChain:
-    """Facade over ledger + client for one account. See module docstring; methods never sleep unless asked."""
+    """Facade over ledger + client for one account. See module docstring; methods never sleep unless asked.
+
+    ``utc_offset_minutes`` (else ``ORDERLAKE_EXPORT_UTC_OFFSET_MINUTES``) is the account's display timezone, used
+    only for export files whose name and header do not say it and when no offset could be inferred from REST.
+    """
 
     def __init__(self, client: Any, ledger: ExportLedger, *, data_dir: str | os.PathLike[str], account: str,
                  monthly_limit: int | None = None, allow_http_loopback: bool | None = None,
                  now: Callable[[], float] = time.time, time_scale: float = 1.0, include_today: bool = False,
-                 endpoints: Mapping[tuple[str, str], Any] | None = None) -> None:
+                 utc_offset_minutes: int | None = None, refresh_days: int = DEFAULT_REFRESH_DAYS,
+                 endpoints: Mapping[tuple[str, str], ExportEndpoint] | None = None) -> None:
         self.client = client
         self.ledger = ledger
         self.data_dir = Path(data_dir)
         self.account = account
-        env_limit = os.environ.get("ORDERLAKE_EXPORT_MONTHLY_LIMIT", "").strip()
-        self.monthly_limit = monthly_limit if monthly_limit is not None else (
-            int(env_limit) if env_limit else DEFAULT_MONTHLY_LIMIT)
+        env_limit = _env_int("ORDERLAKE_EXPORT_MONTHLY_LIMIT")
+        self.monthly_limit = next(v for v in (monthly_limit, env_limit, DEFAULT_MONTHLY_LIMIT) if v is not None)
         self.allow_http_loopback = (_env_flag("ORDERLAKE_ALLOW_HTTP_LOOPBACK") if allow_http_loopback is None
                                     else allow_http_loopback)
+        self.utc_offset_minutes = (utc_offset_minutes if utc_offset_minutes is not None
+                                   else _env_int("ORDERLAKE_EXPORT_UTC_OFFSET_MINUTES"))
         self.now = now
         self.time_scale = time_scale
         self.include_today = include_today
-        self._endpoints: dict[tuple[str, str], Any] = dict(endpoints) if endpoints is not None else {}
+        self.refresh_days = refresh_days
+        self._endpoints: dict[tuple[str, str], ExportEndpoint] = {**EXPORT_ENDPOINTS, **(endpoints or {})}
 
     # -- small helpers ----------------------------------------------------------------------------------------
     def _now_ms(self) -> int:
@@ -229,38 +254,24 @@ class ExportChain:
     def _scaled_ms(self, seconds: float) -> int:
         return int(seconds * self.time_scale * 1000)
 
-    def _remember(self, endpoint: Any) -> None:
-        self._endpoints.setdefault((endpoint.market, endpoint.kind), endpoint)
-
-    def _load_configured_endpoints(self) -> None:
-        try:
-            from pipeline.binance.exports import EXPORT_ENDPOINTS
-        except ImportError:  # the client package not installed/ready: only endpoints passed in are known
-            return
-        for key, ep in EXPORT_ENDPOINTS.items():
-            self._endpoints.setdefault(key, ep)
-
-    def endpoint_for(self, market: str, kind: str) -> Any:
-        if (market, kind) not in self._endpoints:
-            self._load_configured_endpoints()
+    def endpoint_for(self, market: str, kind: str) -> ExportEndpoint:
         try:
             return self._endpoints[(market, kind)]
         except KeyError:
             raise ExportError(f"no export endpoint configured for {market}/{kind}") from None
 
-    def limit_for(self, endpoint: Any) -> int:
-        """Configured monthly limit, lowered by a per-endpoint quota if the endpoint declares one (5 for trade)."""
-        own = getattr(endpoint, "monthly_quota", None)
-        return min(self.monthly_limit, own) if own else self.monthly_limit
+    def limit_for(self, endpoint: ExportEndpoint) -> int:
+        """Monthly download-id limit of an endpoint: the single place to give trade/income exports their own."""
+        return self.monthly_limit
 
-    def quota(self, endpoint: Any, month: str | None = None) -> QuotaStatus:
+    def quota(self, endpoint: ExportEndpoint, month: str | None = None) -> QuotaStatus:
+        """Ids used / remaining in ``month`` (default: this UTC month) for this endpoint and account."""
         return self.ledger.quota(endpoint.market, endpoint.kind, self.account, month or month_of(self._now_ms()),
                                  self.limit_for(endpoint))
 
     # -- 1+2. planning and requesting -------------------------------------------------------------------------
-    def plan(self, endpoint: Any, start: date, end: date) -> ExportPlan:
+    def plan(self, endpoint: ExportEndpoint, start: date, end: date) -> ExportPlan:
         """Coalesced <=1-year requests for the days of [start, end] no ledger entry covers. No API calls."""
-        self._remember(endpoint)
         requested_end = end
         last_day = ms_to_day(self._now_ms()) - timedelta(days=0 if self.include_today else 1)
         end = min(end, last_day)
@@ -275,7 +286,7 @@ class ExportChain:
         return ExportPlan(endpoint.market, endpoint.kind, self.account, start, end, requested_end,
                           tuple(coalesce(start, end, covered)), tuple(covering), blocked, self.quota(endpoint))
 
-    def request(self, endpoint: Any, start: date, end: date, *, partial: bool = False,
+    def request(self, endpoint: ExportEndpoint, start: date, end: date, *, partial: bool = False,
                 sleep: Callable[[float], None] | None = None) -> RequestResult:
         """Spend download ids on the planned ranges; ledger row BEFORE each call, download id right AFTER.
 
@@ -314,10 +325,18 @@ class ExportChain:
             created.append(self._create(endpoint, res.entry))
         return RequestResult(created, plan=plan)
 
-    def _create(self, endpoint: Any, entry: LedgerEntry) -> LedgerEntry:
-        """The one non-idempotent call. The attempt row is already committed."""
-        from pipeline.binance import errors
+    def refresh(self, endpoint: ExportEndpoint) -> RequestResult:
+        """The scheduled refresh: the previous ``refresh_days`` complete UTC days, plus any gap since the last
+        export of this endpoint (a skipped schedule run must not leave a hole)."""
+        today = ms_to_day(self._now_ms())
+        covering = self.ledger.entries(market=endpoint.market, kind=endpoint.kind, account=self.account,
+                                       status=BLOCKING_STATUSES)
+        last = max((ms_to_day(e.end_ms) for e in covering), default=None)
+        start, end = refresh_range(today, self.refresh_days, last_covered=last)
+        return self.request(endpoint, start, end)
 
+    def _create(self, endpoint: ExportEndpoint, entry: LedgerEntry) -> LedgerEntry:
+        """The one non-idempotent call. The attempt row is already committed."""
         try:
             answer = self.client.create_export(endpoint, entry.start_ms, entry.end_ms)
         except errors.ExportQuotaExhausted as exc:
@@ -331,10 +350,10 @@ class ExportChain:
                 limit=q.limit, needed=1, resets_at_ms=q.resets_at_ms, blocked_by_binance=True,
                 detail="No more export requests are made this month.") from None
         except errors.BinanceError as exc:
-            status = getattr(exc, "http_status", None)
+            status = exc.http_status
             definitive = status in _DEFINITIVE_HTTP and status != 408 and not isinstance(exc, errors.OutcomeUnknown)
             if not definitive:  # timeout, dropped connection, 5xx, garbage: Binance may have made the id
-                self._mark_unknown(entry, f"{type(exc).__name__}: {exc}")
+                raise self._mark_unknown(entry, f"{type(exc).__name__}: {exc}") from exc
             self.ledger.update(entry.id, self._now_ms(), "rejected", status="failed", counts_quota=False,
                                error=f"{type(exc).__name__}: {exc}")
             raise ExportRejected(
@@ -342,12 +361,12 @@ class ExportChain:
                 f"{entry.range_text} (HTTP {status}): {exc}. No download id was created. The next request "
                 f"waits {pacing.CREATE_FAILURE_COOLDOWN_S * self.time_scale:.0f} s.") from exc
         except BaseException as exc:  # a bug, an interrupt, anything: the request may have gone out
-            self._mark_unknown(entry, f"{type(exc).__name__}: {exc}", raise_=False)
+            self._mark_unknown(entry, f"{type(exc).__name__}: {exc}")
             raise
         now = self._now_ms()
         download_id = answer.get("downloadId") if isinstance(answer, dict) else None
         if download_id in (None, ""):
-            self._mark_unknown(entry, f"create call answered without a downloadId: keys {sorted(answer or {})}")
+            raise self._mark_unknown(entry, f"create call answered without a downloadId: {str(answer)[:200]!r}")
         avg_ms = _as_int(answer.get("avgCostTimestampOfLast30d"))
         next_poll = now + int(pacing.first_poll_delay_s(avg_ms, self.time_scale) * 1000)
         out = self.ledger.record_created(entry.id, download_id=str(download_id), avg_cost_ms=avg_ms, now_ms=now,
@@ -355,29 +374,25 @@ class ExportChain:
         log.info("export %s created; first poll at %s", out.describe(), fmt_ms(next_poll))
         return out
 
-    def _mark_unknown(self, entry: LedgerEntry, why: str, *, raise_: bool = True) -> None:
+    def _mark_unknown(self, entry: LedgerEntry, why: str) -> ExportRequestUnknown:
+        """Mark the attempt unknown (never re-requested automatically); returns the error telling what to check."""
         self.ledger.update(entry.id, self._now_ms(), "outcome_unknown", detail={"why": why}, status="unknown",
                            error=f"outcome unknown ({why})")
         message = describe_unknown_help(self.ledger.get(entry.id), self.data_dir)
         log.error(message)
-        if raise_:
-            raise ExportRequestUnknown(message, entry_id=entry.id)
+        return ExportRequestUnknown(message, entry_id=entry.id)
 
     # -- 3. polling -------------------------------------------------------------------------------------------
-    def poll_due(self, endpoint: Any | None = None) -> list[PollOutcome]:
+    def poll_due(self, endpoint: ExportEndpoint | None = None) -> list[PollOutcome]:
         """Poll every open id whose next_poll_at has passed (a few quick calls; safe to run every sensor tick)."""
-        if endpoint is not None:
-            self._remember(endpoint)
         now = self._now_ms()
         self.ledger.expire_stale_attempts(now, int(pacing.STALE_ATTEMPT_S * 1000))
         due = self.ledger.claim_due_polls(now, self._scaled_ms(pacing.POLL_LEASE_S),
-                                          market=getattr(endpoint, "market", None),
-                                          kind=getattr(endpoint, "kind", None), account=self.account)
+                                          market=endpoint.market if endpoint else None,
+                                          kind=endpoint.kind if endpoint else None, account=self.account)
         return [self._poll(e) for e in due]
 
     def _poll(self, entry: LedgerEntry) -> PollOutcome:
-        from pipeline.binance import errors
-
         ep = self.endpoint_for(entry.market, entry.kind)
         did = str(entry.download_id)
         try:
@@ -388,8 +403,7 @@ class ExportChain:
             nxt = now + int(pacing.poll_error_delay_s(failures, self.time_scale) * 1000)
             self.ledger.update(entry.id, now, "poll_failed", detail={"error": f"{type(exc).__name__}: {exc}"},
                                poll_failures=failures, last_polled_at=now, next_poll_at=nxt)
-            fatal = tuple(getattr(errors, n) for n in ("InvalidSignature", "ApiKeyRejected") if hasattr(errors, n))
-            if fatal and isinstance(exc, fatal):
+            if isinstance(exc, errors.InvalidSignature | errors.ApiKeyRejected):  # configuration: every id fails
                 raise
             return self._outcome(entry, "poll_failed", f"polling download id {did} failed ({exc}); retry at "
                                  f"{fmt_ms(nxt)}", next_poll_at=nxt)
@@ -442,7 +456,7 @@ class ExportChain:
         return PollOutcome(entry.id, str(entry.download_id), entry.market, entry.kind, entry.account, status,
                            message, next_poll_at / 1000 if next_poll_at is not None else None, url_expires_at)
 
-    def wait_until_complete(self, endpoint: Any | None = None, timeout: float | None = None,
+    def wait_until_complete(self, endpoint: ExportEndpoint | None = None, timeout: float | None = None,
                             sleep: Callable[[float], None] = time.sleep) -> list[PollOutcome]:
         """CLI helper: poll_due in a loop, sleeping until the next due poll, until no id is open.
 
@@ -451,7 +465,7 @@ class ExportChain:
         """
         deadline = None if timeout is None else self.now() + timeout
         seen: list[PollOutcome] = []
-        scope = {"market": getattr(endpoint, "market", None), "kind": getattr(endpoint, "kind", None),
+        scope = {"market": endpoint.market if endpoint else None, "kind": endpoint.kind if endpoint else None,
                  "account": self.account}
         while True:
             seen += self.poll_due(endpoint)
@@ -510,9 +524,9 @@ class ExportChain:
                 raise
         rel = got.path.relative_to(self.data_dir).as_posix()
         status = "ingested" if entry.status == "ingested" else "retrieved"
-        self.ledger.update(entry.id, self._now_ms(), "retrieved", detail={"size": got.size, "sha256": got.sha256,
-                                                                          "path": rel},
-                           status=status, raw_path=rel, size=got.size, sha256=got.sha256,
+        self.ledger.update(entry.id, self._now_ms(), "retrieved",
+                           detail={"size": got.size, "sha256": got.sha256, "path": rel, "name": got.name},
+                           status=status, raw_path=rel, size=got.size, sha256=got.sha256, file_name=got.name,
                            retrieved_at=self._now_ms(), url=None)
         log.info("export %s stored as %s (%d bytes, sha256 %s)", download_id, rel, got.size, got.sha256)
         return RawFile(got.path, got.size, got.sha256, reused=False)
@@ -543,8 +557,6 @@ class ExportChain:
     def _refresh_link(self, entry: LedgerEntry, *, old_url: str | None,
                       server_said_expired: bool) -> tuple[str, int | None]:
         """Re-poll …/asyn/id ONCE for a fresh link; mark the entry expired when there is none."""
-        from pipeline.binance import errors
-
         ep = self.endpoint_for(entry.market, entry.kind)
         try:
             info = self.client.export_link(ep, str(entry.download_id))
@@ -582,32 +594,82 @@ class ExportChain:
         raise LinkExpired(msg)
 
     # -- 5. ingest --------------------------------------------------------------------------------------------
-    def ingest(self, download_id: str) -> Any:
-        """Parse the raw file into daily partitions (never downloads again if the raw copy exists)."""
-        from pipeline.exports import parser
+    def ingest(self, download_id: str, *, infer_offset: bool = True) -> parser.ExportIngestResult:
+        """Parse the raw file into daily partitions (never downloads again if the raw copy exists).
 
+        The UTC offset of the file's local times is, best first: inferred from REST orders overlapping the
+        export (``infer_offset``), the file's name/header label, the configured ``utc_offset_minutes``. A failure
+        is recorded in the ledger (event ``ingest_failed``); the raw file stays for a re-ingest after a fix.
+        """
         raw = self.retrieve(download_id)
         entry = self.ledger.by_download_id(str(download_id))
-        kwargs: dict[str, Any] = {"data_dir": self.data_dir, "table": table_for(entry.market, entry.kind),
-                                  "market": entry.market, "account": entry.account, "download_id": str(download_id)}
-        fn = parser.write_export_partitions
-        if "days" in inspect.signature(fn).parameters:
-            kwargs["days"] = days_between(ms_to_day(entry.start_ms), ms_to_day(entry.end_ms))
-        result = fn(raw.path, **kwargs)
-        parts = {(d.isoformat() if isinstance(d, date) else str(d)): int(n)
-                 for d, n in dict(result.partitions).items()}
+        try:
+            offset = self._inferred_offset(entry, raw.path) if infer_offset else None
+            result = parser.write_export_partitions(
+                raw.path, data_dir=self.data_dir, table=table_for(entry.market, entry.kind), market=entry.market,
+                account=entry.account, download_id=str(download_id), utc_offset_minutes=offset,
+                default_utc_offset_minutes=self.utc_offset_minutes, source_name=entry.file_name,
+                days=days_between(ms_to_day(entry.start_ms), ms_to_day(entry.end_ms)))
+        except Exception as exc:
+            self.ledger.update(entry.id, self._now_ms(), "ingest_failed", detail={"error": str(exc)[:2000]})
+            raise
+        parts = {d.isoformat(): n for d, n in result.partitions.items()}
         self.ledger.update(entry.id, self._now_ms(), "ingested",
-                           detail={"rows": result.rows, "partitions": len(parts),
-                                   "warnings": list(result.warnings)[:20]},
-                           status="ingested", rows=int(result.rows), data_lines=int(result.data_lines),
+                           detail={"rows": result.rows, "partitions": len(parts), "warnings": result.warnings[:20],
+                                   "duplicates_dropped": result.duplicates_dropped,
+                                   "outside_days_dropped": result.outside_days_dropped},
+                           status="ingested", rows=result.rows, data_lines=result.data_lines,
+                           parsed_rows=result.parsed_rows, utc_offset_minutes=result.utc_offset_minutes,
                            partitions=parts, ingested_at=self._now_ms())
         return result
 
+    def overlap_orders(self, entry: LedgerEntry) -> list[dict[str, Any]]:
+        """REST order objects of the export's last days that REST still returns (empty when none overlap)."""
+        now = self._now_ms()
+        end = min(entry.end_ms, now)
+        start = max(entry.start_ms, end - REST_WINDOW_MS, now - REST_RETENTION_MS)
+        if start >= end:
+            return []
+        api = self.endpoint_for(entry.market, entry.kind).api
+        rest = self.client.futures if api == "futures" else self.client.papi
+        return list(rest.all_orders(start_time=start, end_time=end))
+
+    def _inferred_offset(self, entry: LedgerEntry, path: Path) -> int | None:
+        """Offset proven by orders present both in the export and in REST; None when there is no such order."""
+        try:
+            sample = self.overlap_orders(entry)
+        except errors.BinanceError as exc:  # e.g. an older deployment that insists on `symbol`
+            log.warning("download id %s: no REST orders to infer the UTC offset from (%s); using the file's "
+                        "label or the configured offset", entry.download_id, exc)
+            return None
+        found = parser.infer_utc_offset(path, sample)
+        detail = {"reference_orders": len(sample), "matched": found.matched if found else 0,
+                  "offset_minutes": found.offset_minutes if found else None}
+        self.ledger.update(entry.id, self._now_ms(), "utc_offset_inferred", detail=detail)
+        return found.offset_minutes if found else None
+
+    def entry_metadata(self, download_id: str) -> dict[str, Any]:
+        """Plain values describing one export for Dagster metadata: quota this month, expected generation time,
+        link expiry, file, rows per partition."""
+        e = self.ledger.by_download_id(str(download_id))
+        q = self.quota(self.endpoint_for(e.market, e.kind))
+        ready = e.created_at + e.avg_cost_ms if e.created_at is not None and e.avg_cost_ms else None
+        return {
+            "download_id": e.download_id, "market": e.market, "kind": e.kind, "account": e.account,
+            "range": e.range_text, "status": e.status, "ledger_entry": e.id,
+            "quota_month": q.month, "quota_used": q.used, "quota_remaining": q.remaining, "quota_limit": q.limit,
+            "avg_cost_ms": e.avg_cost_ms, "expected_ready_at": fmt_ms(ready), "polls": e.polls,
+            "url_expires_at": fmt_ms(e.url_expires_at), "file_name": e.file_name, "raw_path": e.raw_path,
+            "size": e.size, "sha256": e.sha256, "rows": e.rows, "data_lines": e.data_lines,
+            "parsed_rows": e.parsed_rows, "utc_offset_minutes": e.utc_offset_minutes,
+            "rows_per_partition": e.partitions or {}, "error": e.error,
+        }
+
     # -- 6. status --------------------------------------------------------------------------------------------
     def status_summary(self, account: str | None = None) -> StatusSummary:
+        """Quota used/remaining this month per endpoint and the ledger entries by status (CLI, sensor, assets)."""
         account = account or self.account
         month = month_of(self._now_ms())
-        self._load_configured_endpoints()
         entries = self.ledger.entries(account=account)
         keys = sorted({*self._endpoints, *((e.market, e.kind) for e in entries)})
         summary = StatusSummary(account, month)

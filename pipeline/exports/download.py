@@ -13,6 +13,7 @@ into place. A failed download leaves nothing under ``raw/``.
 
 from __future__ import annotations
 
+import email.message
 import hashlib
 import ipaddress
 import logging
@@ -22,8 +23,8 @@ import uuid
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from urllib.parse import urljoin, urlsplit
+from pathlib import Path, PurePosixPath
+from urllib.parse import unquote, urljoin, urlsplit
 
 import requests
 import urllib3
@@ -66,6 +67,18 @@ class Downloaded:
     size: int
     sha256: str
     ext: str
+    name: str | None  # the name the server gave the file (Content-Disposition, else the URL path's last part)
+
+
+def served_name(resp: requests.Response) -> str | None:
+    """The file's own name: it may carry the export's ``(UTC+8)`` label, lost when raw/ renames the file.
+
+    Only ever parsed for that label and shown; never used as a path.
+    """
+    header = email.message.Message()
+    header["content-disposition"] = resp.headers.get("Content-Disposition", "")
+    name = header.get_filename() or unquote(PurePosixPath(urlsplit(resp.url or "").path).name)
+    return name[:255] or None
 
 
 def url_where(url: str) -> str:
@@ -191,6 +204,7 @@ def download(url: str, *, tmp_dir: Path, final_path: Callable[[str], Path], allo
             log.info("downloading export file from %s", where)
             expected = resp.headers.get("Content-Length")
             ctype = resp.headers.get("Content-Type", "")
+            name = served_name(resp)
             digest, ext, head = hashlib.sha256(), None, b""
             with open(tmp, "wb") as fh:
                 # raw.stream(decode_content=False): store the bytes exactly as served (a Content-Encoding must not
@@ -229,7 +243,7 @@ def download(url: str, *, tmp_dir: Path, final_path: Callable[[str], Path], allo
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    return Downloaded(dest, size, digest.hexdigest(), ext)
+    return Downloaded(dest, size, digest.hexdigest(), ext, name)
 
 
 def _verify(tmp: Path, size: int, expected: str | None, ext: str, where: str) -> None:

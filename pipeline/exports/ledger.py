@@ -33,9 +33,10 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.exports.errors import ExportStateError, QuotaWouldBeExceeded, fmt_ms
+from pipeline.exports.planning import covered_days, day_end_ms, day_start_ms, days_between, ms_to_day
 
 LEDGER_FILE = "export_ledger.sqlite"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BLOCKING_STATUSES = ("attempted", "unknown", "processing", "completed", "retrieved", "ingested", "error")
 OPEN_STATUSES = ("processing",)  # ids that still need polling
 ALL_STATUSES = (*BLOCKING_STATUSES, "expired", "failed", "released")
@@ -69,12 +70,15 @@ CREATE TABLE IF NOT EXISTS entries (
     size            INTEGER,
     sha256          TEXT,
     retrieved_at    INTEGER,
-    rows            INTEGER,
-    data_lines      INTEGER,
+    rows            INTEGER,              -- rows written to the lake (after dedupe / out-of-range drop)
+    data_lines      INTEGER,              -- data lines in the file (independent line count)
     partitions      TEXT,                 -- JSON {"YYYY-MM-DD": rows}
     ingested_at     INTEGER,
     error           TEXT,
-    updated_at      INTEGER NOT NULL
+    updated_at      INTEGER NOT NULL,
+    parsed_rows     INTEGER,              -- rows the CSV reader produced (must equal data_lines)
+    utc_offset_minutes INTEGER,           -- offset the export's local times were converted from
+    file_name       TEXT                  -- the file's name as served (may carry "(UTC+8)"); raw/ renames it
 );
 CREATE INDEX IF NOT EXISTS entries_scope ON entries (market, kind, account, status);
 CREATE TABLE IF NOT EXISTS events (
@@ -91,6 +95,10 @@ CREATE TABLE IF NOT EXISTS quota_blocks (  -- Binance said "quota exhausted" for
     PRIMARY KEY (market, kind, account, month)
 );
 """
+# Version 1 -> 2: columns appended to ``entries`` (a v1 ledger holds spent download ids: migrate, never recreate).
+_MIGRATE_V2 = ("ALTER TABLE entries ADD COLUMN parsed_rows INTEGER",
+               "ALTER TABLE entries ADD COLUMN utc_offset_minutes INTEGER",
+               "ALTER TABLE entries ADD COLUMN file_name TEXT")
 
 
 def month_of(ms: int) -> str:
@@ -139,6 +147,9 @@ class LedgerEntry:
     ingested_at: int | None
     error: str | None
     updated_at: int
+    parsed_rows: int | None
+    utc_offset_minutes: int | None
+    file_name: str | None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> LedgerEntry:
@@ -149,8 +160,6 @@ class LedgerEntry:
 
     @property
     def range_text(self) -> str:
-        from pipeline.exports.planning import ms_to_day
-
         return f"{ms_to_day(self.start_ms).isoformat()}..{ms_to_day(self.end_ms).isoformat()}"
 
     def describe(self) -> str:
@@ -196,8 +205,13 @@ class ExportLedger:
         self._busy_timeout_s = busy_timeout_s
         with self._connect() as con:
             con.execute("PRAGMA journal_mode=WAL")
-            if con.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
-                con.executescript(_SCHEMA)
+            if con.execute("PRAGMA user_version").fetchone()[0] == 0:
+                con.executescript(_SCHEMA)  # IF NOT EXISTS: harmless when another process does it at once
+                con.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        with self._tx() as con:  # BEGIN IMMEDIATE: exactly one process runs the migration
+            if con.execute("PRAGMA user_version").fetchone()[0] == 1:
+                for statement in _MIGRATE_V2:
+                    con.execute(statement)
                 con.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def __repr__(self) -> str:
@@ -337,16 +351,23 @@ class ExportLedger:
                         now_ms: int, limit: int, spacing_ms: int, failure_cooldown_ms: int) -> Reservation:
         """Atomically: check coverage, pacing and quota, then write the ``attempted`` row BEFORE the call.
 
-        Raises :class:`QuotaWouldBeExceeded` when one more id would exceed the month's limit (or Binance already
-        said the quota is exhausted).
+        The range is trimmed to its first and last day that no blocking entry covers (another process may have
+        reserved part of it since the caller planned); when every day is covered, nothing is reserved. Raises
+        :class:`QuotaWouldBeExceeded` when one more id would exceed the month's limit (or Binance already said the
+        quota is exhausted).
         """
         with self._tx() as con:
             blocking = [LedgerEntry.from_row(r) for r in con.execute(
                 f"SELECT * FROM entries WHERE market = ? AND kind = ? AND account = ? "
                 f"AND status IN ({', '.join('?' * len(BLOCKING_STATUSES))}) AND start_ms <= ? AND end_ms >= ?",
                 (market, kind, account, *BLOCKING_STATUSES, end_ms, start_ms))]
-            if blocking:
+            first, last = ms_to_day(start_ms), ms_to_day(end_ms)
+            covered = covered_days([(e.start_ms, e.end_ms) for e in blocking], first, last)
+            uncovered = [d for d in days_between(first, last) if d not in covered]
+            if not uncovered:
                 return Reservation(covered_by=tuple(blocking))
+            start_ms = max(start_ms, day_start_ms(uncovered[0]))
+            end_ms = min(end_ms, day_end_ms(uncovered[-1]))
             last = con.execute(
                 "SELECT requested_at, status FROM entries WHERE api = ? ORDER BY requested_at DESC LIMIT 1",
                 (api,)).fetchone()
@@ -415,7 +436,7 @@ class ExportLedger:
     def next_poll_time(self, *, market: str | None = None, kind: str | None = None,
                        account: str | None = None) -> int | None:
         """Earliest next_poll_at of open entries (None when nothing is open)."""
-        open_ = [e for e in self.entries(market=market, kind=kind, account=account, status=OPEN_STATUSES)]
+        open_ = self.entries(market=market, kind=kind, account=account, status=OPEN_STATUSES)
         return min((e.next_poll_at or 0 for e in open_), default=None)
 
 

@@ -19,6 +19,8 @@ DAY_MS = 86_400_000
 # 23:59:59.999], i.e. a span of 365 days minus 1 ms, which is below one year under every interpretation.
 MAX_SPAN_DAYS = 365
 MAX_SPAN_MS = MAX_SPAN_DAYS * DAY_MS - 1
+# The scheduled refresh asks for the previous week: about 4-5 ids a month of the ~10 the website shares.
+DEFAULT_REFRESH_DAYS = 7
 
 
 def day_start_ms(day: date) -> int:
@@ -37,6 +39,19 @@ def ms_to_day(ms: int) -> date:
 def days_between(start: date, end: date) -> list[date]:
     """Every day of [start, end] inclusive."""
     return [start + timedelta(days=i) for i in range((end - start).days + 1)]
+
+
+def refresh_range(today: date, days: int = DEFAULT_REFRESH_DAYS, *, last_covered: date | None = None
+                  ) -> tuple[date, date]:
+    """Range of a scheduled refresh run on ``today``: the ``days`` complete UTC days before it.
+
+    It starts earlier when the last exported day (``last_covered``) is older, so a skipped or failed schedule
+    run leaves no hole; already-covered days are removed later by the planner, so they cost nothing.
+    """
+    start = today - timedelta(days=days)
+    if last_covered is not None:
+        start = min(start, last_covered + timedelta(days=1))
+    return start, today - timedelta(days=1)
 
 
 @dataclass(frozen=True)

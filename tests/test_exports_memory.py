@@ -1,0 +1,79 @@
+"""A million-row export is parsed and ingested in bounded memory (streamed in batches, never read whole).
+
+Measured in a fresh subprocess (``ru_maxrss`` is a process-wide high-water mark, so neither pytest's memory nor
+the file generator, which runs in a subprocess of its own, may count). The generated file is ~160 MB of CSV: a
+reader that held it, or its Arrow table, would exceed the bound.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROWS = 1_000_000
+DAYS = 28
+# Peak RSS above the post-import baseline. Measured: parse ~125 MB, ingest ~250 MB; before the reader's block size
+# was bounded, ~410 / ~570 MB.
+MAX_PARSE_GROWTH_MB = 200
+MAX_INGEST_GROWTH_MB = 320
+
+NAME = "Binance-Futures-Order-History-202403010000(UTC+8).csv"
+GENERATE = r"""
+import sys
+import numpy as np, pyarrow as pa, pyarrow.compute as pc
+from pipeline.sandbox.exportfiles import HEADER
+
+rows, days, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+rng = np.random.default_rng(7)
+secs = np.sort(rng.integers(0, days * 86400, rows)) + 1_709_251_200 + 8 * 3600  # 2024-03-01, local UTC+8
+local = pc.strftime(pa.array(secs, pa.timestamp("s")), format="%Y-%m-%d %H:%M:%S")
+ids = pc.cast(pa.array(np.arange(rows, dtype=np.int64) + 8_000_000_000_000_000_000), pa.string())
+price = pc.cast(pa.array(rng.integers(1, 10**9, rows)), pa.string())
+cols = ["354937868", local, ids, "BTCUSDT", "LIMIT", "BUY", "BOTH", price, price, "0.123", "0.123", "8118.0123",
+        "0", "FILLED", ids, "GTC", "", "", local]
+lines = pc.binary_join_element_wise(pc.binary_join_element_wise(*cols, ","), "\r\n", "")
+with open(path, "wb") as fh:
+    fh.write(("\ufeff" + HEADER + "\r\n").encode())
+    offsets = np.frombuffer(lines.buffers()[1], np.int32)
+    fh.write(memoryview(lines.buffers()[2])[offsets[0]:offsets[-1]])
+"""
+MEASURE = r"""
+import json, resource, sys, time
+from pathlib import Path
+from pipeline.exports import parser
+
+path = Path(sys.argv[1])
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+t0 = time.perf_counter()
+stats = parser.ParseStats()
+parsed = sum(b.num_rows for b in parser.parse_export(path, market="usdm", account="main", stats=stats))
+t1 = time.perf_counter()
+after_parse = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+res = parser.write_export_partitions(path, data_dir=path.parent / "data", table="futures_orders", market="usdm",
+                                     account="main", download_id="1")
+t2 = time.perf_counter()
+print(json.dumps({"file_mb": path.stat().st_size / 2**20, "base_mb": base / 1024, "parse_peak_mb": after_parse / 1024,
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "parsed": parsed,
+                  "data_lines": stats.data_lines, "rows": res.rows, "partitions": len(res.partitions),
+                  "parse_s": t1 - t0, "ingest_s": t2 - t1}))
+"""
+
+
+def _python(*args: str) -> str:
+    proc = subprocess.run([sys.executable, "-c", *args], cwd=Path(__file__).resolve().parents[1],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+def test_million_row_export_parses_and_ingests_in_bounded_memory(tmp_path: Path) -> None:
+    path = tmp_path / NAME
+    _python(GENERATE, str(ROWS), str(DAYS), str(path))
+    m = json.loads(_python(MEASURE, str(path)).strip().splitlines()[-1])
+    print(f"\nexport memory: {m}  ({ROWS / m['parse_s']:,.0f} rows/s parse, {ROWS / m['ingest_s']:,.0f} rows/s ingest)")
+    assert m["file_mb"] > 150
+    assert m["parsed"] == m["data_lines"] == m["rows"] == ROWS and m["partitions"] in (DAYS, DAYS + 1)
+    assert m["parse_peak_mb"] - m["base_mb"] < MAX_PARSE_GROWTH_MB
+    assert m["peak_mb"] - m["base_mb"] < MAX_INGEST_GROWTH_MB
