@@ -26,7 +26,7 @@ run: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/orderlake demo
 
 ## make test: lint, Dagster definitions check, unit and integration tests
-test: $(STAMP)
+test: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/ruff check .
 	$(BIN)/dagster definitions validate -w workspace.yaml
 	$(BIN)/pytest

@@ -42,7 +42,7 @@ def _build_parser() -> argparse.ArgumentParser:
     warehouse_cli.add_status_arguments(sub.add_parser("status", help="coverage report: what is in the lake"))
 
     demo = sub.add_parser("demo", help="the whole pipeline on the built-in sandbox exchange (make run)")
-    demo.add_argument("--spot-days", type=int, default=30, help="days of spot history to backfill")
+    demo.add_argument("--spot-days", type=int, default=120, help="days of spot history to backfill")
     demo.add_argument("--export-days", type=int, default=365, help="days of futures/PM history to export")
     return parser
 

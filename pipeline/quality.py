@@ -60,18 +60,23 @@ def duplicate_keys(table: pa.Table, keys: Iterable[str]) -> RuleResult:
     return result
 
 
-def update_time_outside_day(table: pa.Table, day: date) -> RuleResult:
-    result = RuleResult("update_time inside the partition's UTC day")
+def time_outside_day(table: pa.Table, day: date, column: str) -> RuleResult:
+    """Rows whose ``column`` is NULL or not on ``day`` (UTC): they belong to another partition."""
+    result = RuleResult(f"{column} inside the partition's UTC day")
     if table.num_rows == 0:
         return result
     lo, hi = _day_bounds(day)
-    col = table["update_time"]
+    col = table[column]
     bad = pc.or_(pc.less(col, lo), pc.greater_equal(col, hi))
     bad = pc.fill_null(bad, True)
     result.violations = int(pc.sum(bad).as_py() or 0)
     if result.violations:
-        result.examples = [str(v) for v in table.filter(bad)["update_time"].slice(0, 3).to_pylist()]
+        result.examples = [str(v) for v in table.filter(bad)[column].slice(0, 3).to_pylist()]
     return result
+
+
+def update_time_outside_day(table: pa.Table, day: date) -> RuleResult:
+    return time_outside_day(table, day, "update_time")
 
 
 def executed_exceeds_orig(table: pa.Table) -> RuleResult:

@@ -113,6 +113,7 @@ class SymbolIndex:
     full_probe_started_at: int | None = None
     full_probe_completed_at: int | None = None
     full_probe_weight: int = 0
+    blind_spots: list[dict[str, Any]] = field(default_factory=list)  # of the last backfill, for `orderlake status`
 
     # -- persistence -------------------------------------------------------------------------------------------
     @staticmethod
@@ -137,7 +138,7 @@ class SymbolIndex:
         self.symbols = {s: SymbolActivity.from_dict(v) for s, v in section.get("symbols", {}).items()}
         self.order_lists = ListActivity.from_dict(section.get("order_lists", {}))
         for key in ("listed_count", "exchange_info_at", "weight_per_minute", "full_probe_started_at",
-                    "full_probe_completed_at", "full_probe_weight"):
+                    "full_probe_completed_at", "full_probe_weight", "blind_spots"):
             if key in section:
                 setattr(self, key, section[key])
 
@@ -149,6 +150,7 @@ class SymbolIndex:
             "full_probe_started_at": self.full_probe_started_at,
             "full_probe_completed_at": self.full_probe_completed_at,
             "full_probe_weight": self.full_probe_weight,
+            "blind_spots": self.blind_spots,
             "order_lists": asdict(self.order_lists),
             "symbols": {s: asdict(a) for s, a in sorted(self.symbols.items())},
         }

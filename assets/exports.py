@@ -1,0 +1,265 @@
+"""USDⓈ-M and Portfolio-Margin UM order-history exports as a chain of daily-partitioned assets.
+
+``<prefix>_exports`` (download ids requested for these days) -> ``<prefix>_export_links`` (link ready) ->
+``<prefix>_export_files`` (raw file stored) -> ``<table>`` (daily lake partitions).
+
+Only the first asset spends quota. It is run by hand, by ``orderlake backfill`` or by the weekly schedule, never
+retried automatically. The link-polling sensor watches the ledger and, when Binance reports a file ready,
+launches the retrieval run for exactly that download id's days (``run_key`` = the download id). Everything else
+is generic over (market, kind): adding trade or income exports is one more :class:`ExportAssets`.
+"""
+
+import time
+from dataclasses import dataclass
+from datetime import date
+
+import dagster as dg
+
+from assets import checks
+from assets.partitions import daily_partitions
+from assets.resources import ExportsResource
+from pipeline import quality
+from pipeline.binance.exports import EXPORT_ENDPOINTS, ExportEndpoint
+from pipeline.exports.chain import ExportChain, table_for
+from pipeline.exports.errors import ExportError, fmt_ms
+from pipeline.exports.ledger import LedgerEntry
+from pipeline.exports.parser import ExportFileError
+from pipeline.exports.planning import days_between, ms_to_day
+
+POOL = "binance_futures_export"  # one create call at a time across runs: each costs 1000-1500 weight
+DOWNLOAD_ID_TAG = "orderlake/download_id"
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+PARTITION_TAG = "dagster/partition"
+READY = ("completed", "retrieved", "ingested")
+ROW_COUNT_CHECK = checks.Check("row_count_matches_file", "rows written + duplicates dropped + rows outside the "
+                               "export's days = data lines in the export file")
+
+
+@dataclass(frozen=True)
+class ExportAssets:
+    """Names of one (market, kind) chain."""
+
+    market: str
+    kind: str
+    prefix: str  # e.g. "futures_order" -> futures_order_exports, futures_order_export_links, ...
+
+    @property
+    def endpoint(self) -> ExportEndpoint:
+        return EXPORT_ENDPOINTS[(self.market, self.kind)]
+
+    @property
+    def table(self) -> str:
+        return table_for(self.market, self.kind)
+
+    @property
+    def group(self) -> str:
+        return f"{self.market}_exports"
+
+    @property
+    def requests(self) -> str:
+        return f"{self.prefix}_exports"
+
+    @property
+    def links(self) -> str:
+        return f"{self.prefix}_export_links"
+
+    @property
+    def files(self) -> str:
+        return f"{self.prefix}_export_files"
+
+    @property
+    def retrieval_job(self) -> str:
+        return f"{self.prefix}_export_retrieval"
+
+
+CHAINS = (ExportAssets("usdm", "order", "futures_order"), ExportAssets("pm_um", "order", "pm_um_order"))
+
+
+def _range(context: dg.AssetExecutionContext) -> tuple[date, date]:
+    rng = context.partition_key_range
+    return date.fromisoformat(rng.start), date.fromisoformat(rng.end)
+
+
+def _run_range(context: dg.AssetExecutionContext) -> tuple[date, date] | None:
+    """The days a run targets, from its tags (also seen by the unpartitioned assets of a partitioned run)."""
+    tags = context.run.tags
+    start = tags.get(RANGE_START_TAG) or tags.get(PARTITION_TAG)
+    end = tags.get(RANGE_END_TAG) or tags.get(PARTITION_TAG)
+    return (date.fromisoformat(start), date.fromisoformat(end)) if start and end else None
+
+
+def _quota_metadata(chain: ExportChain, endpoint: ExportEndpoint) -> dict[str, object]:
+    q = chain.quota(endpoint)
+    return {"quota_month": q.month, "quota_used": q.used, "quota_remaining": q.remaining, "quota_limit": q.limit,
+            "quota_resets": fmt_ms(q.resets_at_ms)}
+
+
+def _entry_row(e: LedgerEntry) -> dict[str, object]:
+    """What metadata may show of an entry: never the (pre-signed) URL itself, only its host."""
+    return {"entry": e.id, "download_id": e.download_id, "range": e.range_text, "status": e.status,
+            "expected_generation": f"{e.avg_cost_ms / 60000:.1f} min (avgCostTimestampOfLast30d)"
+            if e.avg_cost_ms else "unknown", "link_host": e.url_where, "link_expires": fmt_ms(e.url_expires_at),
+            "size": e.size, "sha256": e.sha256}
+
+
+def _entries_for_run(context: dg.AssetExecutionContext, chain: ExportChain, spec: ExportAssets) -> list[LedgerEntry]:
+    """The download id the sensor launched this run for; in a run started by hand, every ready export that covers
+    the run's days (all ready exports for the unpartitioned link/file assets). Days of a partitioned run that no
+    ready export covers are an error: retrieving cannot invent them."""
+    did = context.run.tags.get(DOWNLOAD_ID_TAG)
+    if did:
+        return [chain.ledger.by_download_id(did)]
+    entries = chain.ledger.entries(market=spec.market, kind=spec.kind, account=chain.account, status=READY)
+    run_range = _run_range(context)
+    if run_range is None:
+        return entries
+    start, end = run_range
+    entries = [e for e in entries if ms_to_day(e.start_ms) <= end and ms_to_day(e.end_ms) >= start]
+    covered = {d for e in entries for d in days_between(ms_to_day(e.start_ms), ms_to_day(e.end_ms))}
+    missing = [d for d in days_between(start, end) if d not in covered]
+    if missing:
+        raise dg.Failure(
+            f"{spec.table}: {len(missing)} day(s) of {start}..{end} have no completed export "
+            f"(first: {missing[0]}, last: {missing[-1]}). Materialize {spec.requests} for them first; the link "
+            "sensor starts the retrieval when Binance has generated the file.", allow_retries=False)
+    return entries
+
+
+def _failure(exc: Exception) -> dg.Failure:
+    """Export errors already say what failed and what to do; never let Dagster retry a quota-spending step."""
+    return dg.Failure(description=f"{type(exc).__name__}: {exc}", allow_retries=False)
+
+
+def build_chain_assets(spec: ExportAssets) -> list[dg.AssetsDefinition]:
+    # The request and the table are per day (what is covered); a link and a file are per download id, so those two
+    # assets are unpartitioned: one materialization per retrieval, not one per day of the export's year.
+    daily = {"partitions_def": daily_partitions, "backfill_policy": dg.BackfillPolicy.single_run()}
+
+    @dg.asset(name=spec.requests, kinds={"python"}, pool=POOL, group_name=spec.group, **daily,
+              description=f"{spec.market} {spec.kind}-history export requests: download ids covering these days, "
+                          "coalesced into as few <=1-year requests as possible. SPENDS MONTHLY QUOTA (about 10 a "
+                          "month, shared with the website); days already exported are never requested again.")
+    def requests(context: dg.AssetExecutionContext, exports: ExportsResource) -> dg.MaterializeResult:
+        chain = exports.chain()
+        start, end = _range(context)
+        context.log.info(chain.plan(spec.endpoint, start, end).describe())
+        try:
+            # Pacing between create calls (31 s) is a short sleep inside this run, never in a sensor tick.
+            created = chain.request(spec.endpoint, start, end, sleep=time.sleep)
+        except ExportError as exc:
+            raise _failure(exc) from exc
+        plan = created.plan
+        if plan.blocked:
+            raise dg.Failure(
+                f"{len(plan.blocked)} export request(s) for these days have an UNKNOWN outcome and block their "
+                "range until you decide (quota may be spent): "
+                + "; ".join(e.describe() for e in plan.blocked)
+                + ". Check the Binance website's download history, then `python -m pipeline.exports resolve "
+                "<entry> [--download-id ID]`.", allow_retries=False)
+        return dg.MaterializeResult(metadata={
+            "ids_created": len(created), "ids_reused": len(plan.covering),
+            "created": [_entry_row(e) for e in created], "reused": [_entry_row(e) for e in plan.covering],
+            **_quota_metadata(chain, spec.endpoint)})
+
+    @dg.asset(name=spec.links, deps=[requests], kinds={"python"}, group_name=spec.group,
+              description="Download links Binance reported ready (polled by the export link sensor). Shows each "
+                          "link's host and expiry, never the pre-signed URL.")
+    def links(context: dg.AssetExecutionContext, exports: ExportsResource) -> dg.MaterializeResult:
+        chain = exports.chain()
+        entries = _entries_for_run(context, chain, spec)
+        waiting = [e for e in entries if e.status not in READY]
+        if waiting:
+            raise dg.Failure("export(s) not ready yet: " + "; ".join(e.describe() for e in waiting)
+                             + ". The export link sensor launches this run when Binance has generated the file.",
+                             allow_retries=False)
+        return dg.MaterializeResult(metadata={"links": [_entry_row(e) for e in entries]})
+
+    @dg.asset(name=spec.files, deps=[links], kinds={"zip"}, group_name=spec.group,
+              description=f"Raw export files, streamed once to $ORDERLAKE_DATA_DIR/raw/{spec.market}/<downloadId>.* "
+                          "and kept immutable (verified by SHA-256), so a parser fix never costs quota.")
+    def files(context: dg.AssetExecutionContext, exports: ExportsResource) -> dg.MaterializeResult:
+        chain = exports.chain()
+        stored = []
+        for entry in _entries_for_run(context, chain, spec):
+            try:
+                raw = chain.retrieve(str(entry.download_id))
+            except ExportError as exc:
+                raise _failure(exc) from exc
+            stored.append({"download_id": entry.download_id, "range": entry.range_text, "size": raw.size,
+                           "sha256": raw.sha256, "path": str(raw.path), "reused": raw.reused})
+        return dg.MaterializeResult(metadata={"files": stored, "bytes": sum(s["size"] for s in stored)})
+
+    @dg.asset(name=spec.table, deps=[files], kinds={"parquet"}, group_name=spec.group, **daily,
+              check_specs=checks.specs(spec.table, (*checks.ORDER_CHECKS, ROW_COUNT_CHECK)),
+              description=f"{spec.market} orders from the export files, one partition per UTC day of update time. "
+                          "Exact decimals, int64 ids, UTC times; the export's UTC offset is stored with the rows.")
+    def table(context: dg.AssetExecutionContext, exports: ExportsResource):
+        chain = exports.chain()
+        start, end = _range(context)
+        ingested, warnings, mismatched = [], [], []
+        for entry in _entries_for_run(context, chain, spec):
+            try:
+                res = chain.ingest(str(entry.download_id))
+            except (ExportError, ExportFileError) as exc:
+                raise _failure(exc) from exc
+            warnings += res.warnings
+            accounted = res.rows + res.duplicates_dropped + res.outside_days_dropped
+            if accounted != res.data_lines:
+                mismatched.append(f"{entry.download_id}: {accounted} rows accounted for, {res.data_lines} lines")
+            ingested.append({"download_id": entry.download_id, "range": entry.range_text, "rows": res.rows,
+                             "data_lines": res.data_lines, "duplicates_dropped": res.duplicates_dropped,
+                             "utc_offset_minutes": res.utc_offset_minutes})
+        for w in warnings:
+            context.log.warning(w)
+        yield dg.MaterializeResult(metadata={
+            "row_count": sum(i["rows"] for i in ingested), "exports": ingested, "warnings": warnings[:20]})
+        yield dg.AssetCheckResult(check_name=ROW_COUNT_CHECK.name, asset_key=spec.table, passed=not mismatched,
+                                  metadata={"mismatches": "; ".join(mismatched) or "none"})
+        yield from checks.evaluate(chain.data_dir, spec.table, chain.account, days_between(start, end),
+                                   quality.futures_order_rules, checks.ORDER_CHECKS)
+
+    return [requests, links, files, table]
+
+
+RETRIEVAL_JOBS = [
+    dg.define_asset_job(spec.retrieval_job, selection=[spec.links, spec.files, spec.table],
+                        partitions_def=daily_partitions,
+                        description=f"Retrieve and partition one {spec.market} export (launched by the export link "
+                                    "sensor, one run per download id)")
+    for spec in CHAINS]
+
+
+def retrieval_request(spec: ExportAssets, entry: LedgerEntry) -> dg.RunRequest:
+    """The run for one ready download id: its own days, idempotent by download id."""
+    return dg.RunRequest(
+        run_key=str(entry.download_id), job_name=spec.retrieval_job,
+        tags={DOWNLOAD_ID_TAG: str(entry.download_id), RANGE_START_TAG: ms_to_day(entry.start_ms).isoformat(),
+              RANGE_END_TAG: ms_to_day(entry.end_ms).isoformat()})
+
+
+def ready_for_retrieval(chain: ExportChain) -> list[tuple[ExportAssets, LedgerEntry]]:
+    """Completed or retrieved exports whose partitions are not written yet."""
+    by_market = {(s.market, s.kind): s for s in CHAINS}
+    return [(by_market[(e.market, e.kind)], e)
+            for e in chain.ledger.entries(account=chain.account, status=("completed", "retrieved"))
+            if (e.market, e.kind) in by_market]
+
+
+@dg.sensor(minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
+           jobs=RETRIEVAL_JOBS,
+           description="Polls …/asyn/id for the open download ids when they are due (paced by "
+                       "avgCostTimestampOfLast30d, backing off), and launches the retrieval run of each ready "
+                       "export. All state is in the export ledger, so it survives restarts and hours of processing.")
+def export_link_sensor(context: dg.SensorEvaluationContext, exports: ExportsResource):
+    chain = exports.chain()
+    outcomes = chain.poll_due()
+    for o in outcomes:
+        (context.log.error if o.status == "error" else context.log.info)(o.message)
+    requests = [retrieval_request(spec, entry) for spec, entry in ready_for_retrieval(chain)]
+    if requests:
+        return dg.SensorResult(run_requests=requests)
+    nxt = chain.ledger.next_poll_time(account=chain.account)
+    open_ids = len(chain.ledger.entries(account=chain.account, status="processing"))
+    return dg.SkipReason(f"{open_ids} export(s) processing; next poll {fmt_ms(nxt)}" if open_ids
+                         else "no export is processing")

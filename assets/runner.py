@@ -1,0 +1,191 @@
+"""``orderlake backfill``: materialize a date range through Dagster, in-process, with a progress bar.
+
+The runs go into the Dagster instance of ``$DAGSTER_HOME`` when it is set (``make`` sets it to ``.dagster``), so
+they show up in ``make ui`` like runs started there. For exports the command drives the whole chain: it requests
+the download ids, then waits for the links exactly as the sensor would (same ledger, same pacing) and runs the
+retrieval of each ready export, unless ``--no-wait`` leaves that to the sensor.
+"""
+
+import argparse
+import contextlib
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+import dagster as dg
+
+from pipeline import progress
+from pipeline.exports.chain import ExportChain
+
+QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+class BackfillFailed(Exception):
+    """A run failed; the message says which step and why (the Dagster error text, without a traceback)."""
+
+
+@dataclass
+class BackfillSummary:
+    runs: list[str] = field(default_factory=list)
+    spot_weight: int | None = None
+    exports_created: int = 0
+    exports_ingested: list[str] = field(default_factory=list)
+    exports_waiting: list[str] = field(default_factory=list)
+
+
+def instance() -> dg.DagsterInstance:
+    """The persistent instance of $DAGSTER_HOME if configured, else a throwaway one (runs are then not kept)."""
+    home = os.environ.get("DAGSTER_HOME", "").strip()
+    if home:
+        os.makedirs(home, exist_ok=True)
+        return dg.DagsterInstance.get()
+    return dg.DagsterInstance.ephemeral()
+
+
+def _failure_text(result: dg.ExecuteInProcessResult) -> str:
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data:
+            data = event.step_failure_data
+            why = (data.user_failure_data.description if data.user_failure_data and
+                   data.user_failure_data.description else data.error.message.strip() if data.error else "failed")
+            return f"step {event.step_key}: {why}"
+    return "the run failed (see the run's logs in `make ui`)"
+
+
+def run_job(defs: dg.Definitions, inst: dg.DagsterInstance, job: str, *, tags: dict[str, str],
+            quiet: bool = True) -> dg.ExecuteInProcessResult:
+    result = defs.resolve_job_def(job).execute_in_process(instance=inst, tags=tags, raise_on_error=False,
+                                                          run_config=QUIET_LOGS if quiet else None)
+    if not result.success:
+        raise BackfillFailed(f"{job} ({tags.get('dagster/asset_partition_range_start', '')}.."
+                             f"{tags.get('dagster/asset_partition_range_end', '')}): {_failure_text(result)}")
+    return result
+
+
+def _range_tags(start: date, end: date) -> dict[str, str]:
+    from assets.exports import RANGE_END_TAG, RANGE_START_TAG
+
+    return {RANGE_START_TAG: start.isoformat(), RANGE_END_TAG: end.isoformat()}
+
+
+def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, Any]:
+    for event in result.get_asset_materialization_events():
+        mat = event.step_materialization_data.materialization
+        if mat.asset_key.to_user_string() == asset:
+            return {k: v.value for k, v in mat.metadata.items()}
+    return {}
+
+
+def backfill(defs: dg.Definitions, inst: dg.DagsterInstance, start: date, end: date, select: str, *,
+             wait: bool = True, quiet: bool = True, sleep: Callable[[float], None] = time.sleep,
+             wait_timeout_s: float | None = None) -> BackfillSummary:
+    """Run the selected parts for ``start``..``end``, then rebuild the catalog. Raises BackfillFailed."""
+    summary = BackfillSummary()
+    tags = _range_tags(start, end)
+    if select in ("spot", "all"):
+        res = run_job(defs, inst, "spot_backfill", tags=tags, quiet=quiet)
+        summary.runs.append(res.run_id)
+        summary.spot_weight = _metadata(res, "spot_orders").get("weight_spent")
+    if select in ("exports", "all"):
+        res = run_job(defs, inst, "export_requests", tags=tags, quiet=quiet)
+        summary.runs.append(res.run_id)
+        from assets.exports import CHAINS
+
+        summary.exports_created = sum(int(_metadata(res, c.requests).get("ids_created", 0)) for c in CHAINS)
+        if wait:
+            _drive_exports(defs, inst, start, end, summary, quiet=quiet, sleep=sleep, timeout_s=wait_timeout_s)
+    res = run_job(defs, inst, "warehouse_build", tags={}, quiet=quiet)
+    summary.runs.append(res.run_id)
+    return summary
+
+
+def _drive_exports(defs: dg.Definitions, inst: dg.DagsterInstance, start: date, end: date,
+                   summary: BackfillSummary, *, quiet: bool, sleep: Callable[[float], None],
+                   timeout_s: float | None) -> None:
+    """Poll and retrieve like the sensor does, until no export of this range is processing."""
+    with dg.build_resources({"exports": defs.resources["exports"]}) as resources:
+        _poll_and_retrieve(defs, inst, resources.exports.chain(), start, end, summary, quiet=quiet, sleep=sleep,
+                           timeout_s=timeout_s)
+
+
+def _poll_and_retrieve(defs: dg.Definitions, inst: dg.DagsterInstance, chain: ExportChain, start: date, end: date,
+                       summary: BackfillSummary, *, quiet: bool, sleep: Callable[[float], None],
+                       timeout_s: float | None) -> None:
+    from assets.exports import ready_for_retrieval, retrieval_request
+    from pipeline.exports.planning import ms_to_day
+
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    while True:
+        for outcome in chain.poll_due():
+            if outcome.status == "error":
+                raise BackfillFailed(outcome.message)
+        for spec, entry in ready_for_retrieval(chain):
+            if ms_to_day(entry.end_ms) < start or ms_to_day(entry.start_ms) > end:
+                continue  # someone else's export (another range): the sensor takes care of it
+            req = retrieval_request(spec, entry)
+            res = run_job(defs, inst, spec.retrieval_job, tags=dict(req.tags), quiet=quiet)
+            summary.runs.append(res.run_id)
+            summary.exports_ingested.append(str(entry.download_id))
+        processing = [e for e in chain.ledger.entries(account=chain.account, status="processing")
+                      if ms_to_day(e.end_ms) >= start and ms_to_day(e.start_ms) <= end]
+        total = len(summary.exports_ingested) + len(processing)
+        progress.report("exports", len(summary.exports_ingested), total, note=f"{len(processing)} processing")
+        if not processing:
+            return
+        if deadline is not None and time.monotonic() > deadline:
+            summary.exports_waiting = [e.describe() for e in processing]
+            return
+        nxt = chain.ledger.next_poll_time(account=chain.account)
+        sleep(max(0.05, (nxt / 1000 - time.time()) if nxt else 1.0))
+
+
+def parse_day(text: str, name: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise SystemExit(f"orderlake backfill: {name} must be a date YYYY-MM-DD, not {text!r}") from None
+
+
+def check_range(start: date, end: date, first: date) -> str | None:
+    """Why the range cannot be backfilled, or None."""
+    yesterday = date.today() - timedelta(days=1)
+    if end < start:
+        return f"--end {end} is before --start {start}"
+    if start < first:
+        return (f"--start {start} is before ORDERLAKE_START_DATE ({first}); set ORDERLAKE_START_DATE={start} to "
+                "reach further back")
+    if end > yesterday:
+        return f"--end {end} is not a complete UTC day yet; the last one is {yesterday}"
+    return None
+
+
+def run_backfill_command(args: argparse.Namespace) -> int:
+    start, end = parse_day(args.start, "--start"), parse_day(args.end, "--end")
+    if args.no_probe:
+        os.environ["ORDERLAKE_SPOT_PROBE"] = "targeted"
+    from assets.definitions import defs
+    from assets.partitions import START_DATE
+
+    problem = check_range(start, end, START_DATE)
+    if problem:
+        print(f"orderlake backfill: {problem}", file=sys.stderr)
+        return 2
+    bar = progress.ProgressBar() if not args.quiet else None
+    try:
+        with progress.listening(bar) if bar else contextlib.nullcontext():
+            summary = backfill(defs, instance(), start, end, args.select, wait=not args.no_wait)
+    except BackfillFailed as exc:
+        print(f"orderlake backfill failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"backfill {start}..{end} ({args.select}) done: {len(summary.runs)} Dagster run(s)"
+          + (f", spot weight {summary.spot_weight}" if summary.spot_weight is not None else "")
+          + (f", {summary.exports_created} export id(s) requested, {len(summary.exports_ingested)} ingested"
+             if args.select != "spot" else ""))
+    if args.no_wait and args.select != "spot":
+        print("exports: the link sensor (make ui) retrieves them when Binance has generated the files")
+    return 0
+

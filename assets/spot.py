@@ -1,0 +1,127 @@
+"""Spot assets: the symbol activity index, daily order / order-list partitions, and the open-orders snapshot.
+
+Thin on purpose: discovery, planning, fetching and writing live in :mod:`pipeline.spot`; these assets pass the
+resources in and turn the results into Dagster metadata and check results.
+"""
+
+from datetime import date
+
+import dagster as dg
+
+from assets import checks
+from assets.partitions import daily_partitions
+from assets.resources import BinanceResource, LakeResource, SpotResource
+from pipeline import quality
+from pipeline.spot import SymbolIndex, discover_symbols
+from pipeline.spot.backfill import backfill_spot, lake_symbols, snapshot_open_orders
+from pipeline.spot.common import days_between, fmt_ms
+
+GROUP = "spot"
+POOL = "binance_spot"  # Binance limits weight per IP: one spot step at a time (deploy/dagster.yaml)
+# Transient trouble (a 5xx burst, a dropped connection) is retried by the client; a step that still fails is
+# retried once more after a pause. Finished days are on disk, so the retry only redoes the rest of the plan.
+RETRY = dg.RetryPolicy(max_retries=1, delay=60, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
+
+
+class SpotOrdersConfig(dg.Config):
+    """``backfill``: the planner picks the cheaper of 24 h windows and orderId cursors per symbol.
+    ``daily``: plain 24 h windows over the active symbols, no probe (what the daily schedule runs)."""
+
+    mode: str = "backfill"
+
+
+def _index_table(index: SymbolIndex) -> str:
+    rows = sorted((a for a in index.symbols.values() if a.order_count), key=lambda a: a.symbol)
+    lines = ["| symbol | status | first order | last order | last update | orders | evidence |",
+             "|---|---|---|---|---|---|---|"]
+    lines += [f"| {a.symbol} | {a.status} | {fmt_ms(a.first_order_time)} | {fmt_ms(a.last_order_time)} | "
+              f"{fmt_ms(a.last_update_time)} | {a.order_count}{'' if a.count_exact else '+'} | "
+              f"{', '.join(a.evidence)} |" for a in rows]
+    return "\n".join(lines)
+
+
+@dg.asset(group_name=GROUP, kinds={"python", "json"}, pool=POOL, retry_policy=RETRY,
+          description="Which spot symbols hold orders, from when to when, and how we know (balances, the lake, "
+                      "ORDERLAKE_SPOT_SYMBOLS, a probe). Stored in $ORDERLAKE_DATA_DIR/state/spot_symbols.json.")
+def spot_symbol_index(context: dg.AssetExecutionContext, binance: BinanceResource, lake: LakeResource,
+                      spot: SpotResource) -> dg.MaterializeResult:
+    index = SymbolIndex.load(lake.path, lake.account)
+    before = binance.spot_weight_spent()
+    found = discover_symbols(binance.client.spot_api(binance.transport), index, explicit=spot.explicit,
+                             lake_symbols=lake_symbols(lake.path, lake.account), probe=spot.probe_mode,
+                             log=context.log.info)
+    return dg.MaterializeResult(metadata={
+        "symbols": len(found.symbols),
+        "listed": found.listed,
+        "probed": found.probed,
+        "full_probe": found.full_probe,
+        "weight": binance.spot_weight_spent() - before,
+        "estimate": found.estimate,
+        "blind_spots": [b.to_dict() for b in found.blind_spots],
+        "index": dg.MetadataValue.md(_index_table(index)),
+        "path": dg.MetadataValue.path(str(SymbolIndex.default_path(lake.path))),
+    })
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec("spot_orders", deps=[spot_symbol_index], kinds={"parquet"}, group_name=GROUP,
+                     description="Spot orders (allOrders), one partition per UTC day of the order's last update. "
+                                 "An order updated later appears again in a later partition: every version is kept."),
+        dg.AssetSpec("spot_order_lists", deps=[spot_symbol_index], kinds={"parquet"}, group_name=GROUP,
+                     description="Spot order lists (OCO/OTO, allOrderList) per UTC day of their transaction time."),
+    ],
+    check_specs=checks.specs("spot_orders", checks.ORDER_CHECKS)
+    + checks.specs("spot_order_lists", checks.ORDER_LIST_CHECKS),
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),  # the planner needs the whole range to price a cursor
+    can_subset=True,
+    pool=POOL,
+    retry_policy=RETRY,
+)
+def spot_order_history(context: dg.AssetExecutionContext, config: SpotOrdersConfig, binance: BinanceResource,
+                       lake: LakeResource, spot: SpotResource):
+    if config.mode not in ("backfill", "daily"):
+        raise dg.Failure(f"spot mode must be 'backfill' or 'daily', not {config.mode!r}", allow_retries=False)
+    rng = context.partition_key_range
+    start, end = date.fromisoformat(rng.start), date.fromisoformat(rng.end)
+    selected = {k.to_user_string() for k in context.selected_asset_keys}
+    result = backfill_spot(
+        binance.client.spot_api(binance.transport), data_dir=lake.path, account=lake.account, start=start, end=end,
+        transport=binance.transport, mode=config.mode, explicit=spot.explicit, probe=spot.probe_mode,
+        orders="spot_orders" in selected, order_lists="spot_order_lists" in selected,
+        weight_used=binance.spot_weight_spent, log=context.log.info)
+    meta = result.metadata()
+    context.instance.add_run_tags(context.run_id, {
+        "orderlake/spot_plan_weight": str(meta["plan"]["est_weight"]),
+        "orderlake/spot_weight_spent": str(meta["weight_spent"]),
+    })
+    days = days_between(start, end)
+    for table, written, rules, table_checks in (
+        ("spot_orders", result.orders_written, quality.spot_order_rules, checks.ORDER_CHECKS),
+        ("spot_order_lists", result.lists_written, checks.order_list_rules, checks.ORDER_LIST_CHECKS),
+    ):
+        if table not in selected:
+            continue
+        yield dg.MaterializeResult(asset_key=table, metadata={
+            "row_count": sum(written.values()), "partitions": len(written),
+            "empty_partitions": sum(1 for n in written.values() if n == 0), **meta})
+        yield from checks.evaluate(lake.path, table, lake.account, days, rules, table_checks,
+                                   set(context.selected_asset_check_keys))
+
+
+@dg.asset(group_name=GROUP, kinds={"parquet"}, pool=POOL, retry_policy=RETRY, deps=[spot_symbol_index],
+          description="Snapshot of the open spot orders right now (openOrders / openOrderLists): what a trader "
+                      "checks first. The snapshot's UTC day partition holds the newest snapshot of that day.")
+def spot_open_orders(context: dg.AssetExecutionContext, binance: BinanceResource,
+                     lake: LakeResource) -> dg.MaterializeResult:
+    snap = snapshot_open_orders(binance.client.spot_api(binance.transport), data_dir=lake.path,
+                                account=lake.account, transport=binance.transport, log=context.log.info)
+    return dg.MaterializeResult(metadata={
+        "row_count": snap.orders,
+        "open_order_lists": len(snap.order_lists),
+        "open_order_list_ids": [ol.get("orderListId") for ol in snap.order_lists],
+        "weight": snap.weight,
+        "partition": snap.day.isoformat(),
+        "path": dg.MetadataValue.path(str(snap.path)),
+    })
