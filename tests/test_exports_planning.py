@@ -13,6 +13,7 @@ import pytest
 from test_exports_support import PM, T0, USDM, Clock, FakeClient, make_chain, make_error
 from test_exports_support import ids_within_ledger as ids_within_ledger  # autouse
 
+from pipeline.exports.chain import ExportChain
 from pipeline.exports.errors import ExportRejected, ExportRequestUnknown, QuotaWouldBeExceeded
 from pipeline.exports.ledger import ExportLedger, month_of
 from pipeline.exports.planning import (
@@ -387,3 +388,32 @@ def test_v1_ledger_is_migrated_in_place(tmp_path) -> None:
     with ExportLedger(tmp_path)._connect() as c:
         assert c.execute("PRAGMA user_version").fetchone()[0] == ledger_module.SCHEMA_VERSION
     assert ExportLedger(tmp_path).get(entry.id).utc_offset_minutes == 480
+
+
+def test_attempt_is_on_disk_before_the_create_call(tmp_path) -> None:
+    client, clock = FakeClient(), Clock()
+    seen: list[tuple[str, int, int, str | None]] = []
+    original = client.create_export
+
+    def create(endpoint: Any, start_ms: int, end_ms: int) -> dict[str, Any]:
+        seen.extend((e.status, e.start_ms, e.end_ms, e.download_id) for e in ExportLedger(tmp_path).entries())
+        return original(endpoint, start_ms, end_ms)
+
+    client.create_export = create  # type: ignore[method-assign]
+    chain = make_chain(tmp_path, client, clock)
+    [entry] = chain.request(USDM, date(2024, 1, 1), date(2024, 3, 31))
+    assert seen == [("attempted", day_start_ms(date(2024, 1, 1)), day_end_ms(date(2024, 3, 31)), None)]
+    assert (entry.status, entry.avg_cost_ms) == ("processing", 7_241_837)  # recorded right after the answer
+
+
+def test_quota_is_counted_per_account(tmp_path) -> None:
+    client, clock = FakeClient(), Clock()
+    main = make_chain(tmp_path, client, clock, monthly_limit=1)
+    other = ExportChain(client, ExportLedger(tmp_path), data_dir=tmp_path, account="other", now=clock,
+                        monthly_limit=1)
+    main.request(USDM, date(2024, 1, 1), date(2024, 1, 31))
+    clock.advance(60)
+    with pytest.raises(QuotaWouldBeExceeded):
+        main.request(USDM, date(2023, 1, 1), date(2023, 1, 31))
+    assert len(other.request(USDM, date(2024, 1, 1), date(2024, 1, 31))) == 1  # same range, other account
+    assert (main.quota(USDM).used, other.quota(USDM).used) == (1, 1) and len(client.creates) == 2

