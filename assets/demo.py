@@ -70,10 +70,11 @@ def run_demo(args: argparse.Namespace) -> int:
     with SandboxExchange(cfg) as sx:
         print(f"sandbox exchange on {sx.url} (time scale {cfg.time_scale:g}x, seed {cfg.seed})")
         os.environ.update(_sandbox_env(sx, data_dir, min(spot_start, export_start)))
-        from assets.definitions import defs
+        from assets.definitions import build_definitions
         from assets.runner import BackfillFailed, backfill, instance
         from pipeline import progress
 
+        defs = build_definitions()
         try:
             with progress.listening(progress.ProgressBar()):
                 spot = backfill(defs, instance(), spot_start, yesterday, "spot")

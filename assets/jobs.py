@@ -5,12 +5,15 @@ in the Dagster UI (Automation) or with ``dagster schedule start``. Times are UTC
 """
 
 import os
-from datetime import timedelta
+from datetime import date
 
 import dagster as dg
 
-from assets.exports import CHAINS, RANGE_END_TAG, RANGE_START_TAG
-from assets.partitions import daily_partitions
+from assets.exports import CHAINS
+from assets.partitions import RANGE_END_TAG, RANGE_START_TAG, daily_partitions
+from assets.resources import LakeResource
+from pipeline.exports.ledger import BLOCKING_STATUSES, ExportLedger
+from pipeline.exports.planning import DEFAULT_REFRESH_DAYS, ms_to_day, refresh_range
 
 spot_daily_job = dg.define_asset_job(
     "spot_daily", selection=["spot_symbol_index", "spot_orders", "spot_order_lists", "spot_open_orders"],
@@ -36,16 +39,28 @@ spot_daily_schedule = dg.build_schedule_from_partitioned_job(
     description="Every day at 00:15 UTC: yesterday's spot partition (plain 24 h windows, active symbols).")
 
 EXPORT_CRON = os.environ.get("ORDERLAKE_EXPORT_CRON", "").strip() or "30 0 * * 1"
-EXPORT_WINDOW_DAYS = int(os.environ.get("ORDERLAKE_EXPORT_WINDOW_DAYS", "").strip() or 7)
+EXPORT_WINDOW_DAYS = int(os.environ.get("ORDERLAKE_EXPORT_WINDOW_DAYS", "").strip() or DEFAULT_REFRESH_DAYS)
+
+
+def last_exported_day(lake: LakeResource) -> date | None:
+    """The last day every export chain has covered (None if one of them never exported)."""
+    ledger = ExportLedger(lake.path)
+    ends = []
+    for spec in CHAINS:
+        entries = ledger.entries(market=spec.market, kind=spec.kind, account=lake.account, status=BLOCKING_STATUSES)
+        if not entries:
+            return None
+        ends.append(max(ms_to_day(e.end_ms) for e in entries))
+    return min(ends)
 
 
 @dg.schedule(cron_schedule=EXPORT_CRON, job=export_requests_job, execution_timezone="UTC",
              description=f"Cron {EXPORT_CRON!r} (UTC; ORDERLAKE_EXPORT_CRON): request exports for the last "
-                         f"{EXPORT_WINDOW_DAYS} complete days (ORDERLAKE_EXPORT_WINDOW_DAYS). Days already exported "
-                         "are skipped, so weekly runs spend about 4-5 of the ~10 monthly ids per endpoint and leave "
-                         "room for the website.")
-def export_weekly_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-    end = context.scheduled_execution_time.date() - timedelta(days=1)
-    start = end - timedelta(days=EXPORT_WINDOW_DAYS - 1)
+                         f"{EXPORT_WINDOW_DAYS} complete days (ORDERLAKE_EXPORT_WINDOW_DAYS), reaching back to the "
+                         "last exported day if a run was skipped. Days already exported are skipped, so weekly runs "
+                         "spend about 4-5 of the ~10 monthly ids per endpoint and leave room for the website.")
+def export_weekly_schedule(context: dg.ScheduleEvaluationContext, lake: LakeResource) -> dg.RunRequest:
+    start, end = refresh_range(context.scheduled_execution_time.date(), EXPORT_WINDOW_DAYS,
+                               last_covered=last_exported_day(lake))
     return dg.RunRequest(run_key=f"exports-{start}-{end}",
                          tags={RANGE_START_TAG: start.isoformat(), RANGE_END_TAG: end.isoformat()})

@@ -67,7 +67,7 @@ def run_job(defs: dg.Definitions, inst: dg.DagsterInstance, job: str, *, tags: d
 
 
 def _range_tags(start: date, end: date) -> dict[str, str]:
-    from assets.exports import RANGE_END_TAG, RANGE_START_TAG
+    from assets.partitions import RANGE_END_TAG, RANGE_START_TAG
 
     return {RANGE_START_TAG: start.isoformat(), RANGE_END_TAG: end.isoformat()}
 
@@ -167,7 +167,7 @@ def run_backfill_command(args: argparse.Namespace) -> int:
     start, end = parse_day(args.start, "--start"), parse_day(args.end, "--end")
     if args.no_probe:
         os.environ["ORDERLAKE_SPOT_PROBE"] = "targeted"
-    from assets.definitions import defs
+    from assets.definitions import build_definitions
     from assets.partitions import START_DATE
 
     problem = check_range(start, end, START_DATE)
@@ -177,7 +177,7 @@ def run_backfill_command(args: argparse.Namespace) -> int:
     bar = progress.ProgressBar() if not args.quiet else None
     try:
         with progress.listening(bar) if bar else contextlib.nullcontext():
-            summary = backfill(defs, instance(), start, end, args.select, wait=not args.no_wait)
+            summary = backfill(build_definitions(), instance(), start, end, args.select, wait=not args.no_wait)
     except BackfillFailed as exc:
         print(f"orderlake backfill failed: {exc}", file=sys.stderr)
         return 1

@@ -38,6 +38,7 @@ LIST_SOURCE = {"rest": "rest_allOrderList", "ws": "ws_allOrderList"}
 OPEN_SOURCE = {"rest": ("rest_openOrders", "rest_openOrderList"), "ws": ("ws_openOrders", "ws_openOrderList")}
 _KEYS = {"spot_orders": ("symbol", "order_id"), "spot_order_lists": ("order_list_id",)}
 _VERSION = {"spot_orders": "update_time", "spot_order_lists": "transaction_time"}
+INDEX_FRESH_S = 15 * 60.0
 
 
 @dataclass
@@ -128,6 +129,7 @@ def backfill_spot(
     orders: bool = True,
     order_lists: bool = True,
     weight_used: Callable[[], int] | None = None,
+    fresh_for_s: float = INDEX_FRESH_S,
     log: Callable[[str], None] = print,
 ) -> SpotBackfillResult:
     """Fetch the spot orders / order lists whose last update falls on ``start``..``end`` and write one partition
@@ -136,11 +138,16 @@ def backfill_spot(
 
     mode="daily" skips the probe and plans plain 24 h windows over the active symbols (the scheduled run).
     ``orders`` / ``order_lists`` select the tables (an asset run may select only one of them).
+    Discovery is skipped when the symbol index was refreshed less than ``fresh_for_s`` ago (the index asset ran
+    just before in the same job): asking exchangeInfo and the account again would only spend weight.
     """
     before = weight_used() if weight_used else None
     index = SymbolIndex.load(data_dir, account)
-    discovery = discover_symbols(spot_api, index, explicit=explicit, lake_symbols=lake_symbols(data_dir, account),
-                                 probe=False if mode == "daily" else probe, log=log)
+    discovery = None
+    if not _fresh(index, fresh_for_s):
+        discovery = discover_symbols(spot_api, index, explicit=explicit,
+                                     lake_symbols=lake_symbols(data_dir, account),
+                                     probe=False if mode == "daily" else probe, log=log)
     plan = plan_spot_backfill(index, start, end, mode=mode, log=log)
     plan = _select(plan, orders=orders, order_lists=order_lists)
     ingested_at = datetime.now(UTC)
@@ -163,6 +170,12 @@ def backfill_spot(
     index.blind_spots = [b.to_dict() for b in result.blind_spots]
     index.save()
     return result
+
+
+def _fresh(index: SymbolIndex, fresh_for_s: float) -> bool:
+    """The index knows the listed symbols and has seen exchangeInfo within ``fresh_for_s``."""
+    at = index.exchange_info_at
+    return bool(index.symbols) and at is not None and now_ms() - at < fresh_for_s * 1000
 
 
 def _select(plan: SpotPlan, *, orders: bool, order_lists: bool) -> SpotPlan:

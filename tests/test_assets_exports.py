@@ -1,0 +1,144 @@
+"""The export chain as Dagster assets against the sandbox: request -> sensor ticks -> retrieval run -> partitions.
+
+A new Definitions object (and so new resources and a new chain) is built for every sensor tick, as after a
+restart of `dagster dev`; the only state is the ledger. The sandbox counts the download ids it hands out, and no
+test may spend more than the ledger says.
+"""
+
+import time
+from datetime import UTC, date, datetime, timedelta
+
+import dagster as dg
+import pytest
+from assets_support import lake_rows, partition_days, use_sandbox
+
+from assets.definitions import build_definitions
+from assets.exports import CHAINS, DOWNLOAD_ID_TAG
+from assets.partitions import RANGE_END_TAG, RANGE_START_TAG
+from pipeline.exports.ledger import ExportLedger
+from pipeline.sandbox.testing import start_sandbox
+from pipeline.storage.schemas import futures_orders
+
+SPEED = 3600.0
+SANDBOX = {"time_scale": SPEED, "export_processing_seconds": 4 * 3600.0, "futures_history_days": 400,
+           "listed_symbols": 10, "active_symbols": 2, "history_days": 3, "busy_day_orders": 5}
+FROM_EXPORT = ("order_id", "symbol", "type", "side", "position_side", "price", "avg_price", "orig_qty", "executed_qty",
+               "cum_quote", "stop_price", "status", "client_order_id", "time_in_force", "activate_price",
+               "price_rate", "time", "update_time")
+
+
+def _year() -> tuple[date, date]:
+    end = datetime.now(UTC).date() - timedelta(days=1)
+    return end - timedelta(days=364), end
+
+
+def _request(instance: dg.DagsterInstance, start: date, end: date) -> dg.ExecuteInProcessResult:
+    return build_definitions().resolve_job_def("export_requests").execute_in_process(
+        instance=instance, raise_on_error=False,
+        tags={RANGE_START_TAG: start.isoformat(), RANGE_END_TAG: end.isoformat()})
+
+
+def _tick(instance: dg.DagsterInstance) -> dg.SensorResult | dg.SkipReason:
+    defs = build_definitions()  # a "restarted" code location every tick
+    sensor = defs.resolve_sensor_def("export_link_sensor")
+    with dg.build_sensor_context(instance=instance, definitions=defs, resources=defs.resources) as ctx:
+        return sensor(ctx)
+
+
+def _expected(truth: dict, market: str, start: date, end: date) -> list[dict]:
+    lo = int(datetime(start.year, start.month, start.day, tzinfo=UTC).timestamp() * 1000)
+    hi = lo + ((end - start).days + 1) * 86_400_000 - 1
+    want = [o for o in truth[f"{market}_orders"] if lo <= o["updateTime"] <= hi]
+    rows = futures_orders.from_api(want, account="main", market=market, source="truth", ingested_at=0).to_pylist()
+    return sorted(({k: r[k] for k in FROM_EXPORT} for r in rows), key=lambda r: (r["symbol"], r["order_id"]))
+
+
+def test_one_year_through_dagster_equals_truth(tmp_path, monkeypatch) -> None:
+    data = tmp_path / "data"
+    start, end = _year()
+    with start_sandbox(**SANDBOX) as sx:
+        use_sandbox(monkeypatch, sx, data)
+        instance = dg.DagsterInstance.ephemeral()
+        requested = _request(instance, start, end)
+        assert requested.success
+        meta = {e.asset_key.to_user_string(): e.step_materialization_data.materialization.metadata
+                for e in requested.get_asset_materialization_events()}
+        assert meta["futures_order_exports"]["ids_created"].value == 1
+        assert meta["futures_order_exports"]["quota_remaining"].value == sx.cfg.export_quota - 1
+        assert "avg_cost_ms" in meta["pm_um_order_exports"]["created"].value[0]
+
+        skips, launched = 0, {}
+        deadline = time.monotonic() + 60
+        while len(launched) < 2 and time.monotonic() < deadline:
+            result = _tick(instance)
+            if isinstance(result, dg.SkipReason):
+                skips += 1
+                assert "processing" in result.skip_message
+                time.sleep(0.05)
+                continue
+            # a ready export is asked for on every tick until its run exists; the daemon dedups by run_key
+            launched.update({r.run_key: r for r in result.run_requests})
+        runs = list(launched.values())
+        assert skips >= 2, "the files should take several poll cycles"
+        assert {r.job_name for r in runs} == {c.retrieval_job for c in CHAINS}
+        ledger = ExportLedger(data)
+        for req in runs:
+            entry = ledger.by_download_id(req.run_key)
+            assert req.tags[DOWNLOAD_ID_TAG] == req.run_key == entry.download_id
+            assert (req.tags[RANGE_START_TAG], req.tags[RANGE_END_TAG]) == (start.isoformat(), end.isoformat())
+            res = build_definitions().resolve_job_def(req.job_name).execute_in_process(
+                instance=instance, tags=req.tags, raise_on_error=False)
+            assert res.success
+            checks = res.get_asset_check_evaluations()
+            assert checks and all(c.passed for c in checks), [(c.check_name, c.metadata) for c in checks]
+        assert isinstance(_tick(instance), dg.SkipReason)  # nothing left to launch
+
+        truth = sx.truth()
+        for spec in CHAINS:
+            got = sorted(({k: r[k] for k in FROM_EXPORT} for r in lake_rows(data, spec.table)),
+                         key=lambda r: (r["symbol"], r["order_id"]))
+            assert got == _expected(truth, spec.market, start, end) and len(got) > 100
+            assert len(partition_days(data, spec.table)) == 365
+        again = _request(instance, start, end)
+        assert again.success
+        assert sx.stats()["export_ids_created"] == {"usdm": 1, "pm_um": 1}
+        assert sum(e.counts_quota for e in ledger.entries()) == 2
+
+
+def test_quota_is_refused_before_any_call(tmp_path, monkeypatch) -> None:
+    data = tmp_path / "data"
+    end = datetime.now(UTC).date() - timedelta(days=1)
+    start = end - timedelta(days=399)  # 400 days: two ids per endpoint
+    with start_sandbox(**SANDBOX) as sx:
+        use_sandbox(monkeypatch, sx, data, ORDERLAKE_EXPORT_MONTHLY_LIMIT="1")
+        result = _request(dg.DagsterInstance.ephemeral(), start, end)
+        assert not result.success
+        [failure] = [e for e in result.all_events if e.is_step_failure][:1]
+        text = failure.step_failure_data.user_failure_data.description
+        assert "QuotaWouldBeExceeded" in text and "1" in text
+        assert sx.stats()["export_ids_created"] == {}
+        assert ExportLedger(data).entries() == []
+
+
+def test_retrieval_by_hand_names_days_without_export(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("ORDERLAKE_DATA_DIR", str(tmp_path))
+    result = build_definitions().resolve_job_def("futures_order_export_retrieval").execute_in_process(
+        instance=dg.DagsterInstance.ephemeral(), raise_on_error=False,
+        tags={RANGE_START_TAG: "2026-01-01", RANGE_END_TAG: "2026-01-07"})
+    assert not result.success
+    text = next(e for e in result.all_events if e.is_step_failure).step_failure_data.user_failure_data.description
+    assert "7 day(s) of 2026-01-01..2026-01-07 have no completed export" in text
+    assert "futures_order_exports" in text
+
+
+@pytest.mark.parametrize(("tick", "start", "end"), [
+    (datetime(2026, 3, 2, 0, 30, tzinfo=UTC), "2026-02-23", "2026-03-01"),  # a Monday: the previous week
+])
+def test_weekly_schedule_asks_for_the_previous_week(tmp_path, monkeypatch, tick, start, end) -> None:
+    monkeypatch.setenv("ORDERLAKE_DATA_DIR", str(tmp_path))
+    defs = build_definitions()
+    schedule = defs.resolve_schedule_def("export_weekly_schedule")
+    assert schedule.cron_schedule == "30 0 * * 1"
+    with dg.build_schedule_context(scheduled_execution_time=tick, resources={"lake": defs.resources["lake"]}) as ctx:
+        [req] = schedule.evaluate_tick(ctx).run_requests
+    assert (req.tags[RANGE_START_TAG], req.tags[RANGE_END_TAG]) == (start, end)
