@@ -22,9 +22,10 @@ spot_daily_job = dg.define_asset_job(
     description="Yesterday's spot orders in plain 24 h windows over the active symbols, plus an open-orders snapshot")
 
 spot_backfill_job = dg.define_asset_job(
-    "spot_backfill", selection=["spot_symbol_index", "spot_orders", "spot_order_lists"],
+    "spot_backfill", selection=["spot_symbol_index", "spot_orders", "spot_order_lists", "spot_open_orders"],
     partitions_def=daily_partitions,
-    description="A range of spot partitions in one run, with the cost-based planner (windows or orderId cursors)")
+    description="A range of spot partitions in one run, with the cost-based planner (windows or orderId cursors), "
+                "and a fresh open-orders snapshot")
 
 export_requests_job = dg.define_asset_job(
     "export_requests", selection=[s.requests for s in CHAINS], partitions_def=daily_partitions,
