@@ -1,0 +1,71 @@
+"""The Dagster code location: it loads, every job resolves, the schedules target the right partitions, and no
+secret reaches Dagster's storage, the logs, the lake or the state files."""
+
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+from assets_support import use_sandbox
+
+from assets.definitions import build_definitions
+from pipeline.cli import main
+from pipeline.sandbox.testing import start_sandbox
+
+JOBS = ("spot_daily", "spot_backfill", "export_requests", "warehouse_build", "futures_order_export_retrieval",
+        "pm_um_order_export_retrieval")
+
+
+def test_definitions_load_and_every_job_resolves(monkeypatch) -> None:
+    monkeypatch.setenv("BINANCE_API_KEY", "k")
+    monkeypatch.setenv("BINANCE_API_SECRET", "s")
+    defs = build_definitions()
+    dg.Definitions.validate_loadable(defs)
+    for job in JOBS:
+        assert defs.resolve_job_def(job).name == job
+    keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
+    assert {"spot_symbol_index", "spot_orders", "spot_order_lists", "spot_open_orders", "warehouse",
+            "futures_order_exports", "futures_order_export_links", "futures_order_export_files", "futures_orders",
+            "pm_um_order_exports", "pm_um_order_export_links", "pm_um_order_export_files",
+            "pm_um_orders"} <= keys
+    assert {s.name for s in defs.sensors} == {"export_link_sensor", "warehouse_automation"}
+
+
+def test_secrets_are_env_var_references_not_values(monkeypatch) -> None:
+    monkeypatch.setenv("BINANCE_API_KEY", "the-key-value")
+    monkeypatch.setenv("BINANCE_API_SECRET", "the-secret-value")
+    binance = build_definitions().resources["binance"]
+    assert isinstance(binance.api_key, dg.EnvVar) and binance.api_key.env_var_name == "BINANCE_API_KEY"
+    assert isinstance(binance.api_secret, dg.EnvVar) and "the-secret-value" not in repr(binance)
+
+
+def test_daily_spot_schedule_runs_yesterday_in_daily_mode() -> None:
+    defs = build_definitions()
+    schedule = defs.resolve_schedule_def("spot_daily_schedule")
+    assert schedule.cron_schedule == "15 0 * * *" and schedule.execution_timezone in (None, "UTC")
+    with dg.build_schedule_context(scheduled_execution_time=datetime(2026, 3, 5, 0, 15, tzinfo=UTC)) as ctx:
+        [req] = schedule.evaluate_tick(ctx).run_requests
+    assert req.partition_key == "2026-03-04"
+    job = defs.resolve_job_def("spot_daily")
+    config = job.get_run_config_for_partition_key("2026-03-04")
+    assert config["ops"]["spot_order_history"]["config"] == {"mode": "daily"}
+
+
+def test_no_secret_anywhere_after_a_run(tmp_path: Path, monkeypatch, capsys, caplog) -> None:
+    key, secret = "KEY-7f0c1d-visible-nowhere", "SECRET-93a1e2-visible-nowhere"
+    data, home = tmp_path / "data", tmp_path / "dagster_home"
+    home.mkdir()
+    end = date.today() - timedelta(days=1)
+    with start_sandbox(api_key=key, api_secret=secret, listed_symbols=20, active_symbols=3, history_days=5,
+                       busy_day_orders=50, time_scale=60.0) as sx:
+        use_sandbox(monkeypatch, sx, data)
+        monkeypatch.setenv("DAGSTER_HOME", str(home))  # a persistent instance: runs, events, logs on disk
+        assert main(["backfill", "--start", (end - timedelta(days=3)).isoformat(), "--end", end.isoformat(),
+                     "--select", "spot"]) == 0
+    printed = capsys.readouterr()
+    for text in (printed.out, printed.err, caplog.text):
+        assert key not in text and secret not in text
+    stored = [p for root in (home, data) for p in root.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".parquet" for p in stored) and any(p.suffix == ".db" for p in stored)
+    for path in stored:
+        blob = path.read_bytes()
+        assert key.encode() not in blob and secret.encode() not in blob, path
