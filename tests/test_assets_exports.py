@@ -15,6 +15,7 @@ from assets_support import lake_rows, partition_days, use_sandbox
 from assets.definitions import build_definitions
 from assets.exports import CHAINS, DOWNLOAD_ID_TAG
 from assets.partitions import RANGE_END_TAG, RANGE_START_TAG
+from pipeline.cli import main
 from pipeline.exports.ledger import ExportLedger
 from pipeline.sandbox.testing import start_sandbox
 from pipeline.storage.schemas import futures_orders
@@ -118,6 +119,25 @@ def test_quota_is_refused_before_any_call(tmp_path, monkeypatch) -> None:
         assert "QuotaWouldBeExceeded" in text and "1" in text
         assert sx.stats()["export_ids_created"] == {}
         assert ExportLedger(data).entries() == []
+
+
+def test_cli_no_wait_leaves_the_chain_to_the_sensor_and_fails_clearly_on_quota(tmp_path, monkeypatch, capsys) -> None:
+    data = tmp_path / "data"
+    start, end = _year()
+    with start_sandbox(**SANDBOX) as sx:
+        use_sandbox(monkeypatch, sx, data)
+        assert main(["backfill", "--start", start.isoformat(), "--end", end.isoformat(), "--select", "exports",
+                     "--no-wait", "--quiet"]) == 0
+        out = capsys.readouterr().out
+        assert "2 export id(s) requested, 0 ingested" in out and "link sensor" in out
+        assert {e.status for e in ExportLedger(data).entries()} == {"processing"}
+        monkeypatch.setenv("ORDERLAKE_EXPORT_MONTHLY_LIMIT", "1")  # used up by the first request
+        older = start - timedelta(days=30)
+        assert main(["backfill", "--start", older.isoformat(), "--end", (start - timedelta(days=1)).isoformat(),
+                     "--select", "exports", "--quiet"]) == 1
+        err = capsys.readouterr().err
+        assert "orderlake backfill failed" in err and "QuotaWouldBeExceeded" in err and "Traceback" not in err
+        assert sx.stats()["export_ids_created"] == {"usdm": 1, "pm_um": 1}
 
 
 def test_retrieval_by_hand_names_days_without_export(tmp_path, monkeypatch) -> None:

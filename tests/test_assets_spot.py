@@ -165,3 +165,23 @@ def test_bad_range_is_refused_clearly(tmp_path, monkeypatch, capsys) -> None:
     assert "not a complete UTC day" in capsys.readouterr().err
     with pytest.raises(SystemExit, match="must be a date"):
         main(["backfill", "--start", "yesterday", "--end", "2026-02-01"])
+
+
+def test_daily_job_uses_plain_windows_over_active_symbols(sandbox, window, tmp_path, monkeypatch) -> None:
+    data = tmp_path / "data"
+    _env(monkeypatch, sandbox, data)
+    day = window[1]
+    defs = build_definitions()
+    # the first ever run of an account: the index asset does the full probe, the daily fetch stays cheap
+    result = defs.resolve_job_def("spot_daily").execute_in_process(
+        instance=dg.DagsterInstance.ephemeral(), partition_key=day.isoformat())
+    assert result.success
+    mats = {e.asset_key.to_user_string(): e.step_materialization_data.materialization.metadata
+            for e in result.get_asset_materialization_events()}
+    plan = mats["spot_orders"]["plan"].value
+    assert plan["mode"] == "daily" and plan["strategies"]["cursor"]["symbols"] == 0
+    traded = {r["symbol"] for r in sandbox.truth()["spot_orders"]}
+    # every traded pair, plus the pairs of held assets (a first order on them must not wait for a backfill)
+    assert plan["strategies"]["windows"]["symbols"] >= len(traded)
+    assert mats["spot_orders"]["discovery"].value is None  # the index asset just refreshed it
+    assert "spot_open_orders" in mats and partition_days(data, "spot_orders") == [day]
