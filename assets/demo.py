@@ -17,6 +17,8 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from pipeline.exports.chain import ExportChain
+from pipeline.exports.ledger import ExportLedger, QuotaStatus
 from pipeline.sandbox.config import SandboxConfig
 from pipeline.sandbox.server import SandboxExchange
 
@@ -87,6 +89,11 @@ def run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _quotas(data_dir: Path) -> list[QuotaStatus]:
+    """This month's quota per export endpoint, from the ledger (the only place that knows it)."""
+    return ExportChain(None, ExportLedger(data_dir), data_dir=data_dir, account="main").status_summary().quotas
+
+
 def _print_summary(data_dir: Path, spot_weight: int | None, ids_created: int, stats: dict,
                    seconds: float) -> None:
     import duckdb
@@ -102,8 +109,10 @@ def _print_summary(data_dir: Path, spot_weight: int | None, ids_created: int, st
             "FROM lake_files GROUP BY table_name ORDER BY table_name").fetchall()
         print(render_table(["table", "partitions", "rows", "first", "last"],
                            ["VARCHAR", "BIGINT", "BIGINT", "DATE", "DATE"], rows))
-        print(f"spot weight spent: {spot_weight}; export download ids requested this run: {ids_created} "
-              f"(sandbox weight by limiter: {stats.get('weight')})")
+        print(f"spot weight spent: {spot_weight}; export download ids requested this run: {ids_created}; "
+              f"weight the sandbox counted per limiter: {stats.get('weight')}")
+        for q in _quotas(data_dir):
+            print(f"export quota {q.market}/{q.kind} {q.month}: {q.used} used, {q.remaining} of {q.limit} left")
         for title, sql in EXAMPLE_QUERIES:
             print(f"\n-- {title}\n{sql}")
             cur = con.execute(sql)

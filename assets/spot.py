@@ -11,7 +11,7 @@ import dagster as dg
 from assets import checks
 from assets.partitions import daily_partitions
 from assets.resources import BinanceResource, LakeResource, SpotResource
-from pipeline import quality
+from pipeline import progress, quality
 from pipeline.spot import SymbolIndex, discover_symbols
 from pipeline.spot.backfill import backfill_spot, lake_symbols, snapshot_open_orders
 from pipeline.spot.common import days_between, fmt_ms
@@ -28,6 +28,12 @@ class SpotOrdersConfig(dg.Config):
     ``daily``: plain 24 h windows over the active symbols, no probe (what the daily schedule runs)."""
 
     mode: str = "backfill"
+
+
+def _tell(context: dg.AssetExecutionContext, line: str) -> None:
+    """Discovery prints its cost before a probe: into the run's log and onto the terminal of `orderlake backfill`."""
+    context.log.info(line)
+    progress.notice(line)
 
 
 def _index_table(index: SymbolIndex) -> str:
@@ -49,7 +55,7 @@ def spot_symbol_index(context: dg.AssetExecutionContext, binance: BinanceResourc
     before = binance.spot_weight_spent()
     found = discover_symbols(binance.client.spot_api(binance.transport), index, explicit=spot.explicit,
                              lake_symbols=lake_symbols(lake.path, lake.account), probe=spot.probe_mode,
-                             log=context.log.info)
+                             log=lambda line: _tell(context, line))
     return dg.MaterializeResult(metadata={
         "symbols": len(found.symbols),
         "listed": found.listed,

@@ -33,6 +33,11 @@ def report(stage: str, done: int, total: int, *, weight: int = 0, note: str = ""
         listener(event)
 
 
+def notice(text: str) -> None:
+    """A line the person running the command should read now (e.g. the cost of a probe before it starts)."""
+    report("notice", 0, 0, note=text)
+
+
 @contextmanager
 def listening(listener: Listener) -> Iterator[None]:
     _listeners.append(listener)
@@ -51,6 +56,10 @@ class ProgressBar:
     _started: dict[str, float] = field(default_factory=dict)
 
     def __call__(self, event: Progress) -> None:
+        if event.stage == "notice":
+            self.stream.write(("\n" if self.stream.isatty() else "") + event.note + "\n")
+            self.stream.flush()
+            return
         start = self._started.setdefault(event.stage, time.monotonic())
         total = max(event.total, 1)
         frac = min(event.done / total, 1.0)

@@ -23,6 +23,7 @@ from typing import Any, Literal
 import pyarrow as pa
 import pyarrow.dataset as ds
 
+from pipeline import progress
 from pipeline.spot.common import BlindSpot, SpotApi, now_ms
 from pipeline.spot.discovery import DiscoveryResult, ProbeMode, discover_symbols
 from pipeline.spot.fetch import SpotFetchResult, execute_plan, fetch_open_orders
@@ -155,6 +156,9 @@ def backfill_spot(
     lists_written: dict[date, int] = {}
 
     def on_day(day: date, order_rows: list[dict], list_rows: list[dict]) -> None:
+        progress.report("spot partitions", len(orders_written or lists_written) + 1, len(plan.days),
+                        weight=weight_used() - before if weight_used and before is not None else 0,
+                        note=day.isoformat())
         if orders:
             table = spot_orders.from_api(order_rows, account=account, source=ORDER_SOURCE[transport],
                                          ingested_at=ingested_at)
