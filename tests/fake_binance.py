@@ -1,6 +1,6 @@
-"""A tiny scripted loopback HTTP server speaking Binance's wire format, for the client's own tests.
+"""Tiny scripted loopback servers speaking Binance's wire formats (REST and WS API), for the client's own tests.
 
-Each path has a queue of scripted answers (the last one repeats); every request is recorded (path, raw query,
+Each REST path has a queue of scripted answers (the last one repeats); every request is recorded (path, raw query,
 headers). Not a Binance simulation — that is pipeline/sandbox — but exact control over status codes, headers,
 bodies, delays and dropped connections.
 """
@@ -8,14 +8,23 @@ bodies, delays and dropped connections.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from websockets.sync.server import serve
+
+# The scripted WS server's frame logs would show the apiKey the CLIENT sent: keep them out of captured logs, so a
+# leak check only sees what our own code logs.
+_ws_server_log = logging.getLogger("fake_binance.ws")
+_ws_server_log.setLevel(logging.WARNING)
+_ws_server_log.propagate = False
 
 
 @dataclass
@@ -44,6 +53,7 @@ class Seen:
     path: str
     query: str
     headers: dict[str, str]
+    client_port: int = 0  # the client's TCP port: one port for many requests = a pooled keep-alive connection
 
     @property
     def params(self) -> dict[str, str]:
@@ -92,7 +102,8 @@ class FakeBinance:
             def do_GET(self) -> None:
                 parts = urlsplit(self.path)
                 with fake.lock:
-                    fake.seen.append(Seen("GET", parts.path, parts.query, dict(self.headers.items())))
+                    fake.seen.append(Seen("GET", parts.path, parts.query, dict(self.headers.items()),
+                                          self.client_address[1]))
                 ans = fake._next(parts.path)
                 if ans.delay:
                     time.sleep(ans.delay)
@@ -135,3 +146,32 @@ class FakeBinance:
 def fake_binance() -> Iterator[FakeBinance]:
     with FakeBinance().running() as fb:
         yield fb
+
+
+@contextmanager
+def fake_ws(answer: Callable[[dict, int], Any]) -> Iterator[dict]:
+    """WS API server: ``answer(request, connection_number)`` -> reply dict, None (close the connection) or a raw
+    str. ``time`` is always answered with the real clock; ``info["requests"]`` records every request."""
+    info: dict[str, Any] = {"connections": 0, "requests": []}
+
+    def handler(ws) -> None:
+        info["connections"] += 1
+        n = info["connections"]
+        for text in ws:
+            req = json.loads(text)
+            info["requests"].append(req)
+            if req["method"] == "time":
+                ws.send(json.dumps({"id": req["id"], "status": 200, "result": {"serverTime": int(time.time() * 1000)}}))
+                continue
+            reply = answer(req, n)
+            if reply is None:
+                ws.close()
+                return
+            ws.send(reply if isinstance(reply, str) else json.dumps(reply))
+
+    with serve(handler, "127.0.0.1", 0, logger=_ws_server_log) as server:
+        info["url"] = f"ws://127.0.0.1:{server.socket.getsockname()[1]}/ws-api/v3"
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        yield info
+        server.shutdown()

@@ -165,3 +165,47 @@ def test_corrupt_state_file_is_restarted(tmp_path: Path) -> None:
     b.path.write_text("{not json")
     b.reserve(5)
     assert b.snapshot()["windows"]
+
+
+def test_clock_error_widens_the_guard(tmp_path: Path) -> None:
+    """Our window boundaries are only as good as the clock offset: a 30 ms error needs 30 ms more margin."""
+    clock = FakeClock(1_700_000_000_000)
+    b = make(tmp_path, clock, clock_error_ms=lambda: 30)  # guard 10 + 30
+    b.reserve(90)
+    b.reserve(10)  # does not fit: wake up 40 ms after the boundary, not 10
+    assert clock.slept == [pytest.approx(1.040)]
+    clock.t = 1_700_000_001_965  # 35 ms before the next boundary: inside the widened guard
+    b.reserve(5)
+    assert window_used(b, 1000, 1_700_000_002) == 5  # counted in the next window as well
+    exact = make(tmp_path / "exact", FakeClock(1_700_000_000_965))  # no clock error: 35 ms is far enough
+    exact.reserve(5)
+    assert window_used(exact, 1000, 1_700_000_001) == 0
+
+
+def test_settle_margin_includes_the_clock_error(tmp_path: Path) -> None:
+    clock = FakeClock(1_700_000_000_020)  # 20 ms into a window
+    b = make(tmp_path, clock, clock_error_ms=lambda: 30)
+    r = b.reserve(10)
+    clock.t += 5
+    b.settle(r, {1000: 80})  # sent 20 ms after the boundary, but the clock may be 30 ms fast: ambiguous
+    assert window_used(b, 1000, clock.t // 1000) == 10
+    clock.t = 1_700_000_000_500
+    r = b.reserve(10)
+    b.settle(r, {1000: 80})  # mid-window: certain
+    assert window_used(b, 1000, clock.t // 1000) == 80
+
+
+def test_carried_reservation_is_released_once_it_surely_landed_in_its_window(tmp_path: Path) -> None:
+    """A burst that starts just before a boundary must not cost the next window twice (startup utilisation)."""
+    clock = FakeClock(1_700_000_000_990)  # 10 ms before the boundary: carried into the next window too
+    b = make(tmp_path, clock)
+    early = b.reserve(20)
+    late = b.reserve(30)
+    assert early.carried == late.carried == (1000,) and window_used(b, 1000, 1_700_000_001) == 50
+    clock.t = 1_700_000_000_994  # answered 6 ms before the boundary (> settle margin of 5 ms): landed there
+    b.settle(early, {})
+    assert window_used(b, 1000, 1_700_000_001) == 30
+    clock.t = 1_700_000_000_997  # too close to the boundary to know: keep counting it in both windows
+    b.settle(late, {1000: 50})
+    assert window_used(b, 1000, 1_700_000_001) == 30
+    assert window_used(b, 1000, 1_700_000_000) == 50

@@ -1,9 +1,16 @@
 """GOAL of the shared weight budget: 4 processes hammering the (time-scaled) sandbox get 0 x 429 while together
 using >= 85 % of the server's weight limit in the busy windows.
 
-The sandbox (pipeline.sandbox) runs in this process with --time-scale 60: a 1-minute window becomes 1 s
-(`X-MBX-USED-WEIGHT-1S`), spot limit 600 per window. The server-side weight per window is recorded by wrapping the
+The sandbox (pipeline.sandbox) runs in this process with --time-scale 30: a 1-minute window becomes 2 s
+(`X-MBX-USED-WEIGHT-2S`), spot limit 1200 per window. The server-side weight per window is recorded by wrapping the
 sandbox limiter's `charge` (the ground truth the 429s come from).
+
+Why 2-s windows and not 1-s ones (time scale 60): the margins the budget keeps at window boundaries (network
+latency, clock-offset error, one request of granularity) are absolute milliseconds and weight units, so the shorter
+the window, the larger their share. At 1 s, a burst that starts just before a boundary under CPU load stays counted
+in both windows (its answers come back too late to prove where it landed) and the first window fell to 0.82-0.85
+utilisation in 1-3 of 15 runs with two busy-loop processes on 2 cores; at 2 s every run under the same load stayed
+at >= 0.89. The weight rate (600 per second), and so the request rate, is the same as at 1 s.
 """
 
 from __future__ import annotations
@@ -18,9 +25,11 @@ import pipeline.sandbox.testing as testing
 from pipeline.binance import BinanceClient, errors
 from pipeline.config import Settings
 
-LIMIT = 600
+LIMIT = 1200
+TIME_SCALE = 30.0
+WINDOW_MS = 2000  # 60 s / TIME_SCALE
 WORKERS = 4
-HAMMER_S = 4.0
+HAMMER_S = 4 * WINDOW_MS / 1000  # 3 whole windows inside, wherever in a window it starts
 
 
 def _worker(env: dict[str, str], budget_dir: str, symbol: str, barrier, stop_at_box, out) -> None:
@@ -31,7 +40,7 @@ def _worker(env: dict[str, str], budget_dir: str, symbol: str, barrier, stop_at_
     while stop_at_box.value == 0.0:  # the parent sets the horizon right after the barrier
         time.sleep(0.001)
     stop_at = stop_at_box.value
-    calls = failures = 0
+    calls, failures = 0, []
     while time.time() < stop_at:
         try:
             if calls % 5 == 4:
@@ -39,15 +48,15 @@ def _worker(env: dict[str, str], budget_dir: str, symbol: str, barrier, stop_at_
             else:
                 client.spot.all_orders(symbol, limit=1)  # weight 20
             calls += 1
-        except errors.BinanceError:
-            failures += 1
+        except errors.BinanceError as exc:  # kept for the assertion message: which error, and why
+            failures.append(f"{type(exc).__name__}: {exc}"[:300])
     out.put((calls, failures, client.weight_used()["spot"], client.budgets["spot"].waited_s))
     client.close()
 
 
 def test_four_processes_share_the_budget_without_429(tmp_path: Path, capsys) -> None:
     started = time.monotonic()
-    with testing.start_sandbox(time_scale=60.0, spot_weight_limit=LIMIT, listed_symbols=20, active_symbols=3,
+    with testing.start_sandbox(time_scale=TIME_SCALE, spot_weight_limit=LIMIT, listed_symbols=20, active_symbols=3,
                                history_days=3, busy_day_orders=50) as sx:
         charged: dict[int, int] = defaultdict(int)
         lock = threading.Lock()
@@ -57,11 +66,11 @@ def test_four_processes_share_the_budget_without_429(tmp_path: Path, capsys) -> 
         def recording(ip: str, group: str, weight: int, now_ms: int) -> int:
             if group == "spot":
                 with lock:
-                    charged[now_ms // 1000] += weight
+                    charged[now_ms // WINDOW_MS] += weight
             return original(ip, group, weight, now_ms)
 
         limiter.charge = recording
-        assert sx.stats()["rate_limit_interval"]["header"] == "X-MBX-USED-WEIGHT-1S"
+        assert sx.stats()["rate_limit_interval"]["header"] == "X-MBX-USED-WEIGHT-2S"
         symbol = sx.truth()["spot_orders"][0]["symbol"]
         env = testing.sandbox_env(sx, tmp_path)
         ctx = mp.get_context("spawn")
@@ -79,7 +88,8 @@ def test_four_processes_share_the_budget_without_429(tmp_path: Path, capsys) -> 
         for p in procs:
             p.join(10)
         stats = sx.stats()
-    first, last = int(t0) + 1, int(t0 + HAMMER_S) - 1  # whole windows fully inside the hammering
+    # whole windows fully inside the hammering
+    first, last = int(t0 * 1000) // WINDOW_MS + 1, int((t0 + HAMMER_S) * 1000) // WINDOW_MS - 1
     busy = [charged.get(w, 0) for w in range(first, last + 1)]
     utilisation = sum(busy) / (len(busy) * LIMIT)
     calls = sum(r[0] for r in results)
@@ -89,8 +99,8 @@ def test_four_processes_share_the_budget_without_429(tmp_path: Path, capsys) -> 
               f"server {stats['weight']['spot']}; {time.monotonic() - started:.1f}s")
     with capsys.disabled():
         print(report)
-    assert all(r[1] == 0 for r in results), results
+    assert all(r[1] == [] for r in results), [r[1] for r in results]
     assert stats["http_429"] == 0 and stats["http_418"] == 0
-    assert len(busy) >= 2 and max(busy) <= LIMIT
+    assert len(busy) == 3 and max(busy) <= LIMIT
     assert utilisation >= 0.85, report
     assert sum(r[2] for r in results) <= stats["weight"]["spot"]  # client counts are consistent with the server

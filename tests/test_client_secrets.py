@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from fake_binance import Answer, err, fake_binance
+from fake_binance import Answer, err, fake_binance, fake_ws
 
 from pipeline.binance import EXPORT_ENDPOINTS, BinanceClient, Credentials, errors
 from pipeline.binance.transport import RetryPolicy
@@ -82,6 +82,39 @@ def test_secrets_never_leak(tmp_path: Path, caplog, key_type: str) -> None:
     for secret in secrets:
         assert secret not in text
     assert "signature=" not in caplog.text.replace("signature=***", "")
+
+
+def test_ws_api_secrets_never_leak(tmp_path: Path, caplog) -> None:
+    """WS frames carry the apiKey in ``params``; error answers and garbage frames may echo it back."""
+    caplog.set_level(logging.DEBUG)
+
+    def answer(req: dict, n: int):
+        if req["method"] == "openOrders.status":
+            return f"<html>gateway saw {req['params']['apiKey']} / {API_SECRET}</html>"
+        if n == 1 and req["method"] == "allOrders":
+            return None  # drop the connection: reconnect path
+        return {"id": req["id"], "status": 401, "error": {
+            "code": -2015, "msg": f"Invalid API-key {req['params'].get('apiKey')}, IP, or permissions for action."}}
+
+    creds = Credentials.from_settings(Settings.from_env({"BINANCE_API_KEY": API_KEY, "BINANCE_API_SECRET": API_SECRET}))
+    with fake_ws(answer) as srv:
+        client = BinanceClient(creds, spot_url="http://127.0.0.1:9", ws_api_url=srv["url"], futures_url=srv["url"],
+                               papi_url=srv["url"], budget_dir=tmp_path / "budget",
+                               retry=RetryPolicy(max_attempts=2, base_delay=0.01), timeout=2.0)
+        raised = []
+        for call in (lambda: client.spot_ws.all_orders("BTCUSDT"), client.spot_ws.open_orders,
+                     client.spot_ws.account):
+            try:
+                call()
+            except errors.BinanceError as exc:
+                raised.append(exc)
+        ws_repr = repr(client.spot_ws)
+        client.close()
+    assert [type(e) for e in raised] == [errors.ApiKeyRejected, errors.UnexpectedResponse, errors.ApiKeyRejected]
+    assert all(r["params"].get("apiKey") == API_KEY for r in srv["requests"] if "signature" in r["params"])  # sent
+    text = _texts(client, raised, caplog) + ws_repr
+    assert "allOrders" in text and "gateway saw" in text  # the texts were really captured
+    assert API_KEY not in text and API_SECRET not in text
 
 
 def test_signer_and_credentials_cannot_be_pickled() -> None:

@@ -11,6 +11,7 @@ import pytest
 from fake_binance import Answer, err, fake_binance
 
 from pipeline.binance import EXPORT_ENDPOINTS, BinanceClient, Credentials, MissingCredentials, errors
+from pipeline.binance.clock import SYNC_SAMPLES
 from pipeline.binance.signing import HmacSigner
 from pipeline.binance.transport import RetryPolicy
 from pipeline.config import Secret
@@ -65,6 +66,15 @@ def test_signed_request_wire_format(env) -> None:
     assert sig == hmac.new(API_SECRET.encode(), rest.encode(), hashlib.sha256).hexdigest()
 
 
+def test_requests_reuse_one_pooled_connection(env) -> None:
+    fb, client, _ = env
+    fb.set("/api/v3/allOrders", Answer(200, ORDERS))
+    for _ in range(3):
+        client.spot.all_orders("BTCUSDT")
+    ports = {s.client_port for s in fb.seen}
+    assert len(fb.seen) >= 5 and len(ports) == 1  # exchangeInfo, time syncs, 3 x allOrders: one TCP connection
+
+
 def test_clock_offset_is_applied_to_timestamps(env) -> None:
     fb, client, ft = env
     fb.set("/api/v3/time", lambda: Answer(200, {"serverTime": int(ft.t * 1000) + 5000}))
@@ -80,11 +90,42 @@ def test_minus_1021_resyncs_and_retries_once(env) -> None:
     fb.set("/api/v3/allOrders", err(400, -1021, "Timestamp for this request is outside of the recvWindow."),
            Answer(200, ORDERS))
     assert client.spot.all_orders("BTCUSDT") == ORDERS
-    assert len(fb.calls("/api/v3/time")) == 2  # first sync + re-sync
+    assert len(fb.calls("/api/v3/time")) == 2 * SYNC_SAMPLES  # first sync + re-sync
+    assert len(fb.calls("/api/v3/allOrders")) == 2
     fb.set("/api/v3/allOrders", err(400, -1021, "Timestamp for this request is outside of the recvWindow."))
     with pytest.raises(errors.TimestampRejected, match="re-synced"):
         client.spot.all_orders("BTCUSDT")
-    assert len(fb.calls("/api/v3/allOrders")) == 4 and len(fb.calls("/api/v3/time")) == 3
+    assert len(fb.calls("/api/v3/allOrders")) == 4 and len(fb.calls("/api/v3/time")) == 3 * SYNC_SAMPLES
+
+
+def test_timestamp_is_taken_after_waiting_for_the_budget(env) -> None:
+    """reserve() may sleep into the next minute; a timestamp signed before that sleep would be ~60 s stale (-1021)."""
+    fb, client, ft = env
+    fb.set("/api/v3/allOrders", Answer(200, ORDERS))
+    client.spot.all_orders("BTCUSDT")  # learns limits (defaults: 6000/min) and syncs the clock
+    budget = client.budgets["spot"]
+    window = str(client.clocks["spot"].now_ms() // 60_000)
+    budget.reserve(5400 - budget.snapshot()["windows"]["60000"][window])  # 90 % of the minute is used up
+    before = ft.t
+    client.spot.all_orders("BTCUSDT")
+    assert ft.t - before > 0 and ft.slept  # waited for the next minute
+    sent = int(fb.calls("/api/v3/allOrders")[-1].params["timestamp"])
+    assert abs(sent - client.clocks["spot"].now_ms()) < 1000, "signed before the wait"
+
+
+def test_dropped_connection_is_retried_for_reads(env) -> None:
+    fb, client, ft = env
+    fb.set("/api/v3/allOrders", Answer(drop=True), Answer(200, ORDERS))
+    assert client.spot.all_orders("BTCUSDT") == ORDERS
+    assert len(fb.calls("/api/v3/allOrders")) == 2 and len(ft.slept) == 1 and 0.5 <= ft.slept[0] <= 0.625
+
+
+def test_busy_codes_are_server_errors_and_retried_even_with_a_4xx(env) -> None:
+    fb, client, _ = env
+    fb.set("/fapi/v1/allOrders", err(400, -1008, "Request throttled by system-level protection."))
+    with pytest.raises(errors.ServerError, match=r"(?i)try again later"):
+        client.futures.all_orders()
+    assert len(fb.calls("/fapi/v1/allOrders")) == 4
 
 
 def test_5xx_and_gateway_pages_are_retried_for_reads(env) -> None:
@@ -221,6 +262,13 @@ def test_html_instead_of_json_is_unexpected_response(env) -> None:
      errors.OrderArchived, ["archived"]),
     (err(400, -2013, "Order does not exist."), errors.NoSuchOrder, ["no such order"]),
     (err(400, -1128, "Combination of optional parameters invalid."), errors.InvalidParameter, ["bug"]),
+    (err(400, -1131, "recvWindow must be less than 60000"), errors.InvalidParameter, ["bug"]),
+    (err(401, -2014, "API-key format invalid."), errors.ApiKeyRejected, ["BINANCE_API_KEY"]),
+    (err(401, -1099, "Not found, unauthenticated, or unauthorized"), errors.ApiKeyRejected, ["whitelist"]),
+    (err(400, -4141, "Symbol is closed."), errors.BadSymbol, ["delisted", "skip"]),
+    (err(400, -4144, "Invalid pair"), errors.BadSymbol, ["skip"]),
+    (err(400, -4165, "Invalid time interval. Maximum time interval is 7 days."), errors.WindowTooLarge,
+     ["7 days", "split"]),
     (err(400, -9999, "Something new."), errors.BinanceAPIError, ["-9999"]),
 ])
 def test_error_mapping(env, answer, cls, words) -> None:

@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import json
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
-from websockets.sync.server import serve
+from fake_binance import fake_ws
 
 import pipeline.sandbox.testing as testing
 from pipeline.binance import EXPORT_ENDPOINTS, BinanceClient, Credentials, errors
+from pipeline.binance.budget import WeightBudget
+from pipeline.binance.clock import SYNC_SAMPLES, ServerClock
 from pipeline.binance.signing import HmacSigner
+from pipeline.binance.ws import SpotWs
 from pipeline.config import Secret, Settings
 
 
@@ -49,6 +48,7 @@ def test_ws_and_rest_return_the_same(sandbox, tmp_path: Path) -> None:
         ("open_orders", lambda api: api.open_orders()),
         ("open_orders sym", lambda api: api.open_orders(sym)),
         ("open_order_lists", lambda api: api.open_order_lists()),
+        ("order_list", lambda api: api.order_list(order_list_id=truth["spot_order_lists"][0]["orderListId"])),
         ("order", lambda api: api.order(sym, order_id=oid)),
         ("account", lambda api: {k: v for k, v in api.account(omit_zero_balances=True).items()
                                  if k != "updateTime"}),
@@ -58,10 +58,26 @@ def test_ws_and_rest_return_the_same(sandbox, tmp_path: Path) -> None:
     assert isinstance(ws.server_time(), int)
     with pytest.raises(errors.BadSymbol):
         ws.all_orders("NOPEUSDT")
+    now = int(time.time() * 1000)
+    with pytest.raises(errors.WindowTooLarge):  # the WS API enforces the 24 h window too
+        ws.all_orders(sym, start_time=now - 86_400_001, end_time=now)
     assert client.spot_ws.connections == 1  # one connection reused
     used = client.weight_used()["spot"]
     assert used == sandbox.stats()["weight"]["spot"] - before  # our count == the server's
     client.close()
+
+
+def test_client_takes_its_limits_from_the_scaled_exchange_info(tmp_path: Path) -> None:
+    """No hard-coded 6000/min: a sandbox at --time-scale 60 advertises 1-second windows and the budget follows."""
+    with testing.start_sandbox(time_scale=60.0, spot_weight_limit=700, listed_symbols=10, active_symbols=2,
+                               history_days=2, busy_day_orders=10, futures_history_days=5) as sx:
+        client = _client(sx, tmp_path)
+        sym = sx.truth()["active"][0]
+        client.spot.all_orders(sym, limit=1)
+        snap = client.budgets["spot"].snapshot()
+        assert snap["limits"] == [(1000, 700)] and snap["limits_source"] == "exchangeInfo"
+        assert sx.stats()["by_endpoint"]["/api/v3/exchangeInfo"] == 1
+        client.close()
 
 
 def _pem(key, tmp_path: Path, name: str) -> tuple[Path, bytes]:
@@ -94,34 +110,6 @@ def test_key_pair_signing_accepted_by_the_sandbox(tmp_path: Path, kind: str) -> 
 
 
 # --- scripted WS server ----------------------------------------------------------------------------------------
-
-@contextmanager
-def fake_ws(answer: Callable[[dict, int], Any]) -> Iterator[dict]:
-    """``answer(request, connection_number)`` -> reply dict, None (close the connection) or a raw str."""
-    info: dict[str, Any] = {"connections": 0, "requests": []}
-
-    def handler(ws) -> None:
-        info["connections"] += 1
-        n = info["connections"]
-        for text in ws:
-            req = json.loads(text)
-            info["requests"].append(req)
-            if req["method"] == "time":
-                ws.send(json.dumps({"id": req["id"], "status": 200, "result": {"serverTime": int(time.time() * 1000)}}))
-                continue
-            reply = answer(req, n)
-            if reply is None:
-                ws.close()
-                return
-            ws.send(reply if isinstance(reply, str) else json.dumps(reply))
-
-    with serve(handler, "127.0.0.1", 0) as server:
-        info["url"] = f"ws://127.0.0.1:{server.socket.getsockname()[1]}/ws-api/v3"
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        yield info
-        server.shutdown()
-
 
 class FakeTime:
     def __init__(self) -> None:
@@ -198,3 +186,38 @@ def test_ws_418_raises_ip_banned_and_garbage_is_unexpected(tmp_path: Path) -> No
             client.spot_ws.all_orders("BTCUSDT")
         assert info.value.until_ms == until and errors.fmt_ms(until) in str(info.value)
         client.close()
+
+
+def test_ws_minus_1021_resyncs_and_retries_once(tmp_path: Path) -> None:
+    def answer(req: dict, n: int) -> dict:
+        if len([r for r in srv["requests"] if r["method"] == "allOrders"]) == 1:
+            return {"id": req["id"], "status": 400, "error": {
+                "code": -1021, "msg": "Timestamp for this request is outside of the recvWindow."}}
+        return ok(req, [{"orderId": 1}])
+
+    with fake_ws(answer) as srv:
+        client = _ws_client(srv["url"], tmp_path, FakeTime())
+        assert client.spot_ws.all_orders("BTCUSDT") == [{"orderId": 1}]
+        methods = [r["method"] for r in srv["requests"]]
+        assert methods.count("time") == 2 * SYNC_SAMPLES  # first sync + the re-sync after -1021
+        assert methods.count("allOrders") == 2
+        client.close()
+
+
+def test_ws_signs_after_waiting_for_the_budget(tmp_path: Path) -> None:
+    """reserve() can sleep into the next window: the timestamp must be taken after that, not before."""
+    ft = FakeTime()
+    small = [{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 100, "count": 0}]
+    with fake_ws(lambda req, n: {**ok(req, []), "rateLimits": small}) as srv:
+        budget = WeightBudget("spot", "ws-host", tmp_path, now_ms=lambda: int(ft.t * 1000), sleep=ft.sleep)
+        clock = ServerClock(lambda: int(ft.t * 1000), now=ft.time)
+        creds = Credentials(api_key=Secret("WSKEY-abc"), signer=HmacSigner(Secret("WSSECRET-def")))
+        ws = SpotWs(srv["url"], credentials=creds, budget=budget, clock=clock, sleep=ft.sleep)
+        ws.all_orders("BTCUSDT")  # connect + sync + one call
+        budget.reserve(90 - budget.snapshot()["windows"]["60000"][str(int(ft.t * 1000) // 60_000)])  # window full
+        before = ft.t
+        ws.all_orders("BTCUSDT")
+        assert ft.t - before > 0.0 and ft.slept  # waited for the next window
+        sent = srv["requests"][-1]["params"]["timestamp"]
+        assert sent >= int(ft.t * 1000) - 1, (sent, ft.t)
+        ws.close()

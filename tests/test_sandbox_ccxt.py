@@ -40,10 +40,15 @@ def test_ccxt_fetch_orders_and_auth_error():
         assert [o["info"]["orderId"] for o in orders] == [o["orderId"] for o in want[-50:]]
         assert all(o["amount"] is not None and o["status"] for o in orders)
         assert {o["info"]["status"] for o in orders} <= {o["status"] for o in want}
-        with pytest.raises(ccxt.AuthenticationError):
+        assert sx.stats()["errors_by_code"] == {}  # ccxt's signed request passed every check
+        # ccxt maps Binance's own error bodies to its exception classes: the rejection must come from the
+        # sandbox's signature (-1022) and key (-2015) checks, not from some other failure
+        with pytest.raises(ccxt.AuthenticationError, match="-1022"):
             _exchange(sx, "wrong-secret").fetch_orders(unified, limit=5)
         bad_key = _exchange(sx, sx.cfg.api_secret)
         bad_key.apiKey = "someone-else"
-        with pytest.raises(ccxt.AuthenticationError):
+        with pytest.raises(ccxt.AuthenticationError, match="-2015"):
             bad_key.fetch_orders(unified, limit=5)
-        assert "/sapi" not in str(sx.stats()["by_endpoint"])
+        stats = sx.stats()
+        assert stats["errors_by_code"] == {"-1022": 1, "-2015": 1}
+        assert "/sapi" not in str(stats["by_endpoint"])

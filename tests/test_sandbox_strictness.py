@@ -190,6 +190,16 @@ def test_window_limit_and_param_rules(sx, client):
     q = f"symbol={s}&symbol={s}&timestamp={now}"
     _err(client.get("/api/v3/allOrders", raw_query=f"{q}&signature={_hmac(q)}"), 400, -1101)
     _err(client.get("/api/v3/allOrderList", {"fromId": 1, "startTime": now - 1000}), 400, -1128)
+    # allOrderList has the same 24 h window and limit rules
+    _err(
+        client.get("/api/v3/allOrderList", {"startTime": now - 86_400_001, "endTime": now}),
+        400,
+        -1127,
+        "More than 24 hours between startTime and endTime.",
+    )
+    assert client.get("/api/v3/allOrderList", {"startTime": now - 86_400_000, "endTime": now}).ok
+    _err(client.get("/api/v3/allOrderList", {"limit": 1001}), 400, -1130)
+    assert client.get("/api/v3/allOrderList", {"limit": 1000}).ok
 
 
 def test_order_lookup_errors(sx, client):
@@ -207,7 +217,38 @@ def test_futures_rules(sx, client):
     _err(client.get("/fapi/v1/order/asyn", {"startTime": now, "endTime": now - 1}), 400, -1023)
     _err(client.get("/fapi/v1/order/asyn", {"endTime": now}), 400, -1102)
     _err(client.get("/papi/v1/um/order/asyn/id", {"downloadId": "123"}), 400, -1130)
+    _err(client.get("/papi/v1/um/order/asyn", {"startTime": now - 366 * 86_400_000, "endTime": now}), 400, -1127)
+    _err(client.get("/papi/v1/um/allOrders", {"startTime": now - 8 * 86_400_000, "endTime": now}), 400, -4165)
     assert sx.stats()["export_ids_created"] == {}  # none of the rejected creates spent quota
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "weight"),
+    [  # binance-api.md §5.2, §7, §8
+        ("/api/v3/time", None, 1),
+        ("/api/v3/exchangeInfo", None, 20),
+        ("/api/v3/account", {}, 20),
+        ("/api/v3/allOrders", {"symbol": "SYM"}, 20),
+        ("/api/v3/allOrderList", {}, 20),
+        ("/api/v3/openOrders", {"symbol": "SYM"}, 6),
+        ("/api/v3/openOrders", {}, 80),
+        ("/api/v3/order", {"symbol": "SYM", "orderId": 1}, 4),
+        ("/fapi/v1/time", None, 1),
+        ("/fapi/v1/exchangeInfo", None, 1),
+        ("/fapi/v1/allOrders", {}, 5),
+        ("/fapi/v1/order/asyn", {"startTime": 0, "endTime": 1}, 1000),
+        ("/fapi/v1/order/asyn/id", {"downloadId": "1"}, 10),
+        ("/papi/v1/um/order/asyn", {"startTime": 0, "endTime": 1}, 1500),
+        ("/papi/v1/um/order/asyn/id", {"downloadId": "1"}, 10),
+    ],
+)
+def test_weights_follow_the_reference(sx, client, path, params, weight):
+    """Weight is charged per request, also for rejected ones (an unknown order, an unknown download id)."""
+    if params is not None and params.get("symbol") == "SYM":
+        params = {**params, "symbol": _sym(sx)}
+    r = client.get(path, params, signed=params is not None)
+    assert r.status_code in (200, 400), r.text
+    assert r.headers["X-MBX-USED-WEIGHT-1M"] == str(weight)
 
 
 def test_unknown_path_is_404_not_json(sx):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -9,9 +10,14 @@ import subprocess
 import sys
 import time
 
+import pytest
 import requests
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 from websockets.sync.client import connect
 
+from pipeline.sandbox.auth import ApiError
+from pipeline.sandbox.limits import WeightLimiter, scaled_interval
 from pipeline.sandbox.testing import SignedClient, start_sandbox
 
 KEY, SECRET = "sandbox-api-key", "sandbox-api-secret"
@@ -106,6 +112,61 @@ def test_ws_api_envelope_signing_and_shared_weight():
             assert "rateLimits" not in _call(ws, 1, "ping")
 
 
+def test_ws_api_strictness():
+    """The WS API applies the REST rules: recvWindow, 24 h windows, limit, symbols, mandatory apiKey."""
+    with start_sandbox(
+        listed_symbols=10, active_symbols=2, history_days=3, busy_day_orders=5, futures_history_days=5
+    ) as sx:
+        sym = sx.truth()["active"][0]
+        now = int(time.time() * 1000)
+
+        def signed(**params):
+            return _ws_sign({"apiKey": KEY, "timestamp": int(time.time() * 1000), **params})
+
+        cases = [
+            ("allOrders", signed(symbol=sym, recvWindow=60001), -1131),
+            ("allOrders", signed(symbol=sym, startTime=now - 86_400_001, endTime=now), -1127),
+            ("allOrderLists", signed(startTime=now - 86_400_001, endTime=now), -1127),
+            ("allOrders", signed(symbol=sym, limit=1001), -1130),
+            ("allOrderLists", signed(limit=1001), -1130),
+            ("allOrders", signed(symbol="NOPEUSDT"), -1121),
+            ("order.status", signed(symbol=sym, orderId=1), -2013),
+            ("allOrders", {k: v for k, v in signed(symbol=sym).items() if k != "apiKey"}, -1102),
+        ]
+        with connect(sx.ws_url) as ws:
+            for i, (method, params, code) in enumerate(cases):
+                r = _call(ws, i, method, params)
+                assert r["id"] == i and r["status"] == 400 and r["error"]["code"] == code, (method, params, r)
+            assert _call(ws, 99, "allOrders", signed(symbol=sym, startTime=now - 86_400_000, endTime=now))["status"] \
+                == 200
+
+
+@pytest.mark.parametrize("kind", ["ed25519", "rsa"])
+def test_ws_api_key_pair_signatures(kind):
+    """Ed25519/RSA over the WS API: base64 of the sorted payload, unencoded; another key's signature is -1022."""
+
+    def new_key():
+        return ed25519.Ed25519PrivateKey.generate() if kind == "ed25519" else rsa.generate_private_key(65537, 2048)
+
+    def sign(key, params: dict) -> dict:
+        payload = "&".join(f"{k}={params[k]}" for k in sorted(params)).encode()
+        raw = key.sign(payload) if kind == "ed25519" else key.sign(payload, padding.PKCS1v15(), hashes.SHA256())
+        return {**params, "signature": base64.b64encode(raw).decode()}
+
+    key, other = new_key(), new_key()
+    pem = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    with start_sandbox(
+        listed_symbols=10, active_symbols=2, history_days=3, busy_day_orders=5, futures_history_days=5,
+        **{f"{kind}_public_key_pem": pem},
+    ) as sx, connect(sx.ws_url) as ws:
+        params = {"apiKey": KEY, "symbol": sx.truth()["active"][0], "limit": 3, "timestamp": int(time.time() * 1000)}
+        assert _call(ws, 1, "allOrders", sign(key, params))["status"] == 200
+        r = _call(ws, 2, "allOrders", sign(other, params))
+        assert r["status"] == 400 and r["error"]["code"] == -1022
+        r = _call(ws, 3, "allOrders", _ws_sign(params))  # an HMAC signature on a key-pair API key
+        assert r["status"] == 400 and r["error"]["code"] == -1022
+
+
 def test_scaled_window_header_and_exchange_info_agree():
     for scale, header, interval in (
         (60.0, "X-MBX-USED-WEIGHT-1S", ("SECOND", 1)),
@@ -124,6 +185,8 @@ def test_scaled_window_header_and_exchange_info_agree():
                 assert header in r.headers
                 rl = r.json()["rateLimits"][0]
                 assert (rl["interval"], rl["intervalNum"]) == interval
+            # durations are scaled, the clock is not: server time is real time
+            assert abs(requests.get(sx.url + "/api/v3/time").json()["serverTime"] - time.time() * 1000) < 2000
 
 
 def test_429_then_418_ban_and_ws_429():
@@ -163,6 +226,20 @@ def test_429_then_418_ban_and_ws_429():
             assert r["error"]["data"]["retryAfter"] > r["error"]["data"]["serverTime"]
             r = _call(ws, 10, "time")
             assert r["status"] == 418
+
+
+def test_weight_is_counted_per_ip_and_limiter_group():
+    """Limits are per IP (binance-api.md §3): one IP over its budget does not affect another, nor futures."""
+    limiter = WeightLimiter(limits={"spot": 60, "futures": 60}, interval=scaled_interval(1.0), ban_ms=120_000,
+                            max_ban_ms=3 * 86_400_000)
+    now = 28_333_334 * 60_000  # a minute boundary
+    assert limiter.charge("10.0.0.1", "spot", 60, now) == 60
+    with pytest.raises(ApiError) as info:
+        limiter.charge("10.0.0.1", "spot", 1, now + 1)
+    assert info.value.http_status == 429 and info.value.headers["Retry-After"] == "60"
+    assert limiter.charge("10.0.0.2", "spot", 60, now + 2) == 60
+    assert limiter.charge("10.0.0.1", "futures", 5, now + 3) == 5
+    assert limiter.used("10.0.0.1", "spot", now + 60_000) == 0  # fixed window: resets at the minute boundary
 
 
 def test_cli_starts_and_serves(tmp_path):

@@ -18,6 +18,11 @@ Protocol: :meth:`WeightBudget.reserve` before each request (sleeps into the next
 under ``fraction`` × limit; a small ``guard`` after the boundary so the request surely lands in the new server
 window; a reservation made within ``guard`` of a window's end is counted in the next window too, because it may
 arrive there), :meth:`WeightBudget.settle` after each response (used = max(local, server's count)).
+
+Window boundaries are computed on OUR estimate of the server clock, which is only right to within the clock's
+``uncertainty_ms`` (see clock.py). Both margins grow by that error: otherwise a process whose offset is 30 ms too
+high wakes "after" the boundary while the server is still in the old, full window (429), or files the old window's
+count under the new one and leaves a whole window unused.
 """
 
 from __future__ import annotations
@@ -112,6 +117,7 @@ def limit_from_text(msg: str | None) -> Limit | None:
 class Reservation:
     weight: int
     at_ms: int  # server time when the weight was reserved (just before sending)
+    carried: tuple[int, ...] = ()  # intervals whose NEXT window counts this weight too (reserved near the end)
 
 
 class _State:
@@ -158,7 +164,7 @@ class WeightBudget:
     def __init__(self, group: str, host: str, state_dir: str | Path | None = None, *, fraction: float = 0.9,
                  now_ms: Callable[[], int] | None = None, sleep: Callable[[float], None] = time.sleep,
                  guard_ms: int | None = None, max_ban_wait: float = 0.0,
-                 default_limit: int | None = None) -> None:
+                 default_limit: int | None = None, clock_error_ms: Callable[[], int] | None = None) -> None:
         if not 0 < fraction <= 1:
             raise ValueError("weight_fraction must be in (0, 1]")
         self.group, self.host, self.fraction = group, host, fraction
@@ -170,6 +176,7 @@ class WeightBudget:
         self._now_ms = now_ms or (lambda: int(time.time() * 1000))
         self._sleep = sleep
         self._guard_ms = guard_ms
+        self._clock_error_ms = clock_error_ms or (lambda: 0)
         self.max_ban_wait = max_ban_wait
         self.default_limit = default_limit or DEFAULT_LIMITS.get(group, 1200)
         self.spent = 0  # weight THIS object reserved (this process), for run metadata
@@ -207,10 +214,19 @@ class WeightBudget:
     def _limits(self, st: _State) -> list[Limit]:
         return st.limits or [Limit(60_000, self.default_limit)]
 
-    def guard_ms(self, interval_ms: int) -> int:
+    def _base_guard_ms(self, interval_ms: int) -> int:
+        """Margin for network latency and scheduling: 2 % of the window, 10 ms .. 1 s."""
         if self._guard_ms is not None:
             return self._guard_ms
         return max(10, min(1000, interval_ms // 50))
+
+    def guard_ms(self, interval_ms: int) -> int:
+        """How far from a window boundary a reservation must be to surely land on its side of it."""
+        return self._base_guard_ms(interval_ms) + max(0, self._clock_error_ms())
+
+    def _settle_margin_ms(self, interval_ms: int) -> int:
+        """How far from a boundary a request must have stayed for the server's count to belong to one window."""
+        return self._base_guard_ms(interval_ms) // 2 + max(0, self._clock_error_ms())
 
     def snapshot(self) -> dict[str, Any]:
         """The current state (for tests and status output)."""
@@ -281,28 +297,45 @@ class WeightBudget:
                     wait = max(wait, (window + 1) * lim.interval_ms - now + self.guard_ms(lim.interval_ms))
             if wait:
                 return wait
+            carried = []
             for lim in limits:
                 window = now // lim.interval_ms
                 st.add(lim.interval_ms, window, weight)
                 if (now + self.guard_ms(lim.interval_ms)) // lim.interval_ms != window:
                     st.add(lim.interval_ms, window + 1, weight)  # may be counted by the server in the next one
-            return Reservation(weight, now)
+                    carried.append(lim.interval_ms)
+            return Reservation(weight, now, tuple(carried))
 
     def settle(self, reservation: Reservation | None, used: Mapping[int, int]) -> None:
-        """Merge the server's counts (header / WS rateLimits) into the windows they certainly belong to."""
-        if not used:
+        """Merge the server's counts (header / WS rateLimits) into the windows they certainly belong to, and take
+        back a near-the-end reservation from the next window once its answer proves it landed in its own."""
+        if not used and not (reservation and reservation.carried):
             return
-        now = self._now_ms()
         with self._locked() as st:
+            now = self._now_ms()  # inside the lock: no other process can have moved on to a later window since
+            if reservation is not None:
+                self._release_carry(st, reservation, now)
             self._learn_intervals(st, used)
             for interval_ms, count in used.items():
-                g = self.guard_ms(interval_ms) // 2
+                g = self._settle_margin_ms(interval_ms)
                 start = (reservation.at_ms if reservation else now) - g
                 window = (now + g) // interval_ms
                 if start // interval_ms != window:
                     continue  # sent in one window, answered in the next: the count's window is ambiguous
                 ws = st.windows.setdefault(interval_ms, {})
                 ws[window] = max(ws.get(window, 0), count)
+
+    def _release_carry(self, st: _State, reservation: Reservation, now: int) -> None:
+        """Answered while the server was surely still in the reservation's window: the server counted it there,
+        so the copy in the next window only wastes budget (a lot of it when a burst starts just before a
+        boundary)."""
+        for interval_ms in reservation.carried:
+            window = reservation.at_ms // interval_ms
+            if (now + self._settle_margin_ms(interval_ms)) // interval_ms != window:
+                continue  # may have arrived after the boundary: keep counting it in both windows
+            ws = st.windows.get(interval_ms, {})
+            if window + 1 in ws:
+                ws[window + 1] = max(0, ws[window + 1] - reservation.weight)
 
     def _learn_intervals(self, st: _State, used: Mapping[int, int]) -> None:
         """A header naming an interval we have no limit for: defaults are replaced, learned limits extended."""

@@ -57,8 +57,9 @@ class BinanceClient:
         self.clocks["papi"] = self.clocks["futures"]  # PM has no time endpoint: same Binance clock, same offset
 
         def budget(group: str) -> WeightBudget:
+            clock = self.clocks[group]
             return WeightBudget(group, urlsplit(self.urls[group]).netloc, self.budget_dir, fraction=weight_fraction,
-                                now_ms=self.clocks[group].now_ms, sleep=sleep,
+                                now_ms=clock.now_ms, clock_error_ms=lambda: clock.uncertainty_ms, sleep=sleep,
                                 max_ban_wait=self.retry.max_ban_wait)
 
         # The spot WS API shares the spot REST IP budget (binance-api.md §3.1): same limiter, same object.

@@ -5,24 +5,36 @@ and rate-limit windows are aligned to the SERVER's clock. One clock per server f
 or WS ``time``) and futures (``/fapi/v1/time``). Portfolio Margin (papi) has no public time endpoint (at least not
 in our sandbox), so PapiRest reuses the FUTURES clock: the offset measures this machine's clock against Binance's
 NTP-synced servers, which is the same for every Binance host.
+
+How exact the offset is matters to the weight budget: it decides on which side of a window boundary a request
+lands. The server stamped its time somewhere inside our round trip, so one sample is only known to within half of
+its round trip; a sample slowed down by CPU load or a congested link can be off by tens of ms. ``sync`` therefore
+takes a few samples, keeps the one with the shortest round trip and publishes that bound as ``uncertainty_ms``.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
+
+SYNC_SAMPLES = 3  # time calls per sync (weight 1 each)
 
 
 class ServerClock:
     """``now_ms()`` = local time + offset; ``timestamp()`` syncs first if never synced."""
 
     def __init__(self, fetch_server_ms: Callable[[], int] | None, *, now: Callable[[], float] = time.time,
-                 name: str = "spot") -> None:
+                 name: str = "spot", samples: int = SYNC_SAMPLES) -> None:
+        if samples < 1:
+            raise ValueError("samples must be >= 1")
         self._fetch = fetch_server_ms
         self._now = now
         self.name = name
+        self.samples = samples
         self.offset_ms: int | None = None
+        self.uncertainty_ms = 0  # the offset is right to within this many ms (0 until the first sync)
         self.syncs = 0
         self._lock = threading.Lock()
 
@@ -34,14 +46,20 @@ class ServerClock:
         return self.local_ms() + (self.offset_ms or 0)
 
     def sync(self) -> int:
-        """Measure the offset with one time call: server - midpoint of the round trip."""
+        """Measure the offset (server - midpoint of the round trip) on the sample with the shortest round trip."""
         if self._fetch is None:
             raise RuntimeError(f"the {self.name} clock has no time endpoint to sync with")
         with self._lock:
-            t0 = self._now()
-            server = int(self._fetch())
-            t1 = self._now()
-            self.offset_ms = server - int((t0 + t1) * 500)
+            best_rtt_ms, best_offset = math.inf, 0
+            for _ in range(self.samples):
+                t0 = self._now()
+                server = int(self._fetch())
+                t1 = self._now()
+                rtt_ms = (t1 - t0) * 1000
+                if rtt_ms < best_rtt_ms:
+                    best_rtt_ms, best_offset = rtt_ms, server - int((t0 + t1) * 500)
+            # +1: the server's stamp is truncated to whole milliseconds
+            self.offset_ms, self.uncertainty_ms = best_offset, math.ceil(best_rtt_ms / 2) + 1
             self.syncs += 1
             return self.offset_ms
 
@@ -52,4 +70,4 @@ class ServerClock:
         return self.now_ms()
 
     def __repr__(self) -> str:
-        return f"ServerClock({self.name!r}, offset_ms={self.offset_ms})"
+        return f"ServerClock({self.name!r}, offset_ms={self.offset_ms}, uncertainty_ms={self.uncertainty_ms})"

@@ -69,11 +69,14 @@ class ApiKeyRejected(BinanceError):
 
 
 class BadSymbol(BinanceError):
-    hint = "Binance does not know this symbol (-1121): delisted or misspelt; skip it and record it."
+    hint = ("Binance does not know this symbol, or the pair/contract is closed (-1121 spot, -4141/-4144 futures): "
+            "delisted or misspelt. Skip it and record it; a delisted pair's history only comes from exports or "
+            "the website's statements.")
 
 
 class WindowTooLarge(BinanceError):
-    hint = "The startTime..endTime window is too large (-1127): split it (spot: at most 24 h per request)."
+    hint = ("The startTime..endTime window is too large (-1127 / -4165): split it (spot allOrders/allOrderList: "
+            "at most 24 h per request; futures allOrders: less than 7 days; exports: at most 1 year).")
 
 
 class OrderArchived(BinanceError):
@@ -119,7 +122,8 @@ class IpBanned(BinanceError):
 
 
 class ServerError(BinanceError):
-    hint = "Binance had an internal problem (5xx); we retried reads with back-off and it persisted. Try later."
+    hint = ("Binance had an internal problem or was busy (5xx, -1000/-1001/-1006/-1007/-1008); reads were retried "
+            "with back-off and it persisted. Try again later.")
 
 
 class OutcomeUnknown(BinanceError):
@@ -150,12 +154,18 @@ _BY_CODE: dict[int, type[BinanceError]] = {
     -2015: ApiKeyRejected,
     -2014: ApiKeyRejected,
     -2008: ApiKeyRejected,
+    -1099: ApiKeyRejected,  # futures: "Not found, unauthenticated, or unauthorized"
     -1121: BadSymbol,
+    -4141: BadSymbol,  # futures: "Symbol is closed" (delisted contract)
+    -4144: BadSymbol,  # futures: invalid pair
     -1127: WindowTooLarge,
+    -4165: WindowTooLarge,  # futures: "Maximum time interval is 7 days"
     -2026: OrderArchived,
     -2013: NoSuchOrder,
+    # Binance-side trouble, also when it arrives with a 4xx status: retried for reads (transport.RETRYABLE_CODES)
+    **{c: ServerError for c in (-1000, -1001, -1006, -1007, -1008)},
     **{c: InvalidParameter for c in (-1100, -1101, -1102, -1103, -1104, -1105, -1106, -1111, -1128, -1130,
-                                     -1023, -4165)},
+                                     -1131, -1023)},
 }
 
 _BANNED_UNTIL = re.compile(r"banned until (\d{12,14})", re.IGNORECASE)

@@ -211,9 +211,13 @@ class RestTransport:
 
     def _once(self, method: str, path: str, params: Mapping[str, Any], weight: int, signed: bool,
               idempotent: bool) -> Any:
+        if signed and self.clock.offset_ms is None:
+            self.clock.sync()  # before reserving: the budget's windows are placed on the server's clock
+        # Reserve BEFORE signing: reserve() may sleep into the next window (up to a minute on Binance), and a
+        # timestamp taken before that sleep would be outside recvWindow (-1021) by the time the request leaves.
+        reservation = self.budget.reserve(weight, path)
         query, headers = self._build(params, signed)
         url = f"{self.base_url}{path}" + (f"?{query}" if query else "")
-        reservation = self.budget.reserve(weight, path)
         started = time.monotonic()
         try:
             resp = self.session.request(method, url, headers=headers, timeout=self.timeout, allow_redirects=False)

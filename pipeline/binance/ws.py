@@ -136,13 +136,15 @@ class SpotWs(SpotApi):
         with self._lock:
             conn = self._connect()
             params = {k: v for k, v in params.items() if v is not None}
+            if signed and self.clock.offset_ms is None:
+                self.clock.sync()
+            reservation = self.budget.reserve(weight, method)  # may sleep: sign afterwards (fresh timestamp)
             if signed:
                 api_key, signer = self.credentials.require_signing(method)
                 params.update(apiKey=api_key, recvWindow=self.recv_window, timestamp=self.clock.timestamp())
                 params = sign_ws(params, signer)
             req_id = next(self._ids)
             frame = json.dumps({"id": req_id, "method": method, "params": params}, separators=(",", ":"))
-            reservation = self.budget.reserve(weight, method)
             try:
                 conn.send(frame)
                 reply = self._receive(conn, req_id, method)

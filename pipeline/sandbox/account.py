@@ -502,19 +502,60 @@ class _SpotGen:
             order["expiryReason"] = expiry
         return order
 
+    def _legs(self, s: SpotSymbol, t: int, *kinds: str) -> list[dict]:
+        """Plain orders to become list legs: without the conditional fields a list leg never carries here."""
+        legs = [self.order(s, t, kind=kind) for kind in kinds]
+        for leg in legs:
+            for name in _LIST_LEG_DROPPED:
+                leg.pop(name, None)
+        return legs
+
+    def _list(self, s: SpotSymbol, kind: str, list_status: str, order_status: str, tx: int) -> dict:
+        """The order-list object; orderListId and orders are filled in by ``_list_ids``."""
+        return {
+            "orderListId": 0,
+            "contingencyType": kind,
+            "listStatusType": list_status,
+            "listOrderStatus": order_status,
+            "listClientOrderId": _client_id(self.rng),
+            "transactionTime": tx,
+            "symbol": s.symbol,
+            "orders": [],
+        }
+
+    def oto(self, s: SpotSymbol, t: int) -> tuple[list[dict], dict]:
+        """OTO list: a GTC LIMIT working order and a LIMIT_MAKER pending order that Binance only places once the
+        working order is filled. Until then the pending leg is PENDING_NEW, not working, workingTime -1 — the one
+        place where that status shows up in an order history."""
+        rng = self.rng
+        working, pending = self._legs(s, t, "LIMIT", "LIMIT_MAKER")
+        pending["side"] = "SELL" if working["side"] == "BUY" else "BUY"
+        zero = "0.00000000"
+        for leg in (working, pending):
+            leg.update(executedQty=zero, cummulativeQuoteQty=zero, origQuoteOrderQty=zero, timeInForce="GTC")
+        done = t + rng.randint(1000, 6 * 3600_000)  # working order filled, or the list canceled
+        roll = rng.random()
+        if done >= self.now or (roll < 0.3 and t > self.now - 10 * DAY_MS):
+            working.update(status="NEW", updateTime=t, isWorking=True, workingTime=t)
+            pending.update(status="PENDING_NEW", updateTime=t, isWorking=False, workingTime=-1)
+            return [working, pending], self._list(s, "OTO", "EXEC_STARTED", "EXECUTING", t)
+        if roll < 0.75:
+            working.update(status="FILLED", updateTime=done, executedQty=working["origQty"],
+                           cummulativeQuoteQty=_filled_quote(working["price"], working["origQty"]))
+            filled_at = done + rng.randint(1000, 2 * DAY_MS)
+            pending.update(isWorking=True, workingTime=done, status="NEW", updateTime=done)
+            if filled_at < self.now:
+                pending.update(status="FILLED", updateTime=filled_at, executedQty=pending["origQty"],
+                               cummulativeQuoteQty=_filled_quote(pending["price"], pending["origQty"]))
+        else:
+            working.update(status="CANCELED", updateTime=done)
+            pending.update(status="CANCELED", updateTime=done, isWorking=False, workingTime=-1)
+        return [working, pending], self._list(s, "OTO", "ALL_DONE", "ALL_DONE", done)
+
     def oco(self, s: SpotSymbol, t: int) -> tuple[list[dict], dict]:
         """Two legs (LIMIT_MAKER + STOP_LOSS_LIMIT) and the list object; orderListId filled in later."""
         rng = self.rng
-        a = self.order(s, t, kind="LIMIT_MAKER")
-        b = self.order(s, t, kind="STOP_LOSS_LIMIT")
-        for leg in (a, b):
-            leg.pop("trailingDelta", None)
-            leg.pop("trailingTime", None)
-            leg.pop("strategyId", None)
-            leg.pop("strategyType", None)
-            leg.pop("preventedMatchId", None)
-            leg.pop("preventedQuantity", None)
-            leg.pop("expiryReason", None)
+        a, b = self._legs(s, t, "LIMIT_MAKER", "STOP_LOSS_LIMIT")
         b["side"] = a["side"]
         b["origQty"] = a["origQty"]
         qty_text = a["origQty"]
@@ -541,29 +582,15 @@ class _SpotGen:
                 for leg in (a, b):
                     leg.update(status="CANCELED", updateTime=update)
             else:
-                price_units = _parse_units(filled["price"], 8)
-                qty_units = _parse_units(qty_text, 8)
-                cum = price_units * qty_units // 10**8  # both exact on their ticks: product scale <= 8
-                filled.update(
-                    status="FILLED", updateTime=update, executedQty=qty_text, cummulativeQuoteQty=fmt_units(cum, 8, 8)
-                )
+                filled.update(status="FILLED", updateTime=update, executedQty=qty_text,
+                              cummulativeQuoteQty=_filled_quote(filled["price"], qty_text))
                 other.update(status="EXPIRED", updateTime=update)
                 if rng.random() < 0.8:
                     other["expiryReason"] = "OCO_TRIGGER"
             b["isWorking"] = outcome == "b"
             b["workingTime"] = min(update, t + rng.randint(1, 60_000)) if outcome == "b" else -1
             list_status, order_status, tx = "ALL_DONE", "ALL_DONE", update
-        lst = {
-            "orderListId": 0,
-            "contingencyType": "OCO",
-            "listStatusType": list_status,
-            "listOrderStatus": order_status,
-            "listClientOrderId": _client_id(rng),
-            "transactionTime": tx,
-            "symbol": s.symbol,
-            "orders": [],
-        }
-        return [a, b], lst
+        return [a, b], self._list(s, "OCO", list_status, order_status, tx)
 
     def generate(
         self,
@@ -583,8 +610,9 @@ class _SpotGen:
             units: list[tuple[int, list[dict], dict | None]] = []
             for _ in range(n):
                 t = rng.randint(self.start, span_end)
-                if rng.random() < 0.06:
-                    legs, lst = self.oco(s, t)
+                roll = rng.random()
+                if roll < 0.075:
+                    legs, lst = self.oco(s, t) if roll < 0.06 else self.oto(s, t)
                     units.append((t, legs, lst))
                 else:
                     units.append((t, [self.order(s, t)], None))
@@ -684,6 +712,17 @@ class _SpotGen:
             rows.append({"asset": asset, "free": "0.00000000", "locked": "0.00000000"})
         rows.sort(key=lambda r: r["asset"])
         return rows, hidden
+
+
+_LIST_LEG_DROPPED = (
+    "trailingDelta", "trailingTime", "strategyId", "strategyType", "preventedMatchId", "preventedQuantity",
+    "expiryReason",
+)
+
+
+def _filled_quote(price: str, qty: str) -> str:
+    """cummulativeQuoteQty of a leg filled at its limit price: exact (price and qty decimals add up to <= 8)."""
+    return fmt_units(_parse_units(price, 8) * _parse_units(qty, 8) // 10**8, 8, 8)
 
 
 def _parse_units(text: str, scale: int) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -109,7 +110,7 @@ class Verifier:
         if not hmac.compare_digest(key.encode(), self.api_key.encode()):
             raise ApiError(*REJECTED_KEY)
 
-    def verify(self, payload: bytes, signature: str, *, ws: bool = False) -> None:
+    def verify(self, payload: bytes, signature: str) -> None:
         """Raise -1022 unless ``signature`` (already URL-decoded) signs ``payload`` with this key."""
         if self.key_type == "hmac":
             want = hmac.new(self.secret or b"", payload, hashlib.sha256).hexdigest()
@@ -205,7 +206,5 @@ def ws_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list | dict):
-        import json
-
         return json.dumps(value, separators=(",", ":"))
     return str(value)

@@ -29,7 +29,7 @@ class SandboxConfig:
     # --- account shape (spot) ---
     listed_symbols: int = 300
     active_symbols: int = 12
-    history_days: int = 60
+    history_days: int = 120  # > 90, so the default account has orders that Binance's archive rule hides
     orders_per_day: float = 8.0  # average orders per active symbol per day (busy day comes on top)
     busy_day_orders: int = 2500  # one symbol gets MORE than this many orders on one UTC day
     delisted_symbol: bool = True

@@ -254,7 +254,7 @@ class App:
             raise mandatory("signature")
         if not items.get("timestamp"):
             raise mandatory("timestamp")
-        self.ex.verifier.verify(ws_payload(params), items["signature"], ws=True)
+        self.ex.verifier.verify(ws_payload(params), items["signature"])  # WS: the signature is not URL-encoded
         check_timing(items, now_ms())
 
     def _ws_rate_limits(self, ip: str) -> list[dict]:
