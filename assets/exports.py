@@ -10,6 +10,7 @@ is generic over (market, kind): adding trade or income exports is one more :clas
 """
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 
@@ -188,6 +189,7 @@ def build_chain_assets(spec: ExportAssets) -> list[dg.AssetsDefinition]:
         return dg.MaterializeResult(metadata={"files": stored, "bytes": sum(s["size"] for s in stored)})
 
     @dg.asset(name=spec.table, deps=[files], kinds={"parquet"}, group_name=spec.group, **daily,
+              output_required=False,  # one materialization per day is reported by the body
               check_specs=checks.specs(spec.table, (*checks.ORDER_CHECKS, *EXPORT_CHECKS)),
               description=f"{spec.market} orders from the export files, one partition per UTC day of update time. "
                           "Exact decimals, int64 ids, UTC times; the export's UTC offset is stored with the rows.")
@@ -203,14 +205,27 @@ def build_chain_assets(spec: ExportAssets) -> list[dg.AssetsDefinition]:
             for warning in result.warnings:
                 context.log.warning(warning)
         ingested = [chain.ledger.get(e.id) for e in entries]
-        yield dg.MaterializeResult(metadata={
-            "row_count": sum(e.rows or 0 for e in ingested),
-            "exports": [chain.entry_metadata(str(e.download_id)) for e in ingested]})
-        yield from checks.evaluate(chain.data_dir, spec.table, chain.account, days_between(start, end),
-                                   quality.futures_order_rules, checks.ORDER_CHECKS)
+        yield from _partition_materializations(chain, spec.table, ingested, start, end)
+        yield from checks.tally_files(chain.data_dir, spec.table, chain.account, days_between(start, end),
+                                      quality.futures_order_rules, checks.ORDER_CHECKS).results()
         yield from _export_check_results(chain, spec.table, ingested)
 
     return [requests, links, files, table]
+
+
+def _partition_materializations(chain: ExportChain, table: str, entries: list[LedgerEntry], start: date,
+                                end: date) -> Iterator[dg.AssetMaterialization]:
+    """One event per day of the run with that day's rows (from the ledger) and the download id that wrote it;
+    the export's own description (quota, generation time, file) rides on the last day only."""
+    by_day = {day: (e, rows) for e in entries for day, rows in (e.partitions or {}).items()}
+    days = days_between(start, end)
+    for day in days:
+        entry, rows = by_day[day.isoformat()]
+        meta: dict = {"row_count": rows, "download_id": entry.download_id}
+        if day == days[-1]:
+            meta |= {"run_rows": sum(e.rows or 0 for e in entries),
+                     "exports": [chain.entry_metadata(str(e.download_id)) for e in entries]}
+        yield dg.AssetMaterialization(asset_key=table, partition=day.isoformat(), metadata=meta)
 
 
 def _export_check_results(chain: ExportChain, table: str, entries: list[LedgerEntry]) -> list[dg.AssetCheckResult]:

@@ -4,6 +4,7 @@ Thin on purpose: discovery, planning, fetching and writing live in :mod:`pipelin
 resources in and turn the results into Dagster metadata and check results.
 """
 
+from collections.abc import Iterator
 from datetime import date
 
 import dagster as dg
@@ -14,7 +15,7 @@ from assets.resources import BinanceResource, LakeResource, SpotResource
 from pipeline import progress, quality
 from pipeline.spot import SymbolIndex, discover_symbols
 from pipeline.spot.backfill import backfill_spot, lake_symbols, snapshot_open_orders
-from pipeline.spot.common import days_between, fmt_ms
+from pipeline.spot.common import fmt_ms
 
 GROUP = "spot"
 POOL = "binance_spot"  # Binance limits weight per IP: one spot step at a time (deploy/dagster.yaml)
@@ -69,12 +70,18 @@ def spot_symbol_index(context: dg.AssetExecutionContext, binance: BinanceResourc
     })
 
 
+TABLE_RULES = {"spot_orders": (quality.spot_order_rules, checks.ORDER_CHECKS),
+               "spot_order_lists": (checks.order_list_rules, checks.ORDER_LIST_CHECKS)}
+
+
 @dg.multi_asset(
     specs=[
-        dg.AssetSpec("spot_orders", deps=[spot_symbol_index], kinds={"parquet"}, group_name=GROUP,
+        # skippable: the body reports one materialization per partition itself (with that day's row count)
+        dg.AssetSpec("spot_orders", deps=[spot_symbol_index], kinds={"parquet"}, group_name=GROUP, skippable=True,
                      description="Spot orders (allOrders), one partition per UTC day of the order's last update. "
                                  "An order updated later appears again in a later partition: every version is kept."),
         dg.AssetSpec("spot_order_lists", deps=[spot_symbol_index], kinds={"parquet"}, group_name=GROUP,
+                     skippable=True,
                      description="Spot order lists (OCO/OTO, allOrderList) per UTC day of their transaction time."),
     ],
     check_specs=checks.specs("spot_orders", checks.ORDER_CHECKS)
@@ -92,28 +99,35 @@ def spot_order_history(context: dg.AssetExecutionContext, config: SpotOrdersConf
     rng = context.partition_key_range
     start, end = date.fromisoformat(rng.start), date.fromisoformat(rng.end)
     selected = {k.to_user_string() for k in context.selected_asset_keys}
+    tallies = {t: checks.RuleTally(t, *TABLE_RULES[t]) for t in selected}
     result = backfill_spot(
         binance.client.spot_api(binance.transport), data_dir=lake.path, account=lake.account, start=start, end=end,
         transport=binance.transport, mode=config.mode, explicit=spot.explicit, probe=spot.probe_mode,
         orders="spot_orders" in selected, order_lists="spot_order_lists" in selected,
-        weight_used=binance.spot_weight_spent, log=context.log.info)
-    meta = result.metadata()
+        weight_used=binance.spot_weight_spent, on_written=lambda t, day, rows: tallies[t].add(day, rows),
+        log=context.log.info)
+    summary = result.metadata()
     context.instance.add_run_tags(context.run_id, {
-        "orderlake/spot_plan_weight": str(meta["plan"]["est_weight"]),
-        "orderlake/spot_weight_spent": str(meta["weight_spent"]),
+        "orderlake/spot_plan_weight": str(summary["plan"]["est_weight"]),
+        "orderlake/spot_weight_spent": str(summary["weight_spent"]),
     })
-    days = days_between(start, end)
-    for table, written, rules, table_checks in (
-        ("spot_orders", result.orders_written, quality.spot_order_rules, checks.ORDER_CHECKS),
-        ("spot_order_lists", result.lists_written, checks.order_list_rules, checks.ORDER_LIST_CHECKS),
-    ):
-        if table not in selected:
-            continue
-        yield dg.MaterializeResult(asset_key=table, metadata={
-            "row_count": sum(written.values()), "partitions": len(written),
-            "empty_partitions": sum(1 for n in written.values() if n == 0), **meta})
-        yield from checks.evaluate(lake.path, table, lake.account, days, rules, table_checks,
-                                   set(context.selected_asset_check_keys))
+    for table, written in (("spot_orders", result.orders_written), ("spot_order_lists", result.lists_written)):
+        if table in selected:
+            yield from _partition_materializations(table, written, summary)
+            yield from tallies[table].results(set(context.selected_asset_check_keys))
+
+
+def _partition_materializations(table: str, written: dict[date, int],
+                                summary: dict) -> Iterator[dg.AssetMaterialization]:
+    """One event per day with that day's rows; the run's plan and weight ride on the last day only, so a
+    two-year range does not store the same summary 730 times (the run tags carry it too)."""
+    days = sorted(written)
+    for day in days:
+        meta: dict = {"row_count": written[day]}
+        if day == days[-1]:
+            meta |= {"run_partitions": len(days), "run_rows": sum(written.values()),
+                     "run_empty_partitions": sum(1 for n in written.values() if n == 0), **summary}
+        yield dg.AssetMaterialization(asset_key=table, partition=day.isoformat(), metadata=meta)
 
 
 @dg.asset(group_name=GROUP, kinds={"parquet"}, pool=POOL, retry_policy=RETRY, deps=[spot_symbol_index],

@@ -18,6 +18,7 @@ from assets.partitions import RANGE_END_TAG, RANGE_START_TAG
 from pipeline.cli import main
 from pipeline.exports.ledger import ExportLedger
 from pipeline.sandbox.testing import start_sandbox
+from pipeline.storage import lake
 from pipeline.storage.schemas import futures_orders
 
 SPEED = 3600.0
@@ -90,6 +91,12 @@ def test_one_year_through_dagster_equals_truth(tmp_path, monkeypatch) -> None:
             res = build_definitions().resolve_job_def(req.job_name).execute_in_process(
                 instance=instance, tags=req.tags, raise_on_error=False)
             assert res.success
+            spec = next(c for c in CHAINS if c.retrieval_job == req.job_name)
+            rows = {e.partition: e.step_materialization_data.materialization.metadata["row_count"].value
+                    for e in res.get_asset_materialization_events() if e.asset_key.to_user_string() == spec.table}
+            stored = {d.isoformat(): lake.read_partition(data, spec.table, "main", d).num_rows
+                      for d in partition_days(data, spec.table)}
+            assert len(rows) == 365 and rows == stored
             checks = res.get_asset_check_evaluations()
             assert checks and all(c.passed for c in checks), [(c.check_name, c.metadata) for c in checks]
         assert isinstance(_tick(instance), dg.SkipReason)  # nothing left to launch

@@ -21,6 +21,7 @@ from assets.partitions import RANGE_END_TAG, RANGE_START_TAG
 from pipeline.cli import main
 from pipeline.sandbox.testing import start_sandbox
 from pipeline.spot.common import WEIGHT
+from pipeline.storage import lake
 from pipeline.storage.schemas import spot_order_lists
 
 DAYS = 60
@@ -118,7 +119,13 @@ def test_checks_pass_and_plan_is_recorded(sandbox, window, tmp_path, monkeypatch
         "unique_symbol_order_id", "update_time_in_partition_day", "executed_qty_le_orig_qty",
         "decimals_non_negative", "enums_known", "unique_order_list_id", "transaction_time_in_partition_day"}
     assert all(e.passed for e in evaluations), [(e.check_name, e.metadata) for e in evaluations if not e.passed]
-    mats = {e.asset_key.to_user_string(): e for e in result.get_asset_materialization_events()}
+    events = result.get_asset_materialization_events()
+    per_day = {e.partition: e.step_materialization_data.materialization.metadata["row_count"].value
+               for e in events if e.asset_key.to_user_string() == "spot_orders"}
+    assert per_day == {d.isoformat(): lake.read_partition(data, "spot_orders", "main", d).num_rows
+                       for d in partition_days(data, "spot_orders")}  # each day its own count
+    assert len(set(per_day.values())) > 1
+    mats = {e.asset_key.to_user_string(): e for e in events}  # the last event of each asset carries the summary
     meta = mats["spot_orders"].step_materialization_data.materialization.metadata
     plan = meta["plan"].value
     assert set(plan["strategies"]) == {"cursor", "windows", "skip"} and plan["est_weight"] > 0

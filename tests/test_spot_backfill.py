@@ -90,9 +90,11 @@ def test_a_second_run_changes_no_row(tmp_path: Path) -> None:
     start, end = _window(fake, 10)
     kwargs = {"data_dir": tmp_path, "account": "main", "start": start, "end": end, "log": lambda m: None}
     backfill_spot(fake, **kwargs)
-    first = _rows(tmp_path)
+    first, lists = _rows(tmp_path), _rows(tmp_path, "spot_order_lists")
+    assert first and lists
     backfill_spot(fake, **kwargs)
     assert _rows(tmp_path) == first  # ingested_at included: unchanged rows keep theirs
+    assert _rows(tmp_path, "spot_order_lists") == lists
 
 
 def test_an_order_updated_later_keeps_both_versions(tmp_path: Path) -> None:
@@ -123,7 +125,7 @@ def test_archived_zero_fill_cancel_is_not_lost_by_a_late_refetch(tmp_path: Path)
     old = spot_orders.from_api([row], account="main", source="rest_allOrders", ingested_at=t + 10)
     write_day(tmp_path, "spot_orders", "main", day, old)
     refetched = spot_orders.from_api([], account="main", source="rest_allOrders", ingested_at=T0)  # Binance: gone
-    assert write_day(tmp_path, "spot_orders", "main", day, refetched) == 1
+    assert write_day(tmp_path, "spot_orders", "main", day, refetched).num_rows == 1
 
 
 def test_merge_keeps_the_newest_version_and_unchanged_rows_as_they_were() -> None:

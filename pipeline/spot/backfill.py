@@ -20,7 +20,9 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from pipeline import progress
@@ -86,34 +88,56 @@ def lake_symbols(data_dir: str | Path, account: str) -> list[str]:
 
 
 def merge_day(old: pa.Table | None, new: pa.Table, table: str) -> pa.Table:
-    """The day's rows after a re-fetch: newest version per key, unchanged rows as they were (see module doc)."""
+    """The day's rows after a re-fetch: newest version per key, unchanged rows as they were (see module doc).
+
+    Vectorised (a join on the key columns, then column-wise comparisons), because a re-backfill rewrites every
+    day and busy days hold thousands of orders.
+    """
     if old is None or old.num_rows == 0:
         return new
-    key_cols, version = _KEYS[table], _VERSION[table]
-    merged: dict[tuple, dict] = {}
-    for row in old.to_pylist():
-        merged[tuple(row[k] for k in key_cols)] = row
-    for row in new.to_pylist():
-        key = tuple(row[k] for k in key_cols)
-        prev = merged.get(key)
-        if prev is None or row[version] > prev[version]:
-            merged[key] = row
-        elif row[version] == prev[version] and _content(row) != _content(prev):
-            merged[key] = row  # same version re-sent with other content: Binance is the authority
-    return pa.Table.from_pylist(list(merged.values()), schema=new.schema)
+    keys, version = list(_KEYS[table]), _VERSION[table]
+    left = old.select(keys).append_column("_old", pa.array(np.arange(old.num_rows)))
+    right = new.select(keys).append_column("_new", pa.array(np.arange(new.num_rows)))
+    joined = left.join(right, keys=keys, join_type="full outer")
+    pairs = joined.filter(pc.and_(pc.is_valid(joined["_old"]), pc.is_valid(joined["_new"])))
+    mine, theirs = old.take(pairs["_old"]), new.take(pairs["_new"])
+    # the stored row wins when it is newer, or the same version with the same content (keeps its ingested_at);
+    # a same-version row with other content is Binance correcting itself: take the new one
+    same_version = pc.equal(mine[version], theirs[version])
+    keep_old = pc.or_(pc.greater(mine[version], theirs[version]), pc.and_(same_version, _same_content(mine, theirs)))
+    old_rows = _ids(joined.filter(pc.is_null(joined["_new"]))["_old"], pairs["_old"].filter(keep_old))
+    new_rows = _ids(joined.filter(pc.is_null(joined["_old"]))["_new"], pairs["_new"].filter(pc.invert(keep_old)))
+    return pa.concat_tables([old.take(old_rows), new.take(new_rows)])
 
 
-def _content(row: dict) -> dict:
-    return {k: v for k, v in row.items() if k != "ingested_at"}
+def _ids(*columns: pa.ChunkedArray) -> pa.ChunkedArray:
+    return pa.chunked_array([chunk for col in columns for chunk in col.chunks], pa.int64())
 
 
-def write_day(data_dir: str | Path, table: str, account: str, day: date, new: pa.Table) -> int:
-    """Merge ``new`` into the day's partition and replace it atomically; returns the rows now in it."""
+def _same_content(a: pa.Table, b: pa.Table) -> pa.Array:
+    """Row-wise equality of two aligned tables over every column but ``ingested_at`` (NULL equals NULL)."""
+    same = pa.array(np.ones(a.num_rows, dtype=bool))
+    for name in a.column_names:
+        if name == "ingested_at":
+            continue
+        x, y = a[name], b[name]
+        if pa.types.is_nested(x.type):  # Arrow compares no lists: the few order-list members, in Python
+            eq = pa.array([u == v for u, v in zip(x.to_pylist(), y.to_pylist(), strict=True)], pa.bool_())
+        else:
+            eq = pc.or_(pc.fill_null(pc.equal(x, y), False), pc.and_(pc.is_null(x), pc.is_null(y)))
+        same = pc.and_(same, eq)
+    return same
+
+
+def write_day(data_dir: str | Path, table: str, account: str, day: date, new: pa.Table) -> pa.Table:
+    """Merge ``new`` into the day's partition and replace it atomically; returns the table now stored."""
     try:
         old = lake.read_partition(data_dir, table, account, day)
     except lake.PartitionMissing:
         old = None
-    return lake.write_partition(data_dir, table, account, day, merge_day(old, new, table)).rows
+    merged = merge_day(old, new, table)
+    lake.write_partition(data_dir, table, account, day, merged)
+    return merged
 
 
 def backfill_spot(
@@ -131,6 +155,7 @@ def backfill_spot(
     order_lists: bool = True,
     weight_used: Callable[[], int] | None = None,
     fresh_for_s: float = INDEX_FRESH_S,
+    on_written: Callable[[str, date, pa.Table], None] | None = None,
     log: Callable[[str], None] = print,
 ) -> SpotBackfillResult:
     """Fetch the spot orders / order lists whose last update falls on ``start``..``end`` and write one partition
@@ -139,6 +164,7 @@ def backfill_spot(
 
     mode="daily" skips the probe and plans plain 24 h windows over the active symbols (the scheduled run).
     ``orders`` / ``order_lists`` select the tables (an asset run may select only one of them).
+    ``on_written(table, day, rows)`` sees every partition as stored (the asset checks run on it).
     Discovery is skipped when the symbol index was refreshed less than ``fresh_for_s`` ago (the index asset ran
     just before in the same job): asking exchangeInfo and the account again would only spend weight.
     """
@@ -162,11 +188,11 @@ def backfill_spot(
         if orders:
             table = spot_orders.from_api(order_rows, account=account, source=ORDER_SOURCE[transport],
                                          ingested_at=ingested_at)
-            orders_written[day] = write_day(data_dir, "spot_orders", account, day, table)
+            orders_written[day] = _store(data_dir, "spot_orders", account, day, table, on_written)
         if order_lists:
             table = spot_order_lists.from_api(list_rows, account=account, source=LIST_SOURCE[transport],
                                               ingested_at=ingested_at)
-            lists_written[day] = write_day(data_dir, "spot_order_lists", account, day, table)
+            lists_written[day] = _store(data_dir, "spot_order_lists", account, day, table, on_written)
 
     fetched = execute_plan(spot_api, plan, index=index, on_day=on_day, log=log)
     spent = weight_used() - before if weight_used and before is not None else None
@@ -174,6 +200,14 @@ def backfill_spot(
     index.blind_spots = [b.to_dict() for b in result.blind_spots]
     index.save()
     return result
+
+
+def _store(data_dir: str | Path, table: str, account: str, day: date, rows: pa.Table,
+           on_written: Callable[[str, date, pa.Table], None] | None) -> int:
+    stored = write_day(data_dir, table, account, day, rows)
+    if on_written is not None:
+        on_written(table, day, stored)
+    return stored.num_rows
 
 
 def _fresh(index: SymbolIndex, fresh_for_s: float) -> bool:
