@@ -121,6 +121,18 @@ def futures_row(order_id: int, *, symbol: str = "BTCUSDT", account: str = "main"
     }
 
 
+def order_list_row(order_list_id: int, *, symbol: str = "BTCUSDT", account: str = "main",
+                   time: str = "2024-01-01T10:00:00", members: tuple[int, ...] = (1, 2),
+                   ingested: str = "2024-03-01T00:00:00") -> dict[str, Any]:
+    """An OCO list row of ``spot_order_lists`` (its ``orders`` column is a list of structs)."""
+    return {
+        "account": account, "symbol": symbol, "order_list_id": order_list_id, "contingency_type": "OCO",
+        "list_status_type": "ALL_DONE", "list_order_status": "ALL_DONE", "list_client_order_id": f"l{order_list_id}",
+        "transaction_time": ms(time), "source": "rest_allOrderList", "ingested_at": ms(ingested),
+        "orders": [{"symbol": symbol, "order_id": m, "client_order_id": f"c{m}"} for m in members],
+    }
+
+
 def day_of(text: str) -> date:
     return datetime.fromisoformat(text).date()
 
