@@ -31,7 +31,8 @@ _QUOTA_RE = re.compile(r"month|limit|quota", re.IGNORECASE)
 
 
 class BinanceClient:
-    """Read-only Binance client for the order-history backfill. See INTERFACES.md for the contract."""
+    """Read-only Binance client for the order-history backfill: one object per account and process, holding the
+    pooled session, the clocks and the machine-wide weight budgets that every surface (REST, WS API) shares."""
 
     def __init__(self, credentials: Credentials | None = None, *, spot_url: str = PRODUCTION_URLS["spot"],
                  ws_api_url: str = PRODUCTION_URLS["ws_api"], futures_url: str = PRODUCTION_URLS["futures"],

@@ -399,13 +399,3 @@ def _plan_blind_spots(index: SymbolIndex, ctx: _Range, mode: Mode) -> list[Blind
                              "balances, explicit list, lake); a first order on any other symbol waits for the "
                              "next backfill/probe"))
     return out
-
-
-def __getattr__(name: str) -> Any:
-    """``from pipeline.spot.planner import execute_plan`` (as INTERFACES.md spells it) without a circular import:
-    the fetch loop lives in pipeline.spot.fetch, which imports this module."""
-    if name in ("execute_plan", "fetch_open_orders", "SpotFetchResult"):
-        from pipeline.spot import fetch
-
-        return getattr(fetch, name)
-    raise AttributeError(name)
