@@ -105,19 +105,11 @@ class ListPlan:
                 "cursor_start": self.cursor_start, "reason": self.reason}
 
 
-@dataclass
-class SpotPlan:
-    """A complete request plan for one run over [start, end] (inclusive UTC days)."""
+class _Days:
+    """Inclusive UTC days ``start``..``end`` and their millisecond bounds (what allOrders windows are made of)."""
 
-    account: str
     start: date
     end: date
-    mode: Mode
-    now_ms: int
-    symbols: list[SymbolPlan]
-    order_lists: ListPlan
-    baselines: dict[str, dict[str, Any]]
-    blind_spots: list[BlindSpot] = field(default_factory=list)
 
     @property
     def start_ms(self) -> int:
@@ -130,6 +122,21 @@ class SpotPlan:
     @property
     def days(self) -> list[date]:
         return days_between(self.start, self.end)
+
+
+@dataclass
+class SpotPlan(_Days):
+    """A complete request plan for one run over [start, end] (inclusive UTC days)."""
+
+    account: str
+    start: date
+    end: date
+    mode: Mode
+    now_ms: int
+    symbols: list[SymbolPlan]
+    order_lists: ListPlan
+    baselines: dict[str, dict[str, Any]]
+    blind_spots: list[BlindSpot] = field(default_factory=list)
 
     @property
     def est_calls(self) -> int:
@@ -232,22 +239,10 @@ def active_symbols(index: SymbolIndex, day: date, *, recent_days: int = RECENT_D
 
 # -- internals -----------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class _Range:
+class _Range(_Days):
     start: date
     end: date
     now: int
-
-    @property
-    def start_ms(self) -> int:
-        return day_start_ms(self.start)
-
-    @property
-    def end_ms(self) -> int:
-        return day_window(self.end)[1]
-
-    @property
-    def days(self) -> list[date]:
-        return days_between(self.start, self.end)
 
     @property
     def last_day(self) -> date:
