@@ -6,7 +6,12 @@ Rules (why):
 * Atomic replace: the new file is written to a temp file IN THE SAME DIRECTORY (same filesystem, so ``os.replace``
   is atomic) whose name does not end in ``.parquet`` (DuckDB globs never pick it up), fsynced, then renamed over
   ``part-0.parquet`` and the directory fsynced. A crash at any point leaves the old file or the new one, never a
-  partial one; leftover temp files are removed by later writes to that partition.
+  partial one; leftover temp files are removed by later writes to that partition. A directory the writer creates
+  has its parent fsynced too, so a new partition cannot vanish after its rename was made durable.
+* Two-step writes for bulk loads: :func:`stage_partition` validates, sorts, encodes and fsyncs a partition into a
+  staging directory (the lake is not touched), :func:`publish_partition` later renames it into place with the same
+  guarantees. A loader can thus encode while it is still reading its input and publish only once all of it is
+  known to be good.
 * Empty tables are written too: an empty partition says "this day was fetched and had no rows", which is how
   coverage is known (a missing partition means "not fetched").
 * Every table is validated against its dataset schema (column names, Arrow types, non-nullable columns, the
@@ -18,16 +23,19 @@ Rules (why):
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
+import shutil
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import BinaryIO
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -64,6 +72,18 @@ class PartitionMissing(LakeError, FileNotFoundError):
 
 @dataclass(frozen=True)
 class WriteResult:
+    path: Path
+    rows: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class StagedPartition:
+    """A validated, sorted, fsynced partition file outside the lake, waiting for :func:`publish_partition`."""
+
+    table: str
+    account: str
+    day: date
     path: Path
     rows: int
     bytes: int
@@ -156,8 +176,45 @@ def _check_partition(table_name: str, table: pa.Table, account: str, day: date, 
 
 
 def sort_for_lake(table_name: str, table: pa.Table) -> pa.Table:
+    """Rows in ``SORT_BY`` order (stable); a table already in that order is returned as it is, without a copy.
+
+    Measured on a 39k-row export day: ~6 ms, where Arrow's ``Table.sort_by`` took ~8.5 ms.
+    """
     keys = module_for(table_name).SORT_BY
-    return table.sort_by([(k, "ascending") for k in keys]) if table.num_rows > 1 else table
+    if table.num_rows <= 1:
+        return table
+    order = _sort_order(table, keys)
+    if order is None:
+        return table.sort_by([(k, "ascending") for k in keys])
+    if np.array_equal(order, np.arange(len(order))):
+        return table
+    indices = pa.array(order)
+    # An all-NULL column stays all-NULL: building it costs nothing, while taking from it was ~40% of the take time
+    # of an export day (the usual export header leaves about a third of the 34 columns empty).
+    columns = [pa.nulls(len(order), c.type) if c.null_count == len(order) else c.take(indices) for c in table.columns]
+    return pa.Table.from_arrays(columns, schema=table.schema)
+
+
+def _sort_order(table: pa.Table, keys: Sequence[str]) -> np.ndarray | None:
+    """The stable ascending order by ``keys`` from numpy's lexsort over int64 views of the keys (strings by the rank
+    of their dictionary value): ~2.7 ms for a 39k-row export day, where Arrow's multi-key ``sort_indices`` took
+    ~4.4 ms. None when a key has NULLs or no such view: the caller then lets Arrow sort."""
+    views: list[np.ndarray] = []
+    for k in keys:
+        col = table.column(k)
+        if col.null_count:
+            return None
+        arr = col.combine_chunks()
+        if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+            encoded = pc.dictionary_encode(arr)
+            rank = np.empty(len(encoded.dictionary), dtype=np.int64)
+            rank[pc.sort_indices(encoded.dictionary).to_numpy()] = np.arange(len(rank))
+            views.append(rank[encoded.indices.to_numpy()])
+        elif pa.types.is_signed_integer(arr.type) or pa.types.is_timestamp(arr.type):
+            views.append(pc.cast(arr, pa.int64()).to_numpy())
+        else:
+            return None
+    return np.lexsort(views[::-1])
 
 
 # -- writing ------------------------------------------------------------------------------------------------------
@@ -202,16 +259,41 @@ def remove_stale_temps(directory: Path, max_age_seconds: float = STALE_TEMP_SECO
     return removed
 
 
-def atomic_write_table(final: Path, table: pa.Table) -> int:
-    """Write ``table`` to ``final`` atomically (temp in the same dir, fsync, os.replace); returns the size."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.parent / f"{TEMP_PREFIX}{uuid.uuid4().hex}{TEMP_SUFFIX}"
+def _make_dirs(path: Path) -> None:
+    """``mkdir -p`` that fsyncs the parent of every directory it creates: a file's fsync and its rename's directory
+    fsync do not make the directory itself durable, so a crash could otherwise lose a brand-new partition."""
+    if path.is_dir():
+        return
+    _make_dirs(path.parent)
+    with contextlib.suppress(FileExistsError):  # a concurrent writer made it; fsyncing its parent again is harmless
+        path.mkdir()
+    _fsync_dir(path.parent)
+
+
+def _temp_path(directory: Path) -> Path:
+    return directory / f"{TEMP_PREFIX}{uuid.uuid4().hex}{TEMP_SUFFIX}"
+
+
+def _write_durably(path: Path, table: pa.Table) -> int:
+    """Encode ``table`` into the new file ``path`` and fsync it; returns its size. A failure removes the file."""
     try:
-        with open(tmp, "wb") as fh:
+        with open(path, "xb") as fh:
             _write_file(table, fh)
             fh.flush()
             os.fsync(fh.fileno())
-        size = tmp.stat().st_size
+        return path.stat().st_size
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        raise
+
+
+def atomic_write_table(final: Path, table: pa.Table) -> int:
+    """Write ``table`` to ``final`` atomically (temp in the same dir, fsync, os.replace); returns the size."""
+    _make_dirs(final.parent)
+    tmp = _temp_path(final.parent)
+    size = _write_durably(tmp, table)
+    try:
         os.replace(tmp, final)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -219,6 +301,12 @@ def atomic_write_table(final: Path, table: pa.Table) -> int:
         raise
     _fsync_dir(final.parent)
     return size
+
+
+def _prepare(table: str, account: str, day: date, arrow_table: pa.Table, check_day: bool) -> pa.Table:
+    data = conform(table, arrow_table)
+    _check_partition(table, data, account, day, check_day)
+    return sort_for_lake(table, data)
 
 
 def write_partition(
@@ -235,13 +323,63 @@ def write_partition(
     ``check_day``: refuse rows whose ``DAY_COLUMN`` is not on ``day`` (UTC). Turn off only for a dataset whose
     partitioning deliberately differs.
     """
-    data = conform(table, arrow_table)
-    _check_partition(table, data, account, day, check_day)
-    data = sort_for_lake(table, data)
+    data = _prepare(table, account, day, arrow_table, check_day)
     final = partition_path(data_dir, table, account, day)
     size = atomic_write_table(final, data)
     remove_stale_temps(final.parent)
     return WriteResult(final, data.num_rows, size)
+
+
+def stage_partition(
+    staging_dir: str | os.PathLike[str],
+    table: str,
+    account: str,
+    day: date,
+    arrow_table: pa.Table,
+    *,
+    check_day: bool = True,
+) -> StagedPartition:
+    """Validate, sort, encode and fsync one partition into ``staging_dir`` (an existing directory outside the lake,
+    on the lake's filesystem so that publishing is a rename); the lake is not touched."""
+    _check_account(account)
+    data = _prepare(table, account, day, arrow_table, check_day)
+    path = _temp_path(Path(staging_dir))
+    size = _write_durably(path, data)
+    return StagedPartition(table, account, day, path, data.num_rows, size)
+
+
+def publish_partition(data_dir: str | os.PathLike[str], staged: StagedPartition) -> WriteResult:
+    """Replace the staged partition's lake file with it atomically and durably (``os.replace``, directory fsync).
+
+    The staged file is consumed. Across filesystems it is first copied to a fsynced temp file next to the target.
+    """
+    final = partition_path(data_dir, staged.table, staged.account, staged.day)
+    _make_dirs(final.parent)
+    try:
+        os.replace(staged.path, final)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        _copy_replace(staged.path, final)
+    _fsync_dir(final.parent)
+    remove_stale_temps(final.parent)
+    return WriteResult(final, staged.rows, staged.bytes)
+
+
+def _copy_replace(source: Path, final: Path) -> None:
+    """``os.replace`` for a source on another filesystem: copy to a fsynced temp next to ``final``, then rename."""
+    tmp = _temp_path(final.parent)
+    try:
+        with open(source, "rb") as src, open(tmp, "xb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+            dst.flush()
+            os.fsync(dst.fileno())
+        os.replace(tmp, final)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+    source.unlink()
 
 
 def split_by_day(table_name: str, arrow_table: pa.Table) -> dict[date, pa.Table]:
