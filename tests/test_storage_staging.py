@@ -97,7 +97,7 @@ def test_publish_across_filesystems_copies_then_renames(tmp_path: Path, monkeypa
 
 def test_new_directories_are_made_durable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     synced: list[Path] = []
-    monkeypatch.setattr(lake, "_fsync_dir", lambda p: synced.append(Path(p)))
+    monkeypatch.setattr(lake, "fsync_path", lambda p: synced.append(Path(p)))
     data = tmp_path / "data"
     res = lake.write_partition(data, "futures_orders", "main", DAY, futures(2))
     part = res.path.parent

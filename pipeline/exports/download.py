@@ -30,6 +30,7 @@ import requests
 import urllib3
 
 from pipeline.exports.errors import BadDownload, DownloadError, TruncatedDownload, UnsafeDownloadUrl
+from pipeline.storage import lake
 
 log = logging.getLogger(__name__)
 
@@ -239,7 +240,7 @@ def download(url: str, *, tmp_dir: Path, final_path: Callable[[str], Path], allo
         dest = final_path(ext)
         dest.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp, dest)
-        _fsync_dir(dest.parent)
+        lake.fsync_path(dest.parent)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -256,17 +257,6 @@ def _verify(tmp: Path, size: int, expected: str | None, ext: str, where: str) ->
                                 "nothing was stored, retry.")
 
 
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def sha256_file(path: Path) -> tuple[int, str]:

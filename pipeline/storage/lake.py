@@ -233,11 +233,17 @@ def _write_file(table: pa.Table, fh: BinaryIO) -> None:
                    use_dictionary=_dictionary_columns(table.schema))
 
 
-def _fsync_dir(path: Path) -> None:
-    # Makes the rename itself durable on POSIX; not possible (nor needed) on Windows.
-    if os.name != "posix":
+def fsync_path(path: str | os.PathLike[str]) -> None:
+    """Flush a file's bytes, or a directory's entries, to disk.
+
+    A directory is synced after a rename into it: that makes the rename itself durable on POSIX (not possible,
+    nor needed, on Windows, where directories cannot be opened).
+    """
+    path = Path(path)
+    directory = path.is_dir()
+    if directory and os.name != "posix":
         return
-    fd = os.open(path, os.O_RDONLY)
+    fd = os.open(path, os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if directory else 0))
     try:
         os.fsync(fd)
     finally:
@@ -267,7 +273,7 @@ def _make_dirs(path: Path) -> None:
     _make_dirs(path.parent)
     with contextlib.suppress(FileExistsError):  # a concurrent writer made it; fsyncing its parent again is harmless
         path.mkdir()
-    _fsync_dir(path.parent)
+    fsync_path(path.parent)
 
 
 def _temp_path(directory: Path) -> Path:
@@ -299,7 +305,7 @@ def atomic_write_table(final: Path, table: pa.Table) -> int:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
-    _fsync_dir(final.parent)
+    fsync_path(final.parent)
     return size
 
 
@@ -361,7 +367,7 @@ def publish_partition(data_dir: str | os.PathLike[str], staged: StagedPartition)
         if exc.errno != errno.EXDEV:
             raise
         _copy_replace(staged.path, final)
-    _fsync_dir(final.parent)
+    fsync_path(final.parent)
     remove_stale_temps(final.parent)
     return WriteResult(final, staged.rows, staged.bytes)
 

@@ -59,7 +59,6 @@ old catalog keeps seeing it until every connection to it is closed. BI tools ope
 from __future__ import annotations
 
 import hashlib
-import importlib
 import os
 import shutil
 import time
@@ -69,6 +68,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+
+import pyarrow as pa
+
+from pipeline.storage import lake, schemas
 
 CATALOG_FILE = "warehouse.duckdb"
 TABLES = ("spot_orders", "spot_order_lists", "spot_open_orders", "futures_orders", "pm_um_orders")
@@ -85,45 +88,7 @@ COMPACT_MANIFEST = "compacted.txt"  # in a snapshot: the compacted files its cat
 COMPACT_FORMAT = 1                  # part of every fingerprint: bump it when the compacted files' layout changes
 COMPACT_ROW_GROUP = 128 * 1024
 
-# Which storage module holds the Arrow schema of each table (pm_um_orders shares the futures schema).
-_SCHEMA_MODULES = {
-    "spot_orders": "spot_orders",
-    "spot_order_lists": "spot_order_lists",
-    "spot_open_orders": "spot_open_orders",
-    "futures_orders": "futures_orders",
-    "pm_um_orders": "futures_orders",
-}
-
-_D = "DECIMAL(38,8)"
 _TS = "TIMESTAMP WITH TIME ZONE"
-_SPOT_FALLBACK: list[tuple[str, str]] = [
-    ("account", "VARCHAR"), ("symbol", "VARCHAR"), ("order_id", "BIGINT"), ("order_list_id", "BIGINT"),
-    ("client_order_id", "VARCHAR"), ("price", _D), ("orig_qty", _D), ("executed_qty", _D),
-    ("cummulative_quote_qty", _D), ("status", "VARCHAR"), ("time_in_force", "VARCHAR"), ("type", "VARCHAR"),
-    ("side", "VARCHAR"), ("stop_price", _D), ("iceberg_qty", _D), ("time", _TS), ("update_time", _TS),
-    ("is_working", "BOOLEAN"), ("orig_quote_order_qty", _D), ("self_trade_prevention_mode", "VARCHAR"),
-    ("source", "VARCHAR"), ("ingested_at", _TS),
-]
-_FUTURES_FALLBACK: list[tuple[str, str]] = [
-    ("account", "VARCHAR"), ("market", "VARCHAR"), ("symbol", "VARCHAR"), ("order_id", "BIGINT"),
-    ("client_order_id", "VARCHAR"), ("price", _D), ("avg_price", _D), ("orig_qty", _D), ("executed_qty", _D),
-    ("cum_quote", _D), ("status", "VARCHAR"), ("time_in_force", "VARCHAR"), ("type", "VARCHAR"),
-    ("orig_type", "VARCHAR"), ("side", "VARCHAR"), ("position_side", "VARCHAR"), ("stop_price", _D),
-    ("reduce_only", "BOOLEAN"), ("close_position", "BOOLEAN"), ("time", _TS), ("update_time", _TS),
-    ("source", "VARCHAR"), ("ingested_at", _TS),
-]
-# Used only while pipeline.storage.schemas is not importable (it is the authority when present).
-FALLBACK_COLUMNS: dict[str, list[tuple[str, str]]] = {
-    "spot_orders": _SPOT_FALLBACK,
-    "spot_open_orders": [*_SPOT_FALLBACK, ("snapshot_time", _TS)],
-    "spot_order_lists": [
-        ("account", "VARCHAR"), ("order_list_id", "BIGINT"), ("contingency_type", "VARCHAR"),
-        ("list_status_type", "VARCHAR"), ("list_order_status", "VARCHAR"), ("list_client_order_id", "VARCHAR"),
-        ("transaction_time", _TS), ("symbol", "VARCHAR"), ("source", "VARCHAR"), ("ingested_at", _TS),
-    ],
-    "futures_orders": _FUTURES_FALLBACK,
-    "pm_um_orders": _FUTURES_FALLBACK,
-}
 
 VIEW_COMMENTS = {
     "spot_order_versions": "Every stored version of every spot order (a mutable order appears once per partition "
@@ -227,37 +192,22 @@ def schemas_differ(paths: Iterable[Path]) -> bool:
 
 
 # -- schemas --------------------------------------------------------------------------------------------------------
-def _storage_module(table: str) -> Any | None:
-    try:
-        return importlib.import_module(f"pipeline.storage.schemas.{_SCHEMA_MODULES[table]}")
-    except ImportError:
-        return None
-
-
-def storage_schema(table: str) -> Any | None:
-    """The pyarrow schema from pipeline.storage.schemas, or None if storage is not importable."""
-    return getattr(_storage_module(table), "SCHEMA", None)
+def storage_schema(table: str) -> pa.Schema:
+    """The table's Arrow schema: the lake writer enforces it, so it is what every file holds."""
+    return schemas.schema_for(table)
 
 
 def compact_sort_key(table: str) -> tuple[str, ...]:
     """Row order of a compacted month: date, then the lake's own sort within a day (symbol, time, id)."""
-    return ("date", *getattr(_storage_module(table), "SORT_BY", ("symbol",)))
+    return ("date", *schemas.module_for(table).SORT_BY)
 
 
 def schema_columns(con: Any, table: str) -> list[tuple[str, str]]:
-    """(name, DuckDB type) of a table: the storage Arrow schema, else the fallback, plus the hive columns."""
-    schema = storage_schema(table)
-    if schema is not None:
-        rel = con.from_arrow(schema.empty_table())
-        cols = [(n, str(t)) for n, t in zip(rel.columns, rel.types, strict=True)]
-    else:
-        cols = list(FALLBACK_COLUMNS[table])
-    names = {n for n, _ in cols}
-    if "account" not in names:
-        cols.insert(0, ("account", "VARCHAR"))
-    # the hive column wins over any file column of that name; it is always a DATE
-    cols = [(n, "DATE" if n == "date" else t) for n, t in cols]
-    if "date" not in names:
+    """(name, DuckDB type) of a table from its Arrow schema, plus the hive ``date`` column (always a DATE; the hive
+    value wins over a file column of that name)."""
+    rel = con.from_arrow(storage_schema(table).empty_table())
+    cols = [(n, "DATE" if n == "date" else str(t)) for n, t in zip(rel.columns, rel.types, strict=True)]
+    if "date" not in {n for n, _ in cols}:
         cols.append(("date", "DATE"))
     return cols
 
@@ -486,18 +436,6 @@ def _view_definitions(con: Any, root: Path, lake_root: Path, files: dict[str, in
     return views
 
 
-def _fsync_path(path: Path, *, directory: bool = False) -> None:
-    flags = os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if directory else 0)
-    try:
-        fd = os.open(path, flags)
-    except OSError:  # e.g. directories cannot be opened on Windows
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _clean_stale_temps(directory: Path) -> None:
@@ -643,11 +581,11 @@ def compact_month(con: Any, table: str, day_files: Sequence[Path], target: Path)
     try:
         con.execute(f"COPY (SELECT * FROM {src} ORDER BY {order}) TO {lit(tmp.as_posix())} "
                     f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {COMPACT_ROW_GROUP})")
-        _fsync_path(tmp)
+        lake.fsync_path(tmp)
         _publish(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
-    _fsync_path(target.parent, directory=True)
+    lake.fsync_path(target.parent)
 
 
 def _publish(tmp: Path, target: Path) -> None:
@@ -760,11 +698,11 @@ def build_catalog(data_dir: str | os.PathLike[str], *, snapshot: bool = True,
             con.execute("CHECKPOINT")
         finally:
             con.close()
-        _fsync_path(tmp)
+        lake.fsync_path(tmp)
         if snap_root is not None:   # compacted_sources created it
             (snap_root / SNAPSHOT_DONE).write_text(str(int(time.time() * 1000)))
         os.replace(tmp, final)
-        _fsync_path(data_dir, directory=True)
+        lake.fsync_path(data_dir)
     finally:
         for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
             leftover.unlink(missing_ok=True)
