@@ -31,8 +31,11 @@ ORDER_CHECKS = (
     Check("unique_symbol_order_id", "(symbol, order_id) is unique within each partition"),
     Check("update_time_in_partition_day", "every update_time lies inside its partition's UTC day"),
     Check("executed_qty_le_orig_qty", "executed_qty <= orig_qty"),
-    Check("decimals_non_negative", "prices and quantities are non-negative (cummulative_quote_qty < 0 is "
-                                   "Binance's 'not available' for old orders and is allowed)"),
+    Check(
+        "decimals_non_negative",
+        "prices and quantities are non-negative (cummulative_quote_qty < 0 is "
+        "Binance's 'not available' for old orders and is allowed)",
+    ),
     # Binance keeps adding enum values (binance-api.md §10.1): an unknown one is worth a look, not a failed run.
     Check("enums_known", "status and type belong to their documented enums", dg.AssetCheckSeverity.WARN),
 )
@@ -43,13 +46,19 @@ ORDER_LIST_CHECKS = (
 
 
 def specs(asset: str, checks: Sequence[Check], *, blocking: bool = True) -> list[dg.AssetCheckSpec]:
-    return [dg.AssetCheckSpec(c.name, asset=asset, description=c.description,
-                              blocking=blocking and c.severity == dg.AssetCheckSeverity.ERROR) for c in checks]
+    return [
+        dg.AssetCheckSpec(
+            c.name,
+            asset=asset,
+            description=c.description,
+            blocking=blocking and c.severity == dg.AssetCheckSeverity.ERROR,
+        )
+        for c in checks
+    ]
 
 
 def order_list_rules(table: pa.Table, day: date) -> list[quality.RuleResult]:
-    return [quality.duplicate_keys(table, ["order_list_id"]),
-            quality.time_outside_day(table, day, "transaction_time")]
+    return [quality.duplicate_keys(table, ["order_list_id"]), quality.time_outside_day(table, day, "transaction_time")]
 
 
 class RuleTally:
@@ -75,16 +84,26 @@ class RuleTally:
         for c in self.checks:
             if selected is not None and dg.AssetCheckKey(dg.AssetKey(self.table), c.name) not in selected:
                 continue
-            out.append(dg.AssetCheckResult(
-                asset_key=self.table, check_name=c.name, passed=self.violations[c.name] == 0, severity=c.severity,
-                metadata={"partitions_checked": self.partitions, "violations": self.violations[c.name],
-                          "failing_days": ", ".join(self.bad_days[c.name][:10]) or "none",
-                          "examples": "; ".join(self.examples[c.name]) or "none"}))
+            out.append(
+                dg.AssetCheckResult(
+                    asset_key=self.table,
+                    check_name=c.name,
+                    passed=self.violations[c.name] == 0,
+                    severity=c.severity,
+                    metadata={
+                        "partitions_checked": self.partitions,
+                        "violations": self.violations[c.name],
+                        "failing_days": ", ".join(self.bad_days[c.name][:10]) or "none",
+                        "examples": "; ".join(self.examples[c.name]) or "none",
+                    },
+                )
+            )
         return out
 
 
-def tally_files(data_dir: Path, table: str, account: str, days: Iterable[date], rules: Rules,
-                checks: Sequence[Check]) -> RuleTally:
+def tally_files(
+    data_dir: Path, table: str, account: str, days: Iterable[date], rules: Rules, checks: Sequence[Check]
+) -> RuleTally:
     """The rules over partitions read back from the lake (for writers whose tables we never hold in memory)."""
     tally = RuleTally(table, rules, checks)
     for day in days:

@@ -26,12 +26,16 @@ TIME_SCALE = 120.0
 SPOT_HISTORY_DAYS = 120  # more than 90, so Binance's archive rule (zero-fill cancels vanish) shows up
 ANCHOR_FILE = "sandbox_demo.json"
 EXAMPLE_QUERIES = (
-    ("Filled notional per market and month",
-     "SELECT market, strftime(day, '%Y-%m') AS month, sum(orders) AS orders, sum(filled_notional) AS notional "
-     "FROM daily_activity GROUP BY ALL ORDER BY month DESC, market LIMIT 9"),
-    ("Largest spot fills (exact decimals)",
-     "SELECT symbol, order_id, side, price, executed_qty, price * executed_qty AS notional FROM spot_orders "
-     "WHERE status = 'FILLED' ORDER BY notional DESC LIMIT 5"),
+    (
+        "Filled notional per market and month",
+        "SELECT market, strftime(day, '%Y-%m') AS month, sum(orders) AS orders, sum(filled_notional) AS notional "
+        "FROM daily_activity GROUP BY ALL ORDER BY month DESC, market LIMIT 9",
+    ),
+    (
+        "Largest spot fills (exact decimals)",
+        "SELECT symbol, order_id, side, price, executed_qty, price * executed_qty AS notional FROM spot_orders "
+        "WHERE status = 'FILLED' ORDER BY notional DESC LIMIT 5",
+    ),
 )
 
 
@@ -50,11 +54,16 @@ def _anchor(data_dir: Path) -> int:
 def _sandbox_env(sx: SandboxExchange, data_dir: Path, start: date) -> dict[str, str]:
     delisted = ",".join(sx.truth().get("delisted", []))
     return {
-        "BINANCE_API_KEY": sx.cfg.api_key, "BINANCE_API_SECRET": sx.cfg.api_secret or "",
-        "BINANCE_SPOT_URL": sx.url, "BINANCE_WS_API_URL": sx.ws_url,
-        "BINANCE_FUTURES_URL": sx.url, "BINANCE_PAPI_URL": sx.url,
-        "ORDERLAKE_DATA_DIR": str(data_dir), "ORDERLAKE_START_DATE": start.isoformat(),
-        "ORDERLAKE_ALLOW_HTTP_LOOPBACK": "1", "ORDERLAKE_TIME_SCALE": str(sx.cfg.time_scale),
+        "BINANCE_API_KEY": sx.cfg.api_key,
+        "BINANCE_API_SECRET": sx.cfg.api_secret or "",
+        "BINANCE_SPOT_URL": sx.url,
+        "BINANCE_WS_API_URL": sx.ws_url,
+        "BINANCE_FUTURES_URL": sx.url,
+        "BINANCE_PAPI_URL": sx.url,
+        "ORDERLAKE_DATA_DIR": str(data_dir),
+        "ORDERLAKE_START_DATE": start.isoformat(),
+        "ORDERLAKE_ALLOW_HTTP_LOOPBACK": "1",
+        "ORDERLAKE_TIME_SCALE": str(sx.cfg.time_scale),
         "ORDERLAKE_EXPORT_MONTHLY_LIMIT": str(sx.cfg.export_quota),
         # Budgets of the sandbox must not mix with a real api.binance.com budget on this machine.
         "ORDERLAKE_BUDGET_DIR": str(data_dir / "state" / "sandbox-budget"),
@@ -94,8 +103,7 @@ def _quotas(data_dir: Path) -> list[QuotaStatus]:
     return ExportChain(None, ExportLedger(data_dir), data_dir=data_dir, account="main").status_summary().quotas
 
 
-def _print_summary(data_dir: Path, spot_weight: int | None, ids_created: int, stats: dict,
-                   seconds: float) -> None:
+def _print_summary(data_dir: Path, spot_weight: int | None, ids_created: int, stats: dict, seconds: float) -> None:
     import duckdb
 
     from pipeline.warehouse.catalog import catalog_path
@@ -106,11 +114,17 @@ def _print_summary(data_dir: Path, spot_weight: int | None, ids_created: int, st
         print(f"\norderlake: the sandbox account in {data_dir} ({seconds:.0f} s)")
         rows = con.execute(
             "SELECT table_name, count(*) AS partitions, sum(rows) AS rows, min(date) AS first, max(date) AS last "
-            "FROM lake_files GROUP BY table_name ORDER BY table_name").fetchall()
-        print(render_table(["table", "partitions", "rows", "first", "last"],
-                           ["VARCHAR", "BIGINT", "BIGINT", "DATE", "DATE"], rows))
-        print(f"spot weight spent: {spot_weight}; export download ids requested this run: {ids_created}; "
-              f"weight the sandbox counted per limiter: {stats.get('weight')}")
+            "FROM lake_files GROUP BY table_name ORDER BY table_name"
+        ).fetchall()
+        print(
+            render_table(
+                ["table", "partitions", "rows", "first", "last"], ["VARCHAR", "BIGINT", "BIGINT", "DATE", "DATE"], rows
+            )
+        )
+        print(
+            f"spot weight spent: {spot_weight}; export download ids requested this run: {ids_created}; "
+            f"weight the sandbox counted per limiter: {stats.get('weight')}"
+        )
         for q in _quotas(data_dir):
             print(f"export quota {q.market}/{q.kind} {q.month}: {q.used} used, {q.remaining} of {q.limit} left")
         for title, sql in EXAMPLE_QUERIES:
@@ -121,4 +135,4 @@ def _print_summary(data_dir: Path, spot_weight: int | None, ids_created: int, st
             print(render_table(names, types, cur.fetchall()))
     finally:
         con.close()
-    print("\nNext: `orderlake sql \"SELECT * FROM orders LIMIT 10\"`, `orderlake status`, `make ui`.")
+    print('\nNext: `orderlake sql "SELECT * FROM orders LIMIT 10"`, `orderlake status`, `make ui`.')

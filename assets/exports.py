@@ -37,8 +37,9 @@ EXPORT_CHECKS = (
     checks.Check("partitions_as_recorded", "each day the ledger says an export wrote holds exactly that many rows"),
     # An order still open in one export and filled before the next one is written on two days; the catalog shows
     # its latest version, so this is worth knowing but no reason to block.
-    checks.Check("unique_order_id_account", "order_id is unique across the account's whole table",
-                 dg.AssetCheckSeverity.WARN),
+    checks.Check(
+        "unique_order_id_account", "order_id is unique across the account's whole table", dg.AssetCheckSeverity.WARN
+    ),
 )
 
 
@@ -97,8 +98,13 @@ def _run_range(context: dg.AssetExecutionContext) -> tuple[date, date] | None:
 
 def _quota_metadata(chain: ExportChain, endpoint: ExportEndpoint) -> dict[str, object]:
     q = chain.quota(endpoint)
-    return {"quota_month": q.month, "quota_used": q.used, "quota_remaining": q.remaining, "quota_limit": q.limit,
-            "quota_resets": fmt_ms(q.resets_at_ms)}
+    return {
+        "quota_month": q.month,
+        "quota_used": q.used,
+        "quota_remaining": q.remaining,
+        "quota_limit": q.limit,
+        "quota_resets": fmt_ms(q.resets_at_ms),
+    }
 
 
 def _entries_for_run(context: dg.AssetExecutionContext, chain: ExportChain, spec: ExportAssets) -> list[LedgerEntry]:
@@ -120,7 +126,9 @@ def _entries_for_run(context: dg.AssetExecutionContext, chain: ExportChain, spec
         raise dg.Failure(
             f"{spec.table}: {len(missing)} day(s) of {start}..{end} have no completed export "
             f"(first: {missing[0]}, last: {missing[-1]}). Materialize {spec.requests} for them first; the link "
-            "sensor starts the retrieval when Binance has generated the file.", allow_retries=False)
+            "sensor starts the retrieval when Binance has generated the file.",
+            allow_retries=False,
+        )
     return entries
 
 
@@ -134,10 +142,16 @@ def build_chain_assets(spec: ExportAssets) -> list[dg.AssetsDefinition]:
     # assets are unpartitioned: one materialization per retrieval, not one per day of the export's year.
     daily = {"partitions_def": daily_partitions, "backfill_policy": dg.BackfillPolicy.single_run()}
 
-    @dg.asset(name=spec.requests, kinds={"python"}, pool=POOL, group_name=spec.group, **daily,
-              description=f"{spec.market} {spec.kind}-history export requests: download ids covering these days, "
-                          "coalesced into as few <=1-year requests as possible. SPENDS MONTHLY QUOTA (about 10 a "
-                          "month, shared with the website); days already exported are never requested again.")
+    @dg.asset(
+        name=spec.requests,
+        kinds={"python"},
+        pool=POOL,
+        group_name=spec.group,
+        **daily,
+        description=f"{spec.market} {spec.kind}-history export requests: download ids covering these days, "
+        "coalesced into as few <=1-year requests as possible. SPENDS MONTHLY QUOTA (about 10 a "
+        "month, shared with the website); days already exported are never requested again.",
+    )
     def requests(context: dg.AssetExecutionContext, exports: ExportsResource) -> dg.MaterializeResult:
         chain = exports.chain()
         start, end = _range(context)
@@ -154,28 +168,48 @@ def build_chain_assets(spec: ExportAssets) -> list[dg.AssetsDefinition]:
                 "range until you decide (quota may be spent): "
                 + "; ".join(e.describe() for e in plan.blocked)
                 + ". Check the Binance website's download history, then `python -m pipeline.exports resolve "
-                "<entry> [--download-id ID]`.", allow_retries=False)
-        return dg.MaterializeResult(metadata={
-            "ids_created": len(created), "ids_reused": len(plan.covering),
-            "created": [chain.entry_metadata(str(e.download_id)) for e in created],
-            "reused": [e.describe() for e in plan.covering], **_quota_metadata(chain, spec.endpoint)})
+                "<entry> [--download-id ID]`.",
+                allow_retries=False,
+            )
+        return dg.MaterializeResult(
+            metadata={
+                "ids_created": len(created),
+                "ids_reused": len(plan.covering),
+                "created": [chain.entry_metadata(str(e.download_id)) for e in created],
+                "reused": [e.describe() for e in plan.covering],
+                **_quota_metadata(chain, spec.endpoint),
+            }
+        )
 
-    @dg.asset(name=spec.links, deps=[requests], kinds={"python"}, group_name=spec.group,
-              description="Download links Binance reported ready (polled by the export link sensor). Shows each "
-                          "link's host and expiry, never the pre-signed URL.")
+    @dg.asset(
+        name=spec.links,
+        deps=[requests],
+        kinds={"python"},
+        group_name=spec.group,
+        description="Download links Binance reported ready (polled by the export link sensor). Shows each "
+        "link's host and expiry, never the pre-signed URL.",
+    )
     def links(context: dg.AssetExecutionContext, exports: ExportsResource) -> dg.MaterializeResult:
         chain = exports.chain()
         entries = _entries_for_run(context, chain, spec)
         waiting = [e for e in entries if e.status not in READY]
         if waiting:
-            raise dg.Failure("export(s) not ready yet: " + "; ".join(e.describe() for e in waiting)
-                             + ". The export link sensor launches this run when Binance has generated the file.",
-                             allow_retries=False)
+            raise dg.Failure(
+                "export(s) not ready yet: "
+                + "; ".join(e.describe() for e in waiting)
+                + ". The export link sensor launches this run when Binance has generated the file.",
+                allow_retries=False,
+            )
         return dg.MaterializeResult(metadata={"links": [chain.entry_metadata(str(e.download_id)) for e in entries]})
 
-    @dg.asset(name=spec.files, deps=[links], kinds={"zip"}, group_name=spec.group,
-              description=f"Raw export files, streamed once to $ORDERLAKE_DATA_DIR/raw/{spec.market}/<downloadId>.* "
-                          "and kept immutable (verified by SHA-256), so a parser fix never costs quota.")
+    @dg.asset(
+        name=spec.files,
+        deps=[links],
+        kinds={"zip"},
+        group_name=spec.group,
+        description=f"Raw export files, streamed once to $ORDERLAKE_DATA_DIR/raw/{spec.market}/<downloadId>.* "
+        "and kept immutable (verified by SHA-256), so a parser fix never costs quota.",
+    )
     def files(context: dg.AssetExecutionContext, exports: ExportsResource) -> dg.MaterializeResult:
         chain = exports.chain()
         stored = []
@@ -184,15 +218,29 @@ def build_chain_assets(spec: ExportAssets) -> list[dg.AssetsDefinition]:
                 raw = chain.retrieve(str(entry.download_id))
             except ExportError as exc:
                 raise _failure(exc) from exc
-            stored.append({"download_id": entry.download_id, "range": entry.range_text, "size": raw.size,
-                           "sha256": raw.sha256, "path": str(raw.path), "reused": raw.reused})
+            stored.append(
+                {
+                    "download_id": entry.download_id,
+                    "range": entry.range_text,
+                    "size": raw.size,
+                    "sha256": raw.sha256,
+                    "path": str(raw.path),
+                    "reused": raw.reused,
+                }
+            )
         return dg.MaterializeResult(metadata={"files": stored, "bytes": sum(s["size"] for s in stored)})
 
-    @dg.asset(name=spec.table, deps=[files], kinds={"parquet"}, group_name=spec.group, **daily,
-              output_required=False,  # one materialization per day is reported by the body
-              check_specs=checks.specs(spec.table, (*checks.ORDER_CHECKS, *EXPORT_CHECKS)),
-              description=f"{spec.market} orders from the export files, one partition per UTC day of update time. "
-                          "Exact decimals, int64 ids, UTC times; the export's UTC offset is stored with the rows.")
+    @dg.asset(
+        name=spec.table,
+        deps=[files],
+        kinds={"parquet"},
+        group_name=spec.group,
+        **daily,
+        output_required=False,  # one materialization per day is reported by the body
+        check_specs=checks.specs(spec.table, (*checks.ORDER_CHECKS, *EXPORT_CHECKS)),
+        description=f"{spec.market} orders from the export files, one partition per UTC day of update time. "
+        "Exact decimals, int64 ids, UTC times; the export's UTC offset is stored with the rows.",
+    )
     def table(context: dg.AssetExecutionContext, exports: ExportsResource):
         chain = exports.chain()
         start, end = _range(context)
@@ -206,15 +254,22 @@ def build_chain_assets(spec: ExportAssets) -> list[dg.AssetsDefinition]:
                 context.log.warning(warning)
         ingested = [chain.ledger.get(e.id) for e in entries]
         yield from _partition_materializations(chain, spec.table, ingested, start, end)
-        yield from checks.tally_files(chain.data_dir, spec.table, chain.account, days_between(start, end),
-                                      quality.futures_order_rules, checks.ORDER_CHECKS).results()
+        yield from checks.tally_files(
+            chain.data_dir,
+            spec.table,
+            chain.account,
+            days_between(start, end),
+            quality.futures_order_rules,
+            checks.ORDER_CHECKS,
+        ).results()
         yield from _export_check_results(chain, spec.table, ingested)
 
     return [requests, links, files, table]
 
 
-def _partition_materializations(chain: ExportChain, table: str, entries: list[LedgerEntry], start: date,
-                                end: date) -> Iterator[dg.AssetMaterialization]:
+def _partition_materializations(
+    chain: ExportChain, table: str, entries: list[LedgerEntry], start: date, end: date
+) -> Iterator[dg.AssetMaterialization]:
     """One event per day of the run with that day's rows (from the ledger) and the download id that wrote it;
     the export's own description (quota, generation time, file) rides on the last day only."""
     by_day = {day: (e, rows) for e in entries for day, rows in (e.partitions or {}).items()}
@@ -223,54 +278,79 @@ def _partition_materializations(chain: ExportChain, table: str, entries: list[Le
         entry, rows = by_day[day.isoformat()]
         meta: dict = {"row_count": rows, "download_id": entry.download_id}
         if day == days[-1]:
-            meta |= {"run_rows": sum(e.rows or 0 for e in entries),
-                     "exports": [chain.entry_metadata(str(e.download_id)) for e in entries]}
+            meta |= {
+                "run_rows": sum(e.rows or 0 for e in entries),
+                "exports": [chain.entry_metadata(str(e.download_id)) for e in entries],
+            }
         yield dg.AssetMaterialization(asset_key=table, partition=day.isoformat(), metadata=meta)
 
 
 def _export_check_results(chain: ExportChain, table: str, entries: list[LedgerEntry]) -> list[dg.AssetCheckResult]:
-    rules = {"rows_parsed_equal_data_lines": [export_checks.data_lines_parsed(e) for e in entries],
-             "partitions_as_recorded": [export_checks.partitions_as_recorded(chain.data_dir, table, e)
-                                        for e in entries],
-             "unique_order_id_account": [export_checks.unique_order_id(
-                 export_checks.account_order_keys(chain.data_dir, table, chain.account))]}
-    return [dg.AssetCheckResult(
-        asset_key=table, check_name=c.name, severity=c.severity,
-        passed=all(r.passed for r in rules[c.name]),
-        metadata={"violations": sum(r.violations for r in rules[c.name]),
-                  "examples": "; ".join(x for r in rules[c.name] for x in r.examples[:3]) or "none"})
-        for c in EXPORT_CHECKS]
+    rules = {
+        "rows_parsed_equal_data_lines": [export_checks.data_lines_parsed(e) for e in entries],
+        "partitions_as_recorded": [export_checks.partitions_as_recorded(chain.data_dir, table, e) for e in entries],
+        "unique_order_id_account": [
+            export_checks.unique_order_id(export_checks.account_order_keys(chain.data_dir, table, chain.account))
+        ],
+    }
+    return [
+        dg.AssetCheckResult(
+            asset_key=table,
+            check_name=c.name,
+            severity=c.severity,
+            passed=all(r.passed for r in rules[c.name]),
+            metadata={
+                "violations": sum(r.violations for r in rules[c.name]),
+                "examples": "; ".join(x for r in rules[c.name] for x in r.examples[:3]) or "none",
+            },
+        )
+        for c in EXPORT_CHECKS
+    ]
 
 
 RETRIEVAL_JOBS = [
-    dg.define_asset_job(spec.retrieval_job, selection=[spec.links, spec.files, spec.table],
-                        partitions_def=daily_partitions,
-                        description=f"Retrieve and partition one {spec.market} export (launched by the export link "
-                                    "sensor, one run per download id)")
-    for spec in CHAINS]
+    dg.define_asset_job(
+        spec.retrieval_job,
+        selection=[spec.links, spec.files, spec.table],
+        partitions_def=daily_partitions,
+        description=f"Retrieve and partition one {spec.market} export (launched by the export link "
+        "sensor, one run per download id)",
+    )
+    for spec in CHAINS
+]
 
 
 def retrieval_request(spec: ExportAssets, entry: LedgerEntry) -> dg.RunRequest:
     """The run for one ready download id: its own days, idempotent by download id."""
     return dg.RunRequest(
-        run_key=str(entry.download_id), job_name=spec.retrieval_job,
-        tags={DOWNLOAD_ID_TAG: str(entry.download_id), RANGE_START_TAG: ms_to_day(entry.start_ms).isoformat(),
-              RANGE_END_TAG: ms_to_day(entry.end_ms).isoformat()})
+        run_key=str(entry.download_id),
+        job_name=spec.retrieval_job,
+        tags={
+            DOWNLOAD_ID_TAG: str(entry.download_id),
+            RANGE_START_TAG: ms_to_day(entry.start_ms).isoformat(),
+            RANGE_END_TAG: ms_to_day(entry.end_ms).isoformat(),
+        },
+    )
 
 
 def ready_for_retrieval(chain: ExportChain) -> list[tuple[ExportAssets, LedgerEntry]]:
     """Completed or retrieved exports whose partitions are not written yet."""
     by_market = {(s.market, s.kind): s for s in CHAINS}
-    return [(by_market[(e.market, e.kind)], e)
-            for e in chain.ledger.entries(account=chain.account, status=("completed", "retrieved"))
-            if (e.market, e.kind) in by_market]
+    return [
+        (by_market[(e.market, e.kind)], e)
+        for e in chain.ledger.entries(account=chain.account, status=("completed", "retrieved"))
+        if (e.market, e.kind) in by_market
+    ]
 
 
-@dg.sensor(minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
-           jobs=RETRIEVAL_JOBS,
-           description="Polls …/asyn/id for the open download ids when they are due (paced by "
-                       "avgCostTimestampOfLast30d, backing off), and launches the retrieval run of each ready "
-                       "export. All state is in the export ledger, so it survives restarts and hours of processing.")
+@dg.sensor(
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    jobs=RETRIEVAL_JOBS,
+    description="Polls …/asyn/id for the open download ids when they are due (paced by "
+    "avgCostTimestampOfLast30d, backing off), and launches the retrieval run of each ready "
+    "export. All state is in the export ledger, so it survives restarts and hours of processing.",
+)
 def export_link_sensor(context: dg.SensorEvaluationContext, exports: ExportsResource):
     chain = exports.chain()
     outcomes = chain.poll_due()
@@ -281,5 +361,6 @@ def export_link_sensor(context: dg.SensorEvaluationContext, exports: ExportsReso
         return dg.SensorResult(run_requests=requests)
     nxt = chain.ledger.next_poll_time(account=chain.account)
     open_ids = len(chain.ledger.entries(account=chain.account, status="processing"))
-    return dg.SkipReason(f"{open_ids} export(s) processing; next poll {fmt_ms(nxt)}" if open_ids
-                         else "no export is processing")
+    return dg.SkipReason(
+        f"{open_ids} export(s) processing; next poll {fmt_ms(nxt)}" if open_ids else "no export is processing"
+    )

@@ -94,8 +94,10 @@ class LakeResource(dg.ConfigurableResource):
 
     @classmethod
     def from_env(cls) -> "LakeResource":
-        return cls(data_dir=os.environ.get("ORDERLAKE_DATA_DIR", "").strip() or "data",
-                   account=os.environ.get("ORDERLAKE_ACCOUNT", "").strip() or "main")
+        return cls(
+            data_dir=os.environ.get("ORDERLAKE_DATA_DIR", "").strip() or "data",
+            account=os.environ.get("ORDERLAKE_ACCOUNT", "").strip() or "main",
+        )
 
     @property
     def path(self) -> Path:
@@ -110,8 +112,10 @@ class SpotResource(dg.ConfigurableResource):
 
     @classmethod
     def from_env(cls) -> "SpotResource":
-        return cls(symbols=os.environ.get("ORDERLAKE_SPOT_SYMBOLS", ""),
-                   probe=os.environ.get("ORDERLAKE_SPOT_PROBE", "").strip().lower() or "auto")
+        return cls(
+            symbols=os.environ.get("ORDERLAKE_SPOT_SYMBOLS", ""),
+            probe=os.environ.get("ORDERLAKE_SPOT_PROBE", "").strip().lower() or "auto",
+        )
 
     @property
     def explicit(self) -> list[str]:
@@ -137,15 +141,24 @@ class ExportsResource(dg.ConfigurableResource):
 
     @classmethod
     def from_env(cls, binance: BinanceResource, lake: LakeResource) -> "ExportsResource":
-        return cls(binance=binance, lake=lake,
-                   monthly_limit=int(os.environ.get("ORDERLAKE_EXPORT_MONTHLY_LIMIT", "").strip() or 10),
-                   allow_http_loopback=os.environ.get("ORDERLAKE_ALLOW_HTTP_LOOPBACK", "").strip() == "1",
-                   time_scale=float(os.environ.get("ORDERLAKE_TIME_SCALE", "").strip() or 1.0))
+        return cls(
+            binance=binance,
+            lake=lake,
+            monthly_limit=int(os.environ.get("ORDERLAKE_EXPORT_MONTHLY_LIMIT", "").strip() or 10),
+            allow_http_loopback=os.environ.get("ORDERLAKE_ALLOW_HTTP_LOOPBACK", "").strip() == "1",
+            time_scale=float(os.environ.get("ORDERLAKE_TIME_SCALE", "").strip() or 1.0),
+        )
 
     def chain(self) -> ExportChain:
         if self.time_scale <= 0:
             raise ValueError(f"ORDERLAKE_TIME_SCALE must be > 0, not {self.time_scale}")
         data_dir = self.lake.path
-        return ExportChain(self.binance.client, ExportLedger(data_dir), data_dir=data_dir, account=self.lake.account,
-                           monthly_limit=self.monthly_limit, allow_http_loopback=self.allow_http_loopback,
-                           time_scale=1.0 / self.time_scale)
+        return ExportChain(
+            self.binance.client,
+            ExportLedger(data_dir),
+            data_dir=data_dir,
+            account=self.lake.account,
+            monthly_limit=self.monthly_limit,
+            allow_http_loopback=self.allow_http_loopback,
+            time_scale=1.0 / self.time_scale,
+        )

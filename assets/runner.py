@@ -50,19 +50,28 @@ def _failure_text(result: dg.ExecuteInProcessResult) -> str:
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data:
             data = event.step_failure_data
-            why = (data.user_failure_data.description if data.user_failure_data and
-                   data.user_failure_data.description else data.error.message.strip() if data.error else "failed")
+            why = (
+                data.user_failure_data.description
+                if data.user_failure_data and data.user_failure_data.description
+                else data.error.message.strip()
+                if data.error
+                else "failed"
+            )
             return f"step {event.step_key}: {why}"
     return "the run failed (see the run's logs in `make ui`)"
 
 
-def run_job(defs: dg.Definitions, inst: dg.DagsterInstance, job: str, *, tags: dict[str, str],
-            quiet: bool = True) -> dg.ExecuteInProcessResult:
-    result = defs.resolve_job_def(job).execute_in_process(instance=inst, tags=tags, raise_on_error=False,
-                                                          run_config=QUIET_LOGS if quiet else None)
+def run_job(
+    defs: dg.Definitions, inst: dg.DagsterInstance, job: str, *, tags: dict[str, str], quiet: bool = True
+) -> dg.ExecuteInProcessResult:
+    result = defs.resolve_job_def(job).execute_in_process(
+        instance=inst, tags=tags, raise_on_error=False, run_config=QUIET_LOGS if quiet else None
+    )
     if not result.success:
-        raise BackfillFailed(f"{job} ({tags.get('dagster/asset_partition_range_start', '')}.."
-                             f"{tags.get('dagster/asset_partition_range_end', '')}): {_failure_text(result)}")
+        raise BackfillFailed(
+            f"{job} ({tags.get('dagster/asset_partition_range_start', '')}.."
+            f"{tags.get('dagster/asset_partition_range_end', '')}): {_failure_text(result)}"
+        )
     return result
 
 
@@ -80,9 +89,18 @@ def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, Any]:
     return {}
 
 
-def backfill(defs: dg.Definitions, inst: dg.DagsterInstance, start: date, end: date, select: str, *,
-             wait: bool = True, quiet: bool = True, sleep: Callable[[float], None] = time.sleep,
-             wait_timeout_s: float | None = None) -> BackfillSummary:
+def backfill(
+    defs: dg.Definitions,
+    inst: dg.DagsterInstance,
+    start: date,
+    end: date,
+    select: str,
+    *,
+    wait: bool = True,
+    quiet: bool = True,
+    sleep: Callable[[float], None] = time.sleep,
+    wait_timeout_s: float | None = None,
+) -> BackfillSummary:
     """Run the selected parts for ``start``..``end``, then rebuild the catalog. Raises BackfillFailed."""
     summary = BackfillSummary()
     tags = _range_tags(start, end)
@@ -103,18 +121,36 @@ def backfill(defs: dg.Definitions, inst: dg.DagsterInstance, start: date, end: d
     return summary
 
 
-def _drive_exports(defs: dg.Definitions, inst: dg.DagsterInstance, start: date, end: date,
-                   summary: BackfillSummary, *, quiet: bool, sleep: Callable[[float], None],
-                   timeout_s: float | None) -> None:
+def _drive_exports(
+    defs: dg.Definitions,
+    inst: dg.DagsterInstance,
+    start: date,
+    end: date,
+    summary: BackfillSummary,
+    *,
+    quiet: bool,
+    sleep: Callable[[float], None],
+    timeout_s: float | None,
+) -> None:
     """Poll and retrieve like the sensor does, until no export of this range is processing."""
     with dg.build_resources({"exports": defs.resources["exports"]}) as resources:
-        _poll_and_retrieve(defs, inst, resources.exports.chain(), start, end, summary, quiet=quiet, sleep=sleep,
-                           timeout_s=timeout_s)
+        _poll_and_retrieve(
+            defs, inst, resources.exports.chain(), start, end, summary, quiet=quiet, sleep=sleep, timeout_s=timeout_s
+        )
 
 
-def _poll_and_retrieve(defs: dg.Definitions, inst: dg.DagsterInstance, chain: ExportChain, start: date, end: date,
-                       summary: BackfillSummary, *, quiet: bool, sleep: Callable[[float], None],
-                       timeout_s: float | None) -> None:
+def _poll_and_retrieve(
+    defs: dg.Definitions,
+    inst: dg.DagsterInstance,
+    chain: ExportChain,
+    start: date,
+    end: date,
+    summary: BackfillSummary,
+    *,
+    quiet: bool,
+    sleep: Callable[[float], None],
+    timeout_s: float | None,
+) -> None:
     from assets.exports import ready_for_retrieval, retrieval_request
     from pipeline.exports.planning import ms_to_day
 
@@ -130,8 +166,11 @@ def _poll_and_retrieve(defs: dg.Definitions, inst: dg.DagsterInstance, chain: Ex
             res = run_job(defs, inst, spec.retrieval_job, tags=dict(req.tags), quiet=quiet)
             summary.runs.append(res.run_id)
             summary.exports_ingested.append(str(entry.download_id))
-        processing = [e for e in chain.ledger.entries(account=chain.account, status="processing")
-                      if ms_to_day(e.end_ms) >= start and ms_to_day(e.start_ms) <= end]
+        processing = [
+            e
+            for e in chain.ledger.entries(account=chain.account, status="processing")
+            if ms_to_day(e.end_ms) >= start and ms_to_day(e.start_ms) <= end
+        ]
         total = len(summary.exports_ingested) + len(processing)
         progress.report("exports", len(summary.exports_ingested), total, note=f"{len(processing)} processing")
         if not processing:
@@ -156,8 +195,10 @@ def check_range(start: date, end: date, first: date) -> str | None:
     if end < start:
         return f"--end {end} is before --start {start}"
     if start < first:
-        return (f"--start {start} is before ORDERLAKE_START_DATE ({first}); set ORDERLAKE_START_DATE={start} to "
-                "reach further back")
+        return (
+            f"--start {start} is before ORDERLAKE_START_DATE ({first}); set ORDERLAKE_START_DATE={start} to "
+            "reach further back"
+        )
     if end > yesterday:
         return f"--end {end} is not a complete UTC day yet; the last one is {yesterday}"
     return None
@@ -181,11 +222,15 @@ def run_backfill_command(args: argparse.Namespace) -> int:
     except BackfillFailed as exc:
         print(f"orderlake backfill failed: {exc}", file=sys.stderr)
         return 1
-    print(f"backfill {start}..{end} ({args.select}) done: {len(summary.runs)} Dagster run(s)"
-          + (f", spot weight {summary.spot_weight}" if summary.spot_weight is not None else "")
-          + (f", {summary.exports_created} export id(s) requested, {len(summary.exports_ingested)} ingested"
-             if args.select != "spot" else ""))
+    print(
+        f"backfill {start}..{end} ({args.select}) done: {len(summary.runs)} Dagster run(s)"
+        + (f", spot weight {summary.spot_weight}" if summary.spot_weight is not None else "")
+        + (
+            f", {summary.exports_created} export id(s) requested, {len(summary.exports_ingested)} ingested"
+            if args.select != "spot"
+            else ""
+        )
+    )
     if args.no_wait and args.select != "spot":
         print("exports: the link sensor (make ui) retrieves them when Binance has generated the files")
     return 0
-

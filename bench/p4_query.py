@@ -254,8 +254,7 @@ class _RowGroupWriter:
 
 
 # -- queries ---------------------------------------------------------------------------------------------------------
-def _time_query(name: str, sql: str, sources: dict[str, str], runs: int, files_needed: int,
-                catalog: Path) -> Timing:
+def _time_query(name: str, sql: str, sources: dict[str, str], runs: int, files_needed: int, catalog: Path) -> Timing:
     """One warm-up per layout, then ``runs`` timed runs alternating the layouts (noise hits both alike)."""
     con = duckdb.connect()
     try:
@@ -293,13 +292,16 @@ def _figure(t: Timing, files: int) -> Figure:
 
 
 def _why(t: Timing, files: int) -> str:
-    return (f"the catalog view took {fmt_s(t.partitions_s - t.consolidated_s)} more than one file: it reads the "
-            f"compacted closed months plus the open month's day files, and the query touched {t.files_needed} of "
-            f"{files} days (the raw day files read directly: ratio {t.plain_s / t.consolidated_s:.2f})")
+    return (
+        f"the catalog view took {fmt_s(t.partitions_s - t.consolidated_s)} more than one file: it reads the "
+        f"compacted closed months plus the open month's day files, and the query touched {t.files_needed} of "
+        f"{files} days (the raw day files read directly: ratio {t.plain_s / t.consolidated_s:.2f})"
+    )
 
 
-def _details(timings: list[Timing], files: int, consolidated: Path, written_s: float, built_s: float,
-             months: int) -> list[str]:
+def _details(
+    timings: list[Timing], files: int, consolidated: Path, written_s: float, built_s: float, months: int
+) -> list[str]:
     lines = [
         "| query | catalog view (what BI tools read) | raw day files, read directly | one file | ratio | ratio of "
         "the raw day files |",

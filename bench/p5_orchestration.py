@@ -150,11 +150,15 @@ def _checks(data_dir: Path, rng: DayRange) -> float:
 
     The job hands each stored table to the rules while it writes (no read-back), so only the rules are timed here:
     the partitions are read first, outside the clock."""
-    tables = {(t, d): lake.read_partition(data_dir, t, ACCOUNT, d) for t in ("spot_orders", "spot_order_lists")
-              for d in rng.days}
-    tallies = {"spot_orders": checks.RuleTally("spot_orders", quality.spot_order_rules, checks.ORDER_CHECKS),
-               "spot_order_lists": checks.RuleTally("spot_order_lists", checks.order_list_rules,
-                                                    checks.ORDER_LIST_CHECKS)}
+    tables = {
+        (t, d): lake.read_partition(data_dir, t, ACCOUNT, d)
+        for t in ("spot_orders", "spot_order_lists")
+        for d in rng.days
+    }
+    tallies = {
+        "spot_orders": checks.RuleTally("spot_orders", quality.spot_order_rules, checks.ORDER_CHECKS),
+        "spot_order_lists": checks.RuleTally("spot_order_lists", checks.order_list_rules, checks.ORDER_LIST_CHECKS),
+    }
     t0 = time.perf_counter()
     for (table, day), rows in tables.items():
         tallies[table].add(day, rows)

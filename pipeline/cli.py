@@ -20,9 +20,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
     from pipeline.sandbox import cli as sandbox_cli
 
-    sandbox_cli.add_arguments(
-        sub.add_parser("sandbox", help="run the local Binance-compatible sandbox exchange")
-    )
+    sandbox_cli.add_arguments(sub.add_parser("sandbox", help="run the local Binance-compatible sandbox exchange"))
 
     backfill = sub.add_parser("backfill", help="materialize a date range through Dagster, in-process")
     backfill.add_argument("--start", required=True, help="first UTC day, YYYY-MM-DD")

@@ -14,8 +14,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 SPOT_STATUSES = frozenset(
-    {"NEW", "PENDING_NEW", "PARTIALLY_FILLED", "FILLED", "CANCELED", "PENDING_CANCEL", "REJECTED", "EXPIRED",
-     "EXPIRED_IN_MATCH"}
+    {
+        "NEW",
+        "PENDING_NEW",
+        "PARTIALLY_FILLED",
+        "FILLED",
+        "CANCELED",
+        "PENDING_CANCEL",
+        "REJECTED",
+        "EXPIRED",
+        "EXPIRED_IN_MATCH",
+    }
 )
 SPOT_TYPES = frozenset(
     {"LIMIT", "MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT", "LIMIT_MAKER"}
@@ -24,8 +33,17 @@ FUTURES_STATUSES = frozenset(
     {"NEW", "PARTIALLY_FILLED", "FILLED", "CANCELED", "REJECTED", "EXPIRED", "EXPIRED_IN_MATCH"}
 )
 FUTURES_TYPES = frozenset(
-    {"LIMIT", "MARKET", "STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET",
-     "LIQUIDATION", "ADL"}
+    {
+        "LIMIT",
+        "MARKET",
+        "STOP",
+        "STOP_MARKET",
+        "TAKE_PROFIT",
+        "TAKE_PROFIT_MARKET",
+        "TRAILING_STOP_MARKET",
+        "LIQUIDATION",
+        "ADL",
+    }
 )
 # cummulativeQuoteQty is negative for some old spot orders: Binance's "not available", not a bad value.
 MAY_BE_NEGATIVE = frozenset({"cummulative_quote_qty"})

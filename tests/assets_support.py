@@ -20,8 +20,12 @@ STAMPS = ("ingested_at", "source")
 
 def use_sandbox(monkeypatch: pytest.MonkeyPatch, sx: SandboxExchange, data_dir: Path, **extra: str) -> dict[str, str]:
     """Point every setting at ``sx`` and ``data_dir`` (pacing scaled like the sandbox)."""
-    env = {**sandbox_env(sx, data_dir), "ORDERLAKE_TIME_SCALE": str(sx.cfg.time_scale),
-           "ORDERLAKE_BUDGET_DIR": str(data_dir / "budget"), **extra}
+    env = {
+        **sandbox_env(sx, data_dir),
+        "ORDERLAKE_TIME_SCALE": str(sx.cfg.time_scale),
+        "ORDERLAKE_BUDGET_DIR": str(data_dir / "budget"),
+        **extra,
+    }
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     return env
@@ -33,18 +37,24 @@ def lake_rows(data_dir: Path, table: str, account: str = "main", drop: Iterable[
     mod = module_for(table)
     rows = ds.dataset(str(root), format="parquet", schema=mod.SCHEMA).to_table().to_pylist()
     dropped = set(drop)
-    return sorted(({k: v for k, v in r.items() if k not in dropped} for r in rows),
-                  key=lambda r: tuple(r[k] for k in mod.KEY))
+    return sorted(
+        ({k: v for k, v in r.items() if k not in dropped} for r in rows), key=lambda r: tuple(r[k] for k in mod.KEY)
+    )
 
 
 def truth_spot_orders(truth: dict[str, Any], start: date, end: date) -> list[dict]:
     """The sandbox's orders whose last update falls on start..end, converted exactly like the pipeline does."""
     lo, hi = day_start_ms(start), day_window(end)[1]
-    rows = [{k: v for k, v in r.items() if k != "archived"} for r in truth["spot_orders"]
-            if not r.get("archived") and lo <= r["updateTime"] <= hi]
+    rows = [
+        {k: v for k, v in r.items() if k != "archived"}
+        for r in truth["spot_orders"]
+        if not r.get("archived") and lo <= r["updateTime"] <= hi
+    ]
     table = spot_orders.from_api(rows, account="main", source="x", ingested_at=0)
-    return sorted(({k: v for k, v in r.items() if k not in STAMPS} for r in table.to_pylist()),
-                  key=lambda r: (r["symbol"], r["order_id"]))
+    return sorted(
+        ({k: v for k, v in r.items() if k not in STAMPS} for r in table.to_pylist()),
+        key=lambda r: (r["symbol"], r["order_id"]),
+    )
 
 
 def partition_days(data_dir: Path, table: str, account: str = "main") -> list[date]:

@@ -102,8 +102,9 @@ class FakeBinance:
             def do_GET(self) -> None:
                 parts = urlsplit(self.path)
                 with fake.lock:
-                    fake.seen.append(Seen("GET", parts.path, parts.query, dict(self.headers.items()),
-                                          self.client_address[1]))
+                    fake.seen.append(
+                        Seen("GET", parts.path, parts.query, dict(self.headers.items()), self.client_address[1])
+                    )
                 ans = fake._next(parts.path)
                 if ans.delay:
                     time.sleep(ans.delay)
@@ -132,8 +133,7 @@ class FakeBinance:
     def running(self) -> Iterator[FakeBinance]:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self.handler())
         self.server.daemon_threads = True
-        thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02},
-                                  daemon=True)
+        thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
         thread.start()
         try:
             yield self

@@ -22,11 +22,35 @@ from pipeline.storage import lake
 from pipeline.storage.schemas import futures_orders
 
 SPEED = 3600.0
-SANDBOX = {"time_scale": SPEED, "export_processing_seconds": 4 * 3600.0, "futures_history_days": 400,
-           "listed_symbols": 10, "active_symbols": 2, "history_days": 3, "busy_day_orders": 5}
-FROM_EXPORT = ("order_id", "symbol", "type", "side", "position_side", "price", "avg_price", "orig_qty", "executed_qty",
-               "cum_quote", "stop_price", "status", "client_order_id", "time_in_force", "activate_price",
-               "price_rate", "time", "update_time")
+SANDBOX = {
+    "time_scale": SPEED,
+    "export_processing_seconds": 4 * 3600.0,
+    "futures_history_days": 400,
+    "listed_symbols": 10,
+    "active_symbols": 2,
+    "history_days": 3,
+    "busy_day_orders": 5,
+}
+FROM_EXPORT = (
+    "order_id",
+    "symbol",
+    "type",
+    "side",
+    "position_side",
+    "price",
+    "avg_price",
+    "orig_qty",
+    "executed_qty",
+    "cum_quote",
+    "stop_price",
+    "status",
+    "client_order_id",
+    "time_in_force",
+    "activate_price",
+    "price_rate",
+    "time",
+    "update_time",
+)
 
 
 def _year() -> tuple[date, date]:
@@ -35,9 +59,15 @@ def _year() -> tuple[date, date]:
 
 
 def _request(instance: dg.DagsterInstance, start: date, end: date) -> dg.ExecuteInProcessResult:
-    return build_definitions().resolve_job_def("export_requests").execute_in_process(
-        instance=instance, raise_on_error=False,
-        tags={RANGE_START_TAG: start.isoformat(), RANGE_END_TAG: end.isoformat()})
+    return (
+        build_definitions()
+        .resolve_job_def("export_requests")
+        .execute_in_process(
+            instance=instance,
+            raise_on_error=False,
+            tags={RANGE_START_TAG: start.isoformat(), RANGE_END_TAG: end.isoformat()},
+        )
+    )
 
 
 def _tick(instance: dg.DagsterInstance) -> dg.SensorResult | dg.SkipReason:
@@ -63,8 +93,10 @@ def test_one_year_through_dagster_equals_truth(tmp_path, monkeypatch) -> None:
         instance = dg.DagsterInstance.ephemeral()
         requested = _request(instance, start, end)
         assert requested.success
-        meta = {e.asset_key.to_user_string(): e.step_materialization_data.materialization.metadata
-                for e in requested.get_asset_materialization_events()}
+        meta = {
+            e.asset_key.to_user_string(): e.step_materialization_data.materialization.metadata
+            for e in requested.get_asset_materialization_events()
+        }
         assert meta["futures_order_exports"]["ids_created"].value == 1
         assert meta["futures_order_exports"]["quota_remaining"].value == sx.cfg.export_quota - 1
         assert "avg_cost_ms" in meta["pm_um_order_exports"]["created"].value[0]
@@ -88,14 +120,22 @@ def test_one_year_through_dagster_equals_truth(tmp_path, monkeypatch) -> None:
             entry = ledger.by_download_id(req.run_key)
             assert req.tags[DOWNLOAD_ID_TAG] == req.run_key == entry.download_id
             assert (req.tags[RANGE_START_TAG], req.tags[RANGE_END_TAG]) == (start.isoformat(), end.isoformat())
-            res = build_definitions().resolve_job_def(req.job_name).execute_in_process(
-                instance=instance, tags=req.tags, raise_on_error=False)
+            res = (
+                build_definitions()
+                .resolve_job_def(req.job_name)
+                .execute_in_process(instance=instance, tags=req.tags, raise_on_error=False)
+            )
             assert res.success
             spec = next(c for c in CHAINS if c.retrieval_job == req.job_name)
-            rows = {e.partition: e.step_materialization_data.materialization.metadata["row_count"].value
-                    for e in res.get_asset_materialization_events() if e.asset_key.to_user_string() == spec.table}
-            stored = {d.isoformat(): lake.read_partition(data, spec.table, "main", d).num_rows
-                      for d in partition_days(data, spec.table)}
+            rows = {
+                e.partition: e.step_materialization_data.materialization.metadata["row_count"].value
+                for e in res.get_asset_materialization_events()
+                if e.asset_key.to_user_string() == spec.table
+            }
+            stored = {
+                d.isoformat(): lake.read_partition(data, spec.table, "main", d).num_rows
+                for d in partition_days(data, spec.table)
+            }
             assert len(rows) == 365 and rows == stored
             checks = res.get_asset_check_evaluations()
             assert checks and all(c.passed for c in checks), [(c.check_name, c.metadata) for c in checks]
@@ -103,8 +143,10 @@ def test_one_year_through_dagster_equals_truth(tmp_path, monkeypatch) -> None:
 
         truth = sx.truth()
         for spec in CHAINS:
-            got = sorted(({k: r[k] for k in FROM_EXPORT} for r in lake_rows(data, spec.table)),
-                         key=lambda r: (r["symbol"], r["order_id"]))
+            got = sorted(
+                ({k: r[k] for k in FROM_EXPORT} for r in lake_rows(data, spec.table)),
+                key=lambda r: (r["symbol"], r["order_id"]),
+            )
             assert got == _expected(truth, spec.market, start, end) and len(got) > 100
             assert len(partition_days(data, spec.table)) == 365
         again = _request(instance, start, end)
@@ -133,15 +175,42 @@ def test_cli_no_wait_leaves_the_chain_to_the_sensor_and_fails_clearly_on_quota(t
     start, end = _year()
     with start_sandbox(**SANDBOX) as sx:
         use_sandbox(monkeypatch, sx, data)
-        assert main(["backfill", "--start", start.isoformat(), "--end", end.isoformat(), "--select", "exports",
-                     "--no-wait", "--quiet"]) == 0
+        assert (
+            main(
+                [
+                    "backfill",
+                    "--start",
+                    start.isoformat(),
+                    "--end",
+                    end.isoformat(),
+                    "--select",
+                    "exports",
+                    "--no-wait",
+                    "--quiet",
+                ]
+            )
+            == 0
+        )
         out = capsys.readouterr().out
         assert "2 export id(s) requested, 0 ingested" in out and "link sensor" in out
         assert {e.status for e in ExportLedger(data).entries()} == {"processing"}
         monkeypatch.setenv("ORDERLAKE_EXPORT_MONTHLY_LIMIT", "1")  # used up by the first request
         older = start - timedelta(days=30)
-        assert main(["backfill", "--start", older.isoformat(), "--end", (start - timedelta(days=1)).isoformat(),
-                     "--select", "exports", "--quiet"]) == 1
+        assert (
+            main(
+                [
+                    "backfill",
+                    "--start",
+                    older.isoformat(),
+                    "--end",
+                    (start - timedelta(days=1)).isoformat(),
+                    "--select",
+                    "exports",
+                    "--quiet",
+                ]
+            )
+            == 1
+        )
         err = capsys.readouterr().err
         assert "orderlake backfill failed" in err and "QuotaWouldBeExceeded" in err and "Traceback" not in err
         assert sx.stats()["export_ids_created"] == {"usdm": 1, "pm_um": 1}
@@ -149,18 +218,27 @@ def test_cli_no_wait_leaves_the_chain_to_the_sensor_and_fails_clearly_on_quota(t
 
 def test_retrieval_by_hand_names_days_without_export(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("ORDERLAKE_DATA_DIR", str(tmp_path))
-    result = build_definitions().resolve_job_def("futures_order_export_retrieval").execute_in_process(
-        instance=dg.DagsterInstance.ephemeral(), raise_on_error=False,
-        tags={RANGE_START_TAG: "2026-01-01", RANGE_END_TAG: "2026-01-07"})
+    result = (
+        build_definitions()
+        .resolve_job_def("futures_order_export_retrieval")
+        .execute_in_process(
+            instance=dg.DagsterInstance.ephemeral(),
+            raise_on_error=False,
+            tags={RANGE_START_TAG: "2026-01-01", RANGE_END_TAG: "2026-01-07"},
+        )
+    )
     assert not result.success
     text = next(e for e in result.all_events if e.is_step_failure).step_failure_data.user_failure_data.description
     assert "7 day(s) of 2026-01-01..2026-01-07 have no completed export" in text
     assert "futures_order_exports" in text
 
 
-@pytest.mark.parametrize(("tick", "start", "end"), [
-    (datetime(2026, 3, 2, 0, 30, tzinfo=UTC), "2026-02-23", "2026-03-01"),  # a Monday: the previous week
-])
+@pytest.mark.parametrize(
+    ("tick", "start", "end"),
+    [
+        (datetime(2026, 3, 2, 0, 30, tzinfo=UTC), "2026-02-23", "2026-03-01"),  # a Monday: the previous week
+    ],
+)
 def test_weekly_schedule_asks_for_the_previous_week(tmp_path, monkeypatch, tick, start, end) -> None:
     monkeypatch.setenv("ORDERLAKE_DATA_DIR", str(tmp_path))
     defs = build_definitions()

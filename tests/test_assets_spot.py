@@ -30,8 +30,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def sandbox():
-    with start_sandbox(listed_symbols=300, active_symbols=12, history_days=DAYS, busy_day_orders=2500,
-                       time_scale=60.0) as sx:
+    with start_sandbox(
+        listed_symbols=300, active_symbols=12, history_days=DAYS, busy_day_orders=2500, time_scale=60.0
+    ) as sx:
         yield sx
 
 
@@ -51,8 +52,10 @@ def _truth_lists(truth: dict, start: date, end: date) -> list[dict]:
     lo, hi = day_start_ms(start), day_window(end)[1]
     rows = [r for r in truth["spot_order_lists"] if lo <= r["transactionTime"] <= hi]
     table = spot_order_lists.from_api(rows, account="main", source="x", ingested_at=0)
-    return sorted(({k: v for k, v in r.items() if k not in ("ingested_at", "source")} for r in table.to_pylist()),
-                  key=lambda r: r["order_list_id"])
+    return sorted(
+        ({k: v for k, v in r.items() if k not in ("ingested_at", "source")} for r in table.to_pylist()),
+        key=lambda r: r["order_list_id"],
+    )
 
 
 def test_cli_backfill_equals_truth_and_costs_little(sandbox, window, tmp_path, monkeypatch, capsys) -> None:
@@ -63,8 +66,9 @@ def test_cli_backfill_equals_truth_and_costs_little(sandbox, window, tmp_path, m
     assert max(r["updateTime"] - r["time"] for r in truth["spot_orders"]) > 86_400_000  # updated on a later day
     before = sandbox.stats()["weight"].get("spot", 0)
 
-    assert main(["backfill", "--start", start.isoformat(), "--end", end.isoformat(), "--select", "spot",
-                 "--quiet"]) == 0
+    assert (
+        main(["backfill", "--start", start.isoformat(), "--end", end.isoformat(), "--select", "spot", "--quiet"]) == 0
+    )
 
     spent = sandbox.stats()["weight"]["spot"] - before
     assert lake_rows(data, "spot_orders") == truth_spot_orders(truth, start, end)  # every order, every decimal
@@ -78,10 +82,12 @@ def test_cli_backfill_equals_truth_and_costs_little(sandbox, window, tmp_path, m
     naive_active = active * DAYS * WEIGHT["all_orders"]
     naive_listed = len(truth["listed"]) * DAYS * WEIGHT["all_orders"]
     with capsys.disabled():
-        print(f"\nSPOT DAGSTER BACKFILL ({DAYS} days): server-measured weight {spent} = one-off full probe "
-              f"{probe} + backfill {run}; 24 h windows over {active} active symbols {naive_active} "
-              f"({naive_active / run:.1f}x the backfill, {naive_active / spent:.1f}x with the probe), over "
-              f"{len(truth['listed'])} listed {naive_listed} ({naive_listed / run:.0f}x, {naive_listed / spent:.0f}x)")
+        print(
+            f"\nSPOT DAGSTER BACKFILL ({DAYS} days): server-measured weight {spent} = one-off full probe "
+            f"{probe} + backfill {run}; 24 h windows over {active} active symbols {naive_active} "
+            f"({naive_active / run:.1f}x the backfill, {naive_active / spent:.1f}x with the probe), over "
+            f"{len(truth['listed'])} listed {naive_listed} ({naive_listed / run:.0f}x, {naive_listed / spent:.0f}x)"
+        )
     assert naive_active / run >= 5
     assert naive_listed / run >= 50
     assert naive_listed / spent >= 50  # even paying the first-time probe
@@ -95,9 +101,23 @@ def test_dagster_asset_materialize_partition_range(sandbox, window, tmp_path, mo
     env = {**os.environ, **_env(monkeypatch, sandbox, data), "DAGSTER_HOME": str(home)}
     start, end = window
     proc = subprocess.run(
-        [str(Path(sys.executable).with_name("dagster")), "asset", "materialize", "-m", "assets.definitions",
-         "--select", "spot_orders", "--partition-range", f"{start}...{end}"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+        [
+            str(Path(sys.executable).with_name("dagster")),
+            "asset",
+            "materialize",
+            "-m",
+            "assets.definitions",
+            "--select",
+            "spot_orders",
+            "--partition-range",
+            f"{start}...{end}",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert lake_rows(data, "spot_orders") == truth_spot_orders(sandbox.truth(), start, end)
     assert not (data / "lake" / "spot_order_lists").exists()  # only the selected asset of the multi-asset ran
@@ -111,19 +131,30 @@ def test_checks_pass_and_plan_is_recorded(sandbox, window, tmp_path, monkeypatch
     defs = build_definitions()
     instance = dg.DagsterInstance.ephemeral()
     result = defs.resolve_job_def("spot_backfill").execute_in_process(
-        instance=instance,
-        tags={RANGE_START_TAG: start.isoformat(), RANGE_END_TAG: end.isoformat()})
+        instance=instance, tags={RANGE_START_TAG: start.isoformat(), RANGE_END_TAG: end.isoformat()}
+    )
     assert result.success
     evaluations = result.get_asset_check_evaluations()
     assert {e.check_name for e in evaluations} == {
-        "unique_symbol_order_id", "update_time_in_partition_day", "executed_qty_le_orig_qty",
-        "decimals_non_negative", "enums_known", "unique_order_list_id", "transaction_time_in_partition_day"}
+        "unique_symbol_order_id",
+        "update_time_in_partition_day",
+        "executed_qty_le_orig_qty",
+        "decimals_non_negative",
+        "enums_known",
+        "unique_order_list_id",
+        "transaction_time_in_partition_day",
+    }
     assert all(e.passed for e in evaluations), [(e.check_name, e.metadata) for e in evaluations if not e.passed]
     events = result.get_asset_materialization_events()
-    per_day = {e.partition: e.step_materialization_data.materialization.metadata["row_count"].value
-               for e in events if e.asset_key.to_user_string() == "spot_orders"}
-    assert per_day == {d.isoformat(): lake.read_partition(data, "spot_orders", "main", d).num_rows
-                       for d in partition_days(data, "spot_orders")}  # each day its own count
+    per_day = {
+        e.partition: e.step_materialization_data.materialization.metadata["row_count"].value
+        for e in events
+        if e.asset_key.to_user_string() == "spot_orders"
+    }
+    assert per_day == {
+        d.isoformat(): lake.read_partition(data, "spot_orders", "main", d).num_rows
+        for d in partition_days(data, "spot_orders")
+    }  # each day its own count
     assert len(set(per_day.values())) > 1
     mats = {e.asset_key.to_user_string(): e for e in events}  # the last event of each asset carries the summary
     meta = mats["spot_orders"].step_materialization_data.materialization.metadata
@@ -139,8 +170,21 @@ def test_delisted_pair_is_a_recorded_blind_spot(sandbox, window, tmp_path, monke
     data = tmp_path / "data"
     _env(monkeypatch, sandbox, data)
     end = window[1]
-    assert main(["backfill", "--start", (end - timedelta(days=2)).isoformat(), "--end", end.isoformat(),
-                 "--select", "spot", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "backfill",
+                "--start",
+                (end - timedelta(days=2)).isoformat(),
+                "--end",
+                end.isoformat(),
+                "--select",
+                "spot",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     assert main(["status"]) == 0
     report = capsys.readouterr().out
@@ -157,8 +201,10 @@ def test_ws_transport_writes_the_same_rows(sandbox, window, tmp_path, monkeypatc
         data = tmp_path / transport
         _env(monkeypatch, sandbox, data)
         monkeypatch.setenv("BINANCE_SPOT_TRANSPORT", transport)
-        assert main(["backfill", "--start", start.isoformat(), "--end", end.isoformat(), "--select", "spot",
-                     "--quiet"]) == 0
+        assert (
+            main(["backfill", "--start", start.isoformat(), "--end", end.isoformat(), "--select", "spot", "--quiet"])
+            == 0
+        )
         rows[transport] = lake_rows(data, "spot_orders")
     assert rows["rest"] == rows["ws"] and rows["rest"]
 
@@ -181,10 +227,13 @@ def test_daily_job_uses_plain_windows_over_active_symbols(sandbox, window, tmp_p
     defs = build_definitions()
     # the first ever run of an account: the index asset does the full probe, the daily fetch stays cheap
     result = defs.resolve_job_def("spot_daily").execute_in_process(
-        instance=dg.DagsterInstance.ephemeral(), partition_key=day.isoformat())
+        instance=dg.DagsterInstance.ephemeral(), partition_key=day.isoformat()
+    )
     assert result.success
-    mats = {e.asset_key.to_user_string(): e.step_materialization_data.materialization.metadata
-            for e in result.get_asset_materialization_events()}
+    mats = {
+        e.asset_key.to_user_string(): e.step_materialization_data.materialization.metadata
+        for e in result.get_asset_materialization_events()
+    }
     plan = mats["spot_orders"]["plan"].value
     assert plan["mode"] == "daily" and plan["strategies"]["cursor"]["symbols"] == 0
     traded = {r["symbol"] for r in sandbox.truth()["spot_orders"]}

@@ -124,15 +124,24 @@ def test_418_raises_with_the_end_of_the_ban_unless_short_enough(tmp_path: Path) 
 
 
 def test_limit_sources(tmp_path: Path) -> None:
-    info = [{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000},
-            {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 50},
-            {"rateLimitType": "REQUEST_WEIGHT", "interval": "SECOND", "intervalNum": 10, "limit": 1000}]
+    info = [
+        {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000},
+        {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 50},
+        {"rateLimitType": "REQUEST_WEIGHT", "interval": "SECOND", "intervalNum": 10, "limit": 1000},
+    ]
     assert limits_from_rate_limits(info) == [Limit(60_000, 6000), Limit(10_000, 1000)]
     assert counts_from_rate_limits([{**info[0], "count": 42}]) == {60_000: 42}
-    assert used_from_headers({"X-MBX-USED-WEIGHT-1M": "120", "x-mbx-used-weight-1s": "7", "X-MBX-USED-WEIGHT": "3",
-                              "X-MBX-ORDER-COUNT-10S": "1"}) == {60_000: 120, 1000: 7}
-    assert limit_from_text("Too much request weight used; current limit is 2400 request weight per 1 MINUTE.") \
-        == Limit(60_000, 2400)
+    assert used_from_headers(
+        {
+            "X-MBX-USED-WEIGHT-1M": "120",
+            "x-mbx-used-weight-1s": "7",
+            "X-MBX-USED-WEIGHT": "3",
+            "X-MBX-ORDER-COUNT-10S": "1",
+        }
+    ) == {60_000: 120, 1000: 7}
+    assert limit_from_text("Too much request weight used; current limit is 2400 request weight per 1 MINUTE.") == Limit(
+        60_000, 2400
+    )
     clock = FakeClock()
     b = WeightBudget("papi", "papi.example", tmp_path, now_ms=clock.now_ms, sleep=clock.sleep)
     assert b.snapshot()["limits"] == [(60_000, 6000)]  # group default

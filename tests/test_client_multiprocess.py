@@ -56,8 +56,14 @@ def _worker(env: dict[str, str], budget_dir: str, symbol: str, barrier, stop_at_
 
 def test_four_processes_share_the_budget_without_429(tmp_path: Path, capsys) -> None:
     started = time.monotonic()
-    with testing.start_sandbox(time_scale=TIME_SCALE, spot_weight_limit=LIMIT, listed_symbols=20, active_symbols=3,
-                               history_days=3, busy_day_orders=50) as sx:
+    with testing.start_sandbox(
+        time_scale=TIME_SCALE,
+        spot_weight_limit=LIMIT,
+        listed_symbols=20,
+        active_symbols=3,
+        history_days=3,
+        busy_day_orders=50,
+    ) as sx:
         charged: dict[int, int] = defaultdict(int)
         lock = threading.Lock()
         limiter = sx.exchange.limiter
@@ -77,8 +83,10 @@ def test_four_processes_share_the_budget_without_429(tmp_path: Path, capsys) -> 
         barrier = ctx.Barrier(WORKERS + 1)
         stop_at = ctx.Value("d", 0.0)
         out = ctx.Queue()
-        procs = [ctx.Process(target=_worker, args=(env, str(tmp_path / "budget"), symbol, barrier, stop_at, out))
-                 for _ in range(WORKERS)]
+        procs = [
+            ctx.Process(target=_worker, args=(env, str(tmp_path / "budget"), symbol, barrier, stop_at, out))
+            for _ in range(WORKERS)
+        ]
         for p in procs:
             p.start()
         barrier.wait(timeout=60)  # every worker has warmed up
@@ -93,10 +101,12 @@ def test_four_processes_share_the_budget_without_429(tmp_path: Path, capsys) -> 
     busy = [charged.get(w, 0) for w in range(first, last + 1)]
     utilisation = sum(busy) / (len(busy) * LIMIT)
     calls = sum(r[0] for r in results)
-    report = (f"\nBUDGET 4 processes: {calls} calls, 429s={stats['http_429']}, 418s={stats['http_418']}, "
-              f"busy windows {busy} of limit {LIMIT} -> utilisation {utilisation:.1%} (cap at fraction 0.9 = "
-              f"{utilisation / 0.9:.1%} of the allowed budget); client weight {sum(r[2] for r in results)} vs "
-              f"server {stats['weight']['spot']}; {time.monotonic() - started:.1f}s")
+    report = (
+        f"\nBUDGET 4 processes: {calls} calls, 429s={stats['http_429']}, 418s={stats['http_418']}, "
+        f"busy windows {busy} of limit {LIMIT} -> utilisation {utilisation:.1%} (cap at fraction 0.9 = "
+        f"{utilisation / 0.9:.1%} of the allowed budget); client weight {sum(r[2] for r in results)} vs "
+        f"server {stats['weight']['spot']}; {time.monotonic() - started:.1f}s"
+    )
     with capsys.disabled():
         print(report)
     assert all(r[1] == [] for r in results), [r[1] for r in results]

@@ -28,11 +28,17 @@ def _failing_calls(client: BinanceClient, fb) -> list[BaseException]:
     fb.set("/api/v3/openOrders", err(500, -1001, "Internal error."))
     fb.set("/api/v3/order", err(400, -1022, "Signature for this request is not valid."))
     fb.set("/fapi/v1/order/asyn", Answer(drop=True))
-    fb.set("/fapi/v1/allOrders", err(429, -1003, "Too much request weight used.", **{"Retry-After": "0"}),
-           Answer(200, []))
-    calls = [lambda: client.spot.all_orders("BTCUSDT"), client.spot.account, client.spot.open_orders,
-             lambda: client.spot.order("BTCUSDT", order_id=1), client.futures.all_orders,
-             lambda: client.create_export(EXPORT_ENDPOINTS[("usdm", "order")], 1, 2)]
+    fb.set(
+        "/fapi/v1/allOrders", err(429, -1003, "Too much request weight used.", **{"Retry-After": "0"}), Answer(200, [])
+    )
+    calls = [
+        lambda: client.spot.all_orders("BTCUSDT"),
+        client.spot.account,
+        client.spot.open_orders,
+        lambda: client.spot.order("BTCUSDT", order_id=1),
+        client.futures.all_orders,
+        lambda: client.create_export(EXPORT_ENDPOINTS[("usdm", "order")], 1, 2),
+    ]
     raised = []
     for call in calls:
         try:
@@ -43,9 +49,17 @@ def _failing_calls(client: BinanceClient, fb) -> list[BaseException]:
 
 
 def _texts(client, raised, caplog) -> str:
-    parts = [repr(client), str(client), repr(client.credentials), str(client.credentials),
-             repr(client.credentials.signer), repr(client.credentials.api_key), repr(client._session.headers),
-             repr(vars(client)), caplog.text]
+    parts = [
+        repr(client),
+        str(client),
+        repr(client.credentials),
+        str(client.credentials),
+        repr(client.credentials.signer),
+        repr(client.credentials.api_key),
+        repr(client._session.headers),
+        repr(vars(client)),
+        caplog.text,
+    ]
     parts += [f"{type(e).__name__}: {e} {e!r} {e.args} {e.__cause__!r} {e.__context__!r}" for e in raised]
     parts += [p.read_text() for p in client.budget_dir.iterdir() if p.is_file()]
     return "\n".join(parts)
@@ -60,17 +74,26 @@ def test_secrets_never_leak(tmp_path: Path, caplog, key_type: str) -> None:
         env["BINANCE_API_SECRET"] = API_SECRET
     else:
         key = ed25519.Ed25519PrivateKey.generate()
-        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.BestAvailableEncryption(PASSWORD.encode())).decode()
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(PASSWORD.encode()),
+        ).decode()
         pem_lines = [ln for ln in pem.splitlines() if "-----" not in ln and len(ln) > 20]
         (tmp_path / "k.pem").write_text(pem)
         env["BINANCE_PRIVATE_KEY_FILE"] = str(tmp_path / "k.pem")
     settings = Settings.from_env(env)
     creds = Credentials.from_settings(settings, env={"BINANCE_PRIVATE_KEY_PASSWORD": PASSWORD})
     with fake_binance() as fb:
-        client = BinanceClient(creds, spot_url=fb.url, futures_url=fb.url, papi_url=fb.url,
-                               budget_dir=tmp_path / "budget", retry=RetryPolicy(max_attempts=2, base_delay=0.01),
-                               timeout=1.0)
+        client = BinanceClient(
+            creds,
+            spot_url=fb.url,
+            futures_url=fb.url,
+            papi_url=fb.url,
+            budget_dir=tmp_path / "budget",
+            retry=RetryPolicy(max_attempts=2, base_delay=0.01),
+            timeout=1.0,
+        )
         raised = _failing_calls(client, fb)
         assert client.futures.all_orders() == []
         client.close()
@@ -93,17 +116,29 @@ def test_ws_api_secrets_never_leak(tmp_path: Path, caplog) -> None:
             return f"<html>gateway saw {req['params']['apiKey']} / {API_SECRET}</html>"
         if n == 1 and req["method"] == "allOrders":
             return None  # drop the connection: reconnect path
-        return {"id": req["id"], "status": 401, "error": {
-            "code": -2015, "msg": f"Invalid API-key {req['params'].get('apiKey')}, IP, or permissions for action."}}
+        return {
+            "id": req["id"],
+            "status": 401,
+            "error": {
+                "code": -2015,
+                "msg": f"Invalid API-key {req['params'].get('apiKey')}, IP, or permissions for action.",
+            },
+        }
 
     creds = Credentials.from_settings(Settings.from_env({"BINANCE_API_KEY": API_KEY, "BINANCE_API_SECRET": API_SECRET}))
     with fake_ws(answer) as srv:
-        client = BinanceClient(creds, spot_url="http://127.0.0.1:9", ws_api_url=srv["url"], futures_url=srv["url"],
-                               papi_url=srv["url"], budget_dir=tmp_path / "budget",
-                               retry=RetryPolicy(max_attempts=2, base_delay=0.01), timeout=2.0)
+        client = BinanceClient(
+            creds,
+            spot_url="http://127.0.0.1:9",
+            ws_api_url=srv["url"],
+            futures_url=srv["url"],
+            papi_url=srv["url"],
+            budget_dir=tmp_path / "budget",
+            retry=RetryPolicy(max_attempts=2, base_delay=0.01),
+            timeout=2.0,
+        )
         raised = []
-        for call in (lambda: client.spot_ws.all_orders("BTCUSDT"), client.spot_ws.open_orders,
-                     client.spot_ws.account):
+        for call in (lambda: client.spot_ws.all_orders("BTCUSDT"), client.spot_ws.open_orders, client.spot_ws.account):
             try:
                 call()
             except errors.BinanceError as exc:

@@ -28,18 +28,29 @@ UM_SECRET = "2b5eb11e18796d12d88f13dc27dbbd02c2cc51ff7059765ed9821957d82bb4d9"
 
 
 def test_spot_rest_vector() -> None:
-    params = [("symbol", "LTCBTC"), ("side", "BUY"), ("type", "LIMIT"), ("timeInForce", "GTC"), ("quantity", 1),
-              ("price", "0.1"), ("recvWindow", 5000), ("timestamp", 1499827319559)]
+    params = [
+        ("symbol", "LTCBTC"),
+        ("side", "BUY"),
+        ("type", "LIMIT"),
+        ("timeInForce", "GTC"),
+        ("quantity", 1),
+        ("price", "0.1"),
+        ("recvWindow", 5000),
+        ("timestamp", 1499827319559),
+    ]
     query = encode_query(params)
-    assert query == ("symbol=LTCBTC&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1&price=0.1&recvWindow=5000"
-                     "&timestamp=1499827319559")
+    assert query == (
+        "symbol=LTCBTC&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1&price=0.1&recvWindow=5000&timestamp=1499827319559"
+    )
     signed = sign_rest(query, HmacSigner(Secret(SPOT_SECRET)))
     assert signed == query + "&signature=c8db56825ae71d6d79447849e617115f4a920fa2acdcab2b053c4b2838bd6b71"
 
 
 def test_usdm_rest_vector() -> None:
-    query = ("symbol=BTCUSDT&side=BUY&type=LIMIT&quantity=1&price=9000&timeInForce=GTC&recvWindow=5000"
-             "&timestamp=1591702613943")
+    query = (
+        "symbol=BTCUSDT&side=BUY&type=LIMIT&quantity=1&price=9000&timeInForce=GTC&recvWindow=5000"
+        "&timestamp=1591702613943"
+    )
     assert HmacSigner(UM_SECRET).sign(query) == "3c661234138461fcc7a7d8746c6558c9842d4e10870d2ecbedf7777cad694af9"
 
 
@@ -50,12 +61,21 @@ def test_rest_body_is_part_of_payload() -> None:
 
 
 def test_ws_vector_sorted_and_unencoded() -> None:
-    params = {"symbol": "BTCUSDT", "side": "SELL", "type": "LIMIT", "timeInForce": "GTC", "price": "52000.00",
-              "quantity": "0.01000000", "recvWindow": 100, "timestamp": 1645423376532,
-              "apiKey": "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"}
+    params = {
+        "symbol": "BTCUSDT",
+        "side": "SELL",
+        "type": "LIMIT",
+        "timeInForce": "GTC",
+        "price": "52000.00",
+        "quantity": "0.01000000",
+        "recvWindow": 100,
+        "timestamp": 1645423376532,
+        "apiKey": "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A",
+    }
     assert ws_payload(params) == (
         "apiKey=vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A&price=52000.00&quantity=0.01000000"
-        "&recvWindow=100&side=SELL&symbol=BTCUSDT&timeInForce=GTC&timestamp=1645423376532&type=LIMIT")
+        "&recvWindow=100&side=SELL&symbol=BTCUSDT&timeInForce=GTC&timestamp=1645423376532&type=LIMIT"
+    )
     signed = sign_ws(params, HmacSigner(SPOT_SECRET))
     assert signed["signature"] == "aa1b5712c094bc4e57c05a1a5c1fd8d88dcd628338ea863fec7b88e59fe2db24"
     assert sign_ws({**params, "signature": "old"}, HmacSigner(SPOT_SECRET))["signature"] == signed["signature"]

@@ -41,9 +41,17 @@ class FakeTime:
 def make_client(url: str, tmp_path: Path, ft: FakeTime, **kw) -> BinanceClient:
     creds = Credentials(api_key=Secret(API_KEY), signer=HmacSigner(Secret(API_SECRET)))
     kw.setdefault("retry", RetryPolicy(max_attempts=4, base_delay=0.5, max_delay=8, jitter=0.25))
-    return BinanceClient(creds, spot_url=url, ws_api_url=url.replace("http", "ws") + "/ws-api/v3",
-                         futures_url=url, papi_url=url, budget_dir=tmp_path / "budget", sleep=ft.sleep,
-                         now=ft.time, **kw)
+    return BinanceClient(
+        creds,
+        spot_url=url,
+        ws_api_url=url.replace("http", "ws") + "/ws-api/v3",
+        futures_url=url,
+        papi_url=url,
+        budget_dir=tmp_path / "budget",
+        sleep=ft.sleep,
+        now=ft.time,
+        **kw,
+    )
 
 
 @pytest.fixture
@@ -87,8 +95,11 @@ def test_clock_offset_is_applied_to_timestamps(env) -> None:
 
 def test_minus_1021_resyncs_and_retries_once(env) -> None:
     fb, client, _ = env
-    fb.set("/api/v3/allOrders", err(400, -1021, "Timestamp for this request is outside of the recvWindow."),
-           Answer(200, ORDERS))
+    fb.set(
+        "/api/v3/allOrders",
+        err(400, -1021, "Timestamp for this request is outside of the recvWindow."),
+        Answer(200, ORDERS),
+    )
     assert client.spot.all_orders("BTCUSDT") == ORDERS
     assert len(fb.calls("/api/v3/time")) == 2 * SYNC_SAMPLES  # first sync + re-sync
     assert len(fb.calls("/api/v3/allOrders")) == 2
@@ -130,9 +141,12 @@ def test_busy_codes_are_server_errors_and_retried_even_with_a_4xx(env) -> None:
 
 def test_5xx_and_gateway_pages_are_retried_for_reads(env) -> None:
     fb, client, ft = env
-    fb.set("/api/v3/allOrders", err(503, -1000, "Unknown error, please check your request or try again later."),
-           Answer(502, "<html><center>502 Bad Gateway</center></html>", {"Content-Type": "text/html"}),
-           Answer(200, ORDERS))
+    fb.set(
+        "/api/v3/allOrders",
+        err(503, -1000, "Unknown error, please check your request or try again later."),
+        Answer(502, "<html><center>502 Bad Gateway</center></html>", {"Content-Type": "text/html"}),
+        Answer(200, ORDERS),
+    )
     assert client.spot.all_orders("BTCUSDT") == ORDERS
     assert len(fb.calls("/api/v3/allOrders")) == 3
     assert len(ft.slept) == 2 and 0.5 <= ft.slept[0] <= 0.625 and 1.0 <= ft.slept[1] <= 1.25
@@ -151,9 +165,15 @@ def test_timeouts_are_retried_for_reads(tmp_path) -> None:
         assert len(fb.calls("/fapi/v1/allOrders")) == 2
 
 
-@pytest.mark.parametrize("answer", [err(503, -1007, "Timeout waiting for response from backend server."),
-                                    Answer(200, [], delay=0.6), Answer(drop=True),
-                                    Answer(502, "<html>bad gateway</html>")])
+@pytest.mark.parametrize(
+    "answer",
+    [
+        err(503, -1007, "Timeout waiting for response from backend server."),
+        Answer(200, [], delay=0.6),
+        Answer(drop=True),
+        Answer(502, "<html>bad gateway</html>"),
+    ],
+)
 def test_create_export_is_never_retried(tmp_path, answer) -> None:
     ft = FakeTime()
     with fake_binance() as fb:
@@ -170,9 +190,21 @@ def test_create_export_is_never_retried(tmp_path, answer) -> None:
 def test_create_export_success_and_link(env) -> None:
     fb, client, _ = env
     fb.set(PM.create_path, Answer(200, {"downloadId": "545923594199212032", "avgCostTimestampOfLast30d": 7241837}))
-    fb.set(PM.link_path, Answer(200, {"downloadId": "545923594199212032", "status": "processing", "url": "",
-                                      "s3Link": None, "notified": False, "expirationTimestamp": -1,
-                                      "isExpired": None}))
+    fb.set(
+        PM.link_path,
+        Answer(
+            200,
+            {
+                "downloadId": "545923594199212032",
+                "status": "processing",
+                "url": "",
+                "s3Link": None,
+                "notified": False,
+                "expirationTimestamp": -1,
+                "isExpired": None,
+            },
+        ),
+    )
     assert client.create_export(PM, 1000, 2000)["downloadId"] == "545923594199212032"
     assert client.export_link(PM, "545923594199212032")["status"] == "processing"
     assert fb.calls(PM.create_path)[0].params["startTime"] == "1000"
@@ -204,8 +236,15 @@ def test_429_waits_retry_after_and_blocks_the_host(env) -> None:
 
 def test_429_on_create_export_is_not_retried(env) -> None:
     fb, client, _ = env
-    fb.set(USDM.create_path, err(429, -1003, "Too much request weight used; current limit is 2400 request weight "
-                                              "per 1 MINUTE.", **{"Retry-After": "30"}))
+    fb.set(
+        USDM.create_path,
+        err(
+            429,
+            -1003,
+            "Too much request weight used; current limit is 2400 request weight per 1 MINUTE.",
+            **{"Retry-After": "30"},
+        ),
+    )
     with pytest.raises(errors.RateLimited) as info:
         client.create_export(USDM, 1, 2)
     assert info.value.retry_after == 30 and len(fb.calls(USDM.create_path)) == 1
@@ -214,9 +253,16 @@ def test_429_on_create_export_is_not_retried(env) -> None:
 def test_418_raises_ip_banned_with_the_time_and_stops(env, tmp_path) -> None:
     fb, client, ft = env
     until = int(ft.t * 1000) + 3 * 3600 * 1000
-    fb.set("/api/v3/allOrders", err(418, -1003, f"Way too much request weight used; IP banned until {until}. "
-                                                "Please use WebSocket Streams for live updates to avoid bans.",
-                                    **{"Retry-After": "10800"}))
+    fb.set(
+        "/api/v3/allOrders",
+        err(
+            418,
+            -1003,
+            f"Way too much request weight used; IP banned until {until}. "
+            "Please use WebSocket Streams for live updates to avoid bans.",
+            **{"Retry-After": "10800"},
+        ),
+    )
     with pytest.raises(errors.IpBanned) as info:
         client.spot.all_orders("BTCUSDT")
     assert info.value.until_ms == until and info.value.http_status == 418
@@ -251,26 +297,43 @@ def test_html_instead_of_json_is_unexpected_response(env) -> None:
     assert len(fb.calls("/api/v3/allOrders")) == 1  # a 200 page is not a transient server error
 
 
-@pytest.mark.parametrize(("answer", "cls", "words"), [
-    (err(401, -2015, "Invalid API-key, IP, or permissions for action."), errors.ApiKeyRejected,
-     ["whitelist", "Enable Reading"]),
-    (err(400, -1022, "Signature for this request is not valid."), errors.InvalidSignature,
-     ["BINANCE_PRIVATE_KEY_FILE", "key type"]),
-    (err(400, -1121, "Invalid symbol."), errors.BadSymbol, ["delisted"]),
-    (err(400, -1127, "More than 24 hours between startTime and endTime."), errors.WindowTooLarge, ["24 h"]),
-    (err(400, -2026, "Order was canceled or expired with no executed qty over 90 days ago and has been archived."),
-     errors.OrderArchived, ["archived"]),
-    (err(400, -2013, "Order does not exist."), errors.NoSuchOrder, ["no such order"]),
-    (err(400, -1128, "Combination of optional parameters invalid."), errors.InvalidParameter, ["bug"]),
-    (err(400, -1131, "recvWindow must be less than 60000"), errors.InvalidParameter, ["bug"]),
-    (err(401, -2014, "API-key format invalid."), errors.ApiKeyRejected, ["BINANCE_API_KEY"]),
-    (err(401, -1099, "Not found, unauthenticated, or unauthorized"), errors.ApiKeyRejected, ["whitelist"]),
-    (err(400, -4141, "Symbol is closed."), errors.BadSymbol, ["delisted", "skip"]),
-    (err(400, -4144, "Invalid pair"), errors.BadSymbol, ["skip"]),
-    (err(400, -4165, "Invalid time interval. Maximum time interval is 7 days."), errors.WindowTooLarge,
-     ["7 days", "split"]),
-    (err(400, -9999, "Something new."), errors.BinanceAPIError, ["-9999"]),
-])
+@pytest.mark.parametrize(
+    ("answer", "cls", "words"),
+    [
+        (
+            err(401, -2015, "Invalid API-key, IP, or permissions for action."),
+            errors.ApiKeyRejected,
+            ["whitelist", "Enable Reading"],
+        ),
+        (
+            err(400, -1022, "Signature for this request is not valid."),
+            errors.InvalidSignature,
+            ["BINANCE_PRIVATE_KEY_FILE", "key type"],
+        ),
+        (err(400, -1121, "Invalid symbol."), errors.BadSymbol, ["delisted"]),
+        (err(400, -1127, "More than 24 hours between startTime and endTime."), errors.WindowTooLarge, ["24 h"]),
+        (
+            err(
+                400, -2026, "Order was canceled or expired with no executed qty over 90 days ago and has been archived."
+            ),
+            errors.OrderArchived,
+            ["archived"],
+        ),
+        (err(400, -2013, "Order does not exist."), errors.NoSuchOrder, ["no such order"]),
+        (err(400, -1128, "Combination of optional parameters invalid."), errors.InvalidParameter, ["bug"]),
+        (err(400, -1131, "recvWindow must be less than 60000"), errors.InvalidParameter, ["bug"]),
+        (err(401, -2014, "API-key format invalid."), errors.ApiKeyRejected, ["BINANCE_API_KEY"]),
+        (err(401, -1099, "Not found, unauthenticated, or unauthorized"), errors.ApiKeyRejected, ["whitelist"]),
+        (err(400, -4141, "Symbol is closed."), errors.BadSymbol, ["delisted", "skip"]),
+        (err(400, -4144, "Invalid pair"), errors.BadSymbol, ["skip"]),
+        (
+            err(400, -4165, "Invalid time interval. Maximum time interval is 7 days."),
+            errors.WindowTooLarge,
+            ["7 days", "split"],
+        ),
+        (err(400, -9999, "Something new."), errors.BinanceAPIError, ["-9999"]),
+    ],
+)
 def test_error_mapping(env, answer, cls, words) -> None:
     fb, client, _ = env
     fb.set("/api/v3/allOrders", answer)
@@ -286,8 +349,7 @@ def test_error_mapping(env, answer, cls, words) -> None:
 
 def test_signed_call_without_credentials_says_which_env_vars(tmp_path) -> None:
     with fake_binance() as fb:
-        client = BinanceClient(None, spot_url=fb.url, futures_url=fb.url, papi_url=fb.url,
-                               budget_dir=tmp_path / "b")
+        client = BinanceClient(None, spot_url=fb.url, futures_url=fb.url, papi_url=fb.url, budget_dir=tmp_path / "b")
         assert isinstance(client.spot.server_time(), int)  # public endpoint works
         with pytest.raises(MissingCredentials, match="BINANCE_API_KEY"):
             client.spot.all_orders("BTCUSDT")

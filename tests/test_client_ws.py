@@ -22,8 +22,9 @@ from pipeline.config import Secret, Settings
 
 @pytest.fixture(scope="module")
 def sandbox():
-    with testing.start_sandbox(time_scale=60.0, listed_symbols=20, active_symbols=3, history_days=3,
-                               busy_day_orders=50) as sx:
+    with testing.start_sandbox(
+        time_scale=60.0, listed_symbols=20, active_symbols=3, history_days=3, busy_day_orders=50
+    ) as sx:
         yield sx
 
 
@@ -42,16 +43,21 @@ def test_ws_and_rest_return_the_same(sandbox, tmp_path: Path) -> None:
     assert ws is client.spot_ws and rest is client.spot
     for name, call in [
         ("all_orders", lambda api: api.all_orders(sym, order_id=0, limit=50)),
-        ("all_orders window", lambda api: api.all_orders(sym, start_time=truth["spot_orders"][0]["updateTime"],
-                                                         end_time=truth["spot_orders"][0]["updateTime"] + 3600_000)),
+        (
+            "all_orders window",
+            lambda api: api.all_orders(
+                sym,
+                start_time=truth["spot_orders"][0]["updateTime"],
+                end_time=truth["spot_orders"][0]["updateTime"] + 3600_000,
+            ),
+        ),
         ("all_order_lists", lambda api: api.all_order_lists(from_id=0, limit=10)),
         ("open_orders", lambda api: api.open_orders()),
         ("open_orders sym", lambda api: api.open_orders(sym)),
         ("open_order_lists", lambda api: api.open_order_lists()),
         ("order_list", lambda api: api.order_list(order_list_id=truth["spot_order_lists"][0]["orderListId"])),
         ("order", lambda api: api.order(sym, order_id=oid)),
-        ("account", lambda api: {k: v for k, v in api.account(omit_zero_balances=True).items()
-                                 if k != "updateTime"}),
+        ("account", lambda api: {k: v for k, v in api.account(omit_zero_balances=True).items() if k != "updateTime"}),
         ("exchange_info", lambda api: api.exchange_info([sym])["symbols"]),
     ]:
         assert call(rest) == call(ws), name
@@ -69,8 +75,15 @@ def test_ws_and_rest_return_the_same(sandbox, tmp_path: Path) -> None:
 
 def test_client_takes_its_limits_from_the_scaled_exchange_info(tmp_path: Path) -> None:
     """No hard-coded 6000/min: a sandbox at --time-scale 60 advertises 1-second windows and the budget follows."""
-    with testing.start_sandbox(time_scale=60.0, spot_weight_limit=700, listed_symbols=10, active_symbols=2,
-                               history_days=2, busy_day_orders=10, futures_history_days=5) as sx:
+    with testing.start_sandbox(
+        time_scale=60.0,
+        spot_weight_limit=700,
+        listed_symbols=10,
+        active_symbols=2,
+        history_days=2,
+        busy_day_orders=10,
+        futures_history_days=5,
+    ) as sx:
         client = _client(sx, tmp_path)
         sym = sx.truth()["active"][0]
         client.spot.all_orders(sym, limit=1)
@@ -81,8 +94,9 @@ def test_client_takes_its_limits_from_the_scaled_exchange_info(tmp_path: Path) -
 
 
 def _pem(key, tmp_path: Path, name: str) -> tuple[Path, bytes]:
-    priv = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
+    priv = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     pub = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     path = tmp_path / name
     path.write_bytes(priv)
@@ -94,8 +108,9 @@ def test_key_pair_signing_accepted_by_the_sandbox(tmp_path: Path, kind: str) -> 
     key = ed25519.Ed25519PrivateKey.generate() if kind == "ed25519" else rsa.generate_private_key(65537, 2048)
     path, pub = _pem(key, tmp_path, "key.pem")
     opt = {"ed25519_public_key_pem": pub} if kind == "ed25519" else {"rsa_public_key_pem": pub}
-    with testing.start_sandbox(time_scale=60.0, listed_symbols=10, active_symbols=2, history_days=2,
-                               busy_day_orders=10, **opt) as sx:
+    with testing.start_sandbox(
+        time_scale=60.0, listed_symbols=10, active_symbols=2, history_days=2, busy_day_orders=10, **opt
+    ) as sx:
         env = testing.sandbox_env(sx, tmp_path)
         assert "BINANCE_API_SECRET" not in env
         client = _client(sx, tmp_path, BINANCE_PRIVATE_KEY_FILE=str(path))
@@ -110,6 +125,7 @@ def test_key_pair_signing_accepted_by_the_sandbox(tmp_path: Path, kind: str) -> 
 
 
 # --- scripted WS server ----------------------------------------------------------------------------------------
+
 
 class FakeTime:
     def __init__(self) -> None:
@@ -126,15 +142,28 @@ class FakeTime:
 
 def _ws_client(url: str, tmp_path: Path, ft: FakeTime) -> BinanceClient:
     creds = Credentials(api_key=Secret("WSKEY-abc"), signer=HmacSigner(Secret("WSSECRET-def")))
-    return BinanceClient(creds, spot_url="http://127.0.0.1:9", ws_api_url=url, futures_url="http://127.0.0.1:9",
-                         papi_url="http://127.0.0.1:9", budget_dir=tmp_path / "b", sleep=ft.sleep, now=ft.time,
-                         timeout=2.0)
+    return BinanceClient(
+        creds,
+        spot_url="http://127.0.0.1:9",
+        ws_api_url=url,
+        futures_url="http://127.0.0.1:9",
+        papi_url="http://127.0.0.1:9",
+        budget_dir=tmp_path / "b",
+        sleep=ft.sleep,
+        now=ft.time,
+        timeout=2.0,
+    )
 
 
 def ok(req: dict, result: Any, count: int = 20) -> dict:
-    return {"id": req["id"], "status": 200, "result": result,
-            "rateLimits": [{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
-                            "limit": 6000, "count": count}]}
+    return {
+        "id": req["id"],
+        "status": 200,
+        "result": result,
+        "rateLimits": [
+            {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000, "count": count}
+        ],
+    }
 
 
 def test_ws_reconnects_after_a_drop_and_signs_inside_params(tmp_path: Path) -> None:
@@ -154,9 +183,15 @@ def test_ws_429_retry_after_is_epoch_ms_and_blocks_the_host(tmp_path: Path) -> N
 
     def answer(req: dict, n: int) -> dict:
         if len([r for r in srv["requests"] if r["method"] == "allOrders"]) == 1:
-            return {"id": req["id"], "status": 429, "error": {
-                "code": -1003, "msg": "Too much request weight used; current limit is 6000 request weight per 1 "
-                                      "MINUTE.", "data": {"retryAfter": retry_at, "serverTime": retry_at - 1500}}}
+            return {
+                "id": req["id"],
+                "status": 429,
+                "error": {
+                    "code": -1003,
+                    "msg": "Too much request weight used; current limit is 6000 request weight per 1 MINUTE.",
+                    "data": {"retryAfter": retry_at, "serverTime": retry_at - 1500},
+                },
+            }
         return ok(req, [])
 
     with fake_ws(answer) as srv:
@@ -174,9 +209,15 @@ def test_ws_418_raises_ip_banned_and_garbage_is_unexpected(tmp_path: Path) -> No
     def answer(req: dict, n: int):
         if req["method"] == "openOrders.status":
             return "<html>oops</html>"
-        return {"id": req["id"], "status": 418, "error": {
-            "code": -1003, "msg": f"Way too much request weight used; IP banned until {until}.",
-            "data": {"retryAfter": until, "serverTime": until - 600_000}}}
+        return {
+            "id": req["id"],
+            "status": 418,
+            "error": {
+                "code": -1003,
+                "msg": f"Way too much request weight used; IP banned until {until}.",
+                "data": {"retryAfter": until, "serverTime": until - 600_000},
+            },
+        }
 
     with fake_ws(answer) as srv:
         client = _ws_client(srv["url"], tmp_path, FakeTime())
@@ -191,8 +232,11 @@ def test_ws_418_raises_ip_banned_and_garbage_is_unexpected(tmp_path: Path) -> No
 def test_ws_minus_1021_resyncs_and_retries_once(tmp_path: Path) -> None:
     def answer(req: dict, n: int) -> dict:
         if len([r for r in srv["requests"] if r["method"] == "allOrders"]) == 1:
-            return {"id": req["id"], "status": 400, "error": {
-                "code": -1021, "msg": "Timestamp for this request is outside of the recvWindow."}}
+            return {
+                "id": req["id"],
+                "status": 400,
+                "error": {"code": -1021, "msg": "Timestamp for this request is outside of the recvWindow."},
+            }
         return ok(req, [{"orderId": 1}])
 
     with fake_ws(answer) as srv:

@@ -11,8 +11,14 @@ from assets.definitions import build_definitions
 from pipeline.cli import main
 from pipeline.sandbox.testing import start_sandbox
 
-JOBS = ("spot_daily", "spot_backfill", "export_requests", "warehouse_build", "futures_order_export_retrieval",
-        "pm_um_order_export_retrieval")
+JOBS = (
+    "spot_daily",
+    "spot_backfill",
+    "export_requests",
+    "warehouse_build",
+    "futures_order_export_retrieval",
+    "pm_um_order_export_retrieval",
+)
 
 
 def test_definitions_load_and_every_job_resolves(monkeypatch) -> None:
@@ -23,10 +29,21 @@ def test_definitions_load_and_every_job_resolves(monkeypatch) -> None:
     for job in JOBS:
         assert defs.resolve_job_def(job).name == job
     keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
-    assert {"spot_symbol_index", "spot_orders", "spot_order_lists", "spot_open_orders", "warehouse",
-            "futures_order_exports", "futures_order_export_links", "futures_order_export_files", "futures_orders",
-            "pm_um_order_exports", "pm_um_order_export_links", "pm_um_order_export_files",
-            "pm_um_orders"} <= keys
+    assert {
+        "spot_symbol_index",
+        "spot_orders",
+        "spot_order_lists",
+        "spot_open_orders",
+        "warehouse",
+        "futures_order_exports",
+        "futures_order_export_links",
+        "futures_order_export_files",
+        "futures_orders",
+        "pm_um_order_exports",
+        "pm_um_order_export_links",
+        "pm_um_order_export_files",
+        "pm_um_orders",
+    } <= keys
     assert {s.name for s in defs.sensors} == {"export_link_sensor", "warehouse_automation"}
 
 
@@ -55,12 +72,31 @@ def test_no_secret_anywhere_after_a_run(tmp_path: Path, monkeypatch, capsys, cap
     data, home = tmp_path / "data", tmp_path / "dagster_home"
     home.mkdir()
     end = date.today() - timedelta(days=1)
-    with start_sandbox(api_key=key, api_secret=secret, listed_symbols=20, active_symbols=3, history_days=5,
-                       busy_day_orders=50, time_scale=60.0) as sx:
+    with start_sandbox(
+        api_key=key,
+        api_secret=secret,
+        listed_symbols=20,
+        active_symbols=3,
+        history_days=5,
+        busy_day_orders=50,
+        time_scale=60.0,
+    ) as sx:
         use_sandbox(monkeypatch, sx, data)
         monkeypatch.setenv("DAGSTER_HOME", str(home))  # a persistent instance: runs, events, logs on disk
-        assert main(["backfill", "--start", (end - timedelta(days=3)).isoformat(), "--end", end.isoformat(),
-                     "--select", "spot"]) == 0
+        assert (
+            main(
+                [
+                    "backfill",
+                    "--start",
+                    (end - timedelta(days=3)).isoformat(),
+                    "--end",
+                    end.isoformat(),
+                    "--select",
+                    "spot",
+                ]
+            )
+            == 0
+        )
     printed = capsys.readouterr()
     for text in (printed.out, printed.err, caplog.text):
         assert key not in text and secret not in text

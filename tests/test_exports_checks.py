@@ -21,15 +21,39 @@ def ingest(tmp_path: Path, rows: list[dict[str, str]], download_id: str, days: l
     """Write an export's partitions and record them in the ledger as the chain does."""
     src = tmp_path / f"{download_id}-{NAME8}"
     src.write_bytes(csv_bytes(rows))
-    res = write_export_partitions(src, data_dir=tmp_path, table="futures_orders", market="usdm", account="main",
-                                  download_id=download_id, days=days)
+    res = write_export_partitions(
+        src,
+        data_dir=tmp_path,
+        table="futures_orders",
+        market="usdm",
+        account="main",
+        download_id=download_id,
+        days=days,
+    )
     ledger = ExportLedger(tmp_path)
-    entry = ledger.reserve_attempt(market="usdm", kind="order", api="futures", account="main",
-                                   start_ms=day_start_ms(days[0]), end_ms=day_end_ms(days[-1]), now_ms=0, limit=10,
-                                   spacing_ms=0, failure_cooldown_ms=0).entry
+    entry = ledger.reserve_attempt(
+        market="usdm",
+        kind="order",
+        api="futures",
+        account="main",
+        start_ms=day_start_ms(days[0]),
+        end_ms=day_end_ms(days[-1]),
+        now_ms=0,
+        limit=10,
+        spacing_ms=0,
+        failure_cooldown_ms=0,
+    ).entry
     ledger.record_created(entry.id, download_id=download_id, avg_cost_ms=None, now_ms=0, next_poll_at=0)
-    return ledger.update(entry.id, 1, "ingested", status="ingested", rows=res.rows, data_lines=res.data_lines,
-                         parsed_rows=res.parsed_rows, partitions={d.isoformat(): n for d, n in res.partitions.items()})
+    return ledger.update(
+        entry.id,
+        1,
+        "ingested",
+        status="ingested",
+        rows=res.rows,
+        data_lines=res.data_lines,
+        parsed_rows=res.parsed_rows,
+        partitions={d.isoformat(): n for d, n in res.partitions.items()},
+    )
 
 
 def failed(tmp_path: Path, entry: LedgerEntry) -> dict[str, int]:
@@ -54,13 +78,17 @@ def test_lake_differs_from_the_ledger(tmp_path: Path) -> None:
     lake.write_partition(tmp_path, "futures_orders", "main", DAYS[0], part.slice(0, 1))
     lake.partition_path(tmp_path, "futures_orders", "main", DAYS[1]).unlink()
     broken = checks.partitions_as_recorded(tmp_path, "futures_orders", entry)
-    assert broken.violations == 2 and broken.examples == ["2024-03-05: ledger 2, lake 1", "2024-03-06: ledger 0, "
-                                                                                          "lake missing"]
+    assert broken.violations == 2 and broken.examples == [
+        "2024-03-05: ledger 2, lake 1",
+        "2024-03-06: ledger 0, lake missing",
+    ]
 
 
 def test_lost_line_and_bad_decimals(tmp_path: Path) -> None:
     entry = ingest(tmp_path, [order(1, **{"Executed Amount": "0.2", "Amount": "0.1"})], "1", DAYS)
     assert failed(tmp_path, dataclasses.replace(entry, parsed_rows=0)) == {
-        "rows parsed = data lines in the export file": 1, "executed_qty <= orig_qty": 1}
+        "rows parsed = data lines in the export file": 1,
+        "executed_qty <= orig_qty": 1,
+    }
     [rule] = [r for r in checks.export_rules(tmp_path, "futures_orders", entry) if not r.passed]
     assert rule.examples[0].startswith("2024-03-05: ")

@@ -31,8 +31,10 @@ from pipeline.exports.errors import (
     UnsafeDownloadUrl,
 )
 
-EXPIRED_XML = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
-               b"<Message>Request has expired</Message><Expires>2025-03-01T00:00:00Z</Expires></Error>")
+EXPIRED_XML = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+    b"<Message>Request has expired</Message><Expires>2025-03-01T00:00:00Z</Expires></Error>"
+)
 
 
 @pytest.fixture
@@ -77,8 +79,9 @@ def test_sniffing() -> None:
         sniff(b"\x00\xff\xfe\x01binary\xff\xfe\xfa\xfb\xfc\xfd")
 
 
-@pytest.mark.parametrize(("body", "ext"), [(gzip.compress(b"Uid,Time\n"), "gz"), (b"Uid,Time\r\n1,2\r\n", "csv")],
-                         ids=["gz", "csv"])
+@pytest.mark.parametrize(
+    ("body", "ext"), [(gzip.compress(b"Uid,Time\n"), "gz"), (b"Uid,Time\r\n1,2\r\n", "csv")], ids=["gz", "csv"]
+)
 def test_extension_from_first_bytes(tmp_path, server, body, ext) -> None:
     server.routes["/f/x"] = Route(body=body)
     client, clock = FakeClient(), Clock()
@@ -102,8 +105,9 @@ def test_truncated_download_keeps_no_raw_file(tmp_path, server) -> None:
 
 
 def test_html_instead_of_file_has_its_own_message(tmp_path, server) -> None:
-    server.routes["/f/h"] = Route(body=b"<!doctype html><html><body>Access denied by WAF</body></html>",
-                                  headers={"Content-Type": "text/html"})
+    server.routes["/f/h"] = Route(
+        body=b"<!doctype html><html><body>Access denied by WAF</body></html>", headers={"Content-Type": "text/html"}
+    )
     client, clock = FakeClient(), Clock()
     chain = make_chain(tmp_path, client, clock)
     did = create_and_complete(chain, client, clock, server.url("/f/h"))
@@ -167,7 +171,8 @@ def test_expired_by_timestamp_without_fresh_link_is_marked_expired(tmp_path, ser
     assert e.status == "expired" and e.url is None
     # the range is no longer blocked: it can be planned (and paid for) again
     assert [str(r) for r in chain.plan(USDM, date(2025, 1, 1), date(2025, 1, 31)).requests] == [
-        "2025-01-01..2025-01-31"]
+        "2025-01-01..2025-01-31"
+    ]
 
 
 def test_expired_by_server_403_xml_repolls_fresh_link(tmp_path, server) -> None:

@@ -27,9 +27,26 @@ from pipeline.sandbox import exportfiles
 from pipeline.storage import lake
 from pipeline.storage.schemas import futures_orders
 
-FROM_EXPORT = ("order_id", "symbol", "type", "side", "position_side", "price", "avg_price", "orig_qty", "executed_qty",
-               "cum_quote", "stop_price", "status", "client_order_id", "time_in_force", "activate_price",
-               "price_rate", "time", "update_time")
+FROM_EXPORT = (
+    "order_id",
+    "symbol",
+    "type",
+    "side",
+    "position_side",
+    "price",
+    "avg_price",
+    "orig_qty",
+    "executed_qty",
+    "cum_quote",
+    "stop_price",
+    "status",
+    "client_order_id",
+    "time_in_force",
+    "activate_price",
+    "price_rate",
+    "time",
+    "update_time",
+)
 JAN = [date(2025, 1, 1) + timedelta(days=i) for i in range(31)]  # create_and_complete's range
 
 
@@ -44,11 +61,26 @@ def api_orders(n: int = 62) -> list[dict[str, Any]]:
     out = []
     for i in range(n):
         t = int(datetime(2025, 1, 1, tzinfo=UTC).timestamp() * 1000) + i * 12 * 3_600_000 + 23 * 3_600_000
-        out.append({"orderId": 8_389_765_568_816_714_211 - i, "symbol": ("BTCUSDT", "ETHUSDT")[i % 2],
-                    "type": "LIMIT", "side": "BUY", "positionSide": "BOTH", "price": "94123.1", "avgPrice": "94123.1",
-                    "origQty": "0.010", "executedQty": "0.010", "cumQuote": "941.231", "stopPrice": "0",
-                    "status": "FILLED", "clientOrderId": f"c{i}", "timeInForce": "GTC", "time": t,
-                    "updateTime": t + 59 * 60_000})
+        out.append(
+            {
+                "orderId": 8_389_765_568_816_714_211 - i,
+                "symbol": ("BTCUSDT", "ETHUSDT")[i % 2],
+                "type": "LIMIT",
+                "side": "BUY",
+                "positionSide": "BOTH",
+                "price": "94123.1",
+                "avgPrice": "94123.1",
+                "origQty": "0.010",
+                "executedQty": "0.010",
+                "cumQuote": "941.231",
+                "stopPrice": "0",
+                "status": "FILLED",
+                "clientOrderId": f"c{i}",
+                "timeInForce": "GTC",
+                "time": t,
+                "updateTime": t + 59 * 60_000,
+            }
+        )
     return [o for o in out if o["updateTime"] < int(datetime(2025, 2, 1, tzinfo=UTC).timestamp() * 1000)]
 
 
@@ -56,8 +88,10 @@ def zipped(rows: list[dict[str, Any]], offset: int, *, label: int | None = None)
     """The sandbox's export file of ``rows`` in local time ``offset``, its CSV named with ``label``."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr(exportfiles.csv_name(0, offset if label is None else label),
-                    exportfiles.build_csv(rows, uid=1, offset_minutes=offset))
+        zf.writestr(
+            exportfiles.csv_name(0, offset if label is None else label),
+            exportfiles.build_csv(rows, uid=1, offset_minutes=offset),
+        )
     return buf.getvalue()
 
 
@@ -70,8 +104,11 @@ def ready(tmp_path: Path, server: FileServer, body: bytes, *, route: Route | Non
 
 
 def lake_rows(data_dir: Path, table: str = "futures_orders") -> list[dict[str, Any]]:
-    return [r for d in lake.list_partitions(data_dir, table, "main")
-            for r in lake.read_partition(data_dir, table, "main", d).to_pylist()]
+    return [
+        r
+        for d in lake.list_partitions(data_dir, table, "main")
+        for r in lake.read_partition(data_dir, table, "main", d).to_pylist()
+    ]
 
 
 def test_ingest_infers_offset_and_partitions_equal_the_orders(tmp_path, server) -> None:
@@ -83,15 +120,21 @@ def test_ingest_infers_offset_and_partitions_equal_the_orders(tmp_path, server) 
     assert end == int(datetime(2025, 2, 1, tzinfo=UTC).timestamp() * 1000) - 1 and end - start < 7 * 86_400_000
     e = chain.ledger.by_download_id(did)
     assert (e.status, e.utc_offset_minutes, e.rows, e.parsed_rows, e.data_lines) == (
-        "ingested", 330, len(orders), len(orders), len(orders))
+        "ingested",
+        330,
+        len(orders),
+        len(orders),
+        len(orders),
+    )
     assert sorted(e.partitions) == [d.isoformat() for d in JAN] and sum(e.partitions.values()) == len(orders)
     inferred = [ev["detail"] for ev in chain.ledger.events(e.id) if ev["event"] == "utc_offset_inferred"]
     assert inferred[0]["offset_minutes"] == 330 and inferred[0]["matched"] >= 10
     want = futures_orders.from_api(orders, account="main", market="usdm", source="x", ingested_at=0).to_pylist()
     key = lambda r: r["order_id"]  # noqa: E731
     got = sorted(lake_rows(tmp_path), key=key)
-    assert [{k: r[k] for k in FROM_EXPORT} for r in got] == [{k: r[k] for k in FROM_EXPORT}
-                                                             for r in sorted(want, key=key)]
+    assert [{k: r[k] for k in FROM_EXPORT} for r in got] == [
+        {k: r[k] for k in FROM_EXPORT} for r in sorted(want, key=key)
+    ]
     assert {r["utc_offset_minutes"] for r in got} == {330} and {r["download_id"] for r in got} == {did}
     assert result.warnings == []
     assert [r.name for r in checks.export_rules(tmp_path, "futures_orders", e) if not r.passed] == []
@@ -118,8 +161,12 @@ def test_inferred_offset_wins_over_a_wrong_label(tmp_path, server) -> None:
 def test_plain_csv_offset_from_the_served_name_or_configuration(tmp_path, server) -> None:
     orders = api_orders(10)
     body = exportfiles.build_csv(orders, uid=1, offset_minutes=-360)
-    named = Route(body=body, headers={"Content-Disposition":
-                                      'attachment; filename="Binance-Futures-Order-History-202502010000(UTC--6).csv"'})
+    named = Route(
+        body=body,
+        headers={
+            "Content-Disposition": 'attachment; filename="Binance-Futures-Order-History-202502010000(UTC--6).csv"'
+        },
+    )
     chain, _, did = ready(tmp_path / "a", server, body, route=named)
     assert chain.retrieve(did).path.name == f"{did}.csv"  # the label is no longer in the raw copy's name
     assert chain.ingest(did).utc_offset_minutes == -360
@@ -154,8 +201,10 @@ def test_rest_failure_falls_back_to_the_file_label(tmp_path, server, caplog) -> 
 
 def test_zip_bomb_is_stored_raw_but_refused_at_ingest(tmp_path, server) -> None:
     bomb = tmp_path / "bomb.zip"
-    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as zf, \
-            zf.open("Binance-Futures-Order-History-202502010000(UTC+8).csv", "w") as member:
+    with (
+        zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as zf,
+        zf.open("Binance-Futures-Order-History-202502010000(UTC+8).csv", "w") as member,
+    ):
         for _ in range(64):
             member.write(b"\0" * (1 << 20))
     chain, _, did = ready(tmp_path / "data", server, bomb.read_bytes())

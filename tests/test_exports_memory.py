@@ -62,8 +62,14 @@ print(json.dumps({"file_mb": path.stat().st_size / 2**20, "base_mb": base / 1024
 
 
 def _python(*args: str) -> str:
-    proc = subprocess.run([sys.executable, "-c", *args], cwd=Path(__file__).resolve().parents[1],
-                          capture_output=True, text=True, timeout=120, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", *args],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout
 

@@ -28,14 +28,31 @@ SYMBOLS = ("BTCUSDT", "ETHUSDT", "币安人生USDT", "1000PEPEUSDT")
 BLOCK = 4096  # ~40 rows per CSV batch
 
 
-def _row(order_id: int, update: datetime, *, symbol: str = "BTCUSDT", price: str = "1.5",
-         status: str = "FILLED") -> dict[str, str]:
+def _row(
+    order_id: int, update: datetime, *, symbol: str = "BTCUSDT", price: str = "1.5", status: str = "FILLED"
+) -> dict[str, str]:
     local = update.strftime("%Y-%m-%d %H:%M:%S")
-    return {"Uid": "1", "Time": (update - timedelta(minutes=5)).strftime("%Y-%m-%d %H:%M:%S"),
-            "Order No": str(order_id), "Symbol": symbol, "Type": "LIMIT", "Side": "BUY", "Position Side": "BOTH",
-            "Price": price, "Average Price": price, "Amount": "2", "Executed Amount": "2",
-            "Executed Quote Amount": "3", "Stop Price": "0", "Status": status, "Client Order Id": f"c{order_id}",
-            "Time In Force": "GTC", "Activate Price": "", "Price Rate": "", "Update Time": local}
+    return {
+        "Uid": "1",
+        "Time": (update - timedelta(minutes=5)).strftime("%Y-%m-%d %H:%M:%S"),
+        "Order No": str(order_id),
+        "Symbol": symbol,
+        "Type": "LIMIT",
+        "Side": "BUY",
+        "Position Side": "BOTH",
+        "Price": price,
+        "Average Price": price,
+        "Amount": "2",
+        "Executed Amount": "2",
+        "Executed Quote Amount": "3",
+        "Stop Price": "0",
+        "Status": status,
+        "Client Order Id": f"c{order_id}",
+        "Time In Force": "GTC",
+        "Activate Price": "",
+        "Price Rate": "",
+        "Update Time": local,
+    }
 
 
 def _write(path: Path, rows: list[dict[str, str]]) -> Path:
@@ -49,13 +66,24 @@ def _rows(n: int, seed: int = 3) -> list[dict[str, str]]:
     """``n`` orders in time order over DAYS, some with older versions elsewhere in the file."""
     rng = random.Random(seed)
     span = len(DAYS) * 86400
-    rows = [_row(10_000 + i, START + timedelta(seconds=i * span // n), symbol=rng.choice(SYMBOLS),
-                 price=f"{rng.randint(1, 10**6)}.{rng.randint(0, 99):02d}") for i in range(n)]
+    rows = [
+        _row(
+            10_000 + i,
+            START + timedelta(seconds=i * span // n),
+            symbol=rng.choice(SYMBOLS),
+            price=f"{rng.randint(1, 10**6)}.{rng.randint(0, 99):02d}",
+        )
+        for i in range(n)
+    ]
     for i in range(0, n, 37):  # an older version of every 37th order, earlier in the file (possibly another day)
         newer = rows[i]
         older_time = datetime.strptime(newer["Update Time"], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
-        older = _row(int(newer["Order No"]), max(START, older_time - timedelta(hours=rng.randint(0, 30))),
-                     symbol=newer["Symbol"], status="NEW")
+        older = _row(
+            int(newer["Order No"]),
+            max(START, older_time - timedelta(hours=rng.randint(0, 30))),
+            symbol=newer["Symbol"],
+            status="NEW",
+        )
         if older["Update Time"] != newer["Update Time"]:
             rows.insert(max(0, i - rng.randint(1, 200)), older)
     return rows
@@ -82,8 +110,16 @@ def _lake(data: Path, day: date) -> list[tuple[str, int, str]]:
 
 
 def _ingest(path: Path, data: Path, days: list[date] | None = None) -> parser.ExportIngestResult:
-    return write_export_partitions(path, data_dir=data, table="futures_orders", market="usdm", account="main",
-                                   download_id="9", days=days, block_bytes=BLOCK)
+    return write_export_partitions(
+        path,
+        data_dir=data,
+        table="futures_orders",
+        market="usdm",
+        account="main",
+        download_id="9",
+        days=days,
+        block_bytes=BLOCK,
+    )
 
 
 def _recording_stage(monkeypatch: pytest.MonkeyPatch) -> list[date]:
@@ -196,8 +232,9 @@ def test_rows_outside_days_are_never_staged(tmp_path: Path, monkeypatch: pytest.
     res = _ingest(path, data, wanted)
     assert set(calls) <= set(wanted)
     assert res.partitions[date(2024, 3, 20)] == 0 and lake.list_partitions(data, "futures_orders", "main") == wanted
-    assert res.outside_days_dropped == sum(1 for r in rows if r["Update Time"][:10] not in
-                                           {d.isoformat() for d in wanted})
+    assert res.outside_days_dropped == sum(
+        1 for r in rows if r["Update Time"][:10] not in {d.isoformat() for d in wanted}
+    )
 
 
 def test_tie_on_update_time_keeps_the_last_row_across_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

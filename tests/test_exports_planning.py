@@ -72,7 +72,10 @@ def test_greedy_spans_a_covered_hole_when_that_saves_an_id() -> None:
     assert part == {date(2024, 2, 2)}
     # with max 40-day windows the hole splits the work into the two real gaps
     assert [str(r) for r in coalesce(start, end, covered, max_days=40)] == [
-        "2024-01-01..2024-01-31", "2024-02-11..2024-03-21", "2024-03-22..2024-03-31"]
+        "2024-01-01..2024-01-31",
+        "2024-02-11..2024-03-21",
+        "2024-03-22..2024-03-31",
+    ]
 
 
 def test_end_is_clipped_to_the_last_complete_utc_day(tmp_path) -> None:
@@ -175,8 +178,9 @@ def test_unknown_resolved_with_download_id_is_polled(tmp_path) -> None:
 def test_definitive_rejection_is_failed_not_counted_and_cooled_down(tmp_path) -> None:
     client, clock = FakeClient(), Clock()
     chain = make_chain(tmp_path, client, clock)
-    client.create_error = make_error("ApiKeyRejected", "-2015 Invalid API-key, IP, or permissions", code=-2015,
-                                                http_status=401)
+    client.create_error = make_error(
+        "ApiKeyRejected", "-2015 Invalid API-key, IP, or permissions", code=-2015, http_status=401
+    )
     with pytest.raises(ExportRejected):
         chain.request(USDM, date(2024, 1, 1), date(2024, 3, 31))
     assert chain.ledger.entries()[0].status == "failed" and chain.quota(USDM).used == 0
@@ -222,8 +226,18 @@ def test_stale_attempt_becomes_unknown(tmp_path) -> None:
     clock = Clock()
     ledger = ExportLedger(tmp_path)
     now = int(clock() * 1000)
-    r = ledger.reserve_attempt(market="usdm", kind="order", api="futures", account="main", start_ms=0,
-                               end_ms=DAY_MS - 1, now_ms=now, limit=10, spacing_ms=0, failure_cooldown_ms=0)
+    r = ledger.reserve_attempt(
+        market="usdm",
+        kind="order",
+        api="futures",
+        account="main",
+        start_ms=0,
+        end_ms=DAY_MS - 1,
+        now_ms=now,
+        limit=10,
+        spacing_ms=0,
+        failure_cooldown_ms=0,
+    )
     assert r.entry is not None and r.entry.status == "attempted"
     assert ledger.expire_stale_attempts(now + 60_000, 300_000) == []
     stale = ledger.expire_stale_attempts(now + 301_000, 300_000)
@@ -238,9 +252,20 @@ def test_concurrent_reservations_never_double_spend(tmp_path) -> None:
     def worker() -> None:
         ledger = ExportLedger(tmp_path)  # own connection, like another process
         barrier.wait()
-        results.append(ledger.reserve_attempt(
-            market="usdm", kind="order", api="futures", account="main", start_ms=0, end_ms=DAY_MS - 1,
-            now_ms=int(T0 * 1000), limit=10, spacing_ms=31_000, failure_cooldown_ms=0))
+        results.append(
+            ledger.reserve_attempt(
+                market="usdm",
+                kind="order",
+                api="futures",
+                account="main",
+                start_ms=0,
+                end_ms=DAY_MS - 1,
+                now_ms=int(T0 * 1000),
+                limit=10,
+                spacing_ms=31_000,
+                failure_cooldown_ms=0,
+            )
+        )
 
     threads = [threading.Thread(target=worker) for _ in range(6)]
     for t in threads:
@@ -293,9 +318,18 @@ def test_reservation_is_trimmed_to_the_days_nobody_covers(tmp_path) -> None:
     now = int(T0 * 1000)
 
     def reserve(start: date, end: date):
-        return ledger.reserve_attempt(market="usdm", kind="order", api="futures", account="main",
-                                      start_ms=day_start_ms(start), end_ms=day_end_ms(end), now_ms=now, limit=10,
-                                      spacing_ms=0, failure_cooldown_ms=0)
+        return ledger.reserve_attempt(
+            market="usdm",
+            kind="order",
+            api="futures",
+            account="main",
+            start_ms=day_start_ms(start),
+            end_ms=day_end_ms(end),
+            now_ms=now,
+            limit=10,
+            spacing_ms=0,
+            failure_cooldown_ms=0,
+        )
 
     first = reserve(date(2024, 1, 1), date(2024, 6, 30)).entry
     # another process planned the whole year before the first reservation was committed
@@ -318,8 +352,7 @@ def test_a_window_spanning_a_covered_hole_is_requested(tmp_path) -> None:
 
 def test_weekly_refresh_requests_the_previous_week_and_fills_a_skipped_one(tmp_path) -> None:
     assert refresh_range(date(2025, 3, 15)) == (date(2025, 3, 8), date(2025, 3, 14))
-    assert refresh_range(date(2025, 3, 15), 3, last_covered=date(2025, 3, 1)) == (date(2025, 3, 2),
-                                                                                 date(2025, 3, 14))
+    assert refresh_range(date(2025, 3, 15), 3, last_covered=date(2025, 3, 1)) == (date(2025, 3, 2), date(2025, 3, 14))
     client, clock = FakeClient(), Clock()  # Saturday 2025-03-15
     chain = make_chain(tmp_path, client, clock)
     assert len(chain.refresh(USDM)) == 1
@@ -330,8 +363,11 @@ def test_weekly_refresh_requests_the_previous_week_and_fills_a_skipped_one(tmp_p
     clock.advance(60)
     assert list(chain.refresh(USDM)) == []  # nothing new: no id spent
     days = [(ms_to_day(a), ms_to_day(b)) for _, a, b in client.creates]
-    assert days == [(date(2025, 3, 8), date(2025, 3, 14)), (date(2025, 3, 15), date(2025, 3, 21)),
-                    (date(2025, 3, 22), date(2025, 4, 4))]
+    assert days == [
+        (date(2025, 3, 8), date(2025, 3, 14)),
+        (date(2025, 3, 15), date(2025, 3, 21)),
+        (date(2025, 3, 22), date(2025, 4, 4)),
+    ]
 
 
 def _request_in_process(data_dir: str, barrier: Any, creates: Any) -> None:
@@ -376,9 +412,11 @@ def test_v1_ledger_is_migrated_in_place(tmp_path) -> None:
     path.parent.mkdir()
     con = sqlite3.connect(path)
     con.executescript(v1)
-    con.execute("INSERT INTO entries (market, kind, api, account, start_ms, end_ms, requested_at, quota_month, "
-                "status, download_id, updated_at) VALUES ('usdm', 'order', 'futures', 'main', 0, 1, 2, '2025-03', "
-                "'processing', '42', 3)")
+    con.execute(
+        "INSERT INTO entries (market, kind, api, account, start_ms, end_ms, requested_at, quota_month, "
+        "status, download_id, updated_at) VALUES ('usdm', 'order', 'futures', 'main', 0, 1, 2, '2025-03', "
+        "'processing', '42', 3)"
+    )
     con.execute("PRAGMA user_version=1")
     con.commit()
     con.close()
@@ -409,8 +447,7 @@ def test_attempt_is_on_disk_before_the_create_call(tmp_path) -> None:
 def test_quota_is_counted_per_account(tmp_path) -> None:
     client, clock = FakeClient(), Clock()
     main = make_chain(tmp_path, client, clock, monthly_limit=1)
-    other = ExportChain(client, ExportLedger(tmp_path), data_dir=tmp_path, account="other", now=clock,
-                        monthly_limit=1)
+    other = ExportChain(client, ExportLedger(tmp_path), data_dir=tmp_path, account="other", now=clock, monthly_limit=1)
     main.request(USDM, date(2024, 1, 1), date(2024, 1, 31))
     clock.advance(60)
     with pytest.raises(QuotaWouldBeExceeded):

@@ -13,13 +13,12 @@ from pipeline.exports.ledger import ExportLedger
 
 
 def test_pacing_rules() -> None:
-    assert pacing.first_poll_delay_s(7_241_837) == 600        # avg ~2 h -> capped at 10 min
-    assert pacing.first_poll_delay_s(120_000) == 60           # half the average
-    assert pacing.first_poll_delay_s(2_000) == 15             # lower bound
+    assert pacing.first_poll_delay_s(7_241_837) == 600  # avg ~2 h -> capped at 10 min
+    assert pacing.first_poll_delay_s(120_000) == 60  # half the average
+    assert pacing.first_poll_delay_s(2_000) == 15  # lower bound
     assert pacing.first_poll_delay_s(None) == pacing.first_poll_delay_s(-1) == 60
     assert pacing.first_poll_delay_s(120_000, time_scale=0.01) == pytest.approx(0.6)
-    assert [pacing.next_poll_delay_s(120_000, n) for n in (1, 2, 3, 4, 5, 6)] == [
-        120, 240, 480, 960, 1800, 1800]
+    assert [pacing.next_poll_delay_s(120_000, n) for n in (1, 2, 3, 4, 5, 6)] == [120, 240, 480, 960, 1800, 1800]
     assert pacing.poll_error_delay_s(1) == 60 and pacing.poll_error_delay_s(10) == 1800
 
 
@@ -133,8 +132,10 @@ def test_wait_until_complete_on_a_scaled_clock(tmp_path) -> None:
     [a] = chain.request(USDM, date(2024, 1, 1), date(2024, 1, 31))
     [b] = chain.request(PM, date(2024, 1, 1), date(2024, 1, 31))
     exp = int((clock() + 3600) * 1000)
-    client.link_script[a.download_id] = [*(dict(status="processing", url="") for _ in range(3)),
-                                         completed(a.download_id, "https://x.example/a", exp)]
+    client.link_script[a.download_id] = [
+        *(dict(status="processing", url="") for _ in range(3)),
+        completed(a.download_id, "https://x.example/a", exp),
+    ]
     client.link_script[b.download_id] = [completed(b.download_id, "https://x.example/b", exp)]
     start = clock()
     seen = chain.wait_until_complete(timeout=60, sleep=clock.sleep)

@@ -25,11 +25,35 @@ from pipeline.storage import lake
 from pipeline.storage.schemas import futures_orders
 
 SPEED = 3600.0  # sandbox durations run 3600x faster; the chain's pacing is multiplied by 1/SPEED
-FROM_EXPORT = ("order_id", "symbol", "type", "side", "position_side", "price", "avg_price", "orig_qty", "executed_qty",
-               "cum_quote", "stop_price", "status", "client_order_id", "time_in_force", "activate_price",
-               "price_rate", "time", "update_time")
-SANDBOX = {"time_scale": SPEED, "export_processing_seconds": 3600.0, "futures_history_days": 400,
-           "listed_symbols": 10, "active_symbols": 2, "history_days": 3, "busy_day_orders": 5}
+FROM_EXPORT = (
+    "order_id",
+    "symbol",
+    "type",
+    "side",
+    "position_side",
+    "price",
+    "avg_price",
+    "orig_qty",
+    "executed_qty",
+    "cum_quote",
+    "stop_price",
+    "status",
+    "client_order_id",
+    "time_in_force",
+    "activate_price",
+    "price_rate",
+    "time",
+    "update_time",
+)
+SANDBOX = {
+    "time_scale": SPEED,
+    "export_processing_seconds": 3600.0,
+    "futures_history_days": 400,
+    "listed_symbols": 10,
+    "active_symbols": 2,
+    "history_days": 3,
+    "busy_day_orders": 5,
+}
 
 
 def _poll_like_a_sensor(client: BinanceClient, tmp_path, timeout: float = 30.0) -> dict[str, list[str]]:
@@ -37,8 +61,14 @@ def _poll_like_a_sensor(client: BinanceClient, tmp_path, timeout: float = 30.0) 
     seen: dict[str, list[str]] = {}
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        chain = ExportChain(client, ExportLedger(tmp_path), data_dir=tmp_path, account="main",
-                            allow_http_loopback=True, time_scale=1 / SPEED)
+        chain = ExportChain(
+            client,
+            ExportLedger(tmp_path),
+            data_dir=tmp_path,
+            account="main",
+            allow_http_loopback=True,
+            time_scale=1 / SPEED,
+        )
         for o in chain.poll_due():
             seen.setdefault(o.run_key, []).append(o.status)
         if not chain.ledger.entries(status="processing"):
@@ -53,19 +83,32 @@ def test_one_year_exports_equal_the_sandbox_truth(tmp_path, monkeypatch) -> None
             monkeypatch.setenv(k, v)
         client = BinanceClient.from_settings(Settings.from_env())
         try:
-            chain = ExportChain(client, ExportLedger(tmp_path), data_dir=tmp_path, account="main",
-                                allow_http_loopback=True, time_scale=1 / SPEED)
+            chain = ExportChain(
+                client,
+                ExportLedger(tmp_path),
+                data_dir=tmp_path,
+                account="main",
+                allow_http_loopback=True,
+                time_scale=1 / SPEED,
+            )
             today = datetime.now(tz=UTC).date()
             start, end = today - timedelta(days=365), today - timedelta(days=1)
             for ep in EXPORT_ENDPOINTS.values():
                 res = chain.request(ep, start, end, sleep=time.sleep)
                 assert len(res) == 1 and res.done  # 365 days: one id
             polls = _poll_like_a_sensor(client, tmp_path)
-            assert len(polls) == 2 and all(s[-1] == "completed" and s.count("processing") >= 2
-                                           for s in polls.values()), polls
+            assert len(polls) == 2 and all(
+                s[-1] == "completed" and s.count("processing") >= 2 for s in polls.values()
+            ), polls
             for did in polls:  # run_key = download id
-                ExportChain(client, ExportLedger(tmp_path), data_dir=tmp_path, account="main",
-                            allow_http_loopback=True, time_scale=1 / SPEED).ingest(did)
+                ExportChain(
+                    client,
+                    ExportLedger(tmp_path),
+                    data_dir=tmp_path,
+                    account="main",
+                    allow_http_loopback=True,
+                    time_scale=1 / SPEED,
+                ).ingest(did)
             truth = sx.truth()
             ids_created = sx.stats()["export_ids_created"]
             assert list(chain.request(ep, start, end)) == []  # already exported: nothing spent
@@ -89,7 +132,8 @@ def _assert_equals_truth(data_dir, entry, orders) -> None:
     got = pq.read_table(data_dir / "lake" / table, partitioning=None).to_pylist()
     key = lambda r: (r["symbol"], r["order_id"])  # noqa: E731
     assert [{k: r[k] for k in FROM_EXPORT} for r in sorted(got, key=key)] == [
-        {k: r[k] for k in FROM_EXPORT} for r in sorted(expected.to_pylist(), key=key)]
+        {k: r[k] for k in FROM_EXPORT} for r in sorted(expected.to_pylist(), key=key)
+    ]
     assert len(lake.list_partitions(data_dir, table, "main")) == 365  # every day, empty ones included
     assert [r.name for r in checks.export_rules(data_dir, table, entry) if not r.passed] == []
     glob = str(data_dir / "lake" / table / "**" / "*.parquet")

@@ -60,8 +60,15 @@ class FakeRest:
         self.calls: list[tuple[int, int]] = []
         self.error: BaseException | None = None
 
-    def all_orders(self, symbol: str | None = None, *, order_id: int | None = None, start_time: int,
-                   end_time: int, limit: int = 1000) -> list[dict[str, Any]]:
+    def all_orders(
+        self,
+        symbol: str | None = None,
+        *,
+        order_id: int | None = None,
+        start_time: int,
+        end_time: int,
+        limit: int = 1000,
+    ) -> list[dict[str, Any]]:
         assert end_time - start_time < 7 * 86_400_000  # Binance: window < 7 days
         self.calls.append((start_time, end_time))
         if self.error is not None:
@@ -107,13 +114,25 @@ class FakeClient:
 
 
 def processing(did: str) -> dict[str, Any]:
-    return {"downloadId": did, "status": "processing", "url": "", "notified": False, "expirationTimestamp": -1,
-            "isExpired": None}
+    return {
+        "downloadId": did,
+        "status": "processing",
+        "url": "",
+        "notified": False,
+        "expirationTimestamp": -1,
+        "isExpired": None,
+    }
 
 
 def completed(did: str, url: str, expires_ms: int, *, pm: bool = False) -> dict[str, Any]:
-    out = {"downloadId": did, "status": "completed", "url": url, "notified": True,
-           "expirationTimestamp": expires_ms, "isExpired": None}
+    out = {
+        "downloadId": did,
+        "status": "completed",
+        "url": url,
+        "notified": True,
+        "expirationTimestamp": expires_ms,
+        "isExpired": None,
+    }
     if pm:
         out["s3Link"] = None
     return out
@@ -152,8 +171,8 @@ class Route:
     status: int = 200
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
-    content_length: int | None = None   # override (a larger value simulates a truncated transfer)
-    no_length: bool = False             # no Content-Length at all: the body ends when the connection closes
+    content_length: int | None = None  # override (a larger value simulates a truncated transfer)
+    no_length: bool = False  # no Content-Length at all: the body ends when the connection closes
 
 
 @dataclass
@@ -191,8 +210,7 @@ class FileServer:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02},
-                                       daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
 
     @property
     def base(self) -> str:
@@ -210,8 +228,15 @@ class FileServer:
         self.httpd.server_close()
 
 
-def create_and_complete(chain: ExportChain, client: FakeClient, clock: Clock, url: str, *,
-                        expires_in_s: float = 7 * 86400, endpoint: Any = USDM) -> str:
+def create_and_complete(
+    chain: ExportChain,
+    client: FakeClient,
+    clock: Clock,
+    url: str,
+    *,
+    expires_in_s: float = 7 * 86400,
+    endpoint: Any = USDM,
+) -> str:
     """Request one small range and drive it to ``completed`` with ``url``; returns the download id."""
     from datetime import date
 

@@ -17,8 +17,13 @@ def _truth(**overrides) -> dict:
 
 
 def test_same_seed_same_account_other_seed_other_account() -> None:
-    small = {"listed_symbols": 40, "active_symbols": 4, "history_days": 20, "busy_day_orders": 50,
-             "futures_history_days": 20}
+    small = {
+        "listed_symbols": 40,
+        "active_symbols": 4,
+        "history_days": 20,
+        "busy_day_orders": 50,
+        "futures_history_days": 20,
+    }
     a, b = _truth(seed=11, **small), _truth(seed=11, **small)
     assert a == b
     c = _truth(seed=12, **small)
@@ -34,7 +39,15 @@ def test_default_account_is_realistic() -> None:
     # every status an order history can hold (PENDING_CANCEL is documented as unused); PENDING_NEW is the pending
     # leg of an OTO list
     assert set(Counter(o["status"] for o in orders)) == {
-        "NEW", "PENDING_NEW", "PARTIALLY_FILLED", "FILLED", "CANCELED", "REJECTED", "EXPIRED", "EXPIRED_IN_MATCH"}
+        "NEW",
+        "PENDING_NEW",
+        "PARTIALLY_FILLED",
+        "FILLED",
+        "CANCELED",
+        "REJECTED",
+        "EXPIRED",
+        "EXPIRED_IN_MATCH",
+    }
     kinds = Counter((lst["contingencyType"], lst["listOrderStatus"]) for lst in truth["spot_order_lists"])
     assert {("OCO", "ALL_DONE"), ("OCO", "EXECUTING"), ("OTO", "ALL_DONE"), ("OTO", "EXECUTING")} <= set(kinds)
     legs = {(o["symbol"], o["orderId"]): o for o in orders}

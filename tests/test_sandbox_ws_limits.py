@@ -137,8 +137,9 @@ def test_ws_api_strictness():
             for i, (method, params, code) in enumerate(cases):
                 r = _call(ws, i, method, params)
                 assert r["id"] == i and r["status"] == 400 and r["error"]["code"] == code, (method, params, r)
-            assert _call(ws, 99, "allOrders", signed(symbol=sym, startTime=now - 86_400_000, endTime=now))["status"] \
-                == 200
+            assert (
+                _call(ws, 99, "allOrders", signed(symbol=sym, startTime=now - 86_400_000, endTime=now))["status"] == 200
+            )
 
 
 @pytest.mark.parametrize("kind", ["ed25519", "rsa"])
@@ -155,10 +156,17 @@ def test_ws_api_key_pair_signatures(kind):
 
     key, other = new_key(), new_key()
     pem = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-    with start_sandbox(
-        listed_symbols=10, active_symbols=2, history_days=3, busy_day_orders=5, futures_history_days=5,
-        **{f"{kind}_public_key_pem": pem},
-    ) as sx, connect(sx.ws_url) as ws:
+    with (
+        start_sandbox(
+            listed_symbols=10,
+            active_symbols=2,
+            history_days=3,
+            busy_day_orders=5,
+            futures_history_days=5,
+            **{f"{kind}_public_key_pem": pem},
+        ) as sx,
+        connect(sx.ws_url) as ws,
+    ):
         params = {"apiKey": KEY, "symbol": sx.truth()["active"][0], "limit": 3, "timestamp": int(time.time() * 1000)}
         assert _call(ws, 1, "allOrders", sign(key, params))["status"] == 200
         r = _call(ws, 2, "allOrders", sign(other, params))
@@ -230,8 +238,9 @@ def test_429_then_418_ban_and_ws_429():
 
 def test_weight_is_counted_per_ip_and_limiter_group():
     """Limits are per IP (binance-api.md §3): one IP over its budget does not affect another, nor futures."""
-    limiter = WeightLimiter(limits={"spot": 60, "futures": 60}, interval=scaled_interval(1.0), ban_ms=120_000,
-                            max_ban_ms=3 * 86_400_000)
+    limiter = WeightLimiter(
+        limits={"spot": 60, "futures": 60}, interval=scaled_interval(1.0), ban_ms=120_000, max_ban_ms=3 * 86_400_000
+    )
     now = 28_333_334 * 60_000  # a minute boundary
     assert limiter.charge("10.0.0.1", "spot", 60, now) == 60
     with pytest.raises(ApiError) as info:

@@ -21,8 +21,7 @@ def _rows(data: Path, table: str = "spot_orders") -> list[dict]:
     out = []
     for day in lake.list_partitions(data, table, "main"):
         out += lake.read_partition(data, table, "main", day).to_pylist()
-    return sorted(out, key=lambda r: (r.get("symbol"), r.get("order_id", r.get("order_list_id")),
-                                      r.get("update_time")))
+    return sorted(out, key=lambda r: (r.get("symbol"), r.get("order_id", r.get("order_list_id")), r.get("update_time")))
 
 
 def _strip(rows: list[dict]) -> list[dict]:
@@ -80,8 +79,9 @@ def test_crash_keeps_finished_days_and_a_rerun_completes(tmp_path: Path) -> None
 def test_backfill_mode_equals_the_truth(tmp_path: Path) -> None:
     fake = scenario(listed=30, active=4, days=20, busy_day_orders=1500)
     start, end = _window(fake, 20)
-    backfill_spot(fake, data_dir=tmp_path, account="main", start=start, end=end, explicit=["DELISTUSDT"],
-                  log=lambda m: None)
+    backfill_spot(
+        fake, data_dir=tmp_path, account="main", start=start, end=end, explicit=["DELISTUSDT"], log=lambda m: None
+    )
     assert _strip(_rows(tmp_path)) == _truth(fake, start, end)
 
 
@@ -102,8 +102,14 @@ def test_an_order_updated_later_keeps_both_versions(tmp_path: Path) -> None:
     placed = day_start_ms(day) + 3_600_000
     fake = FakeSpotApi(now=T0, listed={"BTCUSDT": ("BTC", "USDT")}, balances={"BTC": "1.00000000"})
     fake.add_orders([make_order("BTCUSDT", 7, placed, placed, status="NEW", executed="0.00000000")])
-    kwargs = {"data_dir": tmp_path, "account": "main", "start": day, "end": day + timedelta(days=3),
-              "mode": "daily", "log": lambda m: None}
+    kwargs = {
+        "data_dir": tmp_path,
+        "account": "main",
+        "start": day,
+        "end": day + timedelta(days=3),
+        "mode": "daily",
+        "log": lambda m: None,
+    }
     backfill_spot(fake, **kwargs)
     # three days later the order fills; Binance now returns it only for the day of its last update
     fake.orders["BTCUSDT"] = [make_order("BTCUSDT", 7, placed, placed + 3 * DAY_MS, status="FILLED")]
@@ -130,11 +136,18 @@ def test_archived_zero_fill_cancel_is_not_lost_by_a_late_refetch(tmp_path: Path)
 
 def test_merge_keeps_the_newest_version_and_unchanged_rows_as_they_were() -> None:
     t = day_start_ms(date(2024, 1, 5))
-    old = spot_orders.from_api([make_order("ETHBTC", 1, t, t + 10, status="NEW", executed="0.00000000"),
-                                make_order("ETHBTC", 2, t, t + 20)], account="main", source="s", ingested_at=t)
-    new = spot_orders.from_api([make_order("ETHBTC", 1, t, t + 99, status="FILLED"),
-                                make_order("ETHBTC", 2, t, t + 20)], account="main", source="s",
-                               ingested_at=t + DAY_MS)
+    old = spot_orders.from_api(
+        [make_order("ETHBTC", 1, t, t + 10, status="NEW", executed="0.00000000"), make_order("ETHBTC", 2, t, t + 20)],
+        account="main",
+        source="s",
+        ingested_at=t,
+    )
+    new = spot_orders.from_api(
+        [make_order("ETHBTC", 1, t, t + 99, status="FILLED"), make_order("ETHBTC", 2, t, t + 20)],
+        account="main",
+        source="s",
+        ingested_at=t + DAY_MS,
+    )
     merged = {r["order_id"]: r for r in merge_day(old, new, "spot_orders").to_pylist()}
     assert merged[1]["status"] == "FILLED" and merged[1]["executed_qty"] == Decimal("1")
     assert merged[2]["ingested_at"] == old.to_pylist()[1]["ingested_at"]  # unchanged: first sighting kept

@@ -15,8 +15,12 @@ DAY = 86_400_000
 
 def small_fake(**kw) -> FakeSpotApi:
     fake = FakeSpotApi(now=NOW, **kw)
-    fake.listed = {"BTCUSDT": ("BTC", "USDT"), "ETHBTC": ("ETH", "BTC"), "XRPUSDT": ("XRP", "USDT"),
-                   "DOGEUSDT": ("DOGE", "USDT")}
+    fake.listed = {
+        "BTCUSDT": ("BTC", "USDT"),
+        "ETHBTC": ("ETH", "BTC"),
+        "XRPUSDT": ("XRP", "USDT"),
+        "DOGEUSDT": ("DOGE", "USDT"),
+    }
     fake.add_orders([make_order("BTCUSDT", 5, NOW - 10 * DAY), make_order("BTCUSDT", 9, NOW - 2 * DAY)])
     fake.add_orders([make_order("XRPUSDT", 3, NOW - 5 * DAY, status="NEW", executed="0.00000000")])
     return fake
@@ -54,8 +58,9 @@ def test_evidence_balances_lake_explicit_targeted(tmp_path):
     fake.add_orders([make_order("OLDUSDT", 1, NOW - 30 * DAY)])  # delisted, still queryable
     fake.bad_symbols.add("GONEBUSD")
     index = SymbolIndex.load(tmp_path, "main")
-    res = discover_symbols(fake, index, explicit=["oldusdt", "GONEBUSD"], lake_symbols=["BTCUSDT"],
-                           probe="targeted", log=lambda m: None)
+    res = discover_symbols(
+        fake, index, explicit=["oldusdt", "GONEBUSD"], lake_symbols=["BTCUSDT"], probe="targeted", log=lambda m: None
+    )
     assert "balance" in index.symbols["ETHBTC"].evidence  # ETH held, BTC a common quote
     assert "DOGEUSDT" not in index.symbols  # zero balance is no evidence
     assert "XRPUSDT" not in index.symbols  # USDT alone is not evidence for every *USDT pair
@@ -70,8 +75,9 @@ def test_evidence_balances_lake_explicit_targeted(tmp_path):
 
 def test_probe_false_makes_no_order_calls(tmp_path):
     fake = small_fake()
-    res = discover_symbols(fake, SymbolIndex.load(tmp_path, "main"), explicit=["BTCUSDT"], probe=False,
-                           log=lambda m: None)
+    res = discover_symbols(
+        fake, SymbolIndex.load(tmp_path, "main"), explicit=["BTCUSDT"], probe=False, log=lambda m: None
+    )
     assert fake.call_count("all_orders") == 0 and fake.call_count("all_order_lists") == 0
     assert res.symbols == ["BTCUSDT"] and res.cost_weight == 41
 
@@ -123,8 +129,9 @@ def test_interrupted_full_probe_resumes(tmp_path):
 
 def test_scenario_discovery_cost_is_one_call_per_symbol(tmp_path):
     fake = scenario()
-    res = discover_symbols(fake, SymbolIndex.load(tmp_path, "main"), explicit=["DELISTUSDT", "GONEBUSD"],
-                           log=lambda m: None)
+    res = discover_symbols(
+        fake, SymbolIndex.load(tmp_path, "main"), explicit=["DELISTUSDT", "GONEBUSD"], log=lambda m: None
+    )
     busy = 1  # one symbol has a full first page -> one extra limit=1 call
     assert res.calls["all_orders"] == 302 + busy
     assert len(res.symbols) == 13 and "DELISTUSDT" in res.symbols

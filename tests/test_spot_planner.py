@@ -24,8 +24,9 @@ quiet = {"log": lambda m: None}
 
 
 def rows_of(result) -> list[dict]:
-    return sorted((r for rows in result.orders_by_day.values() for r in rows),
-                  key=lambda r: (r["symbol"], r["orderId"]))
+    return sorted(
+        (r for rows in result.orders_by_day.values() for r in rows), key=lambda r: (r["symbol"], r["orderId"])
+    )
 
 
 def discovered(fake: FakeSpotApi, tmp_path, **kw) -> SymbolIndex:
@@ -96,8 +97,15 @@ def test_windows_page_through_exactly_limit_days_without_truncating(tmp_path, n)
     day0 = day_start_ms(TODAY - timedelta(days=1))
     fake.add_orders(make_order("BTCUSDT", i, day0 + i * 40, day0 + i * 40 + (i % 3)) for i in range(1, n + 1))
     index = SymbolIndex.load(tmp_path, "main")
-    plan = plan_spot_backfill(index, TODAY - timedelta(days=1), TODAY - timedelta(days=1), now_ms=NOW,
-                              symbols=["BTCUSDT"], mode="daily", **quiet)
+    plan = plan_spot_backfill(
+        index,
+        TODAY - timedelta(days=1),
+        TODAY - timedelta(days=1),
+        now_ms=NOW,
+        symbols=["BTCUSDT"],
+        mode="daily",
+        **quiet,
+    )
     result = execute_plan(fake, plan, **quiet)
     assert rows_of(result) == fake.truth(plan.start_ms, plan.end_ms)
     assert len(rows_of(result)) == n
@@ -111,8 +119,15 @@ def test_page_sharing_one_update_time_falls_back_to_cursor(tmp_path):
     t = day_start_ms(TODAY - timedelta(days=1)) + 3_600_000
     fake.add_orders(make_order("BTCUSDT", i, t - 1000, t) for i in range(1, 1201))  # 1200 rows, one updateTime
     fake.add_orders([make_order("BTCUSDT", 5000, t - 2 * DAY_MS)])  # older day, outside the fallback day
-    plan = plan_spot_backfill(SymbolIndex.load(tmp_path, "main"), TODAY - timedelta(days=2),
-                              TODAY - timedelta(days=1), now_ms=NOW, symbols=["BTCUSDT"], mode="daily", **quiet)
+    plan = plan_spot_backfill(
+        SymbolIndex.load(tmp_path, "main"),
+        TODAY - timedelta(days=2),
+        TODAY - timedelta(days=1),
+        now_ms=NOW,
+        symbols=["BTCUSDT"],
+        mode="daily",
+        **quiet,
+    )
     result = execute_plan(fake, plan, **quiet)
     assert rows_of(result) == fake.truth(plan.start_ms, plan.end_ms)
     assert len(result.fallbacks) == 1 and "share updateTime" in result.fallbacks[0]
@@ -124,8 +139,15 @@ def test_window_pages_not_sorted_by_update_time_fall_back_to_cursor(tmp_path):
     day0 = day_start_ms(TODAY - timedelta(days=1))
     # ids ascending but update times descending inside the day: time paging would skip rows
     fake.add_orders(make_order("BTCUSDT", i, day0 + 10, day0 + 80_000_000 - i * 1000) for i in range(1, 1501))
-    plan = plan_spot_backfill(SymbolIndex.load(tmp_path, "main"), TODAY - timedelta(days=1),
-                              TODAY - timedelta(days=1), now_ms=NOW, symbols=["BTCUSDT"], mode="daily", **quiet)
+    plan = plan_spot_backfill(
+        SymbolIndex.load(tmp_path, "main"),
+        TODAY - timedelta(days=1),
+        TODAY - timedelta(days=1),
+        now_ms=NOW,
+        symbols=["BTCUSDT"],
+        mode="daily",
+        **quiet,
+    )
     result = execute_plan(fake, plan, **quiet)
     assert len(rows_of(result)) == 1500 and result.fallbacks
 
@@ -133,13 +155,15 @@ def test_window_pages_not_sorted_by_update_time_fall_back_to_cursor(tmp_path):
 def test_cursor_filters_to_range_and_splits_by_update_day(tmp_path):
     fake = FakeSpotApi(now=NOW, listed={"BTCUSDT": ("BTC", "USDT")})
     d = day_start_ms(TODAY - timedelta(days=10))
-    fake.add_orders([
-        make_order("BTCUSDT", 1, d - 5 * DAY_MS, d - 5 * DAY_MS),  # before range
-        make_order("BTCUSDT", 2, d - 3 * DAY_MS, d + 2 * DAY_MS + 7, status="CANCELED", executed="0.00000000"),
-        make_order("BTCUSDT", 3, d + 1000, d + 1000),
-        make_order("BTCUSDT", 4, d + DAY_MS - 1, d + DAY_MS),  # placed day 0, last update day 1
-        make_order("BTCUSDT", 5, d + 4 * DAY_MS, d + 4 * DAY_MS),  # after range
-    ])
+    fake.add_orders(
+        [
+            make_order("BTCUSDT", 1, d - 5 * DAY_MS, d - 5 * DAY_MS),  # before range
+            make_order("BTCUSDT", 2, d - 3 * DAY_MS, d + 2 * DAY_MS + 7, status="CANCELED", executed="0.00000000"),
+            make_order("BTCUSDT", 3, d + 1000, d + 1000),
+            make_order("BTCUSDT", 4, d + DAY_MS - 1, d + DAY_MS),  # placed day 0, last update day 1
+            make_order("BTCUSDT", 5, d + 4 * DAY_MS, d + 4 * DAY_MS),  # after range
+        ]
+    )
     index = discovered(fake, tmp_path)
     plan = plan_spot_backfill(index, day_of(d), day_of(d) + timedelta(days=2), now_ms=NOW, **quiet)
     assert [p.strategy for p in plan.symbols] == ["cursor"]
@@ -165,13 +189,13 @@ def test_index_learns_and_next_range_starts_at_settled_checkpoint(tmp_path):
     fake.add_orders(make_order("BTCUSDT", i, NOW - 200 * DAY_MS + i * 3_000_000) for i in range(1, 4001))
     index = SymbolIndex.load(tmp_path, "main")
     index.get("BTCUSDT").add_evidence("explicit")  # known symbol, never probed
-    first = plan_spot_backfill(index, TODAY - timedelta(days=200), TODAY - timedelta(days=150), now_ms=NOW,
-                               **quiet)
+    first = plan_spot_backfill(index, TODAY - timedelta(days=200), TODAY - timedelta(days=150), now_ms=NOW, **quiet)
     assert first.symbols[0].strategy == "windows"  # count unknown: cursor cannot be priced
     execute_plan(fake, first, index=index, **quiet)
     # windows gave only bounds; a complete cursor scan (full backfill) teaches count and the settled checkpoint
-    full = plan_spot_backfill(index, TODAY - timedelta(days=200), TODAY, now_ms=NOW, mode="backfill",
-                              symbols=["BTCUSDT"], **quiet)
+    full = plan_spot_backfill(
+        index, TODAY - timedelta(days=200), TODAY, now_ms=NOW, mode="backfill", symbols=["BTCUSDT"], **quiet
+    )
     full.symbols[0].strategy = "cursor"
     execute_plan(fake, full, index=index, **quiet)
     btc = SymbolIndex.load(tmp_path, "main").symbols["BTCUSDT"]
@@ -217,10 +241,14 @@ def test_order_lists_cursor_vs_windows(tmp_path):
     got = sorted(r["orderListId"] for rows in result.order_lists_by_day.values() for r in rows)
     want = [r["orderListId"] for r in fake.order_lists if plan.start_ms <= r["transactionTime"] <= plan.end_ms]
     assert got == want
-    assert not any(p.get("from_id") is not None and p.get("start_time") is not None
-                   for k, p in fake.calls if k == "all_order_lists")  # never -1128
-    daily = plan_spot_backfill(index, TODAY - timedelta(days=39), TODAY - timedelta(days=38), mode="daily",
-                               now_ms=NOW, **quiet)
+    assert not any(
+        p.get("from_id") is not None and p.get("start_time") is not None
+        for k, p in fake.calls
+        if k == "all_order_lists"
+    )  # never -1128
+    daily = plan_spot_backfill(
+        index, TODAY - timedelta(days=39), TODAY - timedelta(days=38), mode="daily", now_ms=NOW, **quiet
+    )
     assert daily.order_lists.strategy == "windows"
     res2 = execute_plan(fake, daily, **quiet)
     assert sum(len(v) for v in res2.order_lists_by_day.values()) == 48
@@ -242,10 +270,12 @@ def test_never_asks_more_than_24h(tmp_path):
     fake = scenario(listed=20, active=3)
     index = discovered(fake, tmp_path)
     for mode in ("daily", "backfill"):
-        execute_plan(fake, plan_spot_backfill(index, TODAY - timedelta(days=30), TODAY, mode=mode, now_ms=NOW,
-                                              **quiet), **quiet)
-    spans = [p["end_time"] - p["start_time"] for k, p in fake.calls
-             if k == "all_orders" and p.get("start_time") is not None]
+        execute_plan(
+            fake, plan_spot_backfill(index, TODAY - timedelta(days=30), TODAY, mode=mode, now_ms=NOW, **quiet), **quiet
+        )
+    spans = [
+        p["end_time"] - p["start_time"] for k, p in fake.calls if k == "all_orders" and p.get("start_time") is not None
+    ]
     assert spans and max(spans) == DAY_MS - 1
 
 

@@ -32,8 +32,9 @@ def _truth_orders(truth: dict, start_ms: int, end_ms: int) -> list[dict]:
 
 
 def _rows(result) -> list[dict]:
-    return sorted((r for rows in result.orders_by_day.values() for r in rows),
-                  key=lambda r: (r["symbol"], r["orderId"]))
+    return sorted(
+        (r for rows in result.orders_by_day.values() for r in rows), key=lambda r: (r["symbol"], r["orderId"])
+    )
 
 
 def _delisted(truth: dict) -> list[str]:
@@ -43,8 +44,9 @@ def _delisted(truth: dict) -> list[str]:
 
 @pytest.fixture(scope="module")
 def sandbox():
-    with testing.start_sandbox(listed_symbols=300, active_symbols=12, history_days=60, busy_day_orders=2500,
-                               time_scale=60.0) as sx:
+    with testing.start_sandbox(
+        listed_symbols=300, active_symbols=12, history_days=60, busy_day_orders=2500, time_scale=60.0
+    ) as sx:
         yield sx
 
 
@@ -78,10 +80,12 @@ def test_sandbox_60_day_backfill_equals_truth_and_is_cheap(sandbox, tmp_path, ca
         run_weight = result.measured_weight if result.measured_weight is not None else result.weight
         ratio_active = base["windows_over_active"]["weight"] / run_weight
         ratio_listed = base["windows_over_listed"]["weight"] / run_weight
-        report = (f"\nSPOT SANDBOX: discovery weight {disc.cost_weight} (client {disc.measured_weight}); run weight "
-                  f"{result.weight} (client {result.measured_weight}); baselines {base}; ratios "
-                  f"{ratio_active:.1f}x / {ratio_listed:.1f}x; {len(got)} orders; "
-                  f"{time.monotonic() - started:.1f}s")
+        report = (
+            f"\nSPOT SANDBOX: discovery weight {disc.cost_weight} (client {disc.measured_weight}); run weight "
+            f"{result.weight} (client {result.measured_weight}); baselines {base}; ratios "
+            f"{ratio_active:.1f}x / {ratio_listed:.1f}x; {len(got)} orders; "
+            f"{time.monotonic() - started:.1f}s"
+        )
         with capsys.disabled():
             print(report)
         assert ratio_active >= 5
@@ -106,8 +110,7 @@ def test_sandbox_rest_and_ws_return_identical_rows(sandbox, tmp_path):
         start = end - timedelta(days=6)
         results = {}
         for name, api in (("rest", client.spot), ("ws", client.spot_ws)):
-            plan = plan_spot_backfill(index, start, end, now_ms=now, mode="daily", symbols=symbols,
-                                      log=lambda m: None)
+            plan = plan_spot_backfill(index, start, end, now_ms=now, mode="daily", symbols=symbols, log=lambda m: None)
             results[name] = execute_plan(api, plan, log=lambda m: None)
         assert _rows(results["rest"]) == _rows(results["ws"])
         assert results["rest"].order_lists_by_day == results["ws"].order_lists_by_day

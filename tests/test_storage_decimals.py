@@ -19,14 +19,14 @@ from pipeline.storage.decimals import (
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("0.10000000000", Decimal("0.1")),        # trailing zeros beyond the scale are fine
+        ("0.10000000000", Decimal("0.1")),  # trailing zeros beyond the scale are fine
         ("-0.5", Decimal("-0.5")),
         ("123", Decimal("123")),
         (".5", Decimal("0.5")),
         ("+1.25", Decimal("1.25")),
         ("0.00000001", Decimal("1E-8")),
         ("-0.000000000000", Decimal(0)),
-        ("-1.00000000", Decimal(-1)),             # negative cummulativeQuoteQty of old spot orders is kept
+        ("-1.00000000", Decimal(-1)),  # negative cummulativeQuoteQty of old spot orders is kept
         ("9" * 30 + ".12345678", Decimal("9" * 30 + ".12345678")),  # exactly 38 digits
     ],
 )
@@ -42,10 +42,10 @@ def test_parse_decimal_exact(text: str, expected: Decimal) -> None:
 @pytest.mark.parametrize(
     ("text", "error"),
     [
-        ("1.123456789", DecimalOverflow),            # 9 significant decimals into scale 8: refused, not rounded
+        ("1.123456789", DecimalOverflow),  # 9 significant decimals into scale 8: refused, not rounded
         ("0.000000001", DecimalOverflow),
-        ("9" * 31, DecimalOverflow),                 # 31 integer digits + 8 decimals > 38
-        ("1e-8", InvalidDecimal),                    # exponent notation hints at a spreadsheet round-trip
+        ("9" * 31, DecimalOverflow),  # 31 integer digits + 8 decimals > 38
+        ("1e-8", InvalidDecimal),  # exponent notation hints at a spreadsheet round-trip
         ("1E+5", InvalidDecimal),
         ("", InvalidDecimal),
         (" 1", InvalidDecimal),
@@ -89,4 +89,8 @@ def test_from_python_refuses_floats() -> None:
     with pytest.raises(InvalidDecimal, match="not exact"):
         decimals_from_python([0.1], scale=8, column="price")
     assert decimals_from_python(["0.1", None, 3, Decimal("2.5")], scale=8, column="p").to_pylist() == [
-        Decimal("0.1"), None, Decimal(3), Decimal("2.5")]
+        Decimal("0.1"),
+        None,
+        Decimal(3),
+        Decimal("2.5"),
+    ]

@@ -27,38 +27,77 @@ SHIB = {"price": "0.00001234", "qty": "9876543210.12345678", "quote": "121876.54
 def _spot_rows() -> list[dict]:
     rows = []
     for i, (sym, v) in enumerate((("BTCUSDT", BTC), ("SHIBUSDT", SHIB))):
-        rows.append({"symbol": sym, "orderId": i + 1, "orderListId": -1, "clientOrderId": "c", "price": v["price"],
-                     "origQty": v["qty"], "executedQty": v["qty"], "cummulativeQuoteQty": v["quote"],
-                     "status": "FILLED", "timeInForce": "GTC", "type": "LIMIT", "side": "BUY",
-                     "stopPrice": "0.00000000", "icebergQty": "0.00000000", "time": T0 + i, "updateTime": T0 + i,
-                     "isWorking": True, "workingTime": T0 + i, "origQuoteOrderQty": "0.00000000",
-                     "selfTradePreventionMode": "NONE"})
+        rows.append(
+            {
+                "symbol": sym,
+                "orderId": i + 1,
+                "orderListId": -1,
+                "clientOrderId": "c",
+                "price": v["price"],
+                "origQty": v["qty"],
+                "executedQty": v["qty"],
+                "cummulativeQuoteQty": v["quote"],
+                "status": "FILLED",
+                "timeInForce": "GTC",
+                "type": "LIMIT",
+                "side": "BUY",
+                "stopPrice": "0.00000000",
+                "icebergQty": "0.00000000",
+                "time": T0 + i,
+                "updateTime": T0 + i,
+                "isWorking": True,
+                "workingTime": T0 + i,
+                "origQuoteOrderQty": "0.00000000",
+                "selfTradePreventionMode": "NONE",
+            }
+        )
     return rows
 
 
 def _big_futures_table() -> pa.Table:
     """N BTC orders: the same values repeated (cheap to build, exact expected sums)."""
     one = futures_orders.from_api(
-        [{"symbol": "BTCUSDT", "orderId": 1, "price": BTC["price"], "avgPrice": "100000.123456789012",
-          "origQty": BTC["qty"], "executedQty": BTC["qty"], "cumQuote": "1234578036.7893200312",
-          "status": "FILLED", "time": T0, "updateTime": T0 + 1000}],
-        account="main", market="usdm", source="rest_allOrders", ingested_at=T0)
+        [
+            {
+                "symbol": "BTCUSDT",
+                "orderId": 1,
+                "price": BTC["price"],
+                "avgPrice": "100000.123456789012",
+                "origQty": BTC["qty"],
+                "executedQty": BTC["qty"],
+                "cumQuote": "1234578036.7893200312",
+                "status": "FILLED",
+                "time": T0,
+                "updateTime": T0 + 1000,
+            }
+        ],
+        account="main",
+        market="usdm",
+        source="rest_allOrders",
+        ingested_at=T0,
+    )
     idx = pa.array([0] * N, pa.int32())
     table = one.take(idx)
-    return table.set_column(table.schema.get_field_index("order_id"), "order_id",
-                            pa.array(range(1, N + 1), pa.int64()))
+    return table.set_column(table.schema.get_field_index("order_id"), "order_id", pa.array(range(1, N + 1), pa.int64()))
 
 
 @pytest.fixture(scope="module")
 def con(tmp_path_factory: pytest.TempPathFactory) -> duckdb.DuckDBPyConnection:
     data = tmp_path_factory.mktemp("lake")
-    lake.write_partition(data, "spot_orders", "main", DAY,
-                         spot_orders.from_api(_spot_rows(), account="main", source="rest_allOrders", ingested_at=T0))
+    lake.write_partition(
+        data,
+        "spot_orders",
+        "main",
+        DAY,
+        spot_orders.from_api(_spot_rows(), account="main", source="rest_allOrders", ingested_at=T0),
+    )
     lake.write_partition(data, "futures_orders", "main", DAY, _big_futures_table())
     c = duckdb.connect()
     for t in ("spot_orders", "futures_orders"):
-        c.execute(f"CREATE VIEW {t} AS SELECT * FROM read_parquet('{data.as_posix()}/lake/{t}/*/*/*.parquet', "
-                  "hive_partitioning=true, union_by_name=true)")
+        c.execute(
+            f"CREATE VIEW {t} AS SELECT * FROM read_parquet('{data.as_posix()}/lake/{t}/*/*/*.parquet', "
+            "hive_partitioning=true, union_by_name=true)"
+        )
     return c
 
 
@@ -80,7 +119,8 @@ def test_spot_products_exact(con: duckdb.DuckDBPyConnection) -> None:
 def test_futures_sums_over_a_million_rows_exact(con: duckdb.DuckDBPyConnection) -> None:
     got = con.execute(
         "SELECT count(*), sum(price * executed_qty), sum(avg_price * executed_qty), sum(cum_quote), "
-        "max(avg_price * executed_qty), sum(executed_qty) FROM futures_orders").fetchone()
+        "max(avg_price * executed_qty), sum(executed_qty) FROM futures_orders"
+    ).fetchone()
     price, avg, qty = Decimal(BTC["price"]), Decimal("100000.123456789012"), Decimal(BTC["qty"])
     assert got[0] == N
     with localcontext() as ctx:

@@ -22,12 +22,28 @@ H = 3_600_000
 
 
 def spot_row(order_id: int, update_ms: int, symbol: str = "BTCUSDT", **extra: object) -> dict:
-    row = {"symbol": symbol, "orderId": order_id, "orderListId": -1, "clientOrderId": f"c{order_id}",
-           "price": "26246.51839132", "origQty": "9.49302035", "executedQty": "1.00000000",
-           "cummulativeQuoteQty": "-1.00000000", "status": "FILLED", "timeInForce": "GTC", "type": "LIMIT",
-           "side": "BUY", "stopPrice": "0.00000000", "icebergQty": "0.00000000", "time": update_ms - 1000,
-           "updateTime": update_ms, "isWorking": True, "workingTime": -1, "origQuoteOrderQty": "0.00000000",
-           "selfTradePreventionMode": "EXPIRE_MAKER"}
+    row = {
+        "symbol": symbol,
+        "orderId": order_id,
+        "orderListId": -1,
+        "clientOrderId": f"c{order_id}",
+        "price": "26246.51839132",
+        "origQty": "9.49302035",
+        "executedQty": "1.00000000",
+        "cummulativeQuoteQty": "-1.00000000",
+        "status": "FILLED",
+        "timeInForce": "GTC",
+        "type": "LIMIT",
+        "side": "BUY",
+        "stopPrice": "0.00000000",
+        "icebergQty": "0.00000000",
+        "time": update_ms - 1000,
+        "updateTime": update_ms,
+        "isWorking": True,
+        "workingTime": -1,
+        "origQuoteOrderQty": "0.00000000",
+        "selfTradePreventionMode": "EXPIRE_MAKER",
+    }
     row.update(extra)
     return row
 
@@ -53,11 +69,10 @@ def test_partition_layout_and_roundtrip(tmp_path: Path) -> None:
     back = lake.read_partition(tmp_path, "spot_orders", "main", DAY)
     assert back.schema == spot_orders.SCHEMA
     # sorted by (symbol, update_time, order_id) for row-group pruning
-    assert [(r["symbol"], r["order_id"]) for r in back.to_pylist()] == [("BTCUSDT", 3), ("BTCUSDT", 2),
-                                                                       ("ETHBTC", 1)]
+    assert [(r["symbol"], r["order_id"]) for r in back.to_pylist()] == [("BTCUSDT", 3), ("BTCUSDT", 2), ("ETHBTC", 1)]
     row = back.to_pylist()[0]
-    assert row["cummulative_quote_qty"] == Decimal("-1")   # negative = unknown, kept
-    assert row["working_time"] is None                       # -1 sentinel -> NULL
+    assert row["cummulative_quote_qty"] == Decimal("-1")  # negative = unknown, kept
+    assert row["working_time"] is None  # -1 sentinel -> NULL
     assert lake.list_partitions(tmp_path, "spot_orders", "main") == [DAY]
 
 
@@ -69,7 +84,8 @@ def test_rewrite_is_idempotent_one_file(tmp_path: Path) -> None:
     assert parquet_files(tmp_path) == [first.path]
     assert os.listdir(first.path.parent) == ["part-0.parquet"]
     assert lake.read_partition(tmp_path, "spot_orders", "main", DAY).equals(
-        lake.read_partition(tmp_path, "spot_orders", "main", DAY))
+        lake.read_partition(tmp_path, "spot_orders", "main", DAY)
+    )
 
 
 def test_empty_partition_is_written(tmp_path: Path) -> None:
@@ -91,9 +107,9 @@ def test_crash_mid_write_keeps_old_file(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.setattr(lake, "_write_file", crashing_write)
     with pytest.raises(OSError, match="simulated"):
         lake.write_partition(tmp_path, "spot_orders", "main", DAY, spot_table([spot_row(9, T0 + H)]))
-    assert old.path.read_bytes() == old_bytes                     # old content intact
-    assert parquet_files(tmp_path) == [old.path]                  # no partial *.parquet anywhere
-    assert os.listdir(old.path.parent) == ["part-0.parquet"]      # temp removed
+    assert old.path.read_bytes() == old_bytes  # old content intact
+    assert parquet_files(tmp_path) == [old.path]  # no partial *.parquet anywhere
+    assert os.listdir(old.path.parent) == ["part-0.parquet"]  # temp removed
     assert lake.read_partition(tmp_path, "spot_orders", "main", DAY)["order_id"].to_pylist() == [1]
 
 
@@ -124,8 +140,13 @@ def test_validation_errors(tmp_path: Path) -> None:
         lake.partition_dir(tmp_path, "nope", "main", DAY)
     with pytest.raises(ValueError, match="partition value"):
         lake.partition_dir(tmp_path, "spot_orders", "../etc", DAY)
-    fut = futures_orders.from_api([{"symbol": "BTCUSDT", "orderId": 1, "time": T0, "updateTime": T0}],
-                                  account="main", market="usdm", source="rest_allOrders", ingested_at=T0)
+    fut = futures_orders.from_api(
+        [{"symbol": "BTCUSDT", "orderId": 1, "time": T0, "updateTime": T0}],
+        account="main",
+        market="usdm",
+        source="rest_allOrders",
+        ingested_at=T0,
+    )
     with pytest.raises(lake.PartitionMismatch, match="market"):
         lake.write_partition(tmp_path, "pm_um_orders", "main", DAY, fut)
     assert parquet_files(tmp_path) == []
@@ -145,10 +166,24 @@ def test_write_partitions_by_day_writes_empty_days(tmp_path: Path) -> None:
 
 
 def test_schemas_conditional_fields_and_extra() -> None:
-    row = spot_row(1, T0 + H, preventedMatchId=7, preventedQuantity="1.20000000", strategyId=5,
-                   strategyType=1000000, trailingDelta=100, trailingTime=-1, usedSor=True, workingFloor="SOR",
-                   pegPriceType="PRIMARY_PEG", pegOffsetType="PRICE_LEVEL", pegOffsetValue=1,
-                   peggedPrice="26000.00000000", expiryReason="NONE", brandNewField="x")
+    row = spot_row(
+        1,
+        T0 + H,
+        preventedMatchId=7,
+        preventedQuantity="1.20000000",
+        strategyId=5,
+        strategyType=1000000,
+        trailingDelta=100,
+        trailingTime=-1,
+        usedSor=True,
+        workingFloor="SOR",
+        pegPriceType="PRIMARY_PEG",
+        pegOffsetType="PRICE_LEVEL",
+        pegOffsetValue=1,
+        peggedPrice="26000.00000000",
+        expiryReason="NONE",
+        brandNewField="x",
+    )
     r = spot_table([row]).to_pylist()[0]
     assert r["prevented_match_id"] == 7 and r["prevented_quantity"] == Decimal("1.2")
     assert r["trailing_time"] is None and r["used_sor"] is True and r["pegged_price"] == Decimal(26000)
@@ -162,25 +197,60 @@ def test_schemas_conditional_fields_and_extra() -> None:
 
 
 def test_open_orders_and_lists_and_futures() -> None:
-    oo = spot_open_orders.from_api([spot_row(1, T0)], account="main", snapshot_time=T0 + H, source="rest_openOrders",
-                                   ingested_at=T0 + H)
+    oo = spot_open_orders.from_api(
+        [spot_row(1, T0)], account="main", snapshot_time=T0 + H, source="rest_openOrders", ingested_at=T0 + H
+    )
     assert oo.schema == spot_open_orders.SCHEMA and oo["snapshot_time"][0].value == T0 + H
     lists = spot_order_lists.from_api(
-        [{"orderListId": 9, "contingencyType": "OCO", "listStatusType": "ALL_DONE", "listOrderStatus": "ALL_DONE",
-          "listClientOrderId": "l", "transactionTime": T0, "symbol": "BTCUSDT",
-          "orders": [{"symbol": "BTCUSDT", "orderId": 1, "clientOrderId": "a"},
-                     {"symbol": "BTCUSDT", "orderId": 2, "clientOrderId": "b"}]}],
-        account="main", source="rest_allOrderList", ingested_at=T0)
+        [
+            {
+                "orderListId": 9,
+                "contingencyType": "OCO",
+                "listStatusType": "ALL_DONE",
+                "listOrderStatus": "ALL_DONE",
+                "listClientOrderId": "l",
+                "transactionTime": T0,
+                "symbol": "BTCUSDT",
+                "orders": [
+                    {"symbol": "BTCUSDT", "orderId": 1, "clientOrderId": "a"},
+                    {"symbol": "BTCUSDT", "orderId": 2, "clientOrderId": "b"},
+                ],
+            }
+        ],
+        account="main",
+        source="rest_allOrderList",
+        ingested_at=T0,
+    )
     assert lists["orders"].to_pylist()[0][1] == {"symbol": "BTCUSDT", "order_id": 2, "client_order_id": "b"}
     fut = futures_orders.from_api(
-        [{"symbol": "BTCUSDT", "orderId": 8389765568816714211, "avgPrice": "26246.518391320001",
-          "cumQuote": "12.3456789012", "goodTillDate": 0, "time": T0, "updateTime": T0, "reduceOnly": False}],
-        account="main", market="pm_um", source="rest_allOrders", ingested_at=T0).to_pylist()[0]
+        [
+            {
+                "symbol": "BTCUSDT",
+                "orderId": 8389765568816714211,
+                "avgPrice": "26246.518391320001",
+                "cumQuote": "12.3456789012",
+                "goodTillDate": 0,
+                "time": T0,
+                "updateTime": T0,
+                "reduceOnly": False,
+            }
+        ],
+        account="main",
+        market="pm_um",
+        source="rest_allOrders",
+        ingested_at=T0,
+    ).to_pylist()[0]
     assert fut["order_id"] == 8389765568816714211 and fut["good_till_date"] is None
     assert fut["avg_price"] == Decimal("26246.518391320001") and fut["market"] == "pm_um"
     with pytest.raises(ValueError, match="avg_price"):
-        futures_orders.from_api([{"symbol": "X", "orderId": 1, "avgPrice": "1.0000000000001", "time": T0,
-                                  "updateTime": T0}], account="a", market="usdm", source="s", ingested_at=T0)
+        futures_orders.from_api(
+            [{"symbol": "X", "orderId": 1, "avgPrice": "1.0000000000001", "time": T0, "updateTime": T0}],
+            account="a",
+            market="usdm",
+            source="s",
+            ingested_at=T0,
+        )
     with pytest.raises(ValueError, match="update_time"):
-        futures_orders.from_api([{"symbol": "X", "orderId": 1, "time": T0}], account="a", market="usdm",
-                                source="s", ingested_at=T0)
+        futures_orders.from_api(
+            [{"symbol": "X", "orderId": 1, "time": T0}], account="a", market="usdm", source="s", ingested_at=T0
+        )

@@ -21,9 +21,16 @@ T0 = 1709596800000  # 2024-03-05 00:00:00 UTC
 
 def futures(n: int, seed: int = 1) -> pa.Table:
     rng = random.Random(seed)
-    rows = [{"symbol": rng.choice(["BTCUSDT", "ETHUSDT", "币安人生USDT", "A"]), "orderId": rng.randint(1, 50),
-             "time": T0, "updateTime": T0 + rng.randint(0, 5) * 1000, "price": str(rng.randint(1, 99))}
-            for _ in range(n)]
+    rows = [
+        {
+            "symbol": rng.choice(["BTCUSDT", "ETHUSDT", "币安人生USDT", "A"]),
+            "orderId": rng.randint(1, 50),
+            "time": T0,
+            "updateTime": T0 + rng.randint(0, 5) * 1000,
+            "price": str(rng.randint(1, 99)),
+        }
+        for _ in range(n)
+    ]
     return futures_orders.from_api(rows, account="main", market="usdm", source="s", ingested_at=T0)
 
 
@@ -119,11 +126,28 @@ def test_sort_matches_arrow_sort_by(n: int) -> None:
 def test_sorted_table_is_returned_as_is_and_nulls_fall_back_to_arrow() -> None:
     done = lake.sort_for_lake("futures_orders", futures(100))
     assert lake.sort_for_lake("futures_orders", done) is done
-    rows = [{"symbol": s, "orderId": i, "orderListId": -1, "time": T0, "updateTime": T0 + i, "price": "1",
-             "origQty": "1", "executedQty": "0", "cummulativeQuoteQty": "0", "status": "NEW", "type": "LIMIT",
-             "side": "BUY"} for i, s in enumerate(["B", "A", "B", "A"])]
+    rows = [
+        {
+            "symbol": s,
+            "orderId": i,
+            "orderListId": -1,
+            "time": T0,
+            "updateTime": T0 + i,
+            "price": "1",
+            "origQty": "1",
+            "executedQty": "0",
+            "cummulativeQuoteQty": "0",
+            "status": "NEW",
+            "type": "LIMIT",
+            "side": "BUY",
+        }
+        for i, s in enumerate(["B", "A", "B", "A"])
+    ]
     t = spot_orders.from_api(rows, account="main", source="s", ingested_at=T0)
-    t = t.set_column(t.schema.get_field_index("update_time"), t.schema.field("update_time"),
-                     pa.array([None, T0 + 5, T0 + 1, None], t.schema.field("update_time").type))
+    t = t.set_column(
+        t.schema.get_field_index("update_time"),
+        t.schema.field("update_time"),
+        pa.array([None, T0 + 5, T0 + 1, None], t.schema.field("update_time").type),
+    )
     got = lake.sort_for_lake("spot_orders", t)
     assert got.equals(t.sort_by([(k, "ascending") for k in spot_orders.SORT_BY]))

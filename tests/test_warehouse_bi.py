@@ -21,8 +21,18 @@ from test_warehouse_support import BI_DAYS, BI_STATES, bi_rows, bi_writer, futur
 from pipeline.warehouse.catalog import build_catalog
 
 READ_SECONDS = 6.0
-VIEWS = ("spot_orders", "spot_order_versions", "spot_order_lists", "spot_open_orders", "futures_orders",
-         "pm_um_orders", "orders", "daily_activity", "lake_files", "coverage")
+VIEWS = (
+    "spot_orders",
+    "spot_order_versions",
+    "spot_order_lists",
+    "spot_open_orders",
+    "futures_orders",
+    "pm_um_orders",
+    "orders",
+    "daily_activity",
+    "lake_files",
+    "coverage",
+)
 N_DAYS = len(BI_DAYS)
 CONSISTENT_TOTALS = {N_DAYS * BI_STATES[0] + k * (BI_STATES[1] - BI_STATES[0]) for k in range(N_DAYS + 1)}
 SUM_FOR = {n: n * (n + 1) // 2 for n in BI_STATES}
@@ -35,8 +45,9 @@ def _read_everything(url: str) -> dict[str, object]:
             seen: dict[str, object] = {}
             for view in VIEWS:
                 seen[view] = conn.execute(sqlalchemy.text(f"SELECT count(*) FROM {view}")).scalar_one()
-            seen["per_day"] = conn.execute(sqlalchemy.text(
-                "SELECT date, count(*), sum(price) FROM spot_orders GROUP BY date")).fetchall()
+            seen["per_day"] = conn.execute(
+                sqlalchemy.text("SELECT date, count(*), sum(price) FROM spot_orders GROUP BY date")
+            ).fetchall()
             return seen
     finally:
         engine.dispose()
@@ -48,7 +59,7 @@ def test_bi_reads_stay_consistent_during_rewrites_and_swaps(tmp_path: Path) -> N
         write(data, "spot_orders", "main", day, bi_rows(day, BI_STATES[0]))
         write(data, "futures_orders", "main", day, [futures_row(day.day, time=f"{day.isoformat()}T01:00:00")])
     catalog = build_catalog(data).path
-    url = f"duckdb:///{catalog.as_posix()}"   # duckdb:////abs/path/warehouse.duckdb
+    url = f"duckdb:///{catalog.as_posix()}"  # duckdb:////abs/path/warehouse.duckdb
 
     ctx = mp.get_context("spawn")
     stop, rewrites, swaps = ctx.Event(), ctx.Value("i", 0), ctx.Value("i", 0)
@@ -59,7 +70,7 @@ def test_bi_reads_stay_consistent_during_rewrites_and_swaps(tmp_path: Path) -> N
     iterations = 0
     try:
         deadline = time.monotonic() + 15
-        while rewrites.value < 2 and time.monotonic() < deadline:   # the spawned writer is importing
+        while rewrites.value < 2 and time.monotonic() < deadline:  # the spawned writer is importing
             time.sleep(0.05)
         end = time.monotonic() + READ_SECONDS
         while time.monotonic() < end:
@@ -84,7 +95,7 @@ def test_bi_reads_stay_consistent_during_rewrites_and_swaps(tmp_path: Path) -> N
     assert not errors, errors[:5]
     assert iterations >= 10
     assert rewrites.value >= 10 and swaps.value >= 5, (rewrites.value, swaps.value)
-    assert len(totals) >= 2   # the reader really saw the data change under it
+    assert len(totals) >= 2  # the reader really saw the data change under it
 
 
 def test_bi_reads_stay_consistent_during_real_backfills(tmp_path: Path, monkeypatch) -> None:
@@ -102,15 +113,22 @@ def test_bi_reads_stay_consistent_during_real_backfills(tmp_path: Path, monkeypa
     data = tmp_path / "data"
     end = date.today() - timedelta(days=1)
     ranges = [(end - timedelta(days=d + 4), end - timedelta(days=d)) for d in (10, 5, 0)]
-    with start_sandbox(listed_symbols=40, active_symbols=4, history_days=15, busy_day_orders=1200,
-                       time_scale=60.0) as sx:
+    with start_sandbox(
+        listed_symbols=40, active_symbols=4, history_days=15, busy_day_orders=1200, time_scale=60.0
+    ) as sx:
         env = {**os.environ, **use_sandbox(monkeypatch, sx, data)}
         build_catalog(data)  # an empty catalog exists before the first backfill, as after `make run` on day one
         url = f"duckdb:///{(data / 'warehouse.duckdb').as_posix()}"
-        script = "; ".join(f"main(['backfill', '--start', '{a}', '--end', '{b}', '--select', 'spot', '--quiet'])"
-                           for a, b in ranges)
-        writer = subprocess.Popen([sys.executable, "-c", f"from pipeline.cli import main; {script}"], env=env,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        script = "; ".join(
+            f"main(['backfill', '--start', '{a}', '--end', '{b}', '--select', 'spot', '--quiet'])" for a, b in ranges
+        )
+        writer = subprocess.Popen(
+            [sys.executable, "-c", f"from pipeline.cli import main; {script}"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         seen: list[int] = []
         errors: list[str] = []
         while writer.poll() is None:

@@ -20,7 +20,7 @@ from pipeline.warehouse.catalog import build_catalog
 from pipeline.warehouse.chart import png_markdown, render_daily_activity
 from pipeline.warehouse.status import coverage_report
 
-BIG = "123456789012.12345678"   # 20 significant digits: a float would lose the tail
+BIG = "123456789012.12345678"  # 20 significant digits: a float would lose the tail
 
 
 @pytest.fixture
@@ -49,7 +49,7 @@ def test_table_format_is_aligned_exact_and_counts_rows(data: Path, capsys: pytes
     lines = out.splitlines()
     assert lines[0].split("|")[1].strip() == "price"
     assert BIG in out and "1e" not in out.lower()
-    assert "2024-01-01 10:00:00Z" in out               # UTC, whatever the machine's zone
+    assert "2024-01-01 10:00:00Z" in out  # UTC, whatever the machine's zone
     assert lines[-1] == "(2 rows)"
     assert len({len(line) for line in lines[2:4]}) == 1  # aligned
 
@@ -65,8 +65,9 @@ def test_table_truncates_rows_and_wide_values(data: Path, capsys: pytest.Capture
 @pytest.mark.parametrize("fmt", ["csv", "json", "parquet"])
 def test_export_formats_keep_decimals_exact(data: Path, tmp_path: Path, fmt: str) -> None:
     out = tmp_path / "out" / f"result.{fmt}"
-    rc = cli.run_sql(sql_args("SELECT order_id, price FROM spot_orders ORDER BY order_id", "--format", fmt,
-                              "--output", str(out)))
+    rc = cli.run_sql(
+        sql_args("SELECT order_id, price FROM spot_orders ORDER BY order_id", "--format", fmt, "--output", str(out))
+    )
     assert rc == 0 and out.exists()
     if fmt == "csv":
         rows = list(csv.DictReader(out.open()))
@@ -86,8 +87,7 @@ def test_csv_to_stdout(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out.splitlines() == ["n", "3"]
 
 
-def test_missing_view_lists_available_views_without_traceback(data: Path,
-                                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_missing_view_lists_available_views_without_traceback(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rc = cli.run_sql(sql_args("SELECT * FROM spot_orderz"))
     err = capsys.readouterr().err
     assert rc == 1
@@ -104,8 +104,9 @@ def test_syntax_error_and_write_attempt_fail_cleanly(data: Path, capsys: pytest.
     assert "--output" in capsys.readouterr().err
 
 
-def test_missing_catalog_says_how_to_build_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_missing_catalog_says_how_to_build_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("ORDERLAKE_DATA_DIR", str(tmp_path / "nothing"))
     assert cli.run_sql(sql_args("SELECT 1")) == 1
     err = capsys.readouterr().err
@@ -122,18 +123,33 @@ def test_wired_into_orderlake_cli(data: Path, capsys: pytest.CaptureFixture[str]
 
 # -- status ---------------------------------------------------------------------------------------------------
 def _symbol_index(data: Path) -> None:
-    doc = {"version": 1, "accounts": {"main": {
-        "full_probe_completed_at": ms("2024-01-05T00:00:00"),
-        "symbols": {
-            "BTCUSDT": {"symbol": "BTCUSDT", "status": "listed", "evidence": ["probe"], "order_count": 2,
-                        "count_exact": True, "first_order_time": ms("2024-01-01T10:00:00"),
-                        "last_order_time": ms("2024-01-04T00:00:00")},
-            "OLDCOIN": {"symbol": "OLDCOIN", "status": "delisted", "evidence": ["balance"],
-                        "blind_spot": "bad_symbol: -1121; history unreachable through allOrders"},
-            "NOORDERS": {"symbol": "NOORDERS", "status": "listed", "evidence": ["probe"], "order_count": 0},
+    doc = {
+        "version": 1,
+        "accounts": {
+            "main": {
+                "full_probe_completed_at": ms("2024-01-05T00:00:00"),
+                "symbols": {
+                    "BTCUSDT": {
+                        "symbol": "BTCUSDT",
+                        "status": "listed",
+                        "evidence": ["probe"],
+                        "order_count": 2,
+                        "count_exact": True,
+                        "first_order_time": ms("2024-01-01T10:00:00"),
+                        "last_order_time": ms("2024-01-04T00:00:00"),
+                    },
+                    "OLDCOIN": {
+                        "symbol": "OLDCOIN",
+                        "status": "delisted",
+                        "evidence": ["balance"],
+                        "blind_spot": "bad_symbol: -1121; history unreachable through allOrders",
+                    },
+                    "NOORDERS": {"symbol": "NOORDERS", "status": "listed", "evidence": ["probe"], "order_count": 0},
+                },
+                "blind_spots": [{"kind": "archived", "detail": "-2026 for order 42", "symbol": "ETHUSDT"}],
+            }
         },
-        "blind_spots": [{"kind": "archived", "detail": "-2026 for order 42", "symbol": "ETHUSDT"}],
-    }}}
+    }
     (data / "state").mkdir(parents=True, exist_ok=True)
     (data / "state" / "spot_symbols.json").write_text(json.dumps(doc))
 
@@ -151,21 +167,30 @@ def test_status_report_gaps_symbols_blind_spots(data: Path) -> None:
     assert "2 missing days: 2024-01-02..2024-01-03" in text
     assert "OLDCOIN (NOT in ORDERLAKE_SPOT_SYMBOLS)" in text and "-1121" in text
     assert "-2026 for order 42" in text
-    assert "before 2024-03-03" in text                 # 90 days before "now": archived zero-fill cancels
+    assert "before 2024-03-03" in text  # 90 days before "now": archived zero-fill cancels
     assert "BTCUSDT" in text and "NOORDERS" not in text.split("KNOWN BLIND SPOTS")[0].split("SPOT SYMBOLS")[1]
     assert "no export ledger" in text
 
 
 def test_status_with_export_ledger(data: Path) -> None:
     import pipeline.exports.ledger as ledger_mod
+
     ledger = ledger_mod.ExportLedger(data)
     now_ms = ms("2024-06-01T00:00:00")
-    res = ledger.reserve_attempt(market="usdm", kind="order", api="futures", account="main",
-                                 start_ms=ms("2024-01-01T00:00:00"), end_ms=ms("2024-03-31T23:59:59") + 999,
-                                 now_ms=now_ms, limit=10, spacing_ms=0, failure_cooldown_ms=0)
+    res = ledger.reserve_attempt(
+        market="usdm",
+        kind="order",
+        api="futures",
+        account="main",
+        start_ms=ms("2024-01-01T00:00:00"),
+        end_ms=ms("2024-03-31T23:59:59") + 999,
+        now_ms=now_ms,
+        limit=10,
+        spacing_ms=0,
+        failure_cooldown_ms=0,
+    )
     ledger.record_created(res.entry.id, download_id="777", avg_cost_ms=None, now_ms=now_ms, next_poll_at=now_ms)
-    report = coverage_report(data, "main", start_date=date(2024, 1, 1), now=datetime(2024, 6, 1, 12,
-                                                                                          tzinfo=UTC))
+    report = coverage_report(data, "main", start_date=date(2024, 1, 1), now=datetime(2024, 6, 1, 12, tzinfo=UTC))
     text = report.render()
     assert "downloadId=777" in text
     assert "1 used, 9 of 10 left" in text
@@ -174,8 +199,9 @@ def test_status_with_export_ledger(data: Path) -> None:
     assert "pm_um: days with no export ingested or in flight since the start date: 2024-01-01..2024-05-31" in text
 
 
-def test_status_survives_missing_and_broken_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_status_survives_missing_and_broken_state(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     data = tmp_path / "d"
     monkeypatch.setenv("ORDERLAKE_DATA_DIR", str(data))
     assert cli.run_status(argparse.Namespace(account=None)) == 0

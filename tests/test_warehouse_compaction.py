@@ -25,10 +25,15 @@ from pipeline.warehouse.catalog import (
     list_views,
 )
 
-NOW = datetime(2024, 3, 15, 12, tzinfo=UTC)   # January and February 2024 are closed, March is open
-JAN1, JAN2, JAN31, FEB10, MAR1 = date(2024, 1, 1), date(2024, 1, 2), date(2024, 1, 31), date(2024, 2, 10), \
-    date(2024, 3, 1)
-AWKWARD = "26246.51839132"     # 13 significant digits: a float would not keep them
+NOW = datetime(2024, 3, 15, 12, tzinfo=UTC)  # January and February 2024 are closed, March is open
+JAN1, JAN2, JAN31, FEB10, MAR1 = (
+    date(2024, 1, 1),
+    date(2024, 1, 2),
+    date(2024, 1, 31),
+    date(2024, 2, 10),
+    date(2024, 3, 1),
+)
+AWKWARD = "26246.51839132"  # 13 significant digits: a float would not keep them
 
 
 def at(day: date, hour: int = 10) -> str:
@@ -56,8 +61,10 @@ def everything(path: Path) -> dict[str, tuple[list[tuple], list[tuple]]]:
     """Every view's (columns with types, all rows sorted)."""
     con = duckdb.connect(str(path), read_only=True)
     try:
-        return {v: (con.execute(f"DESCRIBE {v}").fetchall(), con.execute(f"SELECT * FROM {v} ORDER BY ALL").fetchall())
-                for v in list_views(con)}
+        return {
+            v: (con.execute(f"DESCRIBE {v}").fetchall(), con.execute(f"SELECT * FROM {v} ORDER BY ALL").fetchall())
+            for v in list_views(con)
+        }
     finally:
         con.close()
 
@@ -67,25 +74,63 @@ def lake(tmp_path: Path) -> Path:
     """Two accounts, every table, closed months (with an empty day) and an open one."""
     data = tmp_path / "data"
     for acc in ("main", "sub"):
-        write(data, "spot_orders", acc, JAN1, [
-            spot_row(1, account=acc, status="NEW", executed="0", quote="0", time=at(JAN1)),
-            spot_row(2, account=acc, symbol="ETHUSDT", price=AWKWARD, qty="9.49302035",
-                     quote="249158.73320545", time=at(JAN1, 11)),
-            spot_row(3, account=acc, price="0.00000001", qty="12345678901.12345678",
-                     quote="123.45678901", time=at(JAN1, 12))])
+        write(
+            data,
+            "spot_orders",
+            acc,
+            JAN1,
+            [
+                spot_row(1, account=acc, status="NEW", executed="0", quote="0", time=at(JAN1)),
+                spot_row(
+                    2,
+                    account=acc,
+                    symbol="ETHUSDT",
+                    price=AWKWARD,
+                    qty="9.49302035",
+                    quote="249158.73320545",
+                    time=at(JAN1, 11),
+                ),
+                spot_row(
+                    3,
+                    account=acc,
+                    price="0.00000001",
+                    qty="12345678901.12345678",
+                    quote="123.45678901",
+                    time=at(JAN1, 12),
+                ),
+            ],
+        )
         write(data, "spot_orders", acc, JAN2, [spot_row(1, account=acc, time=at(JAN1), update=at(JAN2))])
         write(data, "spot_orders", acc, JAN31, [])
         write(data, "spot_orders", acc, FEB10, [spot_row(4, account=acc, side="SELL", time=at(FEB10))])
         write(data, "spot_orders", acc, MAR1, [spot_row(5, account=acc, time=at(MAR1))])
-    write(data, "futures_orders", "main", JAN2, [futures_row(10, price=AWKWARD, time=at(JAN2)),
-                                                 futures_row(11, status="CANCELED", executed="0", time=at(JAN2, 11))])
+    write(
+        data,
+        "futures_orders",
+        "main",
+        JAN2,
+        [
+            futures_row(10, price=AWKWARD, time=at(JAN2)),
+            futures_row(11, status="CANCELED", executed="0", time=at(JAN2, 11)),
+        ],
+    )
     write(data, "futures_orders", "main", MAR1, [futures_row(12, time=at(MAR1))])
     write(data, "pm_um_orders", "main", FEB10, [futures_row(20, market="pm_um", time=at(FEB10))])
     write(data, "spot_order_lists", "main", JAN1, [order_list_row(7, time=at(JAN1))])
-    write(data, "spot_open_orders", "main", JAN2, [spot_row(1, status="NEW", executed="0", time=at(JAN1),
-                                                            snapshot_time=ms(at(JAN2, 0)))])
-    write(data, "spot_open_orders", "main", FEB10, [spot_row(4, status="NEW", executed="0", time=at(FEB10, 1),
-                                                             snapshot_time=ms(at(FEB10, 2)))])
+    write(
+        data,
+        "spot_open_orders",
+        "main",
+        JAN2,
+        [spot_row(1, status="NEW", executed="0", time=at(JAN1), snapshot_time=ms(at(JAN2, 0)))],
+    )
+    write(
+        data,
+        "spot_open_orders",
+        "main",
+        FEB10,
+        [spot_row(4, status="NEW", executed="0", time=at(FEB10, 1), snapshot_time=ms(at(FEB10, 2)))],
+    )
     return data
 
 
@@ -97,7 +142,12 @@ def test_compacted_months_give_exactly_the_rows_of_the_day_files(lake: Path) -> 
     built = build_catalog(lake, now=NOW)
     # spot: Jan + Feb of two accounts; futures Jan; pm Feb; lists Jan; open orders Jan + Feb
     assert {t: len(f) for t, f in built.compacted.items()} == {
-        "spot_orders": 4, "futures_orders": 1, "pm_um_orders": 1, "spot_order_lists": 1, "spot_open_orders": 2}
+        "spot_orders": 4,
+        "futures_orders": 1,
+        "pm_um_orders": 1,
+        "spot_order_lists": 1,
+        "spot_open_orders": 2,
+    }
     assert built.months_compacted == 9 and compacted_files(lake) == {p for f in built.compacted.values() for p in f}
     # the open month is still read from its day file, the closed ones only from compacted files
     sql = view_sql(built.path, "spot_order_versions")
@@ -107,7 +157,7 @@ def test_compacted_months_give_exactly_the_rows_of_the_day_files(lake: Path) -> 
     assert price == Decimal(AWKWARD)
     compacted = everything(built.path)
     live = everything(build_catalog(lake, snapshot=False).path)
-    assert compacted == live      # every view, every column, every type, every row (lake_files: the day files)
+    assert compacted == live  # every view, every column, every type, every row (lake_files: the day files)
 
 
 def test_compacted_file_layout(lake: Path) -> None:
@@ -116,7 +166,7 @@ def test_compacted_file_layout(lake: Path) -> None:
     assert jan.parent == lake.resolve() / COMPACT_DIR / "spot_orders" / "account=main" / "month=2024-01"
     table = pq.read_table(jan)
     assert table.schema.field("date").type == pa.date32() and "month" not in table.schema.names
-    assert table.column("date").to_pylist() == [JAN1, JAN1, JAN1, JAN2]   # sorted by date, then symbol...
+    assert table.column("date").to_pylist() == [JAN1, JAN1, JAN1, JAN2]  # sorted by date, then symbol...
     assert table.column("symbol").to_pylist() == ["BTCUSDT", "BTCUSDT", "ETHUSDT", "BTCUSDT"]
     assert set(table.column("account").to_pylist()) == {"main"}
 
@@ -125,20 +175,28 @@ def test_rewriting_a_closed_day_recompacts_its_month_only_and_the_old_catalog_ke
     first = build_catalog(lake, now=NOW)
     old = duckdb.connect(str(first.path), read_only=True)
     try:
-        write(lake, "spot_orders", "main", JAN2, [spot_row(1, price="7", time=at(JAN1), update=at(JAN2, 9)),
-                                                  spot_row(6, price="8", time=at(JAN2, 10))])
+        write(
+            lake,
+            "spot_orders",
+            "main",
+            JAN2,
+            [spot_row(1, price="7", time=at(JAN1), update=at(JAN2, 9)), spot_row(6, price="8", time=at(JAN2, 10))],
+        )
         second = build_catalog(lake, now=NOW)
         assert second.months_compacted == 1
         before, after = set(first.compacted["spot_orders"]), set(second.compacted["spot_orders"])
         (gone,), (new,) = before - after, after - before
         assert "account=main" in str(new) and "month=2024-01" in str(new) and gone.parent == new.parent
-        assert gone.exists()                            # the old catalog may still be reading it
-        assert old.execute("SELECT count(*), sum(price) FROM spot_order_versions WHERE account = 'main'"
-                           ).fetchall() == [(6, Decimal("100") * 4 + Decimal(AWKWARD) + Decimal("0.00000001"))]
+        assert gone.exists()  # the old catalog may still be reading it
+        assert old.execute(
+            "SELECT count(*), sum(price) FROM spot_order_versions WHERE account = 'main'"
+        ).fetchall() == [(6, Decimal("100") * 4 + Decimal(AWKWARD) + Decimal("0.00000001"))]
     finally:
         old.close()
-    assert query(second.path, "SELECT order_id, price FROM spot_orders WHERE account = 'main' "
-                              "AND date = DATE '2024-01-02' ORDER BY 1") == [(1, Decimal(7)), (6, Decimal(8))]
+    assert query(
+        second.path,
+        "SELECT order_id, price FROM spot_orders WHERE account = 'main' AND date = DATE '2024-01-02' ORDER BY 1",
+    ) == [(1, Decimal(7)), (6, Decimal(8))]
     assert everything(second.path) == everything(build_catalog(lake, snapshot=False).path)
     # nothing changed: every compacted file is reused as it is
     mtimes = {p: p.stat().st_mtime_ns for p in after}
@@ -147,7 +205,7 @@ def test_rewriting_a_closed_day_recompacts_its_month_only_and_the_old_catalog_ke
     assert {p: p.stat().st_mtime_ns for p in after} == mtimes
     # once the catalogs that read the old file are collected (grace period), the file goes too
     later = int((datetime.now(UTC) + timedelta(hours=2)).timestamp() * 1000)
-    assert gc_compacted(lake, grace_seconds=3600, now_ms=later) == []      # first's snapshot still lists it
+    assert gc_compacted(lake, grace_seconds=3600, now_ms=later) == []  # first's snapshot still lists it
     assert first.snapshot in gc_snapshots(lake, grace_seconds=3600, now_ms=later)
     assert gc_compacted(lake, grace_seconds=3600, now_ms=later) == [gone]
     assert query(third.path, "SELECT count(*) FROM spot_order_versions") == [(13,)]
@@ -156,7 +214,7 @@ def test_rewriting_a_closed_day_recompacts_its_month_only_and_the_old_catalog_ke
 def test_a_month_is_compacted_once_it_closes(lake: Path) -> None:
     march = build_catalog(lake, now=NOW)
     april = build_catalog(lake, now=datetime(2024, 4, 1, tzinfo=UTC))
-    assert april.months_compacted == 3                # spot main + sub, futures
+    assert april.months_compacted == 3  # spot main + sub, futures
     assert "date=2024-03-01" not in view_sql(april.path, "spot_order_versions")
     assert len(april.compacted["spot_orders"]) == len(march.compacted["spot_orders"]) + 2
     assert everything(april.path) == everything(build_catalog(lake, snapshot=False).path)
@@ -166,16 +224,30 @@ def test_schema_evolution_across_compacted_months_and_open_days(tmp_path: Path) 
     data = tmp_path / "d"
     write(data, "spot_orders", "main", JAN1, [spot_row(1, time=at(JAN1))])
     newer = make_table("spot_orders", [spot_row(2, time=at(JAN2))], extra={"brand_new": pa.string()})
-    write_raw(data, "spot_orders", "main", JAN2, newer.set_column(newer.schema.get_field_index("brand_new"),
-                                                                  "brand_new", pa.array(["x"])))
+    write_raw(
+        data,
+        "spot_orders",
+        "main",
+        JAN2,
+        newer.set_column(newer.schema.get_field_index("brand_new"), "brand_new", pa.array(["x"])),
+    )
     write(data, "spot_orders", "main", FEB10, [spot_row(3, time=at(FEB10))])
     newest = make_table("spot_orders", [spot_row(4, time=at(MAR1))], extra={"newest": pa.int64()})
-    write_raw(data, "spot_orders", "main", MAR1, newest.set_column(newest.schema.get_field_index("newest"),
-                                                                   "newest", pa.array([42])))
+    write_raw(
+        data,
+        "spot_orders",
+        "main",
+        MAR1,
+        newest.set_column(newest.schema.get_field_index("newest"), "newest", pa.array([42])),
+    )
     built = build_catalog(data, now=NOW)
     assert len(built.compacted["spot_orders"]) == 2
     assert query(built.path, "SELECT order_id, brand_new, newest FROM spot_order_versions ORDER BY 1") == [
-        (1, None, None), (2, "x", None), (3, None, None), (4, None, 42)]
+        (1, None, None),
+        (2, "x", None),
+        (3, None, None),
+        (4, None, 42),
+    ]
     # the same columns in the same order as one read over every day file
     assert everything(built.path) == everything(build_catalog(data, snapshot=False).path)
 

@@ -61,8 +61,14 @@ def make_table(table: str, rows: Iterable[dict[str, Any]], extra: dict[str, pa.D
     return pa.Table.from_pylist(rows, schema=schema)
 
 
-def write(data_dir: Path, table: str, account: str, day: date, rows: Iterable[dict[str, Any]],
-          extra: dict[str, pa.DataType] | None = None) -> Path:
+def write(
+    data_dir: Path,
+    table: str,
+    account: str,
+    day: date,
+    rows: Iterable[dict[str, Any]],
+    extra: dict[str, pa.DataType] | None = None,
+) -> Path:
     tbl = make_table(table, rows, extra)
     if not extra:
         try:
@@ -84,51 +90,120 @@ def write_raw(data_dir: Path, table: str, account: str, day: date, tbl: pa.Table
     return part / "part-0.parquet"
 
 
-def spot_row(order_id: int, *, symbol: str = "BTCUSDT", account: str = "main", status: str = "FILLED",
-             price: str = "100", qty: str = "1", executed: str | None = None, quote: str | None = None,
-             time: str = "2024-01-01T10:00:00", update: str | None = None, side: str = "BUY",
-             ingested: str = "2024-03-01T00:00:00", **extra: Any) -> dict[str, Any]:
+def spot_row(
+    order_id: int,
+    *,
+    symbol: str = "BTCUSDT",
+    account: str = "main",
+    status: str = "FILLED",
+    price: str = "100",
+    qty: str = "1",
+    executed: str | None = None,
+    quote: str | None = None,
+    time: str = "2024-01-01T10:00:00",
+    update: str | None = None,
+    side: str = "BUY",
+    ingested: str = "2024-03-01T00:00:00",
+    **extra: Any,
+) -> dict[str, Any]:
     executed = qty if executed is None else executed
     if quote is None:
         quote = str(Decimal(price) * Decimal(executed))
     row = {
-        "account": account, "symbol": symbol, "order_id": order_id, "order_list_id": -1,
-        "client_order_id": f"c{order_id}", "price": Decimal(price), "orig_qty": Decimal(qty),
-        "executed_qty": Decimal(executed), "cummulative_quote_qty": Decimal(quote), "status": status,
-        "time_in_force": "GTC", "type": "LIMIT", "side": side, "stop_price": Decimal(0), "iceberg_qty": Decimal(0),
-        "time": ms(time), "update_time": ms(update or time), "is_working": True,
-        "orig_quote_order_qty": Decimal(0), "self_trade_prevention_mode": "NONE", "source": "rest_allOrders",
-        "ingested_at": ms(ingested), "working_time": ms(time),
+        "account": account,
+        "symbol": symbol,
+        "order_id": order_id,
+        "order_list_id": -1,
+        "client_order_id": f"c{order_id}",
+        "price": Decimal(price),
+        "orig_qty": Decimal(qty),
+        "executed_qty": Decimal(executed),
+        "cummulative_quote_qty": Decimal(quote),
+        "status": status,
+        "time_in_force": "GTC",
+        "type": "LIMIT",
+        "side": side,
+        "stop_price": Decimal(0),
+        "iceberg_qty": Decimal(0),
+        "time": ms(time),
+        "update_time": ms(update or time),
+        "is_working": True,
+        "orig_quote_order_qty": Decimal(0),
+        "self_trade_prevention_mode": "NONE",
+        "source": "rest_allOrders",
+        "ingested_at": ms(ingested),
+        "working_time": ms(time),
     }
     row.update(extra)
     return row
 
 
-def futures_row(order_id: int, *, symbol: str = "BTCUSDT", account: str = "main", market: str = "usdm",
-                status: str = "FILLED", price: str = "100", qty: str = "1", executed: str | None = None,
-                avg: str | None = None, time: str = "2024-01-01T10:00:00", update: str | None = None,
-                side: str = "SELL", ingested: str = "2024-03-01T00:00:00") -> dict[str, Any]:
+def futures_row(
+    order_id: int,
+    *,
+    symbol: str = "BTCUSDT",
+    account: str = "main",
+    market: str = "usdm",
+    status: str = "FILLED",
+    price: str = "100",
+    qty: str = "1",
+    executed: str | None = None,
+    avg: str | None = None,
+    time: str = "2024-01-01T10:00:00",
+    update: str | None = None,
+    side: str = "SELL",
+    ingested: str = "2024-03-01T00:00:00",
+) -> dict[str, Any]:
     executed = qty if executed is None else executed
     avg = (price if Decimal(executed) > 0 else "0") if avg is None else avg
     return {
-        "account": account, "market": market, "symbol": symbol, "order_id": order_id,
-        "client_order_id": f"f{order_id}", "price": Decimal(price), "avg_price": Decimal(avg),
-        "orig_qty": Decimal(qty), "executed_qty": Decimal(executed),
-        "cum_quote": Decimal(avg) * Decimal(executed), "status": status, "time_in_force": "GTC", "type": "LIMIT",
-        "orig_type": "LIMIT", "side": side, "position_side": "BOTH", "stop_price": Decimal(0),
-        "reduce_only": False, "close_position": False, "time": ms(time), "update_time": ms(update or time),
-        "source": "export_order_csv", "ingested_at": ms(ingested),
+        "account": account,
+        "market": market,
+        "symbol": symbol,
+        "order_id": order_id,
+        "client_order_id": f"f{order_id}",
+        "price": Decimal(price),
+        "avg_price": Decimal(avg),
+        "orig_qty": Decimal(qty),
+        "executed_qty": Decimal(executed),
+        "cum_quote": Decimal(avg) * Decimal(executed),
+        "status": status,
+        "time_in_force": "GTC",
+        "type": "LIMIT",
+        "orig_type": "LIMIT",
+        "side": side,
+        "position_side": "BOTH",
+        "stop_price": Decimal(0),
+        "reduce_only": False,
+        "close_position": False,
+        "time": ms(time),
+        "update_time": ms(update or time),
+        "source": "export_order_csv",
+        "ingested_at": ms(ingested),
     }
 
 
-def order_list_row(order_list_id: int, *, symbol: str = "BTCUSDT", account: str = "main",
-                   time: str = "2024-01-01T10:00:00", members: tuple[int, ...] = (1, 2),
-                   ingested: str = "2024-03-01T00:00:00") -> dict[str, Any]:
+def order_list_row(
+    order_list_id: int,
+    *,
+    symbol: str = "BTCUSDT",
+    account: str = "main",
+    time: str = "2024-01-01T10:00:00",
+    members: tuple[int, ...] = (1, 2),
+    ingested: str = "2024-03-01T00:00:00",
+) -> dict[str, Any]:
     """An OCO list row of ``spot_order_lists`` (its ``orders`` column is a list of structs)."""
     return {
-        "account": account, "symbol": symbol, "order_list_id": order_list_id, "contingency_type": "OCO",
-        "list_status_type": "ALL_DONE", "list_order_status": "ALL_DONE", "list_client_order_id": f"l{order_list_id}",
-        "transaction_time": ms(time), "source": "rest_allOrderList", "ingested_at": ms(ingested),
+        "account": account,
+        "symbol": symbol,
+        "order_list_id": order_list_id,
+        "contingency_type": "OCO",
+        "list_status_type": "ALL_DONE",
+        "list_order_status": "ALL_DONE",
+        "list_client_order_id": f"l{order_list_id}",
+        "transaction_time": ms(time),
+        "source": "rest_allOrderList",
+        "ingested_at": ms(ingested),
         "orders": [{"symbol": symbol, "order_id": m, "client_order_id": f"c{m}"} for m in members],
     }
 
@@ -139,13 +214,15 @@ def day_of(text: str) -> date:
 
 # -- concurrent writer for the BI read-path test (runs in a separate, spawned process) -------------------------------
 BI_DAYS = [date(2024, 1, d) for d in range(1, 5)]
-BI_STATES = (3, 5)   # rows per partition in state A / state B
+BI_STATES = (3, 5)  # rows per partition in state A / state B
 
 
 def bi_rows(day: date, n: int) -> list[dict[str, Any]]:
     """n orders on ``day``; order i has price i+1, so a partition's sum(price) is n(n+1)/2: a torn read shows."""
-    return [spot_row(day.day * 100 + i, price=str(i + 1), qty="0.5",
-                     time=f"{day.isoformat()}T{i:02d}:00:00") for i in range(n)]
+    return [
+        spot_row(day.day * 100 + i, price=str(i + 1), qty="0.5", time=f"{day.isoformat()}T{i:02d}:00:00")
+        for i in range(n)
+    ]
 
 
 def bi_writer(data_dir: str, stop: Any, rewrites: Any, swaps: Any) -> None:

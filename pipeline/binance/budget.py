@@ -128,17 +128,22 @@ class _State:
         self.limits_source: str = raw.get("limits_source", "default")
         self.limits_at: int = int(raw.get("limits_at", 0))
         self.windows: dict[int, dict[int, int]] = {
-            int(i): {int(w): int(u) for w, u in ws.items()} for i, ws in raw.get("windows", {}).items()}
+            int(i): {int(w): int(u) for w, u in ws.items()} for i, ws in raw.get("windows", {}).items()
+        }
         self.blocked_until: int = int(raw.get("blocked_until", 0))
         self.blocked_kind: str = raw.get("blocked_kind", "")
         self.blocked_msg: str = raw.get("blocked_msg", "")
 
     def dump(self) -> dict[str, Any]:
-        return {"limits": [[lim.interval_ms, lim.limit] for lim in self.limits],
-                "limits_source": self.limits_source, "limits_at": self.limits_at,
-                "windows": {str(i): {str(w): u for w, u in ws.items()} for i, ws in self.windows.items()},
-                "blocked_until": self.blocked_until, "blocked_kind": self.blocked_kind,
-                "blocked_msg": self.blocked_msg}
+        return {
+            "limits": [[lim.interval_ms, lim.limit] for lim in self.limits],
+            "limits_source": self.limits_source,
+            "limits_at": self.limits_at,
+            "windows": {str(i): {str(w): u for w, u in ws.items()} for i, ws in self.windows.items()},
+            "blocked_until": self.blocked_until,
+            "blocked_kind": self.blocked_kind,
+            "blocked_msg": self.blocked_msg,
+        }
 
     def used(self, interval_ms: int, window: int) -> int:
         return self.windows.get(interval_ms, {}).get(window, 0)
@@ -161,10 +166,20 @@ class _State:
 class WeightBudget:
     """Machine-wide weight budget for one (limiter group, host). Thread- and process-safe."""
 
-    def __init__(self, group: str, host: str, state_dir: str | Path | None = None, *, fraction: float = 0.9,
-                 now_ms: Callable[[], int] | None = None, sleep: Callable[[float], None] = time.sleep,
-                 guard_ms: int | None = None, max_ban_wait: float = 0.0,
-                 default_limit: int | None = None, clock_error_ms: Callable[[], int] | None = None) -> None:
+    def __init__(
+        self,
+        group: str,
+        host: str,
+        state_dir: str | Path | None = None,
+        *,
+        fraction: float = 0.9,
+        now_ms: Callable[[], int] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        guard_ms: int | None = None,
+        max_ban_wait: float = 0.0,
+        default_limit: int | None = None,
+        clock_error_ms: Callable[[], int] | None = None,
+    ) -> None:
         if not 0 < fraction <= 1:
             raise ValueError("weight_fraction must be in (0, 1]")
         self.group, self.host, self.fraction = group, host, fraction
@@ -238,8 +253,7 @@ class WeightBudget:
     def limits_known(self, max_age_ms: int = LIMITS_TTL_MS) -> bool:
         """True when the limits came from Binance (not defaults) within ``max_age_ms``."""
         with self._locked() as st:
-            return bool(st.limits) and st.limits_source != "default" and \
-                self._now_ms() - st.limits_at < max_age_ms
+            return bool(st.limits) and st.limits_source != "default" and self._now_ms() - st.limits_at < max_age_ms
 
     def set_limits(self, limits: Iterable[Limit], source: str) -> None:
         limits = sorted(set(limits), key=lambda lim: lim.interval_ms)
@@ -247,8 +261,13 @@ class WeightBudget:
             return
         with self._locked() as st:
             if st.limits != limits or st.limits_source != source:
-                log.debug("weight limits for %s@%s from %s: %s", self.group, self.host, source,
-                          [(lim.interval_ms, lim.limit) for lim in limits])
+                log.debug(
+                    "weight limits for %s@%s from %s: %s",
+                    self.group,
+                    self.host,
+                    source,
+                    [(lim.interval_ms, lim.limit) for lim in limits],
+                )
             st.limits, st.limits_source, st.limits_at = limits, source, self._now_ms()
 
     def ensure_limits(self, fetch: Callable[[], list[Limit]] | None) -> None:
@@ -284,8 +303,13 @@ class WeightBudget:
             if st.blocked_until > now:
                 left = st.blocked_until - now
                 if st.blocked_kind == "418" and left / 1000 > self.max_ban_wait:
-                    raise errors.IpBanned(until_ms=st.blocked_until, http_status=418, code=-1003,
-                                          endpoint=endpoint or self.host, msg=st.blocked_msg or None)
+                    raise errors.IpBanned(
+                        until_ms=st.blocked_until,
+                        http_status=418,
+                        code=-1003,
+                        endpoint=endpoint or self.host,
+                        msg=st.blocked_msg or None,
+                    )
                 return left + 1
             wait = 0
             limits = self._limits(st)
@@ -357,8 +381,9 @@ class WeightBudget:
             if until_ms > st.blocked_until or (kind == "418" and st.blocked_kind != "418"):
                 st.blocked_until = max(until_ms, st.blocked_until)
                 st.blocked_kind, st.blocked_msg = kind, (msg or "")[:300]
-        log.warning("%s@%s: all requests paused until %s (HTTP %s)", self.group, self.host,
-                    errors.fmt_ms(until_ms), kind)
+        log.warning(
+            "%s@%s: all requests paused until %s (HTTP %s)", self.group, self.host, errors.fmt_ms(until_ms), kind
+        )
 
     def learn_from_text(self, msg: str | None) -> None:
         lim = limit_from_text(msg)

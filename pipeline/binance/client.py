@@ -34,13 +34,24 @@ class BinanceClient:
     """Read-only Binance client for the order-history backfill: one object per account and process, holding the
     pooled session, the clocks and the machine-wide weight budgets that every surface (REST, WS API) shares."""
 
-    def __init__(self, credentials: Credentials | None = None, *, spot_url: str = PRODUCTION_URLS["spot"],
-                 ws_api_url: str = PRODUCTION_URLS["ws_api"], futures_url: str = PRODUCTION_URLS["futures"],
-                 papi_url: str = PRODUCTION_URLS["papi"], budget_dir: str | Path | None = None,
-                 timeout: float = 10.0, recv_window: int = 5000, weight_fraction: float = 0.9,
-                 max_ban_wait: float = 0.0, retry: RetryPolicy | None = None,
-                 session: requests.Session | None = None, sleep: Callable[[float], None] = time.sleep,
-                 now: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        credentials: Credentials | None = None,
+        *,
+        spot_url: str = PRODUCTION_URLS["spot"],
+        ws_api_url: str = PRODUCTION_URLS["ws_api"],
+        futures_url: str = PRODUCTION_URLS["futures"],
+        papi_url: str = PRODUCTION_URLS["papi"],
+        budget_dir: str | Path | None = None,
+        timeout: float = 10.0,
+        recv_window: int = 5000,
+        weight_fraction: float = 0.9,
+        max_ban_wait: float = 0.0,
+        retry: RetryPolicy | None = None,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        now: Callable[[], float] = time.time,
+    ) -> None:
         if not 0 < recv_window <= 60_000:
             raise ValueError("recv_window must be in (0, 60000] ms (Binance's maximum)")
         self.credentials = credentials or Credentials()
@@ -49,8 +60,12 @@ class BinanceClient:
         self._session = session or make_session()
         self._sleep = sleep
         self._timeout, self._recv_window = timeout, recv_window
-        self.urls = {"spot": spot_url.rstrip("/"), "ws_api": ws_api_url, "futures": futures_url.rstrip("/"),
-                     "papi": papi_url.rstrip("/")}
+        self.urls = {
+            "spot": spot_url.rstrip("/"),
+            "ws_api": ws_api_url,
+            "futures": futures_url.rstrip("/"),
+            "papi": papi_url.rstrip("/"),
+        }
         self.clocks = {
             "spot": ServerClock(lambda: self.spot.server_time(), now=now, name="spot"),
             "futures": ServerClock(lambda: self.futures.server_time(), now=now, name="futures"),
@@ -59,19 +74,36 @@ class BinanceClient:
 
         def budget(group: str) -> WeightBudget:
             clock = self.clocks[group]
-            return WeightBudget(group, urlsplit(self.urls[group]).netloc, self.budget_dir, fraction=weight_fraction,
-                                now_ms=clock.now_ms, clock_error_ms=lambda: clock.uncertainty_ms, sleep=sleep,
-                                max_ban_wait=self.retry.max_ban_wait)
+            return WeightBudget(
+                group,
+                urlsplit(self.urls[group]).netloc,
+                self.budget_dir,
+                fraction=weight_fraction,
+                now_ms=clock.now_ms,
+                clock_error_ms=lambda: clock.uncertainty_ms,
+                sleep=sleep,
+                max_ban_wait=self.retry.max_ban_wait,
+            )
 
         # The spot WS API shares the spot REST IP budget (binance-api.md §3.1): same limiter, same object.
         self.budgets = {g: budget(g) for g in ("spot", "futures", "papi")}
-        limits_paths = {"spot": ("/api/v3/exchangeInfo", 20), "futures": ("/fapi/v1/exchangeInfo", 1),
-                        "papi": None}
+        limits_paths = {"spot": ("/api/v3/exchangeInfo", 20), "futures": ("/fapi/v1/exchangeInfo", 1), "papi": None}
         self.transports = {
-            g: RestTransport(self.urls[g], g, credentials=self.credentials, budget=self.budgets[g],
-                             clock=self.clocks[g], session=self._session, timeout=timeout, recv_window=recv_window,
-                             retry=self.retry, sleep=sleep, limits_path=limits_paths[g])
-            for g in ("spot", "futures", "papi")}
+            g: RestTransport(
+                self.urls[g],
+                g,
+                credentials=self.credentials,
+                budget=self.budgets[g],
+                clock=self.clocks[g],
+                session=self._session,
+                timeout=timeout,
+                recv_window=recv_window,
+                retry=self.retry,
+                sleep=sleep,
+                limits_path=limits_paths[g],
+            )
+            for g in ("spot", "futures", "papi")
+        }
         self.spot = SpotRest(self.transports["spot"])
         self.futures = UsdmRest(self.transports["futures"])
         self.papi = PapiRest(self.transports["papi"])
@@ -79,8 +111,15 @@ class BinanceClient:
 
     @classmethod
     def from_settings(cls, settings: Any, budget_dir: str | Path | None = None, **kw: Any) -> BinanceClient:
-        return cls(Credentials.from_settings(settings), spot_url=settings.spot_url, ws_api_url=settings.ws_api_url,
-                   futures_url=settings.futures_url, papi_url=settings.papi_url, budget_dir=budget_dir, **kw)
+        return cls(
+            Credentials.from_settings(settings),
+            spot_url=settings.spot_url,
+            ws_api_url=settings.ws_api_url,
+            futures_url=settings.futures_url,
+            papi_url=settings.papi_url,
+            budget_dir=budget_dir,
+            **kw,
+        )
 
     def __repr__(self) -> str:
         return f"BinanceClient(spot_url={self.urls['spot']!r}, credentials={self.credentials!r})"
@@ -92,9 +131,15 @@ class BinanceClient:
     def spot_ws(self) -> SpotWs:
         """The WS API client (connects on first use)."""
         if self._spot_ws is None:
-            self._spot_ws = SpotWs(self.urls["ws_api"], credentials=self.credentials, budget=self.budgets["spot"],
-                                   timeout=self._timeout, recv_window=self._recv_window, retry=self.retry,
-                                   sleep=self._sleep)
+            self._spot_ws = SpotWs(
+                self.urls["ws_api"],
+                credentials=self.credentials,
+                budget=self.budgets["spot"],
+                timeout=self._timeout,
+                recv_window=self._recv_window,
+                retry=self.retry,
+                sleep=self._sleep,
+            )
         return self._spot_ws
 
     def spot_api(self, transport: str = "rest") -> SpotApi:
@@ -115,10 +160,20 @@ class BinanceClient:
         path = endpoint.create_path
         try:
             return self.transports[endpoint.api].call(
-                path, {"startTime": int(start_time_ms), "endTime": int(end_time_ms)},
-                weight=endpoint.create_weight, signed=True, idempotent=False)
-        except (errors.RateLimited, errors.IpBanned, errors.OutcomeUnknown, errors.TimestampRejected,
-                errors.InvalidSignature, errors.ApiKeyRejected):
+                path,
+                {"startTime": int(start_time_ms), "endTime": int(end_time_ms)},
+                weight=endpoint.create_weight,
+                signed=True,
+                idempotent=False,
+            )
+        except (
+            errors.RateLimited,
+            errors.IpBanned,
+            errors.OutcomeUnknown,
+            errors.TimestampRejected,
+            errors.InvalidSignature,
+            errors.ApiKeyRejected,
+        ):
             raise
         except errors.BinanceError as exc:
             status = exc.http_status
@@ -127,13 +182,18 @@ class BinanceClient:
                     f"{path}: Binance refused a new {endpoint.market}/{endpoint.kind} export (HTTP {status}, code "
                     f"{exc.code}: {exc.msg}). Read as: the monthly export quota is used up (the website's download "
                     "page shares it). Do not ask again this month; the quota resets next month.",
-                    code=exc.code, http_status=status, endpoint=path, msg=exc.msg) from None
+                    code=exc.code,
+                    http_status=status,
+                    endpoint=path,
+                    msg=exc.msg,
+                ) from None
             raise
 
     def export_link(self, endpoint: ExportEndpoint, download_id: str) -> dict:
         """Status / link of a download id (idempotent; retried)."""
-        return self.transports[endpoint.api].call(endpoint.link_path, {"downloadId": str(download_id)},
-                                                   weight=endpoint.link_weight, signed=True)
+        return self.transports[endpoint.api].call(
+            endpoint.link_path, {"downloadId": str(download_id)}, weight=endpoint.link_weight, signed=True
+        )
 
     # -- lifecycle ----------------------------------------------------------------------------------------------
     def close(self) -> None:

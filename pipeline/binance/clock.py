@@ -25,8 +25,14 @@ SYNC_SAMPLES = 3  # time calls per sync (weight 1 each)
 class ServerClock:
     """``now_ms()`` = local time + offset; ``timestamp()`` syncs first if never synced."""
 
-    def __init__(self, fetch_server_ms: Callable[[], int] | None, *, now: Callable[[], float] = time.time,
-                 name: str = "spot", samples: int = SYNC_SAMPLES) -> None:
+    def __init__(
+        self,
+        fetch_server_ms: Callable[[], int] | None,
+        *,
+        now: Callable[[], float] = time.time,
+        name: str = "spot",
+        samples: int = SYNC_SAMPLES,
+    ) -> None:
         if samples < 1:
             raise ValueError("samples must be >= 1")
         self._fetch = fetch_server_ms

@@ -12,8 +12,10 @@ from pipeline.config import Secret
 
 log = logging.getLogger(__name__)
 
-SIGNED_HELP = ("set BINANCE_API_KEY plus either BINANCE_API_SECRET (HMAC key) or BINANCE_PRIVATE_KEY_FILE "
-               "(Ed25519/RSA private key PEM; BINANCE_PRIVATE_KEY_PASSWORD if it is encrypted)")
+SIGNED_HELP = (
+    "set BINANCE_API_KEY plus either BINANCE_API_SECRET (HMAC key) or BINANCE_PRIVATE_KEY_FILE "
+    "(Ed25519/RSA private key PEM; BINANCE_PRIVATE_KEY_PASSWORD if it is encrypted)"
+)
 
 
 class MissingCredentials(ValueError):
@@ -59,8 +61,9 @@ class Credentials:
         if not self.api_key:
             raise MissingCredentials(f"{endpoint} needs an API key: {SIGNED_HELP}")
         if self.signer is None:
-            raise MissingCredentials(f"{endpoint} is a signed endpoint but no secret/private key is configured: "
-                                     f"{SIGNED_HELP}")
+            raise MissingCredentials(
+                f"{endpoint} is a signed endpoint but no secret/private key is configured: {SIGNED_HELP}"
+            )
         return self.api_key.reveal(), self.signer
 
     def __repr__(self) -> str:

@@ -26,8 +26,15 @@ class BinanceError(Exception):
 
     hint = ""
 
-    def __init__(self, message: str = "", *, code: int | None = None, http_status: int | None = None,
-                 endpoint: str = "", msg: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        code: int | None = None,
+        http_status: int | None = None,
+        endpoint: str = "",
+        msg: str | None = None,
+    ) -> None:
         self.code = code
         self.http_status = http_status
         self.endpoint = endpoint
@@ -51,37 +58,49 @@ class BinanceError(Exception):
 
 
 class InvalidSignature(BinanceError):
-    hint = ("The signature was rejected (-1022): the secret / private key does not belong to BINANCE_API_KEY, or "
-            "the key type is wrong (an Ed25519/RSA key needs BINANCE_PRIVATE_KEY_FILE, an HMAC key needs "
-            "BINANCE_API_SECRET). Check both values; this is not retried.")
+    hint = (
+        "The signature was rejected (-1022): the secret / private key does not belong to BINANCE_API_KEY, or "
+        "the key type is wrong (an Ed25519/RSA key needs BINANCE_PRIVATE_KEY_FILE, an HMAC key needs "
+        "BINANCE_API_SECRET). Check both values; this is not retried."
+    )
 
 
 class TimestampRejected(BinanceError):
-    hint = ("The request timestamp was outside recvWindow (-1021): this machine's clock drifts from Binance's. "
-            "We re-synced the clock offset and retried once and it still failed: enable NTP (timedatectl / "
-            "chronyd) and check the network latency.")
+    hint = (
+        "The request timestamp was outside recvWindow (-1021): this machine's clock drifts from Binance's. "
+        "We re-synced the clock offset and retried once and it still failed: enable NTP (timedatectl / "
+        "chronyd) and check the network latency."
+    )
 
 
 class ApiKeyRejected(BinanceError):
-    hint = ("The API key was rejected: check BINANCE_API_KEY (right key, right environment: production vs "
-            "testnet/sandbox), that this machine's public IP is on the key's IP whitelist, and that the key has "
-            "'Enable Reading' (plus Futures / Portfolio Margin permission for those endpoints).")
+    hint = (
+        "The API key was rejected: check BINANCE_API_KEY (right key, right environment: production vs "
+        "testnet/sandbox), that this machine's public IP is on the key's IP whitelist, and that the key has "
+        "'Enable Reading' (plus Futures / Portfolio Margin permission for those endpoints)."
+    )
 
 
 class BadSymbol(BinanceError):
-    hint = ("Binance does not know this symbol, or the pair/contract is closed (-1121 spot, -4141/-4144 futures): "
-            "delisted or misspelt. Skip it and record it; a delisted pair's history only comes from exports or "
-            "the website's statements.")
+    hint = (
+        "Binance does not know this symbol, or the pair/contract is closed (-1121 spot, -4141/-4144 futures): "
+        "delisted or misspelt. Skip it and record it; a delisted pair's history only comes from exports or "
+        "the website's statements."
+    )
 
 
 class WindowTooLarge(BinanceError):
-    hint = ("The startTime..endTime window is too large (-1127 / -4165): split it (spot allOrders/allOrderList: "
-            "at most 24 h per request; futures allOrders: less than 7 days; exports: at most 1 year).")
+    hint = (
+        "The startTime..endTime window is too large (-1127 / -4165): split it (spot allOrders/allOrderList: "
+        "at most 24 h per request; futures allOrders: less than 7 days; exports: at most 1 year)."
+    )
 
 
 class OrderArchived(BinanceError):
-    hint = ("The order is archived (-2026: canceled/expired with zero fill more than 90 days ago); Binance no "
-            "longer returns it. Record it as archived.")
+    hint = (
+        "The order is archived (-2026: canceled/expired with zero fill more than 90 days ago); Binance no "
+        "longer returns it. Record it as archived."
+    )
 
 
 class NoSuchOrder(BinanceError):
@@ -102,9 +121,11 @@ class RateLimited(BinanceError):
     def _default_message(self) -> str:
         wait = f"{self.retry_after:.1f} s" if self.retry_after is not None else "the Retry-After time"
         why = self.msg or "too many requests"
-        return (f"{self.endpoint}: rate limited by Binance (HTTP {self.http_status}, {why})."
-                f" All requests to this host pause for {wait}; if this repeats, lower weight_fraction or stop "
-                "other programs using this IP, otherwise Binance escalates to an IP ban (418).")
+        return (
+            f"{self.endpoint}: rate limited by Binance (HTTP {self.http_status}, {why})."
+            f" All requests to this host pause for {wait}; if this repeats, lower weight_fraction or stop "
+            "other programs using this IP, otherwise Binance escalates to an IP ban (418)."
+        )
 
 
 class IpBanned(BinanceError):
@@ -115,15 +136,19 @@ class IpBanned(BinanceError):
         super().__init__(message, **kw)
 
     def _default_message(self) -> str:
-        return (f"{self.endpoint}: this IP is BANNED by Binance until {fmt_ms(self.until_ms)} "
-                f"(HTTP {self.http_status}, {self.msg or 'IP banned'}). We stopped instead of waiting; every "
-                "orderlake process on this machine stays paused for that host until the ban ends. Run again "
-                "after that time, with fewer parallel jobs or a lower weight_fraction.")
+        return (
+            f"{self.endpoint}: this IP is BANNED by Binance until {fmt_ms(self.until_ms)} "
+            f"(HTTP {self.http_status}, {self.msg or 'IP banned'}). We stopped instead of waiting; every "
+            "orderlake process on this machine stays paused for that host until the ban ends. Run again "
+            "after that time, with fewer parallel jobs or a lower weight_fraction."
+        )
 
 
 class ServerError(BinanceError):
-    hint = ("Binance had an internal problem or was busy (5xx, -1000/-1001/-1006/-1007/-1008); reads were retried "
-            "with back-off and it persisted. Try again later.")
+    hint = (
+        "Binance had an internal problem or was busy (5xx, -1000/-1001/-1006/-1007/-1008); reads were retried "
+        "with back-off and it persisted. Try again later."
+    )
 
 
 class OutcomeUnknown(BinanceError):
@@ -131,8 +156,10 @@ class OutcomeUnknown(BinanceError):
 
 
 class ExportQuotaExhausted(BinanceError):
-    hint = ("Binance says the monthly export quota for this endpoint is used up (the website's download page "
-            "shares it). No more export requests this month; the quota resets next month.")
+    hint = (
+        "Binance says the monthly export quota for this endpoint is used up (the website's download page "
+        "shares it). No more export requests this month; the quota resets next month."
+    )
 
 
 class TransportError(BinanceError):
@@ -164,8 +191,10 @@ _BY_CODE: dict[int, type[BinanceError]] = {
     -2013: NoSuchOrder,
     # Binance-side trouble, also when it arrives with a 4xx status: retried for reads (transport.RETRYABLE_CODES)
     **{c: ServerError for c in (-1000, -1001, -1006, -1007, -1008)},
-    **{c: InvalidParameter for c in (-1100, -1101, -1102, -1103, -1104, -1105, -1106, -1111, -1128, -1130,
-                                     -1131, -1023)},
+    **{
+        c: InvalidParameter
+        for c in (-1100, -1101, -1102, -1103, -1104, -1105, -1106, -1111, -1128, -1130, -1131, -1023)
+    },
 }
 
 _BANNED_UNTIL = re.compile(r"banned until (\d{12,14})", re.IGNORECASE)
@@ -177,8 +206,15 @@ def ban_until_from_msg(msg: str | None) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def from_response(*, http_status: int | None, code: int | None, msg: str | None, endpoint: str,
-                  retry_after_s: float | None = None, ban_until_ms: int | None = None) -> BinanceError:
+def from_response(
+    *,
+    http_status: int | None,
+    code: int | None,
+    msg: str | None,
+    endpoint: str,
+    retry_after_s: float | None = None,
+    ban_until_ms: int | None = None,
+) -> BinanceError:
     """Build the error for a Binance error answer (REST body or WS ``error``)."""
     kw: dict[str, Any] = {"code": code, "http_status": http_status, "endpoint": endpoint, "msg": msg}
     if http_status == 418:
@@ -189,9 +225,15 @@ def from_response(*, http_status: int | None, code: int | None, msg: str | None,
     if cls is not None:
         return cls(**kw)
     if http_status in (401, 403) and code is None:
-        return ApiKeyRejected(**kw) if http_status == 401 else BinanceAPIError(
-            f"{endpoint}: HTTP 403 (Binance's web application firewall blocked the request, {msg or 'no detail'})."
-            " Check the parameters and whether this IP/region may use the API.", **kw)
+        return (
+            ApiKeyRejected(**kw)
+            if http_status == 401
+            else BinanceAPIError(
+                f"{endpoint}: HTTP 403 (Binance's web application firewall blocked the request, {msg or 'no detail'})."
+                " Check the parameters and whether this IP/region may use the API.",
+                **kw,
+            )
+        )
     if http_status is not None and http_status >= 500:
         return ServerError(**kw)
     return BinanceAPIError(**kw)

@@ -20,8 +20,16 @@ class ExportEndpoint:
 
 
 EXPORT_ENDPOINTS: dict[tuple[str, str], ExportEndpoint] = {
-    ("usdm", "order"): ExportEndpoint("usdm", "order", "futures", "/fapi/v1/order/asyn", "/fapi/v1/order/asyn/id",
-                                      create_weight=1000, link_weight=10),
-    ("pm_um", "order"): ExportEndpoint("pm_um", "order", "papi", "/papi/v1/um/order/asyn",
-                                       "/papi/v1/um/order/asyn/id", create_weight=1500, link_weight=10),
+    ("usdm", "order"): ExportEndpoint(
+        "usdm", "order", "futures", "/fapi/v1/order/asyn", "/fapi/v1/order/asyn/id", create_weight=1000, link_weight=10
+    ),
+    ("pm_um", "order"): ExportEndpoint(
+        "pm_um",
+        "order",
+        "papi",
+        "/papi/v1/um/order/asyn",
+        "/papi/v1/um/order/asyn/id",
+        create_weight=1500,
+        link_weight=10,
+    ),
 }

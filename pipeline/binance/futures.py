@@ -15,14 +15,20 @@ class _FuturesLike:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.transport.base_url!r})"
 
-    def all_orders(self, symbol: str | None = None, *, order_id: int | None = None, start_time: int | None = None,
-                   end_time: int | None = None, limit: int = 1000) -> list[dict]:
+    def all_orders(
+        self,
+        symbol: str | None = None,
+        *,
+        order_id: int | None = None,
+        start_time: int | None = None,
+        end_time: int | None = None,
+        limit: int = 1000,
+    ) -> list[dict]:
         """Orders (window < 7 days; only the last ~90 days exist here — older ones come from the exports).
 
         ``symbol`` is optional since 2026-08-25 (derivatives change log); older deployments may insist on it.
         """
-        params = {"symbol": symbol, "orderId": order_id, "startTime": start_time, "endTime": end_time,
-                  "limit": limit}
+        params = {"symbol": symbol, "orderId": order_id, "startTime": start_time, "endTime": end_time, "limit": limit}
         return self.transport.call(self.all_orders_path, params, weight=5, signed=True)
 
     def get(self, path: str, params: dict[str, Any] | None = None, *, weight: int, signed: bool = True) -> Any:

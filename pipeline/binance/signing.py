@@ -102,22 +102,28 @@ def load_private_key(path: str | Path, password: Secret | str | None = None) -> 
     try:
         key = serialization.load_pem_private_key(data, password=pw.encode("utf-8") if pw else None)
     except TypeError:
-        raise ValueError(f"the private key {path} is encrypted: set BINANCE_PRIVATE_KEY_PASSWORD "
-                         "(or it is not encrypted and a password was given)") from None
+        raise ValueError(
+            f"the private key {path} is encrypted: set BINANCE_PRIVATE_KEY_PASSWORD "
+            "(or it is not encrypted and a password was given)"
+        ) from None
     except ValueError:
         # the library's message can quote parts of the file: keep ours generic
-        raise ValueError(f"{path} is not a readable PEM private key (wrong password, or not PKCS#8 PEM). Binance "
-                         "API keys of type Ed25519 or RSA need their PRIVATE key here.") from None
+        raise ValueError(
+            f"{path} is not a readable PEM private key (wrong password, or not PKCS#8 PEM). Binance "
+            "API keys of type Ed25519 or RSA need their PRIVATE key here."
+        ) from None
     if isinstance(key, ed25519.Ed25519PrivateKey):
         return Ed25519Signer(key)
     if isinstance(key, rsa.RSAPrivateKey):
         return RsaSigner(key)
-    raise ValueError(f"{path} holds a {type(key).__name__}; Binance accepts Ed25519 or RSA keys (or HMAC via "
-                     "BINANCE_API_SECRET)")
+    raise ValueError(
+        f"{path} holds a {type(key).__name__}; Binance accepts Ed25519 or RSA keys (or HMAC via BINANCE_API_SECRET)"
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # payloads
+
 
 def param_text(value: Any) -> str:
     """How a parameter value is written on the wire (booleans lower-case, lists/dicts as compact JSON)."""
@@ -131,8 +137,7 @@ def param_text(value: Any) -> str:
 def encode_query(params: Iterable[tuple[str, Any]] | Mapping[str, Any]) -> str:
     """``name=value&...`` in the given order, values percent-encoded as UTF-8 (Binance: encode before signing)."""
     items = params.items() if isinstance(params, Mapping) else params
-    return "&".join(f"{quote(str(k), safe='')}={quote(param_text(v), safe='-_.~')}" for k, v in items
-                    if v is not None)
+    return "&".join(f"{quote(str(k), safe='')}={quote(param_text(v), safe='-_.~')}" for k, v in items if v is not None)
 
 
 def sign_rest(query: str, signer: Signer, body: str = "") -> str:

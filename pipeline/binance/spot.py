@@ -12,8 +12,16 @@ from pipeline.binance.budget import limits_from_rate_limits
 from pipeline.binance.transport import RestTransport
 
 WEIGHTS = {
-    "time": 1, "exchange_info": 20, "account": 20, "all_orders": 20, "all_order_lists": 20,
-    "open_orders_symbol": 6, "open_orders_all": 80, "open_order_lists": 6, "order": 4, "order_list": 4,
+    "time": 1,
+    "exchange_info": 20,
+    "account": 20,
+    "all_orders": 20,
+    "all_order_lists": 20,
+    "open_orders_symbol": 6,
+    "open_orders_all": 80,
+    "open_order_lists": 6,
+    "order": 4,
+    "order_list": 4,
 }
 
 
@@ -44,15 +52,27 @@ class SpotApi:
         params = {"omitZeroBalances": True} if omit_zero_balances else {}
         return self._call("account", params, weight=WEIGHTS["account"], signed=True)
 
-    def all_orders(self, symbol: str, *, order_id: int | None = None, start_time: int | None = None,
-                   end_time: int | None = None, limit: int = 1000) -> list[dict]:
+    def all_orders(
+        self,
+        symbol: str,
+        *,
+        order_id: int | None = None,
+        start_time: int | None = None,
+        end_time: int | None = None,
+        limit: int = 1000,
+    ) -> list[dict]:
         """Orders of one symbol: by ``order_id`` (>=) or a <=24 h ``start_time``..``end_time`` window."""
-        params = {"symbol": symbol, "orderId": order_id, "startTime": start_time, "endTime": end_time,
-                  "limit": limit}
+        params = {"symbol": symbol, "orderId": order_id, "startTime": start_time, "endTime": end_time, "limit": limit}
         return self._call("all_orders", params, weight=WEIGHTS["all_orders"], signed=True)
 
-    def all_order_lists(self, *, from_id: int | None = None, start_time: int | None = None,
-                        end_time: int | None = None, limit: int = 1000) -> list[dict]:
+    def all_order_lists(
+        self,
+        *,
+        from_id: int | None = None,
+        start_time: int | None = None,
+        end_time: int | None = None,
+        limit: int = 1000,
+    ) -> list[dict]:
         params = {"fromId": from_id, "startTime": start_time, "endTime": end_time, "limit": limit}
         return self._call("all_order_lists", params, weight=WEIGHTS["all_order_lists"], signed=True)
 
@@ -77,9 +97,14 @@ class SpotApi:
 
 
 _REST_PATHS = {
-    "time": "/api/v3/time", "exchange_info": "/api/v3/exchangeInfo", "account": "/api/v3/account",
-    "all_orders": "/api/v3/allOrders", "all_order_lists": "/api/v3/allOrderList",  # singular on REST
-    "open_orders": "/api/v3/openOrders", "open_order_lists": "/api/v3/openOrderList", "order": "/api/v3/order",
+    "time": "/api/v3/time",
+    "exchange_info": "/api/v3/exchangeInfo",
+    "account": "/api/v3/account",
+    "all_orders": "/api/v3/allOrders",
+    "all_order_lists": "/api/v3/allOrderList",  # singular on REST
+    "open_orders": "/api/v3/openOrders",
+    "open_order_lists": "/api/v3/openOrderList",
+    "order": "/api/v3/order",
     "order_list": "/api/v3/orderList",
 }
 

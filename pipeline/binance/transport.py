@@ -92,18 +92,26 @@ def is_retryable(exc: errors.BinanceError) -> bool:
     if exc.code in RETRYABLE_CODES:
         return True
     status = exc.http_status
-    return isinstance(exc, errors.UnexpectedResponse | errors.BinanceAPIError) and status is not None and \
-        (status >= 500 or status == 408)
+    return (
+        isinstance(exc, errors.UnexpectedResponse | errors.BinanceAPIError)
+        and status is not None
+        and (status >= 500 or status == 408)
+    )
 
 
-def unknown_outcome(endpoint: str, why: str, *, http_status: int | None = None, code: int | None = None,
-                    msg: str | None = None) -> errors.OutcomeUnknown:
+def unknown_outcome(
+    endpoint: str, why: str, *, http_status: int | None = None, code: int | None = None, msg: str | None = None
+) -> errors.OutcomeUnknown:
     return errors.OutcomeUnknown(
         f"{endpoint}: the request was sent but its outcome is UNKNOWN ({why}). It is not retried: Binance may "
         "have executed it, e.g. created an export download id and spent one of this month's export quota. Before "
         "asking again, check the Binance website's download history (Orders > Export / Download) and the export "
         "ledger (data/state/export_ledger.sqlite) for a download id covering this range.",
-        http_status=http_status, code=code, endpoint=endpoint, msg=msg)
+        http_status=http_status,
+        code=code,
+        endpoint=endpoint,
+        msg=msg,
+    )
 
 
 def _not_sent(exc: requests.RequestException) -> bool:
@@ -118,11 +126,22 @@ def _not_sent(exc: requests.RequestException) -> bool:
 class RestTransport:
     """One Binance REST surface (spot, futures or papi): base URL + limiter group."""
 
-    def __init__(self, base_url: str, group: str, *, credentials: Credentials, budget: WeightBudget,
-                 clock: ServerClock, session: requests.Session, timeout: float | tuple[float, float] = 10.0,
-                 recv_window: int = 5000, retry: RetryPolicy | None = None,
-                 sleep: Callable[[float], None] = time.sleep, rand: Callable[[], float] = random.random,
-                 limits_path: tuple[str, int] | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        group: str,
+        *,
+        credentials: Credentials,
+        budget: WeightBudget,
+        clock: ServerClock,
+        session: requests.Session,
+        timeout: float | tuple[float, float] = 10.0,
+        recv_window: int = 5000,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rand: Callable[[], float] = random.random,
+        limits_path: tuple[str, int] | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.host = urlsplit(self.base_url).netloc
         self.group = group
@@ -142,8 +161,16 @@ class RestTransport:
         return f"RestTransport({self.base_url!r}, group={self.group!r})"
 
     # -- public -------------------------------------------------------------------------------------------------
-    def call(self, path: str, params: Mapping[str, Any] | None = None, *, weight: int, signed: bool = False,
-             idempotent: bool = True, method: str = "GET") -> Any:
+    def call(
+        self,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        weight: int,
+        signed: bool = False,
+        idempotent: bool = True,
+        method: str = "GET",
+    ) -> Any:
         """Send one request (with the retry policy above) and return the parsed JSON."""
         if signed:
             self.credentials.require_signing(path)  # fail before spending weight
@@ -158,7 +185,11 @@ class RestTransport:
                     raise errors.TimestampRejected(
                         f"{path}: Binance rejected the timestamp (-1021: {exc.msg}) although we re-synced the "
                         f"clock (offset now {self.clock.offset_ms} ms) and retried once. {exc.hint}",
-                        code=exc.code, http_status=exc.http_status, endpoint=path, msg=exc.msg) from None
+                        code=exc.code,
+                        http_status=exc.http_status,
+                        endpoint=path,
+                        msg=exc.msg,
+                    ) from None
                 resynced = True
                 log.info("%s: -1021, re-syncing the %s clock and retrying once", path, self.clock.name)
                 self.clock.sync()
@@ -174,8 +205,14 @@ class RestTransport:
                 if not idempotent or not is_retryable(exc) or attempt >= self.retry.max_attempts:
                     raise
                 delay = self.retry.backoff(attempt, self._rand)
-                log.warning("%s failed (%s); retry %d/%d in %.1f s", path, type(exc).__name__, attempt,
-                            self.retry.max_attempts - 1, delay)
+                log.warning(
+                    "%s failed (%s); retry %d/%d in %.1f s",
+                    path,
+                    type(exc).__name__,
+                    attempt,
+                    self.retry.max_attempts - 1,
+                    delay,
+                )
                 self._sleep(delay)
 
     # -- internals ----------------------------------------------------------------------------------------------
@@ -193,8 +230,12 @@ class RestTransport:
         except (errors.IpBanned, errors.ApiKeyRejected):
             raise
         except errors.BinanceError as exc:
-            log.warning("could not learn %s rate limits from %s (%s); using defaults and response headers",
-                        self.group, path, type(exc).__name__)
+            log.warning(
+                "could not learn %s rate limits from %s (%s); using defaults and response headers",
+                self.group,
+                path,
+                type(exc).__name__,
+            )
 
     def _build(self, params: Mapping[str, Any], signed: bool) -> tuple[str, dict[str, str]]:
         items = [(k, v) for k, v in params.items() if v is not None]
@@ -209,8 +250,9 @@ class RestTransport:
     def _redact(self) -> tuple[str, ...]:
         return self.credentials.redactions()
 
-    def _once(self, method: str, path: str, params: Mapping[str, Any], weight: int, signed: bool,
-              idempotent: bool) -> Any:
+    def _once(
+        self, method: str, path: str, params: Mapping[str, Any], weight: int, signed: bool, idempotent: bool
+    ) -> Any:
         if signed and self.clock.offset_ms is None:
             self.clock.sync()  # before reserving: the budget's windows are placed on the server's clock
         # Reserve BEFORE signing: reserve() may sleep into the next window (up to a minute on Binance), and a
@@ -227,12 +269,21 @@ class RestTransport:
                 raise unknown_outcome(path, f"no answer: {detail}") from None
             raise errors.TransportError(
                 f"{path}: no answer from {self.host} ({detail}). Reads are retried with back-off; if it persists "
-                "check the network / proxy and the base URL setting.", endpoint=path) from None
+                "check the network / proxy and the base URL setting.",
+                endpoint=path,
+            ) from None
         elapsed = (time.monotonic() - started) * 1000
         used = used_from_headers(resp.headers)
         self.budget.settle(reservation, used)
-        log.debug("%s %s weight=%d -> HTTP %s in %.0f ms (used %s)", method, path, weight, resp.status_code,
-                  elapsed, used or "-")
+        log.debug(
+            "%s %s weight=%d -> HTTP %s in %.0f ms (used %s)",
+            method,
+            path,
+            weight,
+            resp.status_code,
+            elapsed,
+            used or "-",
+        )
         return self._answer(resp, path, idempotent, reservation)
 
     def _answer(self, resp: requests.Response, path: str, idempotent: bool, reservation: Reservation) -> Any:
@@ -241,13 +292,18 @@ class RestTransport:
             data = json.loads(resp.content)
         except ValueError:
             ctype = resp.headers.get("Content-Type", "?")
-            what = (f"{path}: expected JSON from {self.host} but got HTTP {status}, Content-Type {ctype!r}, "
-                    f"body starting {snippet(resp.content, self._redact())!r}")
+            what = (
+                f"{path}: expected JSON from {self.host} but got HTTP {status}, Content-Type {ctype!r}, "
+                f"body starting {snippet(resp.content, self._redact())!r}"
+            )
             if not idempotent:
                 raise unknown_outcome(path, what, http_status=status) from None
             raise errors.UnexpectedResponse(
                 what + ". A proxy, captive portal, maintenance page or a wrong base URL (BINANCE_*_URL) answers "
-                "instead of the Binance API.", http_status=status, endpoint=path) from None
+                "instead of the Binance API.",
+                http_status=status,
+                endpoint=path,
+            ) from None
         if 200 <= status < 300 and not _is_error_body(data):
             return data
         return self._raise(resp, data, path, idempotent)
@@ -268,10 +324,10 @@ class RestTransport:
             ban_until = errors.ban_until_from_msg(msg) or now + int((retry_after or 120) * 1000)
             self.budget.block(ban_until, "418", msg)
         if not idempotent and (status >= 500 or status == 408 or code in RETRYABLE_CODES):
-            raise unknown_outcome(path, f"HTTP {status}, code {code}: {msg}", http_status=status, code=code,
-                                  msg=msg)
-        raise errors.from_response(http_status=status, code=code, msg=msg, endpoint=path,
-                                   retry_after_s=retry_after, ban_until_ms=ban_until)
+            raise unknown_outcome(path, f"HTTP {status}, code {code}: {msg}", http_status=status, code=code, msg=msg)
+        raise errors.from_response(
+            http_status=status, code=code, msg=msg, endpoint=path, retry_after_s=retry_after, ban_until_ms=ban_until
+        )
 
 
 def _is_error_body(data: Any) -> bool:
@@ -305,8 +361,10 @@ class _RedactSignatures(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.args:
-            record.args = tuple(self._sig.sub(r"\1***", a) if isinstance(a, str) else a
-                                for a in (record.args if isinstance(record.args, tuple) else (record.args,)))
+            record.args = tuple(
+                self._sig.sub(r"\1***", a) if isinstance(a, str) else a
+                for a in (record.args if isinstance(record.args, tuple) else (record.args,))
+            )
         return True
 
 

@@ -49,9 +49,19 @@ CONNECT_WEIGHT = 2
 class SpotWs(SpotApi):
     """Spot methods over the WS API; same names and return shapes as :class:`pipeline.binance.spot.SpotRest`."""
 
-    def __init__(self, url: str, *, credentials: Credentials, budget: WeightBudget, clock: ServerClock | None = None,
-                 timeout: float = 10.0, recv_window: int = 5000, retry: RetryPolicy | None = None,
-                 sleep: Callable[[float], None] = time.sleep, rand: Callable[[], float] = random.random) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        credentials: Credentials,
+        budget: WeightBudget,
+        clock: ServerClock | None = None,
+        timeout: float = 10.0,
+        recv_window: int = 5000,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
         self.url = url
         self.host = urlsplit(url).netloc
         self.credentials = credentials
@@ -78,14 +88,17 @@ class SpotWs(SpotApi):
         self.close()
         self.budget.reserve(CONNECT_WEIGHT, "ws connect")
         try:
-            self._conn = connect(self.url, open_timeout=self.timeout, close_timeout=2, max_size=64 << 20,
-                                 logger=_frames_log, proxy=None)
+            self._conn = connect(
+                self.url, open_timeout=self.timeout, close_timeout=2, max_size=64 << 20, logger=_frames_log, proxy=None
+            )
         except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
             status = getattr(getattr(exc, "response", None), "status_code", None)
             raise errors.TransportError(
                 f"WS API {self.host}: cannot connect ({type(exc).__name__}: {sanitize(str(exc))}). Check "
                 "BINANCE_WS_API_URL and the network, or use BINANCE_SPOT_TRANSPORT=rest.",
-                http_status=status, endpoint="ws connect") from None
+                http_status=status,
+                endpoint="ws connect",
+            ) from None
         self._reopen = False
         self.connections += 1
         return self._conn
@@ -99,8 +112,9 @@ class SpotWs(SpotApi):
                 log.debug("WS close failed", exc_info=False)
 
     # -- requests -----------------------------------------------------------------------------------------------
-    def request(self, method: str, params: Mapping[str, Any] | None = None, *, weight: int,
-                signed: bool = False) -> Any:
+    def request(
+        self, method: str, params: Mapping[str, Any] | None = None, *, weight: int, signed: bool = False
+    ) -> Any:
         """One WS API call with the retry policy of the REST transport (all WS methods here are reads)."""
         if signed:
             self.credentials.require_signing(method)
@@ -114,7 +128,11 @@ class SpotWs(SpotApi):
                     raise errors.TimestampRejected(
                         f"{method}: Binance rejected the timestamp (-1021: {exc.msg}) although we re-synced the "
                         f"clock (offset now {self.clock.offset_ms} ms) and retried once. {exc.hint}",
-                        code=exc.code, http_status=exc.http_status, endpoint=method, msg=exc.msg) from None
+                        code=exc.code,
+                        http_status=exc.http_status,
+                        endpoint=method,
+                        msg=exc.msg,
+                    ) from None
                 resynced = True
                 self.clock.sync()
             except errors.RateLimited:
@@ -128,8 +146,14 @@ class SpotWs(SpotApi):
                 if not is_retryable(exc) or attempt >= self.retry.max_attempts:
                     raise
                 delay = self.retry.backoff(attempt, self._rand)
-                log.warning("WS %s failed (%s); retry %d/%d in %.1f s", method, type(exc).__name__, attempt,
-                            self.retry.max_attempts - 1, delay)
+                log.warning(
+                    "WS %s failed (%s); retry %d/%d in %.1f s",
+                    method,
+                    type(exc).__name__,
+                    attempt,
+                    self.retry.max_attempts - 1,
+                    delay,
+                )
                 self._sleep(delay)
 
     def _once(self, method: str, params: dict[str, Any], weight: int, signed: bool) -> Any:
@@ -150,9 +174,11 @@ class SpotWs(SpotApi):
                 reply = self._receive(conn, req_id, method)
             except (ConnectionClosed, OSError, TimeoutError) as exc:
                 self._reopen = True  # state unknown (a late answer could still arrive): start afresh
-                raise errors.TransportError(f"WS API {method}: connection lost or timed out "
-                                            f"({type(exc).__name__}); retried on a new connection.",
-                                            endpoint=method) from None
+                raise errors.TransportError(
+                    f"WS API {method}: connection lost or timed out "
+                    f"({type(exc).__name__}); retried on a new connection.",
+                    endpoint=method,
+                ) from None
         limits = limits_from_rate_limits(reply.get("rateLimits"))
         if limits:
             self.budget.set_limits(limits, "ws rateLimits")
@@ -174,8 +200,8 @@ class SpotWs(SpotApi):
             except ValueError:
                 raw = text.encode() if isinstance(text, str) else text
                 raise errors.UnexpectedResponse(
-                    f"WS API {method}: expected a JSON frame but got {snippet(raw, self._redact())!r}",
-                    endpoint=method) from None
+                    f"WS API {method}: expected a JSON frame but got {snippet(raw, self._redact())!r}", endpoint=method
+                ) from None
             if not isinstance(reply, dict):
                 continue
             event = reply.get("event")
@@ -206,10 +232,17 @@ class SpotWs(SpotApi):
             self._reopen = True  # the server closes the connection after a 418
         retry_s = max(0.0, (retry_at - now) / 1000) if retry_at else None
         if status is None:
-            raise errors.UnexpectedResponse(f"WS API {method}: answer without status/result "
-                                            f"(keys {sorted(reply)[:8]})", endpoint=method)
-        raise errors.from_response(http_status=status, code=code, msg=msg, endpoint=method,
-                                   retry_after_s=retry_s, ban_until_ms=retry_at if status == 418 else None)
+            raise errors.UnexpectedResponse(
+                f"WS API {method}: answer without status/result (keys {sorted(reply)[:8]})", endpoint=method
+            )
+        raise errors.from_response(
+            http_status=status,
+            code=code,
+            msg=msg,
+            endpoint=method,
+            retry_after_s=retry_s,
+            ban_until_ms=retry_at if status == 418 else None,
+        )
 
     def _server_ms(self) -> int:
         return int(self.request("time", weight=1)["serverTime"])
@@ -220,7 +253,13 @@ class SpotWs(SpotApi):
 
 
 _WS_METHODS = {
-    "time": "time", "exchange_info": "exchangeInfo", "account": "account.status", "all_orders": "allOrders",
-    "all_order_lists": "allOrderLists", "open_orders": "openOrders.status",
-    "open_order_lists": "openOrderLists.status", "order": "order.status", "order_list": "orderList.status",
+    "time": "time",
+    "exchange_info": "exchangeInfo",
+    "account": "account.status",
+    "all_orders": "allOrders",
+    "all_order_lists": "allOrderLists",
+    "open_orders": "openOrders.status",
+    "open_order_lists": "openOrderLists.status",
+    "order": "order.status",
+    "order_list": "orderList.status",
 }

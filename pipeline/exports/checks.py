@@ -23,19 +23,24 @@ from pipeline.storage.schemas import schema_for
 KEY_COLUMNS = ["symbol", "order_id", "update_time"]
 
 
-def _read(data_dir: str | os.PathLike[str], table: str, account: str, day: date,
-          columns: list[str] | None = None) -> pa.Table:
+def _read(
+    data_dir: str | os.PathLike[str], table: str, account: str, day: date, columns: list[str] | None = None
+) -> pa.Table:
     # ParquetFile.read: ~3x less overhead per small file than pq.read_table, and a year is 365 files
     return pq.ParquetFile(lake.partition_path(data_dir, table, account, day)).read(columns=columns)
 
 
-def account_order_keys(data_dir: str | os.PathLike[str], table: str, account: str,
-                       skip: Iterable[date] = ()) -> pa.Table:
+def account_order_keys(
+    data_dir: str | os.PathLike[str], table: str, account: str, skip: Iterable[date] = ()
+) -> pa.Table:
     """(symbol, order_id, update_time) of every row of an account's table (but the ``skip`` days): three
     narrow columns, so even millions of orders fit easily."""
     skipped = set(skip)
-    parts = [_read(data_dir, table, account, d, KEY_COLUMNS)
-             for d in lake.list_partitions(data_dir, table, account) if d not in skipped]
+    parts = [
+        _read(data_dir, table, account, d, KEY_COLUMNS)
+        for d in lake.list_partitions(data_dir, table, account)
+        if d not in skipped
+    ]
     schema = schema_for(table)
     return pa.concat_tables(parts) if parts else pa.schema([schema.field(c) for c in KEY_COLUMNS]).empty_table()
 
@@ -82,5 +87,9 @@ def export_rules(data_dir: str | os.PathLike[str], table: str, entry: LedgerEntr
             total.violations += r.violations
             total.examples += [f"{day}: {x}" for x in r.examples][: max(0, 3 - len(total.examples))]
     keys.append(account_order_keys(data_dir, table, entry.account, skip=days))
-    return [data_lines_parsed(entry), partitions_as_recorded(data_dir, table, entry), *per_day.values(),
-            unique_order_id(pa.concat_tables(keys))]
+    return [
+        data_lines_parsed(entry),
+        partitions_as_recorded(data_dir, table, entry),
+        *per_day.values(),
+        unique_order_id(pa.concat_tables(keys)),
+    ]

@@ -102,8 +102,10 @@ def check_url(url: str, *, allow_http_loopback: bool) -> None:
     parts = urlsplit(url)
     scheme, host = parts.scheme.lower(), parts.hostname or ""
     if not host:
-        raise UnsafeDownloadUrl(f"export link has no host ({url_where(url)!r}); Binance returned an odd url. "
-                                "Re-poll the download id or inspect the link endpoint's answer.")
+        raise UnsafeDownloadUrl(
+            f"export link has no host ({url_where(url)!r}); Binance returned an odd url. "
+            "Re-poll the download id or inspect the link endpoint's answer."
+        )
     if scheme == "https":
         return
     if scheme == "http" and _is_loopback(host):
@@ -111,10 +113,12 @@ def check_url(url: str, *, allow_http_loopback: bool) -> None:
             return
         raise UnsafeDownloadUrl(
             f"refusing plain-http export link {url_where(url)}: http is only allowed to loopback when "
-            "ORDERLAKE_ALLOW_HTTP_LOOPBACK=1 (sandbox use).")
+            "ORDERLAKE_ALLOW_HTTP_LOOPBACK=1 (sandbox use)."
+        )
     raise UnsafeDownloadUrl(
         f"refusing export link {url_where(url)}: only https links are downloaded (the link is a pre-signed "
-        "credential; plain http would expose it).")
+        "credential; plain http would expose it)."
+    )
 
 
 def normalise_url(url: str) -> str:
@@ -137,25 +141,30 @@ def sniff(head: bytes, content_type: str = "") -> str:
         if "expired" in low or "accessdenied" in low:
             raise LinkExpiredByServer("the file server answered with an expired/AccessDenied XML error")
         code = re.search(r"<code>([^<]{0,80})</code>", text, re.IGNORECASE)
-        raise BadDownload("the export download returned an XML error document"
-                          f"{' (' + code.group(1) + ')' if code else ''} in place of the file")
+        raise BadDownload(
+            "the export download returned an XML error document"
+            f"{' (' + code.group(1) + ')' if code else ''} in place of the file"
+        )
     if low.startswith(("<!doctype html", "<html")) or "text/html" in content_type.lower():
         raise BadDownload(
             "the export download returned an HTML page in place of the file (content-type "
             f"{content_type or '?'}; starts with {text[:40]!r}); a login/WAF/maintenance page is likely. "
-            "Nothing was stored; retry later.")
+            "Nothing was stored; retry later."
+        )
     if low.startswith("{"):
         raise BadDownload(f"the export download returned JSON in place of the file: {text[:120]!r}")
     try:
         head[: max(len(head) - 4, 0)].decode("utf-8")  # allow a multibyte char cut at the sniff boundary
     except UnicodeDecodeError as exc:
-        raise BadDownload(f"the export download is neither ZIP, gzip nor UTF-8 text (first bytes {head[:8]!r})"
-                          ) from exc
+        raise BadDownload(
+            f"the export download is neither ZIP, gzip nor UTF-8 text (first bytes {head[:8]!r})"
+        ) from exc
     return "csv"
 
 
-def _open(session: requests.Session, url: str, *, allow_http_loopback: bool,
-          timeout: tuple[float, float]) -> requests.Response:
+def _open(
+    session: requests.Session, url: str, *, allow_http_loopback: bool, timeout: tuple[float, float]
+) -> requests.Response:
     """GET with manual redirects, each hop checked by :func:`check_url`."""
     for _ in range(MAX_REDIRECTS + 1):
         check_url(url, allow_http_loopback=allow_http_loopback)
@@ -163,8 +172,10 @@ def _open(session: requests.Session, url: str, *, allow_http_loopback: bool,
         try:
             resp = session.get(url, stream=True, timeout=timeout, allow_redirects=False, proxies=proxies)
         except requests.RequestException as exc:
-            raise DownloadError(f"export download from {url_where(url)} failed: {type(exc).__name__}. "
-                                "Nothing was stored and no quota is spent; retry later.") from None
+            raise DownloadError(
+                f"export download from {url_where(url)} failed: {type(exc).__name__}. "
+                "Nothing was stored and no quota is spent; retry later."
+            ) from None
         if resp.is_redirect and resp.headers.get("Location"):
             nxt = urljoin(url, resp.headers["Location"])
             resp.close()
@@ -183,12 +194,21 @@ def _check_status(resp: requests.Response, where: str) -> None:
         hint = " (S3: Request has expired)" if b"expired" in body.lower() else ""
         raise LinkExpiredByServer(f"the file server answered HTTP {resp.status_code}{hint} for {where}")
     resp.close()
-    raise DownloadError(f"export download from {where} answered HTTP {resp.status_code}. Nothing was stored "
-                        "and no quota is spent; retry later.")
+    raise DownloadError(
+        f"export download from {where} answered HTTP {resp.status_code}. Nothing was stored "
+        "and no quota is spent; retry later."
+    )
 
 
-def download(url: str, *, tmp_dir: Path, final_path: Callable[[str], Path], allow_http_loopback: bool,
-             timeout: tuple[float, float] = (10.0, 60.0), chunk_size: int = CHUNK) -> Downloaded:
+def download(
+    url: str,
+    *,
+    tmp_dir: Path,
+    final_path: Callable[[str], Path],
+    allow_http_loopback: bool,
+    timeout: tuple[float, float] = (10.0, 60.0),
+    chunk_size: int = CHUNK,
+) -> Downloaded:
     """Stream ``url`` to ``final_path(ext)`` via a temp file in ``tmp_dir``; verify length, hash, type."""
     url = normalise_url(url)
     where = url_where(url)
@@ -229,7 +249,8 @@ def download(url: str, *, tmp_dir: Path, final_path: Callable[[str], Path], allo
             raise TruncatedDownload(
                 f"export download from {where} is truncated: the transfer broke off after {size} bytes "
                 f"(Content-Length {expected or '?'}; {type(exc).__name__}). Nothing was stored; retry (the link "
-                "stays valid until its expiration time).") from None
+                "stays valid until its expiration time)."
+            ) from None
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
@@ -251,12 +272,12 @@ def _verify(tmp: Path, size: int, expected: str | None, ext: str, where: str) ->
     if expected is not None and expected.isdigit() and int(expected) != size:
         raise TruncatedDownload(
             f"export download from {where} is truncated: Content-Length {expected} bytes but {size} received. "
-            "Nothing was stored; retry (the link stays valid until its expiration time).")
+            "Nothing was stored; retry (the link stays valid until its expiration time)."
+        )
     if ext == "zip" and not zipfile.is_zipfile(tmp):
-        raise TruncatedDownload(f"export download from {where} is not a complete ZIP archive ({size} bytes); "
-                                "nothing was stored, retry.")
-
-
+        raise TruncatedDownload(
+            f"export download from {where} is not a complete ZIP archive ({size} bytes); nothing was stored, retry."
+        )
 
 
 def sha256_file(path: Path) -> tuple[int, str]:

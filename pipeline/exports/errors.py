@@ -24,8 +24,20 @@ class ExportError(Exception):
 class QuotaWouldBeExceeded(ExportError):
     """Refused BEFORE calling Binance: the monthly download-id quota (local count or Binance's answer) is used."""
 
-    def __init__(self, *, market: str, kind: str, account: str, month: str, used: int, limit: int,
-                 needed: int, resets_at_ms: int, blocked_by_binance: bool = False, detail: str = "") -> None:
+    def __init__(
+        self,
+        *,
+        market: str,
+        kind: str,
+        account: str,
+        month: str,
+        used: int,
+        limit: int,
+        needed: int,
+        resets_at_ms: int,
+        blocked_by_binance: bool = False,
+        detail: str = "",
+    ) -> None:
         self.market, self.kind, self.account, self.month = market, kind, account, month
         self.used, self.limit, self.needed = used, limit, needed
         self.resets_at_ms, self.blocked_by_binance = resets_at_ms, blocked_by_binance

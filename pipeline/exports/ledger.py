@@ -96,9 +96,11 @@ CREATE TABLE IF NOT EXISTS quota_blocks (  -- Binance said "quota exhausted" for
 );
 """
 # Version 1 -> 2: columns appended to ``entries`` (a v1 ledger holds spent download ids: migrate, never recreate).
-_MIGRATE_V2 = ("ALTER TABLE entries ADD COLUMN parsed_rows INTEGER",
-               "ALTER TABLE entries ADD COLUMN utc_offset_minutes INTEGER",
-               "ALTER TABLE entries ADD COLUMN file_name TEXT")
+_MIGRATE_V2 = (
+    "ALTER TABLE entries ADD COLUMN parsed_rows INTEGER",
+    "ALTER TABLE entries ADD COLUMN utc_offset_minutes INTEGER",
+    "ALTER TABLE entries ADD COLUMN file_name TEXT",
+)
 
 
 def month_of(ms: int) -> str:
@@ -133,7 +135,7 @@ class LedgerEntry:
     last_polled_at: int | None
     last_poll_status: str | None
     next_poll_at: int | None
-    url: str | None = field(repr=False)   # pre-signed: keep it out of reprs and logs
+    url: str | None = field(repr=False)  # pre-signed: keep it out of reprs and logs
     url_where: str | None
     url_expires_at: int | None
     completed_at: int | None
@@ -165,8 +167,10 @@ class LedgerEntry:
     def describe(self) -> str:
         """One line for status output and messages."""
         did = self.download_id or "-"
-        return (f"#{self.id} {self.market}/{self.kind} {self.account} {self.range_text} "
-                f"downloadId={did} status={self.status}")
+        return (
+            f"#{self.id} {self.market}/{self.kind} {self.account} {self.range_text} "
+            f"downloadId={did} status={self.status}"
+        )
 
 
 @dataclass(frozen=True)
@@ -177,7 +181,7 @@ class QuotaStatus:
     month: str
     used: int
     limit: int
-    unknown: int            # attempts of this month with unknown outcome (counted in `used`)
+    unknown: int  # attempts of this month with unknown outcome (counted in `used`)
     blocked_by_binance: bool  # Binance answered "quota exhausted" this month
     resets_at_ms: int
 
@@ -190,9 +194,9 @@ class QuotaStatus:
 class Reservation:
     """Outcome of :meth:`ExportLedger.reserve_attempt`: exactly one of the three fields is meaningful."""
 
-    entry: LedgerEntry | None = None              # attempt row written; make the create call now
-    covered_by: tuple[LedgerEntry, ...] = ()      # range already covered (or blocked): no call
-    not_before_ms: int | None = None              # pacing: try again at this time
+    entry: LedgerEntry | None = None  # attempt row written; make the create call now
+    covered_by: tuple[LedgerEntry, ...] = ()  # range already covered (or blocked): no call
+    not_before_ms: int | None = None  # pacing: try again at this time
 
 
 class ExportLedger:
@@ -243,8 +247,10 @@ class ExportLedger:
 
     @staticmethod
     def _event(con: sqlite3.Connection, entry_id: int | None, at: int, event: str, **detail: Any) -> None:
-        con.execute("INSERT INTO events (entry_id, at, event, detail) VALUES (?, ?, ?, ?)",
-                    (entry_id, at, event, json.dumps(detail, default=str, sort_keys=True) if detail else None))
+        con.execute(
+            "INSERT INTO events (entry_id, at, event, detail) VALUES (?, ?, ?, ?)",
+            (entry_id, at, event, json.dumps(detail, default=str, sort_keys=True) if detail else None),
+        )
 
     @staticmethod
     def _get(con: sqlite3.Connection, entry_id: int) -> LedgerEntry:
@@ -253,8 +259,16 @@ class ExportLedger:
             raise ExportStateError(f"no export ledger entry #{entry_id}")
         return LedgerEntry.from_row(row)
 
-    def update(self, entry_id: int, now_ms: int, event: str, *, detail: dict[str, Any] | None = None,
-               expect_status: Iterable[str] | None = None, **fields: Any) -> LedgerEntry:
+    def update(
+        self,
+        entry_id: int,
+        now_ms: int,
+        event: str,
+        *,
+        detail: dict[str, Any] | None = None,
+        expect_status: Iterable[str] | None = None,
+        **fields: Any,
+    ) -> LedgerEntry:
         """Set ``fields`` on an entry and append an event, atomically. ``partitions`` may be a dict."""
         if "partitions" in fields and isinstance(fields["partitions"], dict):
             fields["partitions"] = json.dumps(fields["partitions"], sort_keys=True)
@@ -265,15 +279,23 @@ class ExportLedger:
             current = self._get(con, entry_id)
             if expect_status is not None and current.status not in tuple(expect_status):
                 raise ExportStateError(
-                    f"export {current.describe()}: expected status {'/'.join(expect_status)} for {event}")
+                    f"export {current.describe()}: expected status {'/'.join(expect_status)} for {event}"
+                )
             cols = ", ".join(f"{k} = ?" for k in fields)
             con.execute(f"UPDATE entries SET {cols} WHERE id = ?", (*fields.values(), entry_id))
             self._event(con, entry_id, now_ms, event, **(detail or {}))
             return self._get(con, entry_id)
 
     # -- reading ----------------------------------------------------------------------------------------------
-    def entries(self, *, market: str | None = None, kind: str | None = None, account: str | None = None,
-                status: str | Iterable[str] | None = None, download_id: str | None = None) -> list[LedgerEntry]:
+    def entries(
+        self,
+        *,
+        market: str | None = None,
+        kind: str | None = None,
+        account: str | None = None,
+        status: str | Iterable[str] | None = None,
+        download_id: str | None = None,
+    ) -> list[LedgerEntry]:
         """Entries matching every given filter, oldest first."""
         where, args = [], []
         for col, val in (("market", market), ("kind", kind), ("account", account), ("download_id", download_id)):
@@ -310,17 +332,20 @@ class ExportLedger:
 
     # -- quota ------------------------------------------------------------------------------------------------
     @staticmethod
-    def _quota(con: sqlite3.Connection, market: str, kind: str, account: str, month: str,
-               limit: int) -> QuotaStatus:
+    def _quota(con: sqlite3.Connection, market: str, kind: str, account: str, month: str, limit: int) -> QuotaStatus:
         used, unknown = con.execute(
             "SELECT COUNT(*), COALESCE(SUM(status IN ('unknown', 'attempted')), 0) FROM entries "
             "WHERE market = ? AND kind = ? AND account = ? AND quota_month = ? AND counts_quota = 1",
-            (market, kind, account, month)).fetchone()
-        blocked = con.execute(
-            "SELECT 1 FROM quota_blocks WHERE market = ? AND kind = ? AND account = ? AND month = ?",
-            (market, kind, account, month)).fetchone() is not None
-        return QuotaStatus(market, kind, account, month, int(used), limit, int(unknown), blocked,
-                           month_reset_ms(month))
+            (market, kind, account, month),
+        ).fetchone()
+        blocked = (
+            con.execute(
+                "SELECT 1 FROM quota_blocks WHERE market = ? AND kind = ? AND account = ? AND month = ?",
+                (market, kind, account, month),
+            ).fetchone()
+            is not None
+        )
+        return QuotaStatus(market, kind, account, month, int(used), limit, int(unknown), blocked, month_reset_ms(month))
 
     def quota(self, market: str, kind: str, account: str, month: str, limit: int) -> QuotaStatus:
         with self._connect() as con:
@@ -330,25 +355,51 @@ class ExportLedger:
         """Binance said the month's quota is exhausted (the website used some): no more create calls this month."""
         month = month_of(now_ms)
         with self._tx() as con:
-            con.execute("INSERT OR REPLACE INTO quota_blocks VALUES (?, ?, ?, ?, ?, ?)",
-                        (market, kind, account, month, now_ms, message))
-            self._event(con, None, now_ms, "quota_exhausted_by_binance", market=market, kind=kind,
-                        account=account, month=month, message=message)
+            con.execute(
+                "INSERT OR REPLACE INTO quota_blocks VALUES (?, ?, ?, ?, ?, ?)",
+                (market, kind, account, month, now_ms, message),
+            )
+            self._event(
+                con,
+                None,
+                now_ms,
+                "quota_exhausted_by_binance",
+                market=market,
+                kind=kind,
+                account=account,
+                month=month,
+                message=message,
+            )
 
     # -- the create-call protocol -----------------------------------------------------------------------------
     def expire_stale_attempts(self, now_ms: int, stale_ms: int) -> list[LedgerEntry]:
         """Attempts older than ``stale_ms`` never got an answer recorded (process died mid-call): -> unknown."""
         with self._tx() as con:
-            rows = con.execute("SELECT id FROM entries WHERE status = 'attempted' AND requested_at < ?",
-                               (now_ms - stale_ms,)).fetchall()
+            rows = con.execute(
+                "SELECT id FROM entries WHERE status = 'attempted' AND requested_at < ?", (now_ms - stale_ms,)
+            ).fetchall()
             for (eid,) in rows:
-                con.execute("UPDATE entries SET status = 'unknown', error = ?, updated_at = ? WHERE id = ?",
-                            ("the process stopped during the create call; outcome unknown", now_ms, eid))
+                con.execute(
+                    "UPDATE entries SET status = 'unknown', error = ?, updated_at = ? WHERE id = ?",
+                    ("the process stopped during the create call; outcome unknown", now_ms, eid),
+                )
                 self._event(con, eid, now_ms, "stale_attempt_unknown")
             return [self._get(con, eid) for (eid,) in rows]
 
-    def reserve_attempt(self, *, market: str, kind: str, api: str, account: str, start_ms: int, end_ms: int,
-                        now_ms: int, limit: int, spacing_ms: int, failure_cooldown_ms: int) -> Reservation:
+    def reserve_attempt(
+        self,
+        *,
+        market: str,
+        kind: str,
+        api: str,
+        account: str,
+        start_ms: int,
+        end_ms: int,
+        now_ms: int,
+        limit: int,
+        spacing_ms: int,
+        failure_cooldown_ms: int,
+    ) -> Reservation:
         """Atomically: check coverage, pacing and quota, then write the ``attempted`` row BEFORE the call.
 
         The range is trimmed to its first and last day that no blocking entry covers (another process may have
@@ -357,10 +408,14 @@ class ExportLedger:
         quota is exhausted).
         """
         with self._tx() as con:
-            blocking = [LedgerEntry.from_row(r) for r in con.execute(
-                f"SELECT * FROM entries WHERE market = ? AND kind = ? AND account = ? "
-                f"AND status IN ({', '.join('?' * len(BLOCKING_STATUSES))}) AND start_ms <= ? AND end_ms >= ?",
-                (market, kind, account, *BLOCKING_STATUSES, end_ms, start_ms))]
+            blocking = [
+                LedgerEntry.from_row(r)
+                for r in con.execute(
+                    f"SELECT * FROM entries WHERE market = ? AND kind = ? AND account = ? "
+                    f"AND status IN ({', '.join('?' * len(BLOCKING_STATUSES))}) AND start_ms <= ? AND end_ms >= ?",
+                    (market, kind, account, *BLOCKING_STATUSES, end_ms, start_ms),
+                )
+            ]
             first, last = ms_to_day(start_ms), ms_to_day(end_ms)
             covered = covered_days([(e.start_ms, e.end_ms) for e in blocking], first, last)
             uncovered = [d for d in days_between(first, last) if d not in covered]
@@ -369,37 +424,56 @@ class ExportLedger:
             start_ms = max(start_ms, day_start_ms(uncovered[0]))
             end_ms = min(end_ms, day_end_ms(uncovered[-1]))
             last = con.execute(
-                "SELECT requested_at, status FROM entries WHERE api = ? ORDER BY requested_at DESC LIMIT 1",
-                (api,)).fetchone()
+                "SELECT requested_at, status FROM entries WHERE api = ? ORDER BY requested_at DESC LIMIT 1", (api,)
+            ).fetchone()
             if last is not None:
                 wait = failure_cooldown_ms if last["status"] == "failed" else spacing_ms
                 if now_ms < last["requested_at"] + wait:
                     return Reservation(not_before_ms=last["requested_at"] + wait)
             q = self._quota(con, market, kind, account, month_of(now_ms), limit)
             if q.blocked_by_binance or q.used + 1 > limit:
-                raise QuotaWouldBeExceeded(market=market, kind=kind, account=account, month=q.month,
-                                           used=q.used, limit=limit, needed=1, resets_at_ms=q.resets_at_ms,
-                                           blocked_by_binance=q.blocked_by_binance)
+                raise QuotaWouldBeExceeded(
+                    market=market,
+                    kind=kind,
+                    account=account,
+                    month=q.month,
+                    used=q.used,
+                    limit=limit,
+                    needed=1,
+                    resets_at_ms=q.resets_at_ms,
+                    blocked_by_binance=q.blocked_by_binance,
+                )
             cur = con.execute(
                 "INSERT INTO entries (market, kind, api, account, start_ms, end_ms, requested_at, quota_month, "
                 "status, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'attempted', ?)",
-                (market, kind, api, account, start_ms, end_ms, now_ms, month_of(now_ms), now_ms))
+                (market, kind, api, account, start_ms, end_ms, now_ms, month_of(now_ms), now_ms),
+            )
             eid = int(cur.lastrowid)
             self._event(con, eid, now_ms, "attempt", start_ms=start_ms, end_ms=end_ms)
             return Reservation(entry=self._get(con, eid))
 
-    def record_created(self, entry_id: int, *, download_id: str, avg_cost_ms: int | None, now_ms: int,
-                       next_poll_at: int) -> LedgerEntry:
+    def record_created(
+        self, entry_id: int, *, download_id: str, avg_cost_ms: int | None, now_ms: int, next_poll_at: int
+    ) -> LedgerEntry:
         """IMMEDIATELY after a successful create call: the download id is the handle for the next days."""
-        return self.update(entry_id, now_ms, "created", detail={"download_id": download_id,
-                                                                "avg_cost_ms": avg_cost_ms},
-                           expect_status=("attempted", "unknown"), status="processing",
-                           download_id=str(download_id), avg_cost_ms=avg_cost_ms, created_at=now_ms,
-                           next_poll_at=next_poll_at, error=None)
+        return self.update(
+            entry_id,
+            now_ms,
+            "created",
+            detail={"download_id": download_id, "avg_cost_ms": avg_cost_ms},
+            expect_status=("attempted", "unknown"),
+            status="processing",
+            download_id=str(download_id),
+            avg_cost_ms=avg_cost_ms,
+            created_at=now_ms,
+            next_poll_at=next_poll_at,
+            error=None,
+        )
 
     # -- user resolution of unknown outcomes ------------------------------------------------------------------
-    def resolve_unknown(self, entry_id: int, download_id: str | None = None, *,
-                        now_ms: int | None = None) -> LedgerEntry:
+    def resolve_unknown(
+        self, entry_id: int, download_id: str | None = None, *, now_ms: int | None = None
+    ) -> LedgerEntry:
         """Settle an ``unknown`` (or stuck ``attempted``/``error``) entry after checking the website.
 
         With ``download_id`` (found in Futures > Order History > download history): attach it; the entry goes back
@@ -409,17 +483,41 @@ class ExportLedger:
         now = int(datetime.now(tz=UTC).timestamp() * 1000) if now_ms is None else now_ms
         allowed = ("unknown", "attempted", "error")
         if download_id:
-            return self.update(entry_id, now, "resolved_with_download_id", detail={"download_id": download_id},
-                               expect_status=allowed, status="processing", download_id=str(download_id),
-                               counts_quota=True, next_poll_at=now, polls=0, poll_failures=0,
-                               created_at=now, error=None)
-        return self.update(entry_id, now, "released_by_user", expect_status=allowed, status="released",
-                           counts_quota=False,
-                           error="released by the user: no download was created for this attempt")
+            return self.update(
+                entry_id,
+                now,
+                "resolved_with_download_id",
+                detail={"download_id": download_id},
+                expect_status=allowed,
+                status="processing",
+                download_id=str(download_id),
+                counts_quota=True,
+                next_poll_at=now,
+                polls=0,
+                poll_failures=0,
+                created_at=now,
+                error=None,
+            )
+        return self.update(
+            entry_id,
+            now,
+            "released_by_user",
+            expect_status=allowed,
+            status="released",
+            counts_quota=False,
+            error="released by the user: no download was created for this attempt",
+        )
 
     # -- polling ----------------------------------------------------------------------------------------------
-    def claim_due_polls(self, now_ms: int, lease_ms: int, *, market: str | None = None, kind: str | None = None,
-                        account: str | None = None) -> list[LedgerEntry]:
+    def claim_due_polls(
+        self,
+        now_ms: int,
+        lease_ms: int,
+        *,
+        market: str | None = None,
+        kind: str | None = None,
+        account: str | None = None,
+    ) -> list[LedgerEntry]:
         """Open entries whose ``next_poll_at`` has passed, leased (next_poll_at pushed) so no one else polls them."""
         with self._tx() as con:
             where, args = ["status = 'processing'", "COALESCE(next_poll_at, 0) <= ?"], [now_ms]
@@ -427,14 +525,16 @@ class ExportLedger:
                 if val is not None:
                     where.append(f"{col} = ?")
                     args.append(val)
-            rows = con.execute(f"SELECT id FROM entries WHERE {' AND '.join(where)} ORDER BY next_poll_at",
-                               args).fetchall()
+            rows = con.execute(
+                f"SELECT id FROM entries WHERE {' AND '.join(where)} ORDER BY next_poll_at", args
+            ).fetchall()
             for (eid,) in rows:
                 con.execute("UPDATE entries SET next_poll_at = ? WHERE id = ?", (now_ms + lease_ms, eid))
             return [self._get(con, eid) for (eid,) in rows]
 
-    def next_poll_time(self, *, market: str | None = None, kind: str | None = None,
-                       account: str | None = None) -> int | None:
+    def next_poll_time(
+        self, *, market: str | None = None, kind: str | None = None, account: str | None = None
+    ) -> int | None:
         """Earliest next_poll_at of open entries (None when nothing is open)."""
         open_ = self.entries(market=market, kind=kind, account=account, status=OPEN_STATUSES)
         return min((e.next_poll_at or 0 for e in open_), default=None)
@@ -442,9 +542,11 @@ class ExportLedger:
 
 def describe_unknown_help(entry: LedgerEntry, data_dir: Path) -> str:
     """What a user must check after an unknown create outcome, and the two commands that settle it."""
-    where = ("Binance website > Derivatives > Portfolio Margin > Order History > UM > Download history"
-             if entry.market.startswith("pm") else
-             "Binance website > Futures (USDⓈ-M) > Order History > Export / download history")
+    where = (
+        "Binance website > Derivatives > Portfolio Margin > Order History > UM > Download history"
+        if entry.market.startswith("pm")
+        else "Binance website > Futures (USDⓈ-M) > Order History > Export / download history"
+    )
     return (
         f"Export create call for {entry.market}/{entry.kind} range {entry.range_text} (ledger entry #{entry.id}, "
         f"sent at {fmt_ms(entry.requested_at)}) ended without a usable answer (timeout or 5xx): Binance may "

@@ -64,9 +64,9 @@ log = logging.getLogger(__name__)
 
 SOURCE = "export_order_csv"
 EMPTY_SENTINEL = "No data matches the criteria."
-DEFAULT_MAX_UNCOMPRESSED = 4 * 1024**3   # 4 GiB: ~20M order rows; far above any real order export
-DEFAULT_MAX_RATIO = 200                  # CSV deflates ~5-20x; a zero-filled bomb ~1000x
-RATIO_FLOOR_BYTES = 16 * 1024**2         # the ratio guard ignores small files (tiny files compress oddly)
+DEFAULT_MAX_UNCOMPRESSED = 4 * 1024**3  # 4 GiB: ~20M order rows; far above any real order export
+DEFAULT_MAX_RATIO = 200  # CSV deflates ~5-20x; a zero-filled bomb ~1000x
+RATIO_FLOOR_BYTES = 16 * 1024**2  # the ratio guard ignores small files (tiny files compress oddly)
 SCHEMA = futures_orders.SCHEMA
 # pyarrow's streaming CSV reader prefetches up to 32 blocks on a background thread, whatever the consumer does, so
 # memory grows with 33x the block size (measured: 13 MiB blocks -> ~450 MB RSS for a 1M-row export, 1 MiB ->
@@ -84,7 +84,7 @@ COLD_BATCHES = 4
 BUFFER_BYTES = 64 << 20
 DAY_MS = 86_400_000
 _EPOCH = date(1970, 1, 1)
-_KEY_COLUMNS = ("symbol", "order_id", "update_time")   # what dedupe needs of every row
+_KEY_COLUMNS = ("symbol", "order_id", "update_time")  # what dedupe needs of every row
 _KEY_SCHEMA = pa.schema([SCHEMA.field(n) for n in _KEY_COLUMNS])
 
 
@@ -124,8 +124,9 @@ class BadRow(ExportFileError):
 class BadValue(ExportFileError):
     """A value that cannot be converted exactly (number, id, time, boolean)."""
 
-    def __init__(self, message: str, *, path: Any = None, column: str = "", line: int | None = None,
-                 value: object = None) -> None:
+    def __init__(
+        self, message: str, *, path: Any = None, column: str = "", line: int | None = None, value: object = None
+    ) -> None:
         self.column, self.line, self.value = column, line, value
         super().__init__(message, path=path)
 
@@ -170,8 +171,20 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "good_till_date": ("good till date",),
 }
 _ALIAS_INDEX = {alias: canon for canon, names in ALIASES.items() for alias in names}
-REQUIRED = ("order_id", "symbol", "side", "type", "status", "price", "avg_price", "orig_qty", "executed_qty",
-            "cum_quote", "time", "update_time")
+REQUIRED = (
+    "order_id",
+    "symbol",
+    "side",
+    "type",
+    "status",
+    "price",
+    "avg_price",
+    "orig_qty",
+    "executed_qty",
+    "cum_quote",
+    "time",
+    "update_time",
+)
 _TIME_COLS = {"time", "update_time", "good_till_date"}
 _INT_COLS = {"order_id", "uid"}
 _BOOL_COLS = {"reduce_only", "close_position", "price_protect"}
@@ -200,10 +213,10 @@ def parse_offset(text: str) -> int | None:
 class Binding:
     """How one CSV member's header maps onto the schema."""
 
-    names: list[str]                         # column names given to the CSV reader (header, de-duplicated)
-    columns: dict[str, str]                  # schema column -> CSV column name
-    unknown: list[tuple[str, str]]           # (original header, CSV column name) of unknown columns
-    header_offsets: dict[str, int]           # schema column -> offset from a "(UTC...)" header label
+    names: list[str]  # column names given to the CSV reader (header, de-duplicated)
+    columns: dict[str, str]  # schema column -> CSV column name
+    unknown: list[tuple[str, str]]  # (original header, CSV column name) of unknown columns
+    header_offsets: dict[str, int]  # schema column -> offset from a "(UTC...)" header label
 
 
 def bind_header(header: list[str], *, path: Any) -> tuple[Binding, list[str]]:
@@ -226,16 +239,16 @@ def bind_header(header: list[str], *, path: Any) -> tuple[Binding, list[str]]:
         canon = _ALIAS_INDEX.get(_norm(base))
         if canon is None or canon in columns:
             if canon is not None:
-                warnings.append(f"{_fname(path)}: column {original!r} duplicates another {canon} column; "
-                                "kept in extra")
+                warnings.append(f"{_fname(path)}: column {original!r} duplicates another {canon} column; kept in extra")
             unknown.append((original or csv_name, csv_name))
             continue
         columns[canon] = csv_name
         if label is not None:
             off = parse_offset(f"({label})")
             if off is None:
-                raise UnsupportedFile(f"{_fname(path)}: cannot read the timezone label in header {original!r}",
-                                      path=path)
+                raise UnsupportedFile(
+                    f"{_fname(path)}: cannot read the timezone label in header {original!r}", path=path
+                )
             offsets[canon] = off
     missing = [c for c in REQUIRED if c not in columns]
     if missing:
@@ -244,7 +257,8 @@ def bind_header(header: list[str], *, path: Any) -> tuple[Binding, list[str]]:
             f"{_fname(path)}: required column {col!r} (header {ALIASES[col][0].title()!r} or an alias) is missing; "
             f"header is {header!r}. Is this a futures ORDER-history export (not trade/transaction history)? "
             "If Binance renamed the column, add the new name to ALIASES in pipeline/exports/parser.py.",
-            path=path, column=col,
+            path=path,
+            column=col,
         )
     if unknown:
         warnings.append(f"{_fname(path)}: unknown column(s) {[u[0] for u in unknown]} kept as JSON in 'extra'")
@@ -259,11 +273,20 @@ def _fname(path: Any) -> str:
 class _CountingReader(io.RawIOBase):
     """Decompressed stream with a hard size limit, a ratio guard, newline counting and typed errors."""
 
-    def __init__(self, raw: BinaryIO, *, path: Any, member: str, limit: int, compressed_size: int | None,
-                 max_ratio: float, budget: list[int]) -> None:
+    def __init__(
+        self,
+        raw: BinaryIO,
+        *,
+        path: Any,
+        member: str,
+        limit: int,
+        compressed_size: int | None,
+        max_ratio: float,
+        budget: list[int],
+    ) -> None:
         self._raw, self._path, self._member = raw, path, member
         self._limit, self._csize, self._ratio = limit, compressed_size, max_ratio
-        self._budget = budget                # shared across members: [bytes still allowed]
+        self._budget = budget  # shared across members: [bytes still allowed]
         self.count = 0
         self.newlines = 0
         self.last_byte = b""
@@ -301,7 +324,7 @@ class _CountingReader(io.RawIOBase):
                 "large, raise max_uncompressed_bytes.",
                 path=self._path,
             )
-        if (self._csize and self.count > RATIO_FLOOR_BYTES and self.count > self._ratio * self._csize):
+        if self._csize and self.count > RATIO_FLOOR_BYTES and self.count > self._ratio * self._csize:
             raise ZipBombRefused(
                 f"{_fname(self._path)}: {self._member!r} expands more than {self._ratio:.0f}x its compressed size; "
                 "refused as a possible decompression bomb (raise max_ratio if the file is genuine).",
@@ -326,7 +349,7 @@ class _CountingReader(io.RawIOBase):
 
 @dataclass
 class _Member:
-    name: str                                   # member/file name: for messages and the (UTC..) offset
+    name: str  # member/file name: for messages and the (UTC..) offset
     opener: Callable[[], _CountingReader]
 
 
@@ -343,26 +366,34 @@ def _gzip_name(path: Path) -> str | None:
     return head[pos:end].decode("latin-1") if end > pos else None
 
 
-def _zip_members(path: Path, stack: contextlib.ExitStack, max_bytes: int, max_ratio: float,
-                 budget: list[int]) -> list[_Member]:
+def _zip_members(
+    path: Path, stack: contextlib.ExitStack, max_bytes: int, max_ratio: float, budget: list[int]
+) -> list[_Member]:
     try:
         zf = stack.enter_context(zipfile.ZipFile(path))
         infos = zf.infolist()
     except (zipfile.BadZipFile, EOFError, OSError) as exc:
         raise TruncatedFile(
             f"{path}: not a readable ZIP ({exc}); the download is probably truncated. Delete the raw file and "
-            "download it again.", path=path) from exc
-    csvs = [i for i in infos if not i.is_dir() and i.filename.lower().endswith(".csv")
-            and not i.filename.startswith("__MACOSX/")]
+            "download it again.",
+            path=path,
+        ) from exc
+    csvs = [
+        i
+        for i in infos
+        if not i.is_dir() and i.filename.lower().endswith(".csv") and not i.filename.startswith("__MACOSX/")
+    ]
     if not csvs:
-        raise UnsupportedFile(f"{path}: the ZIP holds no CSV file (members: {[i.filename for i in infos][:10]})",
-                              path=path)
+        raise UnsupportedFile(
+            f"{path}: the ZIP holds no CSV file (members: {[i.filename for i in infos][:10]})", path=path
+        )
     declared = sum(i.file_size for i in csvs)
     if declared > max_bytes:
         raise ZipBombRefused(
             f"{path}: the ZIP declares {declared:,} bytes uncompressed, above the limit of {max_bytes:,}; refused "
             "before extracting (possible decompression bomb). Raise max_uncompressed_bytes if it is genuine.",
-            path=path)
+            path=path,
+        )
     for i in csvs:
         if i.flag_bits & 0x1:
             raise UnsupportedFile(f"{path}: member {i.filename!r} is encrypted", path=path)
@@ -370,7 +401,8 @@ def _zip_members(path: Path, stack: contextlib.ExitStack, max_bytes: int, max_ra
             raise ZipBombRefused(
                 f"{path}: member {i.filename!r} declares {i.file_size:,} bytes from {i.compress_size:,} compressed "
                 f"(more than {max_ratio:.0f}x); refused before extracting as a possible decompression bomb.",
-                path=path)
+                path=path,
+            )
     parts = [_PART.search(i.filename) for i in csvs]
     if all(parts) and len(csvs) > 1:
         csvs = [i for _, i in sorted(zip(parts, csvs, strict=True), key=lambda t: int(t[0].group(1)))]  # type: ignore[union-attr]
@@ -383,15 +415,24 @@ def _zip_members(path: Path, stack: contextlib.ExitStack, max_bytes: int, max_ra
 
     def opener(info: zipfile.ZipInfo) -> Callable[[], _CountingReader]:
         def _open() -> _CountingReader:
-            return _CountingReader(zf.open(info), path=path, member=info.filename, limit=max_bytes,
-                                   compressed_size=info.compress_size, max_ratio=max_ratio, budget=budget)
+            return _CountingReader(
+                zf.open(info),
+                path=path,
+                member=info.filename,
+                limit=max_bytes,
+                compressed_size=info.compress_size,
+                max_ratio=max_ratio,
+                budget=budget,
+            )
+
         return _open
 
     return [_Member(i.filename, opener(i)) for i in csvs]
 
 
-def _open_members(path: Path, stack: contextlib.ExitStack, *, max_bytes: int, max_ratio: float,
-                  budget: list[int]) -> tuple[list[_Member], str]:
+def _open_members(
+    path: Path, stack: contextlib.ExitStack, *, max_bytes: int, max_ratio: float, budget: list[int]
+) -> tuple[list[_Member], str]:
     """The CSV streams of a file and its container kind ("zip", "gzip", "csv")."""
     try:
         with open(path, "rb") as fh:
@@ -405,13 +446,29 @@ def _open_members(path: Path, stack: contextlib.ExitStack, *, max_bytes: int, ma
         name = _gzip_name(path) or path.name
 
         def _open_gz() -> _CountingReader:
-            return _CountingReader(gzip.open(path, "rb"), path=path, member=name, limit=max_bytes,
-                                   compressed_size=size, max_ratio=max_ratio, budget=budget)
+            return _CountingReader(
+                gzip.open(path, "rb"),
+                path=path,
+                member=name,
+                limit=max_bytes,
+                compressed_size=size,
+                max_ratio=max_ratio,
+                budget=budget,
+            )
+
         return [_Member(name, _open_gz)], "gzip"
 
     def _open_plain() -> _CountingReader:
-        return _CountingReader(open(path, "rb"), path=path, member=path.name, limit=max(max_bytes, size),
-                               compressed_size=None, max_ratio=max_ratio, budget=[max(max_bytes, size) + 1])
+        return _CountingReader(
+            open(path, "rb"),
+            path=path,
+            member=path.name,
+            limit=max(max_bytes, size),
+            compressed_size=None,
+            max_ratio=max_ratio,
+            budget=[max(max_bytes, size) + 1],
+        )
+
     return [_Member(path.name, _open_plain)], "csv"
 
 
@@ -428,15 +485,18 @@ def _read_header(member: _Member, path: Path) -> list[str] | None:
     if not buf.strip():
         return None
     if b"\n" not in buf[:limit] and len(buf) > limit:
-        raise UnsupportedFile(f"{path}: {member.name!r} has no header line in its first {limit:,} bytes; not a "
-                              "Binance CSV export", path=path)
+        raise UnsupportedFile(
+            f"{path}: {member.name!r} has no header line in its first {limit:,} bytes; not a Binance CSV export",
+            path=path,
+        )
     line = buf.split(b"\n", 1)[0]
     try:
         text = line.decode("utf-8-sig").rstrip("\r")
         return next(csv.reader([text]))
     except (UnicodeDecodeError, csv.Error) as exc:
-        raise UnsupportedFile(f"{path}: {member.name!r} does not start with a CSV header ({exc}); not a Binance "
-                              "CSV export", path=path) from exc
+        raise UnsupportedFile(
+            f"{path}: {member.name!r} does not start with a CSV header ({exc}); not a Binance CSV export", path=path
+        ) from exc
 
 
 # -- value conversion ---------------------------------------------------------------------------------------------
@@ -448,8 +508,8 @@ class _Ctx:
     account: str
     download_id: str | None
     ingested_at_ms: int
-    offsets: dict[str, int]          # schema time column -> offset minutes
-    row_offset: int = 0              # data rows before this batch (line = row_offset + index + 2)
+    offsets: dict[str, int]  # schema time column -> offset minutes
+    row_offset: int = 0  # data rows before this batch (line = row_offset + index + 2)
     time_format: dict[str, str] = field(default_factory=dict)
     cache: dict = field(default_factory=dict)  # constant columns (see _constant)
 
@@ -459,7 +519,11 @@ class _Ctx:
         return BadValue(
             f"{self.path} ({self.member}): {where}, column {column!r}: {value!r}: {why}. The file is kept under "
             "raw/; fix the parser (or the column scale) and re-ingest - no new download id is needed.",
-            path=self.path, column=column, line=line, value=value)
+            path=self.path,
+            column=column,
+            line=line,
+            value=value,
+        )
 
 
 def _first_index(mask: pa.Array) -> int:
@@ -532,18 +596,26 @@ def _fixed_width_seconds(arr: pa.Array, fmt: str) -> np.ndarray | None:
     width = 19 if fmt.startswith("%Y") else 17
     if n == 0 or arr.null_count or arr.type != pa.string():
         return None
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset: arr.offset + n + 1]
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset : arr.offset + n + 1]
     if offsets[-1] - offsets[0] != width * n or np.any(np.diff(offsets) != width):
         return None
-    raw = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[offsets[0]: offsets[0] + width * n].reshape(n, width)
+    raw = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[0] + width * n].reshape(n, width)
     seps, sep_bytes, digit_pos, weights = _TIME_LAYOUTS[width]
     digits = raw[:, digit_pos] - np.uint8(48)  # uint8: anything below '0' wraps around above 9
     if np.any(raw[:, seps] != sep_bytes) or np.any(digits > 9):
         return None
     year, month, day, hour, minute, second = (digits.astype(np.float64) @ weights).astype(np.int64).T
     months = (year + (0 if width == 19 else 2000) - 1970) * 12 + month - 1
-    if np.any((month < 1) | (month > 12) | (months < 0) | (months >= len(_MONTH_DAYS)) | (day < 1) | (hour > 23)
-              | (minute > 59) | (second > 59)):
+    if np.any(
+        (month < 1)
+        | (month > 12)
+        | (months < 0)
+        | (months >= len(_MONTH_DAYS))
+        | (day < 1)
+        | (hour > 23)
+        | (minute > 59)
+        | (second > 59)
+    ):
         return None
     if np.any(day > _MONTH_DAYS[months]):
         return None
@@ -623,8 +695,13 @@ def _constant(value: Any, n: int, typ: pa.DataType, cache: dict | None = None) -
 def _convert_column(f: pa.Field, batch: pa.RecordBatch, binding: Binding, ctx: _Ctx) -> pa.Array:
     n = batch.num_rows
     name = f.name
-    constants = {"account": ctx.account, "market": ctx.market, "source": SOURCE, "download_id": ctx.download_id,
-                 "utc_offset_minutes": ctx.offsets.get("update_time")}
+    constants = {
+        "account": ctx.account,
+        "market": ctx.market,
+        "source": SOURCE,
+        "download_id": ctx.download_id,
+        "utc_offset_minutes": ctx.offsets.get("update_time"),
+    }
     if name in constants:
         return _constant(constants[name], n, f.type, ctx.cache)
     if name == "ingested_at":
@@ -669,7 +746,7 @@ class ParseStats:
     """Filled while :func:`parse_export` runs (pass one in to read it afterwards)."""
 
     rows: int = 0
-    data_lines: int = 0              # physical lines after each header, minus sentinel lines
+    data_lines: int = 0  # physical lines after each header, minus sentinel lines
     sentinels: int = 0
     members: list[str] = field(default_factory=list)
     container: str = ""
@@ -681,13 +758,14 @@ class ParseStats:
 class _OffsetHints:
     """What the caller knows about the offset besides the file itself."""
 
-    explicit: int | None                # a proven offset: overrides the file's labels
-    default: int | None                 # configuration: used only where the file says nothing
-    source_name: str | None             # the file's name as served (the raw copy is renamed to <downloadId>.<ext>)
+    explicit: int | None  # a proven offset: overrides the file's labels
+    default: int | None  # configuration: used only where the file says nothing
+    source_name: str | None  # the file's name as served (the raw copy is renamed to <downloadId>.<ext>)
 
 
-def _resolve_offsets(binding: Binding, member: str, path: Path, hints: _OffsetHints,
-                     warnings: list[str]) -> dict[str, int]:
+def _resolve_offsets(
+    binding: Binding, member: str, path: Path, hints: _OffsetHints, warnings: list[str]
+) -> dict[str, int]:
     explicit = hints.explicit
     names = (member, path.name, hints.source_name or "")
     from_name = next((o for o in map(parse_offset, names) if o is not None), None)
@@ -702,8 +780,10 @@ def _resolve_offsets(binding: Binding, member: str, path: Path, hints: _OffsetHi
             offsets[col] = explicit
             seen = binding.header_offsets.get(col, from_name)
             if seen is not None and seen != explicit:
-                warnings.append(f"{path.name}: {col} labelled UTC{seen / 60:+g} in the file, but "
-                                f"utc_offset_minutes={explicit} was given; using {explicit}")
+                warnings.append(
+                    f"{path.name}: {col} labelled UTC{seen / 60:+g} in the file, but "
+                    f"utc_offset_minutes={explicit} was given; using {explicit}"
+                )
         elif col in binding.header_offsets:
             offsets[col] = binding.header_offsets[col]
         elif from_name is not None:
@@ -715,7 +795,8 @@ def _resolve_offsets(binding: Binding, member: str, path: Path, hints: _OffsetHi
                 "ORDERLAKE_EXPORT_UTC_OFFSET_MINUTES (the account's display timezone on the Binance website, "
                 "e.g. 480 for UTC+8) or ingest while REST still returns some of the export's orders, so the "
                 "offset can be inferred.",
-                path=path)
+                path=path,
+            )
     return offsets
 
 
@@ -748,14 +829,24 @@ def parse_export(
     ingested_ms = int((ingested_at or datetime.now(UTC)).timestamp() * 1000)
     budget = [max_uncompressed_bytes]
     with contextlib.ExitStack() as stack:
-        members, stats.container = _open_members(path, stack, max_bytes=max_uncompressed_bytes,
-                                                 max_ratio=max_ratio, budget=budget)
+        members, stats.container = _open_members(
+            path, stack, max_bytes=max_uncompressed_bytes, max_ratio=max_ratio, budget=budget
+        )
         for member in members:
             stats.members.append(member.name)
             hints = _OffsetHints(utc_offset_minutes, default_utc_offset_minutes, source_name)
-            yield from _parse_member(member, path, market=market, account=account, download_id=download_id,
-                                     hints=hints, block_bytes=block_bytes, ingested_ms=ingested_ms,
-                                     stats=stats, budget=budget)
+            yield from _parse_member(
+                member,
+                path,
+                market=market,
+                account=account,
+                download_id=download_id,
+                hints=hints,
+                block_bytes=block_bytes,
+                ingested_ms=ingested_ms,
+                stats=stats,
+                budget=budget,
+            )
     if stats.sentinels and stats.rows:
         stats.warnings.append(f"{path}: '{EMPTY_SENTINEL}' line found in a file that also has {stats.rows} rows")
     for w in stats.warnings:
@@ -772,8 +863,16 @@ def _member_binding(member: _Member, path: Path, budget: list[int]) -> tuple[Bin
     return bind_header(header, path=f"{path} ({member.name})")
 
 
-def _csv_batches(stream: _CountingReader, binding: Binding, path: Path, member: str, stats: ParseStats, *,
-                 block_bytes: int, columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
+def _csv_batches(
+    stream: _CountingReader,
+    binding: Binding,
+    path: Path,
+    member: str,
+    stats: ParseStats,
+    *,
+    block_bytes: int,
+    columns: list[str] | None = None,
+) -> Iterator[pa.RecordBatch]:
     """All-string CSV batches of a member after its header; sentinel lines are counted and skipped."""
     invalid: list[Any] = []
 
@@ -786,9 +885,13 @@ def _csv_batches(stream: _CountingReader, binding: Binding, path: Path, member: 
 
     read_opts = pcsv.ReadOptions(column_names=binding.names, skip_rows=1, block_size=block_bytes)
     parse_opts = pcsv.ParseOptions(newlines_in_values=True, invalid_row_handler=on_invalid)
-    conv_opts = pcsv.ConvertOptions(column_types={n: pa.string() for n in binding.names},
-                                    include_columns=columns or [], null_values=[""], strings_can_be_null=True,
-                                    quoted_strings_can_be_null=True)
+    conv_opts = pcsv.ConvertOptions(
+        column_types={n: pa.string() for n in binding.names},
+        include_columns=columns or [],
+        null_values=[""],
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=True,
+    )
     try:
         yield from pcsv.open_csv(stream, read_options=read_opts, parse_options=parse_opts, convert_options=conv_opts)
     except pa.ArrowInvalid as exc:
@@ -799,15 +902,26 @@ def _csv_batches(stream: _CountingReader, binding: Binding, path: Path, member: 
             raise BadRow(
                 f"{path} ({member}): a line has {row.actual_columns} fields, the header has "
                 f"{row.expected_columns}: {row.text[:200]!r}. The file may be damaged or not a plain export.",
-                path=path) from None
+                path=path,
+            ) from None
         raise UnsupportedFile(f"{path} ({member}): cannot parse as CSV: {exc}", path=path) from exc
     except UnicodeDecodeError as exc:
         raise UnsupportedFile(f"{path} ({member}): not UTF-8 text", path=path) from exc
 
 
-def _parse_member(member: _Member, path: Path, *, market: str, account: str, download_id: str | None,
-                  hints: _OffsetHints, block_bytes: int, ingested_ms: int, stats: ParseStats,
-                  budget: list[int]) -> Iterator[pa.RecordBatch]:
+def _parse_member(
+    member: _Member,
+    path: Path,
+    *,
+    market: str,
+    account: str,
+    download_id: str | None,
+    hints: _OffsetHints,
+    block_bytes: int,
+    ingested_ms: int,
+    stats: ParseStats,
+    budget: list[int],
+) -> Iterator[pa.RecordBatch]:
     bound = _member_binding(member, path, budget)
     if bound is None:
         stats.warnings.append(f"{path}: {member.name!r} is empty (no header)")
@@ -836,7 +950,7 @@ class OffsetEvidence:
     """An offset proven by orders that are both in the export and in a REST answer."""
 
     offset_minutes: int
-    matched: int                     # export orders found among the reference orders (all of them agree)
+    matched: int  # export orders found among the reference orders (all of them agree)
 
 
 def _valid_offset(minutes: int) -> bool:
@@ -844,8 +958,12 @@ def _valid_offset(minutes: int) -> bool:
     return -12 * 60 <= minutes <= 14 * 60 and minutes % 15 == 0
 
 
-def infer_utc_offset(path: str | os.PathLike[str], reference_orders: Iterable[Mapping[str, Any]], *,
-                     max_uncompressed_bytes: int = DEFAULT_MAX_UNCOMPRESSED) -> OffsetEvidence | None:
+def infer_utc_offset(
+    path: str | os.PathLike[str],
+    reference_orders: Iterable[Mapping[str, Any]],
+    *,
+    max_uncompressed_bytes: int = DEFAULT_MAX_UNCOMPRESSED,
+) -> OffsetEvidence | None:
     """Which UTC offset the export's local ``Time`` values use, from orders REST also returns.
 
     ``reference_orders``: order objects of ``/fapi/v1/allOrders`` (or PM's) overlapping the export. Their
@@ -876,7 +994,8 @@ def infer_utc_offset(path: str | os.PathLike[str], reference_orders: Iterable[Ma
             f"{path}: the local times of {len(diffs)} order(s) that REST also returns imply different or "
             f"impossible UTC offsets (minutes: {found}); not ingested. Check the export against the Binance "
             "website and set ORDERLAKE_EXPORT_UTC_OFFSET_MINUTES, then ingest with offset inference off.",
-            path=path)
+            path=path,
+        )
     return OffsetEvidence(next(iter(minutes)), len(diffs))
 
 
@@ -894,8 +1013,9 @@ def _local_times(path: Path, max_bytes: int) -> Iterator[tuple[np.ndarray, np.nd
             names = [binding.columns[c] for c in ("symbol", "order_id", "time")]
             ctx = _Ctx(path, member.name, "", "", None, 0, {"time": 0})
             with member.opener() as stream:
-                for batch in _csv_batches(stream, binding, path, member.name, stats, block_bytes=BLOCK_BYTES,
-                                          columns=names):
+                for batch in _csv_batches(
+                    stream, binding, path, member.name, stats, block_bytes=BLOCK_BYTES, columns=names
+                ):
                     local = _times(batch.column(names[2]), "time", names[2], ctx)
                     ids = _ints(batch.column(names[1]), "order_id", names[1], ctx)
                     ctx.row_offset += batch.num_rows
@@ -903,8 +1023,7 @@ def _local_times(path: Path, max_bytes: int) -> Iterator[tuple[np.ndarray, np.nd
                     yield (t["s"].to_numpy(), t["i"].to_numpy(), t["t"].to_numpy())
 
 
-def count_data_lines(path: str | os.PathLike[str], *,
-                     max_uncompressed_bytes: int = DEFAULT_MAX_UNCOMPRESSED) -> int:
+def count_data_lines(path: str | os.PathLike[str], *, max_uncompressed_bytes: int = DEFAULT_MAX_UNCOMPRESSED) -> int:
     """Non-blank lines after each member's header, excluding the empty-export sentinel.
 
     Independent of the CSV parser, so it cross-checks the parsed row count (a quoted line break would make them
@@ -914,8 +1033,9 @@ def count_data_lines(path: str | os.PathLike[str], *,
     total = 0
     sentinel = EMPTY_SENTINEL.encode()
     with contextlib.ExitStack() as stack:
-        members, _ = _open_members(path, stack, max_bytes=max_uncompressed_bytes, max_ratio=DEFAULT_MAX_RATIO,
-                                   budget=[max_uncompressed_bytes])
+        members, _ = _open_members(
+            path, stack, max_bytes=max_uncompressed_bytes, max_ratio=DEFAULT_MAX_RATIO, budget=[max_uncompressed_bytes]
+        )
         for member in members:
             with member.opener() as raw:
                 header_seen = False
@@ -932,10 +1052,10 @@ def count_data_lines(path: str | os.PathLike[str], *,
 # -- daily partitions ---------------------------------------------------------------------------------------------
 @dataclass
 class ExportIngestResult:
-    rows: int                                   # rows written to the lake (after dedupe / out-of-range drop)
-    data_lines: int                             # data lines in the file
-    parsed_rows: int                            # rows the CSV reader produced (equals data_lines when sound)
-    partitions: dict[date, int]                 # day -> rows written (empty days included)
+    rows: int  # rows written to the lake (after dedupe / out-of-range drop)
+    data_lines: int  # data lines in the file
+    parsed_rows: int  # rows the CSV reader produced (equals data_lines when sound)
+    partitions: dict[date, int]  # day -> rows written (empty days included)
     warnings: list[str]
     duplicates_dropped: int = 0
     outside_days_dropped: int = 0
@@ -970,17 +1090,18 @@ class _DayWriter:
     file order. Rows of days outside ``wanted`` are only counted: they are never written.
     """
 
-    def __init__(self, staging: Path, table: str, account: str, wanted: set[int] | None,
-                 pool: ThreadPoolExecutor) -> None:
+    def __init__(
+        self, staging: Path, table: str, account: str, wanted: set[int] | None, pool: ThreadPoolExecutor
+    ) -> None:
         self._staging, self._table, self._account, self._wanted, self._pool = staging, table, account, wanted, pool
         self._buffered: dict[int, list[pa.RecordBatch]] = {}
-        self._day_bytes: dict[int, float] = {}      # day -> Arrow bytes of its buffered rows
-        self._last_batch: dict[int, int] = {}      # day -> number of the last batch with a row on it
+        self._day_bytes: dict[int, float] = {}  # day -> Arrow bytes of its buffered rows
+        self._last_batch: dict[int, int] = {}  # day -> number of the last batch with a row on it
         self._batches = 0
         self._spills = 0
         self._queued: deque[Future[lake.StagedPartition]] = deque()
         self._parts: dict[int, list[Future[lake.StagedPartition] | _Spilled | pa.Table]] = {}
-        self.counts: dict[int, int] = {}           # day -> rows in the file (outside days included)
+        self.counts: dict[int, int] = {}  # day -> rows in the file (outside days included)
 
     def add(self, batch: pa.RecordBatch) -> None:
         self._batches += 1
@@ -1007,8 +1128,7 @@ class _DayWriter:
 
     def parts(self) -> dict[int, list[_Part]]:
         """Every day's parts in file order, once written (raises the first writer error)."""
-        return {day: [p.result() if isinstance(p, Future) else p for p in parts]
-                for day, parts in self._parts.items()}
+        return {day: [p.result() if isinstance(p, Future) else p for p in parts] for day, parts in self._parts.items()}
 
     def _take(self, day: int) -> pa.Table:
         del self._last_batch[day], self._day_bytes[day]
@@ -1016,8 +1136,9 @@ class _DayWriter:
 
     def _submit(self, day: int) -> None:
         rows = self._take(day)
-        future = self._pool.submit(lake.stage_partition, self._staging, self._table, self._account,
-                                   _EPOCH + timedelta(days=day), rows)
+        future = self._pool.submit(
+            lake.stage_partition, self._staging, self._table, self._account, _EPOCH + timedelta(days=day), rows
+        )
         self._parts.setdefault(day, []).append(future)
         self._queued.append(future)
         while len(self._queued) > MAX_QUEUED_WRITES:  # back-pressure: queued days hold memory too
@@ -1081,14 +1202,17 @@ def _dedupe(day_table: pa.Table, dups: pa.Table | None) -> tuple[pa.Table, int]:
     """Keep one row per order: the greatest update_time over the whole file (ties: the last row)."""
     if dups is None or day_table.num_rows == 0:
         return day_table, 0
-    keys = pa.table({
-        "symbol": day_table["symbol"],
-        "order_id": day_table["order_id"],
-        "ut": pc.cast(day_table["update_time"], pa.int64()),
-        "_row": pa.array(np.arange(day_table.num_rows, dtype=np.int64)),
-    })
-    right = pa.table({"symbol": dups["symbol"], "order_id": dups["order_id"],
-                      "max_ut": pc.cast(dups["update_time_max"], pa.int64())})
+    keys = pa.table(
+        {
+            "symbol": day_table["symbol"],
+            "order_id": day_table["order_id"],
+            "ut": pc.cast(day_table["update_time"], pa.int64()),
+            "_row": pa.array(np.arange(day_table.num_rows, dtype=np.int64)),
+        }
+    )
+    right = pa.table(
+        {"symbol": dups["symbol"], "order_id": dups["order_id"], "max_ut": pc.cast(dups["update_time_max"], pa.int64())}
+    )
     joined = keys.join(right, keys=["symbol", "order_id"], join_type="left outer")
     is_dup = pc.is_valid(joined["max_ut"])
     if not pc.any(is_dup).as_py():
@@ -1136,10 +1260,27 @@ def write_export_partitions(
     try:
         with ThreadPoolExecutor(max_workers=WRITE_THREADS) as pool:
             try:
-                return _ingest(path, staging, data_dir, table, account, wanted, pool, stats, dict(
-                    market=market, account=account, download_id=download_id, utc_offset_minutes=utc_offset_minutes,
-                    default_utc_offset_minutes=default_utc_offset_minutes, source_name=source_name,
-                    block_bytes=block_bytes, max_uncompressed_bytes=max_uncompressed_bytes, max_ratio=max_ratio))
+                return _ingest(
+                    path,
+                    staging,
+                    data_dir,
+                    table,
+                    account,
+                    wanted,
+                    pool,
+                    stats,
+                    dict(
+                        market=market,
+                        account=account,
+                        download_id=download_id,
+                        utc_offset_minutes=utc_offset_minutes,
+                        default_utc_offset_minutes=default_utc_offset_minutes,
+                        source_name=source_name,
+                        block_bytes=block_bytes,
+                        max_uncompressed_bytes=max_uncompressed_bytes,
+                        max_ratio=max_ratio,
+                    ),
+                )
             except BaseException:
                 pool.shutdown(wait=True, cancel_futures=True)  # no writer may still write into the staging dir
                 raise
@@ -1147,9 +1288,17 @@ def write_export_partitions(
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _ingest(path: Path, staging: Path, data_dir: str | os.PathLike[str], table: str, account: str,
-            wanted: set[int] | None, pool: ThreadPoolExecutor, stats: ParseStats,
-            parse_args: dict[str, Any]) -> ExportIngestResult:
+def _ingest(
+    path: Path,
+    staging: Path,
+    data_dir: str | os.PathLike[str],
+    table: str,
+    account: str,
+    wanted: set[int] | None,
+    pool: ThreadPoolExecutor,
+    stats: ParseStats,
+    parse_args: dict[str, Any],
+) -> ExportIngestResult:
     """Parse + stage every day, dedupe, then publish; see :func:`write_export_partitions`."""
     writer = _DayWriter(staging, table, account, wanted, pool)
     dups, rework = _parse_into(writer, path, stats, parse_args)
@@ -1182,8 +1331,9 @@ def _read_part(part: _Part) -> pa.Table:
     return rows
 
 
-def _parse_into(writer: _DayWriter, path: Path, stats: ParseStats,
-                parse_args: dict[str, Any]) -> tuple[pa.Table | None, set[int]]:
+def _parse_into(
+    writer: _DayWriter, path: Path, stats: ParseStats, parse_args: dict[str, Any]
+) -> tuple[pa.Table | None, set[int]]:
     """Feed every parsed batch to ``writer``; returns the repeated orders (see :func:`_duplicates`) and the days
     holding them, found while the writer threads encode the last days."""
     keys: list[pa.RecordBatch] = []
@@ -1196,21 +1346,37 @@ def _parse_into(writer: _DayWriter, path: Path, stats: ParseStats,
     return dups, _duplicate_days(key_table, dups)
 
 
-def _result(path: Path, stats: ParseStats, days: list[int], published: list[lake.WriteResult], dropped: int,
-            outside: dict[int, int]) -> ExportIngestResult:
+def _result(
+    path: Path,
+    stats: ParseStats,
+    days: list[int],
+    published: list[lake.WriteResult],
+    dropped: int,
+    outside: dict[int, int],
+) -> ExportIngestResult:
     warnings = list(stats.warnings)
     if outside:
         first = sorted(_EPOCH + timedelta(days=d) for d in outside)[:5]
-        warnings.append(f"{path.name}: {sum(outside.values())} row(s) on {len(outside)} day(s) outside the export's "
-                        f"range ({', '.join(d.isoformat() for d in first)}) were not written")
+        warnings.append(
+            f"{path.name}: {sum(outside.values())} row(s) on {len(outside)} day(s) outside the export's "
+            f"range ({', '.join(d.isoformat() for d in first)}) were not written"
+        )
     if dropped:
         warnings.append(f"{path.name}: {dropped} duplicate order row(s) dropped (kept greatest update_time)")
     if stats.data_lines != stats.rows:
-        warnings.append(f"{path.name}: {stats.data_lines} data lines but {stats.rows} rows parsed "
-                        "(quoted line breaks or blank lines?)")
+        warnings.append(
+            f"{path.name}: {stats.data_lines} data lines but {stats.rows} rows parsed "
+            "(quoted line breaks or blank lines?)"
+        )
     dates = [_EPOCH + timedelta(days=d) for d in days]
     return ExportIngestResult(
-        rows=sum(r.rows for r in published), data_lines=stats.data_lines, parsed_rows=stats.rows,
-        partitions={d: r.rows for d, r in zip(dates, published, strict=True)}, warnings=warnings,
-        duplicates_dropped=dropped, outside_days_dropped=sum(outside.values()),
-        utc_offset_minutes=stats.utc_offset_minutes, paths={d: r.path for d, r in zip(dates, published, strict=True)})
+        rows=sum(r.rows for r in published),
+        data_lines=stats.data_lines,
+        parsed_rows=stats.rows,
+        partitions={d: r.rows for d, r in zip(dates, published, strict=True)},
+        warnings=warnings,
+        duplicates_dropped=dropped,
+        outside_days_dropped=sum(outside.values()),
+        utc_offset_minutes=stats.utc_offset_minutes,
+        paths={d: r.path for d, r in zip(dates, published, strict=True)},
+    )

@@ -41,8 +41,9 @@ def days_between(start: date, end: date) -> list[date]:
     return [start + timedelta(days=i) for i in range((end - start).days + 1)]
 
 
-def refresh_range(today: date, days: int = DEFAULT_REFRESH_DAYS, *, last_covered: date | None = None
-                  ) -> tuple[date, date]:
+def refresh_range(
+    today: date, days: int = DEFAULT_REFRESH_DAYS, *, last_covered: date | None = None
+) -> tuple[date, date]:
     """Range of a scheduled refresh run on ``today``: the ``days`` complete UTC days before it.
 
     It starts earlier when the last exported day (``last_covered``) is older, so a skipped or failed schedule

@@ -540,13 +540,21 @@ class _SpotGen:
             pending.update(status="PENDING_NEW", updateTime=t, isWorking=False, workingTime=-1)
             return [working, pending], self._list(s, "OTO", "EXEC_STARTED", "EXECUTING", t)
         if roll < 0.75:
-            working.update(status="FILLED", updateTime=done, executedQty=working["origQty"],
-                           cummulativeQuoteQty=_filled_quote(working["price"], working["origQty"]))
+            working.update(
+                status="FILLED",
+                updateTime=done,
+                executedQty=working["origQty"],
+                cummulativeQuoteQty=_filled_quote(working["price"], working["origQty"]),
+            )
             filled_at = done + rng.randint(1000, 2 * DAY_MS)
             pending.update(isWorking=True, workingTime=done, status="NEW", updateTime=done)
             if filled_at < self.now:
-                pending.update(status="FILLED", updateTime=filled_at, executedQty=pending["origQty"],
-                               cummulativeQuoteQty=_filled_quote(pending["price"], pending["origQty"]))
+                pending.update(
+                    status="FILLED",
+                    updateTime=filled_at,
+                    executedQty=pending["origQty"],
+                    cummulativeQuoteQty=_filled_quote(pending["price"], pending["origQty"]),
+                )
         else:
             working.update(status="CANCELED", updateTime=done)
             pending.update(status="CANCELED", updateTime=done, isWorking=False, workingTime=-1)
@@ -582,8 +590,12 @@ class _SpotGen:
                 for leg in (a, b):
                     leg.update(status="CANCELED", updateTime=update)
             else:
-                filled.update(status="FILLED", updateTime=update, executedQty=qty_text,
-                              cummulativeQuoteQty=_filled_quote(filled["price"], qty_text))
+                filled.update(
+                    status="FILLED",
+                    updateTime=update,
+                    executedQty=qty_text,
+                    cummulativeQuoteQty=_filled_quote(filled["price"], qty_text),
+                )
                 other.update(status="EXPIRED", updateTime=update)
                 if rng.random() < 0.8:
                     other["expiryReason"] = "OCO_TRIGGER"
@@ -715,7 +727,12 @@ class _SpotGen:
 
 
 _LIST_LEG_DROPPED = (
-    "trailingDelta", "trailingTime", "strategyId", "strategyType", "preventedMatchId", "preventedQuantity",
+    "trailingDelta",
+    "trailingTime",
+    "strategyId",
+    "strategyType",
+    "preventedMatchId",
+    "preventedQuantity",
     "expiryReason",
 )
 

@@ -66,8 +66,20 @@ class SpotBackfillResult:
     def metadata(self) -> dict[str, Any]:
         plan = self.plan.summary()
         return {
-            "plan": {k: plan[k] for k in ("mode", "start", "end", "days", "est_calls", "est_weight", "strategies",
-                                          "order_lists", "baselines")},
+            "plan": {
+                k: plan[k]
+                for k in (
+                    "mode",
+                    "start",
+                    "end",
+                    "days",
+                    "est_calls",
+                    "est_weight",
+                    "strategies",
+                    "order_lists",
+                    "baselines",
+                )
+            },
             "discovery": self.discovery.summary() if self.discovery else None,
             "calls": self.fetch.calls,
             "weight_fetch": self.fetch.weight,
@@ -172,9 +184,14 @@ def backfill_spot(
     index = SymbolIndex.load(data_dir, account)
     discovery = None
     if not _fresh(index, fresh_for_s):
-        discovery = discover_symbols(spot_api, index, explicit=explicit,
-                                     lake_symbols=lake_symbols(data_dir, account),
-                                     probe=False if mode == "daily" else probe, log=log)
+        discovery = discover_symbols(
+            spot_api,
+            index,
+            explicit=explicit,
+            lake_symbols=lake_symbols(data_dir, account),
+            probe=False if mode == "daily" else probe,
+            log=log,
+        )
     plan = plan_spot_backfill(index, start, end, mode=mode, log=log)
     plan = _select(plan, orders=orders, order_lists=order_lists)
     ingested_at = datetime.now(UTC)
@@ -182,16 +199,22 @@ def backfill_spot(
     lists_written: dict[date, int] = {}
 
     def on_day(day: date, order_rows: list[dict], list_rows: list[dict]) -> None:
-        progress.report("spot partitions", len(orders_written or lists_written) + 1, len(plan.days),
-                        weight=weight_used() - before if weight_used and before is not None else 0,
-                        note=day.isoformat())
+        progress.report(
+            "spot partitions",
+            len(orders_written or lists_written) + 1,
+            len(plan.days),
+            weight=weight_used() - before if weight_used and before is not None else 0,
+            note=day.isoformat(),
+        )
         if orders:
-            table = spot_orders.from_api(order_rows, account=account, source=ORDER_SOURCE[transport],
-                                         ingested_at=ingested_at)
+            table = spot_orders.from_api(
+                order_rows, account=account, source=ORDER_SOURCE[transport], ingested_at=ingested_at
+            )
             orders_written[day] = _store(data_dir, "spot_orders", account, day, table, on_written)
         if order_lists:
-            table = spot_order_lists.from_api(list_rows, account=account, source=LIST_SOURCE[transport],
-                                              ingested_at=ingested_at)
+            table = spot_order_lists.from_api(
+                list_rows, account=account, source=LIST_SOURCE[transport], ingested_at=ingested_at
+            )
             lists_written[day] = _store(data_dir, "spot_order_lists", account, day, table, on_written)
 
     fetched = execute_plan(spot_api, plan, index=index, on_day=on_day, log=log)
@@ -202,8 +225,14 @@ def backfill_spot(
     return result
 
 
-def _store(data_dir: str | Path, table: str, account: str, day: date, rows: pa.Table,
-           on_written: Callable[[str, date, pa.Table], None] | None) -> int:
+def _store(
+    data_dir: str | Path,
+    table: str,
+    account: str,
+    day: date,
+    rows: pa.Table,
+    on_written: Callable[[str, date, pa.Table], None] | None,
+) -> int:
     stored = write_day(data_dir, table, account, day, rows)
     if on_written is not None:
         on_written(table, day, stored)
@@ -236,8 +265,14 @@ class OpenOrdersSnapshot:
     path: Path
 
 
-def snapshot_open_orders(spot_api: SpotApi, *, data_dir: str | Path, account: str, transport: Transport = "rest",
-                         log: Callable[[str], None] = print) -> OpenOrdersSnapshot:
+def snapshot_open_orders(
+    spot_api: SpotApi,
+    *,
+    data_dir: str | Path,
+    account: str,
+    transport: Transport = "rest",
+    log: Callable[[str], None] = print,
+) -> OpenOrdersSnapshot:
     """Today's open orders into ``spot_open_orders`` (members of open order lists carry their ``order_list_id``).
 
     The partition of the snapshot's UTC day is replaced by the newest snapshot; an empty one means "no open orders
@@ -247,8 +282,9 @@ def snapshot_open_orders(spot_api: SpotApi, *, data_dir: str | Path, account: st
     snap = fetch_open_orders(spot_api, index, log=log)
     taken = now_ms()
     src_orders, _ = OPEN_SOURCE[transport]
-    table = spot_open_orders.from_api(snap.orders, account=account, snapshot_time=taken, source=src_orders,
-                                      ingested_at=taken)
+    table = spot_open_orders.from_api(
+        snap.orders, account=account, snapshot_time=taken, source=src_orders, ingested_at=taken
+    )
     day = datetime.fromtimestamp(taken / 1000, tz=UTC).date()
     written = lake.write_partition(data_dir, "spot_open_orders", account, day, table)
     open_symbols = {row["symbol"] for row in snap.orders}

@@ -170,9 +170,11 @@ def discover_symbols(
         estimate=estimate,
         listed=len(listed),
     )
-    log(f"spot discovery: {len(result.symbols)} candidate symbols, probed {result.probed}, "
+    log(
+        f"spot discovery: {len(result.symbols)} candidate symbols, probed {result.probed}, "
         f"{api.meter.total_calls} calls, weight {result.cost_weight}"
-        + (f" (client measured {result.measured_weight})" if result.measured_weight is not None else ""))
+        + (f" (client measured {result.measured_weight})" if result.measured_weight is not None else "")
+    )
     return result
 
 
@@ -215,8 +217,9 @@ def _held_assets(account: dict) -> set[str]:
     return held
 
 
-def _add_evidence(index: SymbolIndex, listed: dict[str, dict], held: set[str], explicit: Iterable[str],
-                  lake_symbols: Iterable[str]) -> None:
+def _add_evidence(
+    index: SymbolIndex, listed: dict[str, dict], held: set[str], explicit: Iterable[str], lake_symbols: Iterable[str]
+) -> None:
     quotes = held | set(COMMON_QUOTES)
     for sym, meta in listed.items():
         base, quote = meta.get("baseAsset"), meta.get("quoteAsset")
@@ -245,8 +248,13 @@ def _probe_targets(index: SymbolIndex, listed: dict[str, dict], *, full: bool, r
         if refresh:
             return pool
         # resume an interrupted full probe: skip what was probed since it started
-        return [s for s in pool if not (s in index.symbols and index.symbols[s].probed_at
-                                        and started and index.symbols[s].probed_at >= started)]
+        return [
+            s
+            for s in pool
+            if not (
+                s in index.symbols and index.symbols[s].probed_at and started and index.symbols[s].probed_at >= started
+            )
+        ]
     return sorted(s for s in evidence if index.symbols[s].probed_at is None)
 
 
@@ -268,10 +276,12 @@ def _estimate(index: SymbolIndex, todo: list[str], *, probe_lists: bool) -> dict
 def _cost_line(est: dict[str, Any], full: bool) -> str:
     what = "full probe of" if full else "targeted probe of"
     prod = "" if est["weight_per_minute"] == 6000 else f", {est['weight'] / 6000:.2f} min at Binance's 6000/min"
-    return (f"spot discovery: {what} {est['symbols']} symbols"
-            f"{' + order lists' if est['order_list_probe'] else ''}: {est['calls']} calls x 20 = {est['weight']} "
-            f"weight, about {est['minutes_at_budget']} min at {est['weight_per_minute']:.0f} weight/min{prod} "
-            f"({est['note']}); the result is cached in the symbol index")
+    return (
+        f"spot discovery: {what} {est['symbols']} symbols"
+        f"{' + order lists' if est['order_list_probe'] else ''}: {est['calls']} calls x 20 = {est['weight']} "
+        f"weight, about {est['minutes_at_budget']} min at {est['weight_per_minute']:.0f} weight/min{prod} "
+        f"({est['note']}); the result is cached in the symbol index"
+    )
 
 
 def _probe_symbol(api: MeteredSpot, index: SymbolIndex, symbol: str, now: int) -> BlindSpot | None:
@@ -284,8 +294,12 @@ def _probe_symbol(api: MeteredSpot, index: SymbolIndex, symbol: str, now: int) -
         act.status = "delisted" if act.status != "listed" else act.status
         act.probed_at = now
         act.blind_spot = f"bad_symbol: -1121 ({type(exc).__name__}); history unreachable through allOrders"
-        return BlindSpot("delisted", f"{symbol}: -1121 Invalid symbol; pair not queryable, its orders are "
-                         "unreachable through the API (use Binance's statement export)", symbol=symbol)
+        return BlindSpot(
+            "delisted",
+            f"{symbol}: -1121 Invalid symbol; pair not queryable, its orders are "
+            "unreachable through the API (use Binance's statement export)",
+            symbol=symbol,
+        )
     act.probed_at = now
     act.blind_spot = None
     act.add_evidence("probe")
@@ -320,9 +334,14 @@ def _standing_blind_spots(index: SymbolIndex, listed: dict[str, dict], probe: Pr
     unprobed = [s for s in listed if index.symbols.get(s) is None or index.symbols[s].probed_at is None]
     if unprobed:
         since = "" if index.full_probe_completed_at is None else " (listed after the last full probe)"
-        out.append(BlindSpot("unprobed", f"{len(unprobed)} listed symbols never probed{since}, probe={probe!r}; "
-                             "orders on them are seen only if balances, the lake or ORDERLAKE_SPOT_SYMBOLS "
-                             "name them"))
+        out.append(
+            BlindSpot(
+                "unprobed",
+                f"{len(unprobed)} listed symbols never probed{since}, probe={probe!r}; "
+                "orders on them are seen only if balances, the lake or ORDERLAKE_SPOT_SYMBOLS "
+                "name them",
+            )
+        )
     for sym, act in sorted(index.symbols.items()):
         if act.blind_spot and act.status != "listed":
             out.append(BlindSpot("delisted", act.blind_spot, symbol=sym))

@@ -25,27 +25,56 @@ class FakeApiError(Exception):
         self.msg = msg
 
 
-def make_order(symbol: str, order_id: int, time: int, update_time: int | None = None, *, status: str = "FILLED",
-               executed: str = "1.00000000", **extra: Any) -> dict[str, Any]:
+def make_order(
+    symbol: str,
+    order_id: int,
+    time: int,
+    update_time: int | None = None,
+    *,
+    status: str = "FILLED",
+    executed: str = "1.00000000",
+    **extra: Any,
+) -> dict[str, Any]:
     """A spot order object shaped like Binance's (decimals as strings)."""
     row = {
-        "symbol": symbol, "orderId": order_id, "orderListId": -1, "clientOrderId": f"c{symbol}{order_id}",
-        "price": "100.00000000", "origQty": "1.00000000", "executedQty": executed,
+        "symbol": symbol,
+        "orderId": order_id,
+        "orderListId": -1,
+        "clientOrderId": f"c{symbol}{order_id}",
+        "price": "100.00000000",
+        "origQty": "1.00000000",
+        "executedQty": executed,
         "cummulativeQuoteQty": "100.00000000" if executed != "0.00000000" else "0.00000000",
-        "status": status, "timeInForce": "GTC", "type": "LIMIT", "side": "BUY", "stopPrice": "0.00000000",
-        "icebergQty": "0.00000000", "time": time, "updateTime": update_time if update_time is not None else time,
-        "isWorking": True, "workingTime": time, "origQuoteOrderQty": "0.00000000",
+        "status": status,
+        "timeInForce": "GTC",
+        "type": "LIMIT",
+        "side": "BUY",
+        "stopPrice": "0.00000000",
+        "icebergQty": "0.00000000",
+        "time": time,
+        "updateTime": update_time if update_time is not None else time,
+        "isWorking": True,
+        "workingTime": time,
+        "origQuoteOrderQty": "0.00000000",
         "selfTradePreventionMode": "EXPIRE_MAKER",
     }
     row.update(extra)
     return row
 
 
-def make_list(list_id: int, transaction_time: int, *, symbol: str = "BTCUSDT",
-              status: str = "ALL_DONE") -> dict[str, Any]:
-    return {"orderListId": list_id, "contingencyType": "OCO", "listStatusType": "ALL_DONE",
-            "listOrderStatus": status, "listClientOrderId": f"l{list_id}", "transactionTime": transaction_time,
-            "symbol": symbol, "orders": []}
+def make_list(
+    list_id: int, transaction_time: int, *, symbol: str = "BTCUSDT", status: str = "ALL_DONE"
+) -> dict[str, Any]:
+    return {
+        "orderListId": list_id,
+        "contingencyType": "OCO",
+        "listStatusType": "ALL_DONE",
+        "listOrderStatus": status,
+        "listClientOrderId": f"l{list_id}",
+        "transactionTime": transaction_time,
+        "symbol": symbol,
+        "orders": [],
+    }
 
 
 @dataclass
@@ -75,14 +104,23 @@ class FakeSpotApi:
 
     def _visible(self, row: dict) -> bool:
         zero_fill = row["executedQty"].strip("0.") == ""
-        archived = (row["status"] in ("CANCELED", "EXPIRED", "EXPIRED_IN_MATCH") and zero_fill
-                    and row["updateTime"] < self.now - ARCHIVE_AFTER_DAYS * DAY_MS)
+        archived = (
+            row["status"] in ("CANCELED", "EXPIRED", "EXPIRED_IN_MATCH")
+            and zero_fill
+            and row["updateTime"] < self.now - ARCHIVE_AFTER_DAYS * DAY_MS
+        )
         return not archived and row["time"] <= self.now
 
     def truth(self, start_ms: int, end_ms: int) -> list[dict]:
-        return sorted((r for rows in self.orders.values() for r in rows
-                       if self._visible(r) and start_ms <= r["updateTime"] <= end_ms),
-                      key=lambda r: (r["symbol"], r["orderId"]))
+        return sorted(
+            (
+                r
+                for rows in self.orders.values()
+                for r in rows
+                if self._visible(r) and start_ms <= r["updateTime"] <= end_ms
+            ),
+            key=lambda r: (r["symbol"], r["orderId"]),
+        )
 
     def call_count(self, kind: str) -> int:
         return sum(1 for k, _ in self.calls if k == kind)
@@ -104,20 +142,40 @@ class FakeSpotApi:
 
     def exchange_info(self, symbols: list[str] | None = None) -> dict:
         self._charge("exchange_info", {})
-        return {"timezone": "UTC", "serverTime": self.now,
-                "rateLimits": [{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
-                                "limit": self.weight_limit_per_minute}],
-                "symbols": [{"symbol": s, "status": "TRADING", "baseAsset": b, "quoteAsset": q}
-                            for s, (b, q) in sorted(self.listed.items())]}
+        return {
+            "timezone": "UTC",
+            "serverTime": self.now,
+            "rateLimits": [
+                {
+                    "rateLimitType": "REQUEST_WEIGHT",
+                    "interval": "MINUTE",
+                    "intervalNum": 1,
+                    "limit": self.weight_limit_per_minute,
+                }
+            ],
+            "symbols": [
+                {"symbol": s, "status": "TRADING", "baseAsset": b, "quoteAsset": q}
+                for s, (b, q) in sorted(self.listed.items())
+            ],
+        }
 
     def account(self, omit_zero_balances: bool = False) -> dict:
         self._charge("account", {})
         return {"balances": [{"asset": a, "free": v, "locked": "0.00000000"} for a, v in self.balances.items()]}
 
-    def all_orders(self, symbol: str, *, order_id: int | None = None, start_time: int | None = None,
-                   end_time: int | None = None, limit: int = 500) -> list[dict]:
-        self._charge("all_orders", {"symbol": symbol, "order_id": order_id, "start_time": start_time,
-                                    "end_time": end_time, "limit": limit})
+    def all_orders(
+        self,
+        symbol: str,
+        *,
+        order_id: int | None = None,
+        start_time: int | None = None,
+        end_time: int | None = None,
+        limit: int = 500,
+    ) -> list[dict]:
+        self._charge(
+            "all_orders",
+            {"symbol": symbol, "order_id": order_id, "start_time": start_time, "end_time": end_time, "limit": limit},
+        )
         if symbol in self.bad_symbols or (symbol not in self.listed and symbol not in self.orders):
             raise FakeApiError(-1121, "Invalid symbol.")
         self._check_window(start_time, end_time, limit)
@@ -125,8 +183,11 @@ class FakeSpotApi:
         if start_time is not None or end_time is not None:
             lo, hi = start_time or 0, end_time if end_time is not None else 2**62
             hits = [r for r in rows if lo <= r["updateTime"] <= hi]
-            key = (lambda r: (r["updateTime"], r["orderId"])) if self.window_order == "updateTime" else (
-                lambda r: r["orderId"])
+            key = (
+                (lambda r: (r["updateTime"], r["orderId"]))
+                if self.window_order == "updateTime"
+                else (lambda r: r["orderId"])
+            )
             return [dict(r) for r in sorted(hits, key=key)[:limit]]
         if order_id is not None:
             if order_id == 0 and self.reject_order_id_zero:
@@ -134,8 +195,14 @@ class FakeSpotApi:
             return [dict(r) for r in rows if r["orderId"] >= order_id][:limit]
         return [dict(r) for r in rows[-limit:]]
 
-    def all_order_lists(self, *, from_id: int | None = None, start_time: int | None = None,
-                        end_time: int | None = None, limit: int = 500) -> list[dict]:
+    def all_order_lists(
+        self,
+        *,
+        from_id: int | None = None,
+        start_time: int | None = None,
+        end_time: int | None = None,
+        limit: int = 500,
+    ) -> list[dict]:
         self._charge("all_order_lists", {"from_id": from_id, "start_time": start_time, "end_time": end_time})
         if from_id is not None and (start_time is not None or end_time is not None):
             raise FakeApiError(-1128, "Combination of optional parameters invalid.")
@@ -159,8 +226,15 @@ class FakeSpotApi:
         return [dict(r) for r in self.order_lists if r["listOrderStatus"] not in TERMINAL_LIST_STATUSES]
 
 
-def scenario(*, seed: int = 7, listed: int = 300, active: int = 12, days: int = 60, busy_day_orders: int = 2500,
-             now: int = 1_709_294_400_000) -> FakeSpotApi:
+def scenario(
+    *,
+    seed: int = 7,
+    listed: int = 300,
+    active: int = 12,
+    days: int = 60,
+    busy_day_orders: int = 2500,
+    now: int = 1_709_294_400_000,
+) -> FakeSpotApi:
     """An account shaped like the acceptance scenario: ``listed`` pairs, ``active`` of them traded over ``days``
     days (one with a busy day), orders updated across days, some still open, a delisted pair that is still
     queryable (DELISTUSDT), a delisted pair rejected with -1121 (GONEBUSD), history older than 90 days, order

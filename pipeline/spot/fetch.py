@@ -123,17 +123,25 @@ def execute_plan(
         strategies=run.used,
         fallbacks=run.fallbacks,
     )
-    run.log(f"spot fetch: {result.order_count} orders over {len(plan.days)} days, "
-            f"{run.api.meter.total_calls} calls, weight {result.weight} (planned {plan.est_weight})"
-            + (f", client measured {result.measured_weight}" if result.measured_weight is not None else ""))
+    run.log(
+        f"spot fetch: {result.order_count} orders over {len(plan.days)} days, "
+        f"{run.api.meter.total_calls} calls, weight {result.weight} (planned {plan.est_weight})"
+        + (f", client measured {result.measured_weight}" if result.measured_weight is not None else "")
+    )
     return result
 
 
 class _Run:
     """State of one execute_plan call."""
 
-    def __init__(self, api: MeteredSpot, plan: SpotPlan, index: SymbolIndex | None,
-                 on_progress: Callable[[dict[str, Any]], None] | None, log: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        api: MeteredSpot,
+        plan: SpotPlan,
+        index: SymbolIndex | None,
+        on_progress: Callable[[dict[str, Any]], None] | None,
+        log: Callable[[str], None],
+    ) -> None:
         self.api, self.plan, self.index, self.on_progress, self.log = api, plan, index, on_progress, log
         self.orders: dict[date, dict[tuple[str, int], dict]] = {d: {} for d in plan.days}
         self.lists: dict[date, dict[int, dict]] = {d: {} for d in plan.days}
@@ -181,8 +189,9 @@ class _Run:
     def bad_symbol(self, symbol: str, exc: Exception) -> None:
         self.used[symbol] = "bad_symbol"
         self.done.add(symbol)
-        self.blind.append(BlindSpot("delisted", f"{symbol}: -1121 during fetch ({type(exc).__name__}); skipped",
-                                    symbol=symbol))
+        self.blind.append(
+            BlindSpot("delisted", f"{symbol}: -1121 during fetch ({type(exc).__name__}); skipped", symbol=symbol)
+        )
         if self.index is not None:
             act = self.index.get(symbol)
             act.blind_spot = "bad_symbol: -1121 during fetch; history unreachable through allOrders"
@@ -217,9 +226,15 @@ class _Run:
         self.used.setdefault(sp.symbol, "cursor")
         if self.index is not None:
             self.index.get(sp.symbol).add_evidence("fetch")
-            self.index.record_scan(sp.symbol, rows_all, complete=complete, from_start=sp.cursor_from_start,
-                                   scanned_at=self.scanned_at, start_id=sp.cursor_start,
-                                   prior_count=sp.cursor_prior_count)
+            self.index.record_scan(
+                sp.symbol,
+                rows_all,
+                complete=complete,
+                from_start=sp.cursor_from_start,
+                scanned_at=self.scanned_at,
+                start_id=sp.cursor_start,
+                prior_count=sp.cursor_prior_count,
+            )
 
     def windows_day(self, sp: SymbolPlan, day: date) -> None:
         self.used.setdefault(sp.symbol, "windows")
@@ -265,8 +280,7 @@ class _Run:
     def list_cursor(self) -> None:
         lp = self.plan.order_lists
         cur = lp.cursor_start if lp.cursor_start is not None else start_id()
-        from_start = cur <= max(start_id(), 1) or (self.index is not None and
-                                                   cur == self.index.order_lists.first_id)
+        from_start = cur <= max(start_id(), 1) or (self.index is not None and cur == self.index.order_lists.first_id)
         rows_all: list[dict] = []
         while True:
             # fromId cannot be combined with startTime/endTime (-1128): pure id cursor, filter locally
@@ -324,16 +338,18 @@ class OpenOrders(NamedTuple):
     weight: int
 
 
-def fetch_open_orders(spot_api: SpotApi, index: SymbolIndex, *, symbols: list[str] | None = None,
-                      log: Callable[[str], None] | None = None) -> OpenOrders:
+def fetch_open_orders(
+    spot_api: SpotApi, index: SymbolIndex, *, symbols: list[str] | None = None, log: Callable[[str], None] | None = None
+) -> OpenOrders:
     """Snapshot of open orders and open order lists, by the cheaper of one account-wide call or one per symbol.
 
     ``openOrders`` without a symbol costs 80 and sees every symbol; with a symbol it costs 6. Per symbol is used
     only when it is cheaper, over every candidate symbol of the index (delisted pairs cannot hold open orders).
     """
     api = MeteredSpot(spot_api)
-    pool = symbols if symbols is not None else [
-        s for s in candidate_symbols(index) if index.get(s).status != "delisted"]
+    pool = (
+        symbols if symbols is not None else [s for s in candidate_symbols(index) if index.get(s).status != "delisted"]
+    )
     per_symbol = len(pool) * WEIGHT["open_orders_symbol"]
     orders: list[dict] = []
     if per_symbol < WEIGHT["open_orders_all"]:
@@ -348,6 +364,7 @@ def fetch_open_orders(spot_api: SpotApi, index: SymbolIndex, *, symbols: list[st
         mode = f"account-wide (80 <= {len(pool)} x 6 = {per_symbol})"
         orders = api.open_orders()
     lists = api.open_order_lists()
-    (log or logger.info)(f"spot open orders: {len(orders)} orders, {len(lists)} lists, {mode}, "
-                         f"weight {api.meter.weight}")
+    (log or logger.info)(
+        f"spot open orders: {len(orders)} orders, {len(lists)} lists, {mode}, weight {api.meter.weight}"
+    )
     return OpenOrders(orders, lists, api.meter.total_calls, api.meter.weight)

@@ -137,8 +137,15 @@ class SymbolIndex:
     def _apply(self, section: dict[str, Any]) -> None:
         self.symbols = {s: SymbolActivity.from_dict(v) for s, v in section.get("symbols", {}).items()}
         self.order_lists = ListActivity.from_dict(section.get("order_lists", {}))
-        for key in ("listed_count", "exchange_info_at", "weight_per_minute", "full_probe_started_at",
-                    "full_probe_completed_at", "full_probe_weight", "blind_spots"):
+        for key in (
+            "listed_count",
+            "exchange_info_at",
+            "weight_per_minute",
+            "full_probe_started_at",
+            "full_probe_completed_at",
+            "full_probe_weight",
+            "blind_spots",
+        ):
             if key in section:
                 setattr(self, key, section[key])
 
@@ -185,8 +192,17 @@ class SymbolIndex:
         return sorted(s for s, a in self.symbols.items() if set(a.evidence) & set(kinds))
 
     # -- learning from rows ------------------------------------------------------------------------------------
-    def record_scan(self, symbol: str, rows: list[dict], *, complete: bool, from_start: bool, scanned_at: int,
-                    start_id: int | None = None, prior_count: int = 0) -> None:
+    def record_scan(
+        self,
+        symbol: str,
+        rows: list[dict],
+        *,
+        complete: bool,
+        from_start: bool,
+        scanned_at: int,
+        start_id: int | None = None,
+        prior_count: int = 0,
+    ) -> None:
         """Learn from an ascending-orderId scan of ``symbol``.
 
         complete: the scan reached the newest order (last page shorter than the limit).

@@ -100,9 +100,15 @@ class ListPlan:
         return self.windows_calls if self.strategy == "windows" else 0
 
     def summary(self) -> dict[str, Any]:
-        return {"strategy": self.strategy, "calls": self.calls, "weight": self.calls * WEIGHT["all_order_lists"],
-                "windows_calls": self.windows_calls, "cursor_calls": self.cursor_calls,
-                "cursor_start": self.cursor_start, "reason": self.reason}
+        return {
+            "strategy": self.strategy,
+            "calls": self.calls,
+            "weight": self.calls * WEIGHT["all_order_lists"],
+            "windows_calls": self.windows_calls,
+            "cursor_calls": self.cursor_calls,
+            "cursor_start": self.cursor_start,
+            "reason": self.reason,
+        }
 
 
 class _Days:
@@ -158,8 +164,14 @@ class SpotPlan(_Days):
             "now": fmt_ms(self.now_ms),
             "est_calls": self.est_calls,
             "est_weight": self.est_weight,
-            "strategies": {s: {"symbols": len(ps), "calls": sum(p.calls for p in ps),
-                               "weight": sum(p.calls for p in ps) * WEIGHT["all_orders"]} for s, ps in by.items()},
+            "strategies": {
+                s: {
+                    "symbols": len(ps),
+                    "calls": sum(p.calls for p in ps),
+                    "weight": sum(p.calls for p in ps) * WEIGHT["all_orders"],
+                }
+                for s, ps in by.items()
+            },
             "order_lists": self.order_lists.summary(),
             "symbols": [p.summary() for p in self.symbols],
             "baselines": self.baselines,
@@ -168,19 +180,25 @@ class SpotPlan(_Days):
 
     def describe(self) -> str:
         s = self.summary()
-        lines = [f"spot plan {s['mode']} {s['start']}..{s['end']} ({s['days']} days): {s['est_calls']} calls, "
-                 f"weight {s['est_weight']}"]
+        lines = [
+            f"spot plan {s['mode']} {s['start']}..{s['end']} ({s['days']} days): {s['est_calls']} calls, "
+            f"weight {s['est_weight']}"
+        ]
         for name, st in s["strategies"].items():
             lines.append(f"  {name:<8} {st['symbols']:>4} symbols {st['calls']:>6} calls weight {st['weight']}")
         ol = s["order_lists"]
         lines.append(f"  order lists: {ol['strategy']} {ol['calls']} calls ({ol['reason']})")
         for name, b in s["baselines"].items():
-            lines.append(f"  baseline {name}: {b['symbols']} symbols x {b['days']} days = {b['calls']} calls, "
-                         f"weight {b['weight']}")
+            lines.append(
+                f"  baseline {name}: {b['symbols']} symbols x {b['days']} days = {b['calls']} calls, "
+                f"weight {b['weight']}"
+            )
         for p in self.symbols:
             if p.strategy != "skip":
-                lines.append(f"    {p.symbol:<14} {p.strategy:<7} {p.calls:>4} calls "
-                             f"(windows {p.windows_calls}, cursor {p.cursor_calls}) {p.reason}")
+                lines.append(
+                    f"    {p.symbol:<14} {p.strategy:<7} {p.calls:>4} calls "
+                    f"(windows {p.windows_calls}, cursor {p.cursor_calls}) {p.reason}"
+                )
         for b in self.blind_spots:
             lines.append(f"  blind spot {b.kind}: {b.detail}")
         return "\n".join(lines)
@@ -218,8 +236,17 @@ def plan_spot_backfill(
         lists = _list_plan(index, ctx)
     else:
         raise ValueError(f"mode must be 'backfill' or 'daily', not {mode!r}")
-    plan = SpotPlan(index.account, start, end, mode, now, plans, lists,
-                    _baselines(index, ctx, [p.symbol for p in plans]), _plan_blind_spots(index, ctx, mode))
+    plan = SpotPlan(
+        index.account,
+        start,
+        end,
+        mode,
+        now,
+        plans,
+        lists,
+        _baselines(index, ctx, [p.symbol for p in plans]),
+        _plan_blind_spots(index, ctx, mode),
+    )
     (log or logger.info)(plan.describe())
     return plan
 
@@ -256,8 +283,9 @@ class _Range(_Days):
 
 def _daily_plan(symbol: str, ctx: _Range) -> SymbolPlan:
     days = ctx.clip(ctx.start, ctx.end)
-    return SymbolPlan(symbol, "windows" if days else "skip", days, None, len(days), None,
-                      "daily mode: plain 24 h windows")
+    return SymbolPlan(
+        symbol, "windows" if days else "skip", days, None, len(days), None, "daily mode: plain 24 h windows"
+    )
 
 
 def _possible_days(act: SymbolActivity, ctx: _Range) -> tuple[list[date], str]:
@@ -298,8 +326,12 @@ def _cursor_estimate(act: SymbolActivity, ctx: _Range) -> tuple[int | None, int 
     if total == 0:
         return start_id(), 1, True, 0, "no orders known"
     stop = min(ctx.end_ms, ctx.now)
-    if (act.settled_below_id is not None and act.settled_max_update is not None
-            and act.settled_max_update < ctx.start_ms and act.settled_count is not None):
+    if (
+        act.settled_below_id is not None
+        and act.settled_max_update is not None
+        and act.settled_max_update < ctx.start_ms
+        and act.settled_count is not None
+    ):
         t0 = act.settled_max_update
         first, prior, from_start = act.settled_below_id, act.settled_count, False
         remaining = max(total - prior, 0.0)
@@ -374,10 +406,16 @@ def _plan_blind_spots(index: SymbolIndex, ctx: _Range, mode: Mode) -> list[Blind
     out = []
     cutoff = day_of(ctx.now - ARCHIVE_AFTER_DAYS * DAY_MS)
     if ctx.start < cutoff:
-        out.append(BlindSpot("archived", "orders that ended CANCELED/EXPIRED/EXPIRED_IN_MATCH with zero fill more "
-                             f"than {ARCHIVE_AFTER_DAYS} days ago are archived by Binance (-2026) and not returned "
-                             "by allOrders", start=ctx.start.isoformat(),
-                             end=min(ctx.end, cutoff - timedelta(days=1)).isoformat()))
+        out.append(
+            BlindSpot(
+                "archived",
+                "orders that ended CANCELED/EXPIRED/EXPIRED_IN_MATCH with zero fill more "
+                f"than {ARCHIVE_AFTER_DAYS} days ago are archived by Binance (-2026) and not returned "
+                "by allOrders",
+                start=ctx.start.isoformat(),
+                end=min(ctx.end, cutoff - timedelta(days=1)).isoformat(),
+            )
+        )
     for sym, act in sorted(index.symbols.items()):
         if act.blind_spot:
             out.append(BlindSpot("delisted", act.blind_spot, symbol=sym))
@@ -385,12 +423,23 @@ def _plan_blind_spots(index: SymbolIndex, ctx: _Range, mode: Mode) -> list[Blind
     if mode == "backfill" and probed is not None and ctx.end_ms > probed:
         empty = [s for s, a in index.symbols.items() if a.order_count == 0 and not a.evidence_beyond_probe]
         if empty:
-            out.append(BlindSpot("stale_probe", f"{len(empty)} listed symbols had no orders when probed at "
-                                 f"{fmt_ms(probed)}; orders placed on them later are not fetched unless balances, "
-                                 "the lake or ORDERLAKE_SPOT_SYMBOLS name them (re-run discovery with probe=True)",
-                                 start=max(ctx.start, day_of(probed)).isoformat(), end=ctx.end.isoformat()))
+            out.append(
+                BlindSpot(
+                    "stale_probe",
+                    f"{len(empty)} listed symbols had no orders when probed at "
+                    f"{fmt_ms(probed)}; orders placed on them later are not fetched unless balances, "
+                    "the lake or ORDERLAKE_SPOT_SYMBOLS name them (re-run discovery with probe=True)",
+                    start=max(ctx.start, day_of(probed)).isoformat(),
+                    end=ctx.end.isoformat(),
+                )
+            )
     if mode == "daily":
-        out.append(BlindSpot("daily_scope", "daily mode asks only active symbols (recent orders, open orders, "
-                             "balances, explicit list, lake); a first order on any other symbol waits for the "
-                             "next backfill/probe"))
+        out.append(
+            BlindSpot(
+                "daily_scope",
+                "daily mode asks only active symbols (recent orders, open orders, "
+                "balances, explicit list, lake); a first order on any other symbol waits for the "
+                "next backfill/probe",
+            )
+        )
     return out

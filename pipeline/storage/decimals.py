@@ -65,7 +65,9 @@ def parse_decimal(text: str, *, scale: int, column: str, row: int | None = None)
             f"column {column!r}: {text!r}{_where(row)} is not a plain decimal number (expected text like "
             "'123.45'; exponent notation, blanks and separators are refused because they hint at a file that "
             "was edited or converted)",
-            column=column, value=text, row=row,
+            column=column,
+            value=text,
+            row=row,
         )
     value = Decimal(text)
     _sign, digits, exponent = value.as_tuple()
@@ -87,7 +89,9 @@ def parse_decimal(text: str, *, scale: int, column: str, row: int | None = None)
         raise DecimalOverflow(
             f"column {column!r}: value {text!r}{_where(row)} {why}; it is refused rather than rounded. "
             "If Binance really sends such values, the column's scale must be widened in pipeline/storage/schemas.",
-            column=column, value=text, row=row,
+            column=column,
+            value=text,
+            row=row,
         )
     with localcontext() as ctx:
         ctx.prec = PRECISION + 10
@@ -159,7 +163,9 @@ def _strip_thousands(arr: pa.Array, *, column: str) -> pa.Array:
         raise InvalidDecimal(
             f"column {column!r}: {arr[row].as_py()!r} (row {row}) contains a comma that is not a thousands "
             "separator (a decimal comma would change the value by orders of magnitude; refused)",
-            column=column, value=arr[row].as_py(), row=row,
+            column=column,
+            value=arr[row].as_py(),
+            row=row,
         )
     return pc.replace_substring(arr, ",", "")
 
@@ -177,8 +183,9 @@ def decimals_from_python(values: list[object], *, scale: int, column: str) -> pa
         if v is None or isinstance(v, str):
             texts.append(v)
         elif isinstance(v, bool):
-            raise InvalidDecimal(f"column {column!r}: boolean {v!r} (row {row}) is not a number",
-                                 column=column, value=v, row=row)
+            raise InvalidDecimal(
+                f"column {column!r}: boolean {v!r} (row {row}) is not a number", column=column, value=v, row=row
+            )
         elif isinstance(v, int | Decimal):
             texts.append(format(v, "f"))
         else:
@@ -186,6 +193,8 @@ def decimals_from_python(values: list[object], *, scale: int, column: str) -> pa
             raise InvalidDecimal(
                 f"column {column!r}: {type(v).__name__} {v!r} (row {row}) is not exact; pass the decimal text "
                 "Binance sent (parse JSON without float conversion)",
-                column=column, value=v, row=row,
+                column=column,
+                value=v,
+                row=row,
             )
     return to_decimal_array(pa.array(texts, type=pa.string()), scale=scale, column=column)

@@ -46,8 +46,8 @@ from pipeline.storage.schemas.columns import check_required
 LAKE_DIR = "lake"
 PART_FILE = "part-0.parquet"
 TEMP_PREFIX = ".part-0."
-TEMP_SUFFIX = ".tmp"          # never *.parquet: invisible to read_parquet('.../*.parquet')
-STALE_TEMP_SECONDS = 3600     # a temp file this old belongs to a crashed writer
+TEMP_SUFFIX = ".tmp"  # never *.parquet: invisible to read_parquet('.../*.parquet')
+STALE_TEMP_SECONDS = 3600  # a temp file this old belongs to a crashed writer
 ROW_GROUP_SIZE = 128 * 1024
 COMPRESSION = "zstd"
 _ACCOUNT_RE = re.compile(r"^[A-Za-z0-9_.@+-]{1,128}$")
@@ -229,8 +229,13 @@ def _dictionary_columns(schema: pa.Schema) -> list[str]:
 
 def _write_file(table: pa.Table, fh: BinaryIO) -> None:
     """Serialize to an open file (separate so tests can simulate a crash mid-write)."""
-    pq.write_table(table, fh, compression=COMPRESSION, row_group_size=ROW_GROUP_SIZE,
-                   use_dictionary=_dictionary_columns(table.schema))
+    pq.write_table(
+        table,
+        fh,
+        compression=COMPRESSION,
+        row_group_size=ROW_GROUP_SIZE,
+        use_dictionary=_dictionary_columns(table.schema),
+    )
 
 
 def fsync_path(path: str | os.PathLike[str]) -> None:

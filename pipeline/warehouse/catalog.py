@@ -80,38 +80,38 @@ HIVE_TYPES = "{'account': VARCHAR, 'date': DATE}"
 STORAGE_COMPATIBILITY = "v1.0.0"
 STALE_TEMP_SECONDS = 3600
 DEFAULT_DECIMAL_SCALE = 8
-SNAPSHOT_DIR = "snapshots"          # $ORDERLAKE_DATA_DIR/snapshots/<id>/<table>/account=/date=/part-0.parquet
-SNAPSHOT_DONE = ".complete"         # written (with the ms time) just before the catalog that uses it goes live
+SNAPSHOT_DIR = "snapshots"  # $ORDERLAKE_DATA_DIR/snapshots/<id>/<table>/account=/date=/part-0.parquet
+SNAPSHOT_DONE = ".complete"  # written (with the ms time) just before the catalog that uses it goes live
 DEFAULT_SNAPSHOT_GRACE_SECONDS = 3600
-COMPACT_DIR = "compact"             # $ORDERLAKE_DATA_DIR/compact/<table>/account=/month=YYYY-MM/<fingerprint>.parquet
+COMPACT_DIR = "compact"  # $ORDERLAKE_DATA_DIR/compact/<table>/account=/month=YYYY-MM/<fingerprint>.parquet
 COMPACT_MANIFEST = "compacted.txt"  # in a snapshot: the compacted files its catalog reads (relative to COMPACT_DIR)
-COMPACT_FORMAT = 1                  # part of every fingerprint: bump it when the compacted files' layout changes
+COMPACT_FORMAT = 1  # part of every fingerprint: bump it when the compacted files' layout changes
 COMPACT_ROW_GROUP = 128 * 1024
 
 _TS = "TIMESTAMP WITH TIME ZONE"
 
 VIEW_COMMENTS = {
     "spot_order_versions": "Every stored version of every spot order (a mutable order appears once per partition "
-                           "and fetch that saw it). Source: lake/spot_orders.",
+    "and fetch that saw it). Source: lake/spot_orders.",
     "spot_orders": "Spot orders, the LATEST version per (account, symbol, order_id): greatest update_time, "
-                   "tie-break latest ingested_at. Decimals exact (DECIMAL).",
+    "tie-break latest ingested_at. Decimals exact (DECIMAL).",
     "spot_order_lists": "Spot order lists (OCO/OTO/OTOCO) from allOrderList, latest version per (account, "
-                        "order_list_id) by transaction_time. Source: lake/spot_order_lists.",
+    "order_list_id) by transaction_time. Source: lake/spot_order_lists.",
     "spot_open_orders": "Spot open orders of the latest snapshot per account (an empty latest snapshot means no "
-                        "open orders).",
+    "open orders).",
     "futures_orders": "USD-M futures orders (exports + REST), latest version per (account, symbol, order_id).",
     "pm_um_orders": "Portfolio Margin UM orders (exports), latest version per (account, symbol, order_id); "
-                    "overlapping exports may repeat an order, it appears once here.",
+    "overlapping exports may repeat an order, it appears once here.",
     "orders": "All markets in one view (market = spot | usdm | pm_um), common columns. quote_qty = spot "
-              "cummulative_quote_qty / futures cum_quote; avg_price = quote_qty / executed_qty for spot (exact, "
-              "8 decimals), Binance's avgPrice for futures; NULL when nothing executed or quote unknown (<0).",
+    "cummulative_quote_qty / futures cum_quote; avg_price = quote_qty / executed_qty for spot (exact, "
+    "8 decimals), Binance's avgPrice for futures; NULL when nothing executed or quote unknown (<0).",
     "daily_activity": "Per UTC day the order was PLACED (column day, from orders.time), account, market and "
-                      "symbol: orders placed, filled_orders (executed_qty > 0, includes partial fills later "
-                      "canceled), fully_filled_orders (status FILLED), filled_notional = exact sum of quote_qty of "
-                      "orders with executed_qty > 0 (quote unknown (<0) excluded and counted in "
-                      "unknown_notional_orders), buy/sell split.",
+    "symbol: orders placed, filled_orders (executed_qty > 0, includes partial fills later "
+    "canceled), fully_filled_orders (status FILLED), filled_notional = exact sum of quote_qty of "
+    "orders with executed_qty > 0 (quote unknown (<0) excluded and counted in "
+    "unknown_notional_orders), buy/sell split.",
     "lake_files": "One row per Parquet partition file in the lake: table, account, date, rows, bytes, path. "
-                  "Empty partitions (0 rows) are real: the day was fetched and had no orders.",
+    "Empty partitions (0 rows) are real: the day was fetched and had no orders.",
     "coverage": "Per table and account: partitions present, first/last date, missing days between them, rows.",
 }
 
@@ -123,11 +123,11 @@ class CatalogResult:
     path: Path
     views: dict[str, int]
     built_at: datetime
-    files: dict[str, int] = field(default_factory=dict)   # lake files per table at build time
+    files: dict[str, int] = field(default_factory=dict)  # lake files per table at build time
     seconds: float = 0.0
-    snapshot: Path | None = None                           # the hard-link snapshot the views read (None: live)
-    compacted: dict[str, tuple[Path, ...]] = field(default_factory=dict)   # closed-month files the views read
-    months_compacted: int = 0                              # of those, written by this build (the others reused)
+    snapshot: Path | None = None  # the hard-link snapshot the views read (None: live)
+    compacted: dict[str, tuple[Path, ...]] = field(default_factory=dict)  # closed-month files the views read
+    months_compacted: int = 0  # of those, written by this build (the others reused)
 
 
 def catalog_path(data_dir: str | os.PathLike[str]) -> Path:
@@ -234,8 +234,11 @@ class Source:
 def _reads(src: Source) -> list[str]:
     reads = []
     if src.compacted:
-        reads.append(read_parquet_sql([p.as_posix() for p in src.compacted], hive=False,
-                                      union_by_name=schemas_differ(src.compacted)))
+        reads.append(
+            read_parquet_sql(
+                [p.as_posix() for p in src.compacted], hive=False, union_by_name=schemas_differ(src.compacted)
+            )
+        )
     if isinstance(src.days, str):
         reads.append(read_parquet_sql(src.days))
     elif src.days:
@@ -269,13 +272,13 @@ def describe(con: Any, relation_sql: str) -> dict[str, str]:
 ORDER_KEY = ("account", "market", "symbol", "order_id")
 
 
-def latest_sql(base: str, cols: dict[str, str], keys: tuple[str, ...] = ORDER_KEY,
-               version: str = "update_time") -> str:
+def latest_sql(base: str, cols: dict[str, str], keys: tuple[str, ...] = ORDER_KEY, version: str = "update_time") -> str:
     """Keep the latest version per key: greatest ``version`` time, then latest ingested_at, then latest partition."""
     order = [f"{q(c)} DESC NULLS LAST" for c in (version, "ingested_at", "date") if c in cols]
     part = ", ".join(q(k) for k in keys if k in cols)
-    return (f"SELECT * FROM ({base}) QUALIFY row_number() OVER (PARTITION BY {part} "
-            f"ORDER BY {', '.join(order) or '1'}) = 1")
+    return (
+        f"SELECT * FROM ({base}) QUALIFY row_number() OVER (PARTITION BY {part} ORDER BY {', '.join(order) or '1'}) = 1"
+    )
 
 
 def open_orders_sql(base: str, cols: dict[str, str], glob: str | None) -> str:
@@ -287,9 +290,11 @@ def open_orders_sql(base: str, cols: dict[str, str], glob: str | None) -> str:
     """
     if glob is None:
         return base
-    latest = (f"SELECT regexp_extract(file_name, 'account=([^/\\\\]+)', 1) AS account, "
-              f"max(CAST(regexp_extract(file_name, 'date=([0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}})', 1) AS DATE)) AS date "
-              f"FROM parquet_file_metadata({lit(glob)}) GROUP BY 1")
+    latest = (
+        f"SELECT regexp_extract(file_name, 'account=([^/\\\\]+)', 1) AS account, "
+        f"max(CAST(regexp_extract(file_name, 'date=([0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}})', 1) AS DATE)) AS date "
+        f"FROM parquet_file_metadata({lit(glob)}) GROUP BY 1"
+    )
     sql = f"SELECT s.* FROM ({base}) s SEMI JOIN ({latest}) l ON s.account = l.account AND s.date = l.date"
     if "snapshot_time" in cols:
         sql += " QUALIFY snapshot_time = max(snapshot_time) OVER (PARTITION BY account)"
@@ -298,27 +303,52 @@ def open_orders_sql(base: str, cols: dict[str, str], glob: str | None) -> str:
 
 def _decimal_scale(dtype: str) -> int | None:
     if dtype.startswith("DECIMAL("):
-        return int(dtype[len("DECIMAL("):-1].split(",")[1])
+        return int(dtype[len("DECIMAL(") : -1].split(",")[1])
     return None
 
 
 def _exact_ratio(num: str, den: str, num_scale: int, den_scale: int, out_scale: int) -> str:
     """num / den rounded half-up to ``out_scale`` decimals, in integer arithmetic (DuckDB's DECIMAL / DECIMAL is a
     DOUBLE). Only for num >= 0 and den > 0."""
-    un = f"CAST({num} * {10 ** num_scale} AS HUGEINT)"
-    ud = f"CAST({den} * {10 ** den_scale} AS HUGEINT)"
+    un = f"CAST({num} * {10**num_scale} AS HUGEINT)"
+    ud = f"CAST({den} * {10**den_scale} AS HUGEINT)"
     shift = 10 ** (out_scale + den_scale - num_scale) if out_scale + den_scale >= num_scale else 1
     unit = "0." + "0" * (out_scale - 1) + "1" if out_scale else "1"
     # DECIMAL(38,0) * DECIMAL(38,s) is an exact DECIMAL(38,s): the integer result scaled back, no float anywhere
-    return (f"(CAST(({un} * {shift} + {ud} // 2) // {ud} AS DECIMAL(38,0)) "
-            f"* CAST('{unit}' AS DECIMAL(38,{out_scale})))")
+    return f"(CAST(({un} * {shift} + {ud} // 2) // {ud} AS DECIMAL(38,0)) * CAST('{unit}' AS DECIMAL(38,{out_scale})))"
 
 
-ORDERS_COLUMNS = ("account", "market", "symbol", "order_id", "client_order_id", "side", "type", "status", "price",
-                  "orig_qty", "executed_qty", "quote_qty", "avg_price", "time", "update_time", "date")
-_ORDERS_TYPES = {"account": "VARCHAR", "market": "VARCHAR", "symbol": "VARCHAR", "order_id": "BIGINT",
-                 "client_order_id": "VARCHAR", "side": "VARCHAR", "type": "VARCHAR", "status": "VARCHAR",
-                 "time": _TS, "update_time": _TS, "date": "DATE"}
+ORDERS_COLUMNS = (
+    "account",
+    "market",
+    "symbol",
+    "order_id",
+    "client_order_id",
+    "side",
+    "type",
+    "status",
+    "price",
+    "orig_qty",
+    "executed_qty",
+    "quote_qty",
+    "avg_price",
+    "time",
+    "update_time",
+    "date",
+)
+_ORDERS_TYPES = {
+    "account": "VARCHAR",
+    "market": "VARCHAR",
+    "symbol": "VARCHAR",
+    "order_id": "BIGINT",
+    "client_order_id": "VARCHAR",
+    "side": "VARCHAR",
+    "type": "VARCHAR",
+    "status": "VARCHAR",
+    "time": _TS,
+    "update_time": _TS,
+    "date": "DATE",
+}
 _DECIMAL_COLS = ("price", "orig_qty", "executed_qty", "quote_qty", "avg_price")
 
 
@@ -338,14 +368,17 @@ def _market_exprs(market: str, cols: dict[str, str]) -> dict[str, tuple[str, str
         if qs is not None and es is not None:
             ratio = _exact_ratio(q(quote_name), "executed_qty", qs, es, max(qs, es, DEFAULT_DECIMAL_SCALE))
             # a negative cummulativeQuoteQty (old orders) means "unknown"
-            out["avg_price"] = (f"CASE WHEN {filled} AND {q(quote_name)} >= 0 THEN {ratio} END",
-                                f"DECIMAL(38,{max(qs, es, DEFAULT_DECIMAL_SCALE)})")
+            out["avg_price"] = (
+                f"CASE WHEN {filled} AND {q(quote_name)} >= 0 THEN {ratio} END",
+                f"DECIMAL(38,{max(qs, es, DEFAULT_DECIMAL_SCALE)})",
+            )
         else:
             out["avg_price"] = ("NULL", None)
     else:
         # Binance sends avgPrice "0" for orders that never traded: NULL, like spot
-        out["avg_price"] = ((f"CASE WHEN {filled} THEN avg_price END", cols["avg_price"])
-                            if "avg_price" in cols else ("NULL", None))
+        out["avg_price"] = (
+            (f"CASE WHEN {filled} THEN avg_price END", cols["avg_price"]) if "avg_price" in cols else ("NULL", None)
+        )
     return out
 
 
@@ -382,16 +415,25 @@ FROM orders
 GROUP BY ALL
 """
 
-_LAKE_FILES_COLS = [("table_name", "VARCHAR"), ("account", "VARCHAR"), ("date", "DATE"), ("rows", "BIGINT"),
-                    ("bytes", "BIGINT"), ("path", "VARCHAR")]
+_LAKE_FILES_COLS = [
+    ("table_name", "VARCHAR"),
+    ("account", "VARCHAR"),
+    ("date", "DATE"),
+    ("rows", "BIGINT"),
+    ("bytes", "BIGINT"),
+    ("path", "VARCHAR"),
+]
 
 
 def lake_files_sql(root: Path, lake_root: Path, tables_with_files: list[str]) -> str:
     """Partition files with their row counts; paths are shown under the lake even when read from a snapshot."""
     if not tables_with_files:
         return empty_select(_LAKE_FILES_COLS)
-    path = (f"replace(file_name, {lit(root.as_posix() + '/')}, {lit(lake_root.as_posix() + '/')})"
-            if root != lake_root else "file_name")
+    path = (
+        f"replace(file_name, {lit(root.as_posix() + '/')}, {lit(lake_root.as_posix() + '/')})"
+        if root != lake_root
+        else "file_name"
+    )
     parts = [
         f"SELECT {lit(t)} AS table_name, "
         f"regexp_extract(file_name, 'account=([^/\\\\]+)', 1) AS account, "
@@ -413,19 +455,32 @@ GROUP BY ALL
 
 
 # -- build ------------------------------------------------------------------------------------------------------------
-def _view_definitions(con: Any, root: Path, lake_root: Path, files: dict[str, int],
-                      sources: dict[str, Source]) -> list[tuple[str, str]]:
+def _view_definitions(
+    con: Any, root: Path, lake_root: Path, files: dict[str, int], sources: dict[str, Source]
+) -> list[tuple[str, str]]:
     """(view name, SELECT) in dependency order; ``root`` holds the <table>/account=/date= tree of every day file."""
     src = {t: source_sql(con, t, sources[t]) for t in TABLES}
     cols = {t: describe(con, src[t]) for t in TABLES}
     views = [
         ("spot_order_versions", src["spot_orders"]),
         ("spot_orders", latest_sql("SELECT * FROM spot_order_versions", cols["spot_orders"])),
-        ("spot_order_lists", latest_sql(src["spot_order_lists"], cols["spot_order_lists"],
-                                        keys=("account", "order_list_id"), version="transaction_time")),
-        ("spot_open_orders", open_orders_sql(src["spot_open_orders"], cols["spot_open_orders"],
-                                             table_glob(root, "spot_open_orders")
-                                             if files["spot_open_orders"] else None)),
+        (
+            "spot_order_lists",
+            latest_sql(
+                src["spot_order_lists"],
+                cols["spot_order_lists"],
+                keys=("account", "order_list_id"),
+                version="transaction_time",
+            ),
+        ),
+        (
+            "spot_open_orders",
+            open_orders_sql(
+                src["spot_open_orders"],
+                cols["spot_open_orders"],
+                table_glob(root, "spot_open_orders") if files["spot_open_orders"] else None,
+            ),
+        ),
         ("futures_orders", latest_sql(src["futures_orders"], cols["futures_orders"])),
         ("pm_um_orders", latest_sql(src["pm_um_orders"], cols["pm_um_orders"])),
         ("orders", orders_sql({m: cols[t] for m, t in MARKET_TABLES.items()})),
@@ -434,8 +489,6 @@ def _view_definitions(con: Any, root: Path, lake_root: Path, files: dict[str, in
         ("coverage", COVERAGE_SQL),
     ]
     return views
-
-
 
 
 def _clean_stale_temps(directory: Path) -> None:
@@ -472,9 +525,9 @@ def snapshot_lake(data_dir: Path, snap_root: Path) -> dict[str, list[Path]]:
             dst.parent.mkdir(parents=True, exist_ok=True)
             try:
                 os.link(src, dst)
-            except FileNotFoundError:   # vanished between listing and linking
+            except FileNotFoundError:  # vanished between listing and linking
                 continue
-            except OSError:             # no hard links here (e.g. FAT): a copy is still a stable snapshot
+            except OSError:  # no hard links here (e.g. FAT): a copy is still a stable snapshot
                 shutil.copy2(src, dst)
             linked[table].append(dst)
     return linked
@@ -493,8 +546,9 @@ def _grace(grace_seconds: float | None) -> float:
     return float(os.environ.get("ORDERLAKE_SNAPSHOT_GRACE_SECONDS") or DEFAULT_SNAPSHOT_GRACE_SECONDS)
 
 
-def gc_snapshots(data_dir: Path, *, keep: Path | None = None, grace_seconds: float | None = None,
-                 now_ms: int | None = None) -> list[Path]:
+def gc_snapshots(
+    data_dir: Path, *, keep: Path | None = None, grace_seconds: float | None = None, now_ms: int | None = None
+) -> list[Path]:
     """Delete snapshots no catalog can still be reading.
 
     A complete snapshot is obsolete once a NEWER complete one exists (the catalog was swapped); it is deleted when
@@ -551,8 +605,9 @@ def month_fingerprint(day_files: Iterable[Path]) -> str:
     return digest.hexdigest()[:32]
 
 
-def plan_table(data_dir: Path, table: str, day_files: list[Path], current_month: str) -> tuple[
-        dict[Path, list[Path]], list[Path]]:
+def plan_table(
+    data_dir: Path, table: str, day_files: list[Path], current_month: str
+) -> tuple[dict[Path, list[Path]], list[Path]]:
     """({compacted file: its day files} for months before ``current_month``, the day files of open months)."""
     months: dict[tuple[str, str], list[Path]] = {}
     open_days = []
@@ -563,8 +618,9 @@ def plan_table(data_dir: Path, table: str, day_files: list[Path], current_month:
         else:
             open_days.append(path)
     base = data_dir / COMPACT_DIR / table
-    compacted = {base / acc / f"month={m}" / f"{month_fingerprint(days)}.parquet": days
-                 for (acc, m), days in months.items()}
+    compacted = {
+        base / acc / f"month={m}" / f"{month_fingerprint(days)}.parquet": days for (acc, m), days in months.items()
+    }
     return compacted, open_days
 
 
@@ -579,8 +635,10 @@ def compact_month(con: Any, table: str, day_files: Sequence[Path], target: Path)
     cols = describe(con, f"SELECT * FROM {src}")
     order = ", ".join(q(c) for c in compact_sort_key(table) if c in cols)
     try:
-        con.execute(f"COPY (SELECT * FROM {src} ORDER BY {order}) TO {lit(tmp.as_posix())} "
-                    f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {COMPACT_ROW_GROUP})")
+        con.execute(
+            f"COPY (SELECT * FROM {src} ORDER BY {order}) TO {lit(tmp.as_posix())} "
+            f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {COMPACT_ROW_GROUP})"
+        )
         lake.fsync_path(tmp)
         _publish(tmp, target)
     finally:
@@ -595,12 +653,13 @@ def _publish(tmp: Path, target: Path) -> None:
         os.link(tmp, target)
     except FileExistsError:
         pass
-    except OSError:   # no hard links on this filesystem
+    except OSError:  # no hard links on this filesystem
         os.replace(tmp, target)
 
 
-def compacted_sources(data_dir: Path, snap_root: Path, day_files: dict[str, list[Path]],
-                      current_month: str) -> tuple[dict[str, Source], int]:
+def compacted_sources(
+    data_dir: Path, snap_root: Path, day_files: dict[str, list[Path]], current_month: str
+) -> tuple[dict[str, Source], int]:
     """Each table's Source over a snapshot, compacting the closed months not compacted yet; (sources, written).
 
     The snapshot's manifest is written BEFORE any compacted file is created or reused, so a concurrent build's GC
@@ -613,8 +672,12 @@ def compacted_sources(data_dir: Path, snap_root: Path, day_files: dict[str, list
     snap_root.mkdir(parents=True, exist_ok=True)
     listed = [target.relative_to(root).as_posix() for compacted, _ in plans.values() for target in compacted]
     (snap_root / COMPACT_MANIFEST).write_text("".join(f"{line}\n" for line in listed))
-    missing = [(t, target, days) for t, (compacted, _) in plans.items() for target, days in compacted.items()
-               if not target.exists()]
+    missing = [
+        (t, target, days)
+        for t, (compacted, _) in plans.items()
+        for target, days in compacted.items()
+        if not target.exists()
+    ]
     if missing:
         con = duckdb.connect(config={"temp_directory": str(root / ".spill")})
         try:
@@ -622,8 +685,9 @@ def compacted_sources(data_dir: Path, snap_root: Path, day_files: dict[str, list
                 compact_month(con, table, days, target)
         finally:
             con.close()
-    sources = {t: Source(compacted=tuple(compacted), days=tuple(open_days))
-               for t, (compacted, open_days) in plans.items()}
+    sources = {
+        t: Source(compacted=tuple(compacted), days=tuple(open_days)) for t, (compacted, open_days) in plans.items()
+    }
     return sources, len(missing)
 
 
@@ -659,8 +723,9 @@ def gc_compacted(data_dir: Path, *, grace_seconds: float | None = None, now_ms: 
 
 
 # -- build ------------------------------------------------------------------------------------------------------------
-def build_catalog(data_dir: str | os.PathLike[str], *, snapshot: bool = True,
-                  now: datetime | None = None) -> CatalogResult:
+def build_catalog(
+    data_dir: str | os.PathLike[str], *, snapshot: bool = True, now: datetime | None = None
+) -> CatalogResult:
     """(Re)build ``<data_dir>/warehouse.duckdb`` atomically; see the module docstring. Never fails on empty tables.
 
     snapshot=True (default): the views read a hard-link snapshot of the lake taken now (consistent, immune to
@@ -699,7 +764,7 @@ def build_catalog(data_dir: str | os.PathLike[str], *, snapshot: bool = True,
         finally:
             con.close()
         lake.fsync_path(tmp)
-        if snap_root is not None:   # compacted_sources created it
+        if snap_root is not None:  # compacted_sources created it
             (snap_root / SNAPSHOT_DONE).write_text(str(int(time.time() * 1000)))
         os.replace(tmp, final)
         lake.fsync_path(data_dir)
@@ -708,10 +773,16 @@ def build_catalog(data_dir: str | os.PathLike[str], *, snapshot: bool = True,
             leftover.unlink(missing_ok=True)
     gc_snapshots(data_dir, keep=snap_root)
     gc_compacted(data_dir)
-    return CatalogResult(path=final, views=counts, built_at=datetime.now(UTC), files=files,
-                         seconds=time.monotonic() - started, snapshot=snap_root,
-                         compacted={t: src.compacted for t, src in sources.items() if src.compacted},
-                         months_compacted=written)
+    return CatalogResult(
+        path=final,
+        views=counts,
+        built_at=datetime.now(UTC),
+        files=files,
+        seconds=time.monotonic() - started,
+        snapshot=snap_root,
+        compacted={t: src.compacted for t, src in sources.items() if src.compacted},
+        months_compacted=written,
+    )
 
 
 def list_views(con: Any) -> list[str]:

@@ -20,26 +20,36 @@ from pathlib import Path
 from typing import Any, TextIO
 
 FORMATS = ("table", "csv", "json", "parquet")
-NO_CATALOG_HELP = ("run the pipeline first: `make run` (sandbox demo) or `orderlake backfill --start YYYY-MM-DD "
-                   "--end YYYY-MM-DD`; the catalog is (re)built after every materialization")
+NO_CATALOG_HELP = (
+    "run the pipeline first: `make run` (sandbox demo) or `orderlake backfill --start YYYY-MM-DD "
+    "--end YYYY-MM-DD`; the catalog is (re)built after every materialization"
+)
 
 
 # -- arguments --------------------------------------------------------------------------------------------------------
 def add_sql_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.description = ("Run SQL against the DuckDB catalog ($ORDERLAKE_DATA_DIR/warehouse.duckdb, opened "
-                          "read-only). Views: spot_orders, spot_order_versions, spot_order_lists, spot_open_orders, "
-                          "futures_orders, pm_um_orders, orders, daily_activity, lake_files, coverage.")
+    parser.description = (
+        "Run SQL against the DuckDB catalog ($ORDERLAKE_DATA_DIR/warehouse.duckdb, opened "
+        "read-only). Views: spot_orders, spot_order_versions, spot_order_lists, spot_open_orders, "
+        "futures_orders, pm_um_orders, orders, daily_activity, lake_files, coverage."
+    )
     parser.add_argument("query", help='SQL, e.g. "SELECT * FROM daily_activity ORDER BY day DESC LIMIT 20"')
-    parser.add_argument("--format", choices=FORMATS, default="table",
-                        help="table (default, aligned text), csv, json (array of objects) or parquet")
+    parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="table",
+        help="table (default, aligned text), csv, json (array of objects) or parquet",
+    )
     parser.add_argument("--output", "-o", type=Path, help="write to FILE instead of stdout (required for parquet)")
     parser.add_argument("--max-rows", type=int, default=100, help="table format: rows shown (default 100)")
     parser.add_argument("--max-width", type=int, default=40, help="table format: widest column (default 40)")
 
 
 def add_status_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.description = ("Coverage report: partitions and gaps per table and account, the export ledger and "
-                          "quota, spot symbol coverage and the known blind spots. Reads local files only.")
+    parser.description = (
+        "Coverage report: partitions and gaps per table and account, the export ledger and "
+        "quota, spot symbol coverage and the known blind spots. Reads local files only."
+    )
     parser.add_argument("--account", help="only this account (default: every account found)")
 
 
@@ -90,7 +100,7 @@ def _connect(path: Path) -> Any:
     import duckdb
 
     con = duckdb.connect(str(path), read_only=True)
-    con.execute("SET TimeZone = 'UTC'")   # timestamps print in UTC whatever the machine's zone
+    con.execute("SET TimeZone = 'UTC'")  # timestamps print in UTC whatever the machine's zone
     return con
 
 
@@ -103,14 +113,16 @@ def _is_duckdb_error(exc: BaseException) -> bool:
 def _open_problem(path: Path, exc: Exception) -> str:
     text = str(exc)
     if "lock" in text.lower():
-        return (f"cannot open {path} read-only: another process holds it read-write ({text.splitlines()[0]}). "
-                "Close that session (e.g. a DuckDB CLI started without -readonly) and retry.")
+        return (
+            f"cannot open {path} read-only: another process holds it read-write ({text.splitlines()[0]}). "
+            "Close that session (e.g. a DuckDB CLI started without -readonly) and retry."
+        )
     return f"cannot open {path}: {text.splitlines()[0] if text else type(exc).__name__}"
 
 
 def explain_error(con: Any, exc: BaseException) -> str:
     """DuckDB's message, plus the available views when a table/view name was wrong."""
-    message = str(exc).strip() or type(exc).__name__   # DuckDB's text names the problem ("Catalog Error: ...")
+    message = str(exc).strip() or type(exc).__name__  # DuckDB's text names the problem ("Catalog Error: ...")
     if "does not exist" in message:
         try:
             from pipeline.warehouse.catalog import list_views
@@ -196,8 +208,22 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
-_NUMERIC_PREFIXES = ("DECIMAL", "BIGINT", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT", "UBIGINT", "UINTEGER",
-                     "USMALLINT", "UTINYINT", "UHUGEINT", "DOUBLE", "FLOAT", "REAL")
+_NUMERIC_PREFIXES = (
+    "DECIMAL",
+    "BIGINT",
+    "INTEGER",
+    "SMALLINT",
+    "TINYINT",
+    "HUGEINT",
+    "UBIGINT",
+    "UINTEGER",
+    "USMALLINT",
+    "UTINYINT",
+    "UHUGEINT",
+    "DOUBLE",
+    "FLOAT",
+    "REAL",
+)
 
 
 def _clip(text: str, width: int) -> str:
@@ -205,8 +231,14 @@ def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: max(width - 1, 1)] + "…"
 
 
-def render_table(names: Sequence[str], types: Sequence[str], rows: Sequence[Sequence[Any]], *,
-                 total: int | None = None, max_width: int = 40) -> str:
+def render_table(
+    names: Sequence[str],
+    types: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    total: int | None = None,
+    max_width: int = 40,
+) -> str:
     """An aligned text table (numbers right-aligned), a row count line, and a note when rows were cut."""
     total = len(rows) if total is None else total
     max_width = max(max_width, 4)
@@ -216,15 +248,17 @@ def render_table(names: Sequence[str], types: Sequence[str], rows: Sequence[Sequ
     numeric = [t.upper().startswith(_NUMERIC_PREFIXES) for t in types]
 
     def line(values: Sequence[str]) -> str:
-        return " | ".join(v.rjust(w) if num else v.ljust(w)
-                          for v, w, num in zip(values, widths, numeric, strict=True)).rstrip()
+        return " | ".join(
+            v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric, strict=True)
+        ).rstrip()
 
     out = [line(heads), "-+-".join("-" * w for w in widths)]
     out += [line(r) for r in cells]
     noun = "row" if total == 1 else "rows"
     if total > len(rows):
-        out.append(f"({total} {noun}, showing the first {len(rows)}; use --max-rows N or "
-                   "--format csv --output FILE for all)")
+        out.append(
+            f"({total} {noun}, showing the first {len(rows)}; use --max-rows N or --format csv --output FILE for all)"
+        )
     else:
         out.append(f"({total} {noun})")
     return "\n".join(out) + "\n"
@@ -239,7 +273,8 @@ def run_status(args: argparse.Namespace, out: TextIO | None = None) -> int:
     except ValueError as exc:
         return _err(str(exc))
     account = getattr(args, "account", None)
-    report = coverage_report(settings.data_dir, account, start_date=settings.start_date,
-                             spot_symbols=settings.spot_symbols)
+    report = coverage_report(
+        settings.data_dir, account, start_date=settings.start_date, spot_symbols=settings.spot_symbols
+    )
     (out or sys.stdout).write(report.render())
     return 0

@@ -19,10 +19,10 @@ from typing import Any
 
 from pipeline.warehouse.catalog import TABLES
 
-ARCHIVE_AFTER_DAYS = 90          # spot: zero-fill CANCELED/EXPIRED orders vanish from allOrders (-2026) after 90 d
+ARCHIVE_AFTER_DAYS = 90  # spot: zero-fill CANCELED/EXPIRED orders vanish from allOrders (-2026) after 90 d
 FUTURES_REST_RETENTION_DAYS = 90  # USD-M allOrders: 90 days (unfilled cancels only 3 days); older: exports only
 EXPORT_MARKETS = {"usdm": "futures_orders", "pm_um": "pm_um_orders"}
-LIST_LIMIT = 25                  # lines per list before "... and N more"
+LIST_LIMIT = 25  # lines per list before "... and N more"
 INGESTED = ("ingested",)
 IN_FLIGHT = ("attempted", "unknown", "processing", "completed", "retrieved")
 
@@ -49,8 +49,9 @@ def fmt_ranges(runs: list[tuple[date, date]], limit: int = 8) -> str:
 def missing_days(present: set[date], start: date, end: date) -> list[date]:
     if end < start:
         return []
-    return [start + timedelta(days=i) for i in range((end - start).days + 1)
-            if start + timedelta(days=i) not in present]
+    return [
+        start + timedelta(days=i) for i in range((end - start).days + 1) if start + timedelta(days=i) not in present
+    ]
 
 
 def fmt_ms(ms: int | None) -> str:
@@ -70,9 +71,9 @@ class TableCoverage:
 
     table: str
     account: str
-    days: dict[date, int] = field(default_factory=dict)      # partition day -> rows (-1: unreadable file)
-    gaps: list[tuple[date, date]] = field(default_factory=list)           # missing inside [first, last]
-    before_start: list[tuple[date, date]] = field(default_factory=list)   # [start_date, first) missing
+    days: dict[date, int] = field(default_factory=dict)  # partition day -> rows (-1: unreadable file)
+    gaps: list[tuple[date, date]] = field(default_factory=list)  # missing inside [first, last]
+    before_start: list[tuple[date, date]] = field(default_factory=list)  # [start_date, first) missing
     unreadable: list[date] = field(default_factory=list)
 
     @property
@@ -176,8 +177,8 @@ def late_fetched_spot_days(data_dir: Path, account: str | None) -> list[date]:
 # -- export ledger --------------------------------------------------------------------------------------------------
 @dataclass
 class ExportsSection:
-    text: str = ""                     # ExportChain.status_summary text (per account)
-    never_exported: dict[str, list[tuple[date, date]]] = field(default_factory=dict)   # market -> ranges
+    text: str = ""  # ExportChain.status_summary text (per account)
+    never_exported: dict[str, list[tuple[date, date]]] = field(default_factory=dict)  # market -> ranges
     in_flight: dict[str, list[tuple[date, date]]] = field(default_factory=dict)
     problem: str | None = None
 
@@ -245,8 +246,9 @@ def _raw_ledger_entries(data_dir: Path, account: str) -> list[_RawEntry]:
     try:
         con = sqlite3.connect(f"file:{_ledger_path(data_dir)}?mode=ro", uri=True, timeout=5)
         try:
-            rows = con.execute("SELECT market, kind, status, start_ms, end_ms FROM entries WHERE account = ?",
-                               (account,)).fetchall()
+            rows = con.execute(
+                "SELECT market, kind, status, start_ms, end_ms FROM entries WHERE account = ?", (account,)
+            ).fetchall()
         finally:
             con.close()
     except sqlite3.Error:
@@ -260,8 +262,8 @@ class SymbolsSection:
     known: int = 0
     with_orders: list[dict[str, Any]] = field(default_factory=list)
     status_counts: dict[str, int] = field(default_factory=dict)
-    delisted: list[dict[str, Any]] = field(default_factory=list)      # status delisted or a blind_spot recorded
-    blind_spots: list[dict[str, Any]] = field(default_factory=list)   # the JSON's own blind_spots lists
+    delisted: list[dict[str, Any]] = field(default_factory=list)  # status delisted or a blind_spot recorded
+    blind_spots: list[dict[str, Any]] = field(default_factory=list)  # the JSON's own blind_spots lists
     full_probe_completed_at: int | None = None
     problem: str | None = None
 
@@ -308,9 +310,11 @@ def symbols_section(data_dir: Path, account: str) -> SymbolsSection | None:
 
 def _symbol_line(s: dict[str, Any]) -> str:
     count = f"{s.get('order_count') or '?'}{'' if s.get('count_exact') else '+'}"
-    return (f"    {s['symbol']:<14} {s.get('status') or 'unknown':<9} first {fmt_ms(s.get('first_order_time'))}"
-            f"  last {fmt_ms(s.get('last_order_time'))}  orders {count}"
-            f"  evidence {','.join(s.get('evidence') or []) or '-'}")
+    return (
+        f"    {s['symbol']:<14} {s.get('status') or 'unknown':<9} first {fmt_ms(s.get('first_order_time'))}"
+        f"  last {fmt_ms(s.get('last_order_time'))}  orders {count}"
+        f"  evidence {','.join(s.get('evidence') or []) or '-'}"
+    )
 
 
 # -- the report -------------------------------------------------------------------------------------------------------
@@ -322,8 +326,8 @@ class StatusReport:
     start_date: date | None
     spot_symbols_config: tuple[str, ...]
     tables: list[TableCoverage] = field(default_factory=list)
-    exports: dict[str, ExportsSection] = field(default_factory=dict)   # per account
-    symbols: dict[str, SymbolsSection] = field(default_factory=dict)   # per account
+    exports: dict[str, ExportsSection] = field(default_factory=dict)  # per account
+    symbols: dict[str, SymbolsSection] = field(default_factory=dict)  # per account
     late_spot_days: list[date] = field(default_factory=list)
     catalog: str | None = None
 
@@ -332,8 +336,10 @@ class StatusReport:
         return self.generated_at.date()
 
     def render(self) -> str:
-        out = [f"orderlake status: {self.data_dir} (account: {self.account or 'all'}; "
-               f"{self.generated_at:%Y-%m-%d %H:%M} UTC; start date {self.start_date or '-'})"]
+        out = [
+            f"orderlake status: {self.data_dir} (account: {self.account or 'all'}; "
+            f"{self.generated_at:%Y-%m-%d %H:%M} UTC; start date {self.start_date or '-'})"
+        ]
         out += self._render_lake()
         out += self._render_exports()
         out += self._render_symbols()
@@ -347,8 +353,10 @@ class StatusReport:
         if not self.tables:
             return [*out, "  no partitions yet: run `make run` or `orderlake backfill --start ... --end ...`"]
         for c in self.tables:
-            out.append(f"  {c.table} [{c.account}]: {c.partitions} partitions ({c.empty_partitions} empty), "
-                       f"{c.first}..{c.last}, {c.rows:,} rows")
+            out.append(
+                f"  {c.table} [{c.account}]: {c.partitions} partitions ({c.empty_partitions} empty), "
+                f"{c.first}..{c.last}, {c.rows:,} rows"
+            )
             out.append("    gaps: " + (f"{c.missing} missing days: {fmt_ranges(c.gaps)}" if c.gaps else "none"))
             if c.before_start:
                 out.append(f"    before the first partition (since start date): {fmt_ranges(c.before_start)}")
@@ -381,8 +389,10 @@ class StatusReport:
                 out.append(f"  [{acc}] problem: {sec.problem}")
             counts = ", ".join(f"{k} {v}" for k, v in sorted(sec.status_counts.items())) or "none"
             probe = fmt_ms(sec.full_probe_completed_at) if sec.full_probe_completed_at else "never completed"
-            out.append(f"  [{acc}] {sec.known} symbols known ({counts}); {len(sec.with_orders)} with orders; "
-                       f"full probe: {probe}")
+            out.append(
+                f"  [{acc}] {sec.known} symbols known ({counts}); {len(sec.with_orders)} with orders; "
+                f"full probe: {probe}"
+            )
             lines = [_symbol_line(s) for s in sec.with_orders[:LIST_LIMIT]]
             out += _more(lines, len(sec.with_orders))
         return out
@@ -400,30 +410,40 @@ class StatusReport:
                 span = f" {b.get('start') or ''}..{b.get('end') or ''}" if b.get("start") or b.get("end") else ""
                 sym = f" {b['symbol']}" if b.get("symbol") else ""
                 out.append(f"  - [{acc}] {b.get('kind', 'blind spot')}{sym}{span}: {b.get('detail', '')}")
-        out.append("  - delisted spot pairs that appear in neither exchangeInfo, balances, the lake nor "
-                   "ORDERLAKE_SPOT_SYMBOLS cannot be discovered: list them in ORDERLAKE_SPOT_SYMBOLS "
-                   f"(configured now: {', '.join(sorted(config)) or 'none'}); pairs Binance rejects with -1121 "
-                   "have no history reachable through the API.")
+        out.append(
+            "  - delisted spot pairs that appear in neither exchangeInfo, balances, the lake nor "
+            "ORDERLAKE_SPOT_SYMBOLS cannot be discovered: list them in ORDERLAKE_SPOT_SYMBOLS "
+            f"(configured now: {', '.join(sorted(config)) or 'none'}); pairs Binance rejects with -1121 "
+            "have no history reachable through the API."
+        )
         # 2. archived zero-fill cancels
         cutoff = self.today - timedelta(days=ARCHIVE_AFTER_DAYS)
-        out.append(f"  - spot zero-fill CANCELED/EXPIRED orders that ended before {cutoff} are archived by Binance "
-                   "(-2026) and not returned by allOrders: days fetched after that point can lack them.")
+        out.append(
+            f"  - spot zero-fill CANCELED/EXPIRED orders that ended before {cutoff} are archived by Binance "
+            "(-2026) and not returned by allOrders: days fetched after that point can lack them."
+        )
         if self.late_spot_days:
-            out.append(f"    {len(self.late_spot_days)} spot day(s) were fetched more than {ARCHIVE_AFTER_DAYS} "
-                       f"days late (likely missing zero-fill cancels): {fmt_ranges(ranges(self.late_spot_days))}")
+            out.append(
+                f"    {len(self.late_spot_days)} spot day(s) were fetched more than {ARCHIVE_AFTER_DAYS} "
+                f"days late (likely missing zero-fill cancels): {fmt_ranges(ranges(self.late_spot_days))}"
+            )
         # 3. futures / PM days never exported
         for acc, sec in self.exports.items():
             for market, runs in sec.never_exported.items():
                 if runs:
-                    out.append(f"  - [{acc}] {market}: days with no export ingested or in flight since the "
-                               f"start date: {fmt_ranges(runs)}")
+                    out.append(
+                        f"  - [{acc}] {market}: days with no export ingested or in flight since the "
+                        f"start date: {fmt_ranges(runs)}"
+                    )
         if not self.exports:
             out.append("  - futures / PM: no export ledger, so no futures or portfolio-margin history is covered.")
         # 4. REST retention
-        out.append(f"  - USD-M futures REST allOrders keeps only {FUTURES_REST_RETENTION_DAYS} days (unfilled "
-                   f"cancels 3 days): orders before {self.today - timedelta(days=FUTURES_REST_RETENTION_DAYS)} "
-                   "are reachable only through the quota-limited export (about 10 ids a month, shared with "
-                   "the website).")
+        out.append(
+            f"  - USD-M futures REST allOrders keeps only {FUTURES_REST_RETENTION_DAYS} days (unfilled "
+            f"cancels 3 days): orders before {self.today - timedelta(days=FUTURES_REST_RETENTION_DAYS)} "
+            "are reachable only through the quota-limited export (about 10 ids a month, shared with "
+            "the website)."
+        )
         return out
 
 
@@ -455,17 +475,27 @@ def _catalog_line(data_dir: Path) -> str:
     if not path.exists():
         return f"{path} not built yet (it is built by the pipeline; `make run` or `orderlake backfill`)"
     built = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
-    return f"{path} (built {built:%Y-%m-%d %H:%M} UTC); query it with `orderlake sql \"SELECT ...\"`"
+    return f'{path} (built {built:%Y-%m-%d %H:%M} UTC); query it with `orderlake sql "SELECT ..."`'
 
 
-def coverage_report(data_dir: str | os.PathLike[str], account: str | None = None, *,
-                    start_date: date | None = None, spot_symbols: Iterable[str] = (),
-                    now: datetime | None = None) -> StatusReport:
+def coverage_report(
+    data_dir: str | os.PathLike[str],
+    account: str | None = None,
+    *,
+    start_date: date | None = None,
+    spot_symbols: Iterable[str] = (),
+    now: datetime | None = None,
+) -> StatusReport:
     """Build the coverage report; ``account=None`` covers every account found in the lake and state files."""
     data_dir = Path(data_dir).resolve()
     now = now or datetime.now(UTC)
-    report = StatusReport(data_dir=data_dir, account=account, generated_at=now, start_date=start_date,
-                          spot_symbols_config=tuple(spot_symbols))
+    report = StatusReport(
+        data_dir=data_dir,
+        account=account,
+        generated_at=now,
+        start_date=start_date,
+        spot_symbols_config=tuple(spot_symbols),
+    )
     report.tables = scan_lake(data_dir, account, start_date)
     accounts = [account] if account is not None else _accounts(data_dir)
     for acc in accounts:

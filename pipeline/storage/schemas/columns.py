@@ -27,8 +27,17 @@ import pyarrow as pa
 from pipeline.storage.decimals import decimal_type, decimals_from_python
 
 TS = pa.timestamp("ms", tz="UTC")
-SOURCES = ("rest_allOrders", "ws_allOrders", "rest_openOrders", "ws_openOrders", "rest_allOrderList",
-           "ws_allOrderList", "rest_openOrderList", "ws_openOrderList", "export_order_csv")
+SOURCES = (
+    "rest_allOrders",
+    "ws_allOrders",
+    "rest_openOrders",
+    "ws_openOrders",
+    "rest_allOrderList",
+    "ws_allOrderList",
+    "rest_openOrderList",
+    "ws_openOrderList",
+    "export_order_csv",
+)
 
 
 @dataclass(frozen=True)

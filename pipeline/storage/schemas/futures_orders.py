@@ -58,7 +58,7 @@ COLUMNS: tuple[Col, ...] = (
     Col("close_position", pa.bool_(), "closePosition"),
     dec("stop_price", "stopPrice"),
     dec("activate_price", "activatePrice"),  # TRAILING_STOP_MARKET only
-    dec("price_rate", "priceRate"),          # TRAILING_STOP_MARKET only (callback rate, %)
+    dec("price_rate", "priceRate"),  # TRAILING_STOP_MARKET only (callback rate, %)
     Col("working_type", pa.string(), "workingType"),
     Col("price_protect", pa.bool_(), "priceProtect"),
     Col("price_match", pa.string(), "priceMatch"),
@@ -88,8 +88,13 @@ def from_api(
     """Futures order objects as Binance sent them (decimal strings) -> table in :data:`SCHEMA`."""
     if market not in MARKETS:
         raise ValueError(f"unknown futures market {market!r}; expected one of {sorted(MARKETS)}")
-    constants = {"account": account, "market": market, "source": source, "ingested_at": ingested_at,
-                 "download_id": download_id}
+    constants = {
+        "account": account,
+        "market": market,
+        "source": source,
+        "ingested_at": ingested_at,
+        "download_id": download_id,
+    }
     table = build_table(COLUMNS, rows, constants)
     check_required(table, SCHEMA)
     return table

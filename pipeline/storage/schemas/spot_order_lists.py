@@ -20,11 +20,13 @@ VERSION = "transaction_time"
 DAY_COLUMN = "transaction_time"
 SORT_BY = ("symbol", "transaction_time", "order_list_id")
 
-MEMBER = pa.struct([
-    pa.field("symbol", pa.string()),
-    pa.field("order_id", pa.int64()),
-    pa.field("client_order_id", pa.string()),
-])
+MEMBER = pa.struct(
+    [
+        pa.field("symbol", pa.string()),
+        pa.field("order_id", pa.int64()),
+        pa.field("client_order_id", pa.string()),
+    ]
+)
 
 COLUMNS: tuple[Col, ...] = (
     Col("account", pa.string(), nullable=False),
@@ -50,11 +52,16 @@ def _members(rows: Sequence[dict]) -> pa.Array:
         if orders is None:
             out.append(None)
             continue
-        out.append([
-            {"symbol": o.get("symbol"), "order_id": int(o["orderId"]) if o.get("orderId") is not None else None,
-             "client_order_id": o.get("clientOrderId")}
-            for o in orders
-        ])
+        out.append(
+            [
+                {
+                    "symbol": o.get("symbol"),
+                    "order_id": int(o["orderId"]) if o.get("orderId") is not None else None,
+                    "client_order_id": o.get("clientOrderId"),
+                }
+                for o in orders
+            ]
+        )
     return pa.array(out, pa.list_(MEMBER))
 
 

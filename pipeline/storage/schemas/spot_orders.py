@@ -22,7 +22,7 @@ from pipeline.storage.schemas.columns import TS, Col, build_table, check_require
 
 TABLE = "spot_orders"
 KEY = ("symbol", "order_id")
-VERSION = "update_time"     # which row of a key is newest
+VERSION = "update_time"  # which row of a key is newest
 DAY_COLUMN = "update_time"  # partition day = UTC date of this column
 SORT_BY = ("symbol", "update_time", "order_id")
 
