@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from test_exports_support import FROM_EXPORT
 
 from pipeline.exports import parser
 from pipeline.exports.parser import (
@@ -464,28 +465,8 @@ def test_matches_api_rows_through_sandbox_export_writer(tmp_path: Path) -> None:
     path.write_bytes(blob)
     parsed = parse_all(path)[0].to_pylist()
     expected = futures_orders.from_api(api_rows, account="main", market="usdm", source="x", ingested_at=0).to_pylist()
-    from_export = (
-        "order_id",
-        "symbol",
-        "type",
-        "side",
-        "position_side",
-        "price",
-        "avg_price",
-        "orig_qty",
-        "executed_qty",
-        "cum_quote",
-        "stop_price",
-        "status",
-        "client_order_id",
-        "time_in_force",
-        "activate_price",
-        "price_rate",
-        "time",
-        "update_time",
-    )
     for got, want in zip(parsed, expected, strict=True):
-        assert {k: got[k] for k in from_export} == {k: want[k] for k in from_export}
+        assert {k: got[k] for k in FROM_EXPORT} == {k: want[k] for k in FROM_EXPORT}
         assert got["utc_offset_minutes"] == 330 and got["uid"] == 42
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from test_exports_support import (
+    FROM_EXPORT,
     Clock,
     FakeClient,
     FileServer,
@@ -27,26 +28,6 @@ from pipeline.sandbox import exportfiles
 from pipeline.storage import lake
 from pipeline.storage.schemas import futures_orders
 
-FROM_EXPORT = (
-    "order_id",
-    "symbol",
-    "type",
-    "side",
-    "position_side",
-    "price",
-    "avg_price",
-    "orig_qty",
-    "executed_qty",
-    "cum_quote",
-    "stop_price",
-    "status",
-    "client_order_id",
-    "time_in_force",
-    "activate_price",
-    "price_rate",
-    "time",
-    "update_time",
-)
 JAN = [date(2025, 1, 1) + timedelta(days=i) for i in range(31)]  # create_and_complete's range
 
 

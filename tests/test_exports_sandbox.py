@@ -13,6 +13,9 @@ from decimal import Decimal
 
 import duckdb
 import pyarrow.parquet as pq
+from test_exports_support import EXPORT_SANDBOX as SANDBOX
+from test_exports_support import EXPORT_SPEED as SPEED
+from test_exports_support import FROM_EXPORT
 
 import pipeline.sandbox.testing as testing
 from pipeline.binance import BinanceClient
@@ -23,37 +26,6 @@ from pipeline.exports.chain import ExportChain, table_for
 from pipeline.exports.ledger import ExportLedger
 from pipeline.storage import lake
 from pipeline.storage.schemas import futures_orders
-
-SPEED = 3600.0  # sandbox durations run 3600x faster; the chain's pacing is multiplied by 1/SPEED
-FROM_EXPORT = (
-    "order_id",
-    "symbol",
-    "type",
-    "side",
-    "position_side",
-    "price",
-    "avg_price",
-    "orig_qty",
-    "executed_qty",
-    "cum_quote",
-    "stop_price",
-    "status",
-    "client_order_id",
-    "time_in_force",
-    "activate_price",
-    "price_rate",
-    "time",
-    "update_time",
-)
-SANDBOX = {
-    "time_scale": SPEED,
-    "export_processing_seconds": 3600.0,
-    "futures_history_days": 400,
-    "listed_symbols": 10,
-    "active_symbols": 2,
-    "history_days": 3,
-    "busy_day_orders": 5,
-}
 
 
 def _poll_like_a_sensor(client: BinanceClient, tmp_path, timeout: float = 30.0) -> dict[str, list[str]]:

@@ -21,6 +21,39 @@ from pipeline.binance import exports as binance_exports
 from pipeline.exports.chain import ExportChain
 from pipeline.exports.ledger import ExportLedger
 
+# The columns the order-export file carries (the sandbox writes the fuller §6.2 header), compared with the API rows.
+FROM_EXPORT = (
+    "order_id",
+    "symbol",
+    "type",
+    "side",
+    "position_side",
+    "price",
+    "avg_price",
+    "orig_qty",
+    "executed_qty",
+    "cum_quote",
+    "stop_price",
+    "status",
+    "client_order_id",
+    "time_in_force",
+    "activate_price",
+    "price_rate",
+    "time",
+    "update_time",
+)
+# A sandbox whose futures history spans more than a year but whose spot side is tiny; durations run 3600x faster
+# (an hour of export processing takes a second), and the chain's pacing is divided by the same factor.
+EXPORT_SPEED = 3600.0
+EXPORT_SANDBOX = {
+    "time_scale": EXPORT_SPEED,
+    "export_processing_seconds": 3600.0,
+    "futures_history_days": 400,
+    "listed_symbols": 10,
+    "active_symbols": 2,
+    "history_days": 3,
+    "busy_day_orders": 5,
+}
 USDM = binance_exports.EXPORT_ENDPOINTS[("usdm", "order")]
 PM = binance_exports.EXPORT_ENDPOINTS[("pm_um", "order")]
 API_KEY = "SECRET-API-KEY-do-not-send-7f3a"
