@@ -94,6 +94,8 @@ def run_demo(args: argparse.Namespace) -> int:
             print(f"make run failed: {exc}", file=sys.stderr)
             return 1
         stats = sx.stats()
+    for waiting in exports.exports_waiting:
+        print(f"still processing after the demo's wait, left to the link sensor of `make ui`: {waiting}")
     _print_summary(data_dir, spot.spot_weight, exports.exports_created, stats, time.monotonic() - started)
     return 0
 

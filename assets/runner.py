@@ -13,11 +13,12 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import dagster as dg
 
+from assets.partitions import RANGE_END_TAG, RANGE_START_TAG
 from pipeline import progress
 from pipeline.exports.chain import ExportChain
 
@@ -69,20 +70,18 @@ def run_job(
     )
     if not result.success:
         raise BackfillFailed(
-            f"{job} ({tags.get('dagster/asset_partition_range_start', '')}.."
-            f"{tags.get('dagster/asset_partition_range_end', '')}): {_failure_text(result)}"
+            f"{job} ({tags.get(RANGE_START_TAG, '')}..{tags.get(RANGE_END_TAG, '')}): {_failure_text(result)}"
         )
     return result
 
 
 def _range_tags(start: date, end: date) -> dict[str, str]:
-    from assets.partitions import RANGE_END_TAG, RANGE_START_TAG
-
     return {RANGE_START_TAG: start.isoformat(), RANGE_END_TAG: end.isoformat()}
 
 
 def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, Any]:
-    for event in result.get_asset_materialization_events():
+    """Metadata of the asset's last materialization in the run (a range run's summary rides on its last day)."""
+    for event in reversed(result.get_asset_materialization_events()):
         mat = event.step_materialization_data.materialization
         if mat.asset_key.to_user_string() == asset:
             return {k: v.value for k, v in mat.metadata.items()}
@@ -191,7 +190,7 @@ def parse_day(text: str, name: str) -> date:
 
 def check_range(start: date, end: date, first: date) -> str | None:
     """Why the range cannot be backfilled, or None."""
-    yesterday = date.today() - timedelta(days=1)
+    yesterday = datetime.now(UTC).date() - timedelta(days=1)
     if end < start:
         return f"--end {end} is before --start {start}"
     if start < first:

@@ -3,6 +3,7 @@
 import argparse
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import duckdb
@@ -32,6 +33,7 @@ def test_make_run_twice(tmp_path: Path, monkeypatch, capsys) -> None:
     assert run_demo(args) == 0
     first = capsys.readouterr().out
     assert "spot_orders" in first and "pm_um_orders" in first and "Largest spot fills" in first
+    assert re.search(r"spot weight spent: \d+;", first) and "export quota usdm/order" in first
     digest = _lake_digest(data)
     assert all(digest[t][0] > 0 for t in HISTORY)
     ids = len(ExportLedger(data).entries())
