@@ -406,7 +406,10 @@ class StatusReport:
                 where = "in ORDERLAKE_SPOT_SYMBOLS" if s["symbol"] in config else "NOT in ORDERLAKE_SPOT_SYMBOLS"
                 detail = s.get("blind_spot") or "delisted"
                 out.append(f"  - [{acc}] delisted pair {s['symbol']} ({where}): {detail}")
+            named = {s["symbol"] for s in sec.delisted}
             for b in sec.blind_spots:
+                if b.get("kind") == "delisted" and b.get("symbol") in named:
+                    continue  # already listed above, with whether the configuration names it
                 span = f" {b.get('start') or ''}..{b.get('end') or ''}" if b.get("start") or b.get("end") else ""
                 sym = f" {b['symbol']}" if b.get("symbol") else ""
                 out.append(f"  - [{acc}] {b.get('kind', 'blind spot')}{sym}{span}: {b.get('detail', '')}")
