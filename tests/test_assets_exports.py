@@ -9,6 +9,7 @@ import time
 from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
+import duckdb
 import pytest
 from assets_support import lake_rows, partition_days, use_sandbox
 from test_exports_support import EXPORT_SANDBOX, FROM_EXPORT
@@ -122,6 +123,13 @@ def test_one_year_through_dagster_equals_truth(tmp_path, monkeypatch) -> None:
             )
             assert got == _expected(truth, spec.market, start, end) and len(got) > 100
             assert len(partition_days(data, spec.table)) == 365
+        warehouse = build_definitions().resolve_job_def("warehouse_build").execute_in_process(instance=instance)
+        assert warehouse.success
+        with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
+            views = {
+                v: con.execute(f"SELECT count(*) FROM {v}").fetchone()[0] for v in ("futures_orders", "pm_um_orders")
+            }
+        assert views == {spec.table: len(_expected(truth, spec.market, start, end)) for spec in CHAINS}
         again = _request(instance, start, end)
         assert again.success
         assert sx.stats()["export_ids_created"] == {"usdm": 1, "pm_um": 1}

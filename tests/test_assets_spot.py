@@ -13,6 +13,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import pytest
 from assets_support import lake_rows, partition_days, truth_spot_orders, use_sandbox
 
@@ -75,6 +76,19 @@ def test_cli_backfill_equals_truth_and_costs_little(sandbox, window, tmp_path, m
     assert lake_rows(data, "spot_order_lists") == _truth_lists(truth, start, end)
     days = [start + timedelta(days=i) for i in range(DAYS)]
     assert partition_days(data, "spot_orders") == days  # empty days are written too: coverage is known
+    with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:  # the catalog the backfill built
+        views = {
+            v: con.execute(f"SELECT count(*) FROM {v}").fetchone()[0]
+            for v in ("spot_orders", "spot_order_versions", "spot_order_lists")
+        }
+        by_market = dict(con.execute("SELECT market, count(*) FROM orders GROUP BY market").fetchall())
+    want = len(truth_spot_orders(truth, start, end))
+    assert views == {
+        "spot_orders": want,
+        "spot_order_versions": want,
+        "spot_order_lists": len(_truth_lists(truth, start, end)),
+    }
+    assert by_market == {"spot": want}
     index = json.loads((data / "state" / "spot_symbols.json").read_text())["accounts"]["main"]
     probe = index["full_probe_weight"]
     run = spent - probe  # the spot_orders step: what the backfill itself costs once the account is known
