@@ -99,6 +99,63 @@ def is_retryable(exc: errors.BinanceError) -> bool:
     )
 
 
+def call_with_retries(
+    send: Callable[[], Any],
+    *,
+    name: str,
+    clock: ServerClock,
+    retry: RetryPolicy,
+    sleep: Callable[[float], None],
+    rand: Callable[[], float] = random.random,
+    idempotent: bool = True,
+) -> Any:
+    """``send()`` under the client's rules, shared by the REST and WS API transports.
+
+    -1021: re-sync the clock and retry once. 429: the budget already waits out ``Retry-After``; give up after
+    ``max_rate_limit_retries``. 418: wait only if the ban ends within ``max_ban_wait``. 5xx, timeouts and dropped
+    connections: jittered exponential backoff, reads only. A non-idempotent call (an export download id spends
+    monthly quota) is never repeated blindly.
+    """
+    attempt, resynced, limited = 0, False, 0
+    while True:
+        attempt += 1
+        try:
+            return send()
+        except errors.TimestampRejected as exc:
+            if resynced:
+                raise errors.TimestampRejected(
+                    f"{name}: Binance rejected the timestamp (-1021: {exc.msg}) although we re-synced the "
+                    f"clock (offset now {clock.offset_ms} ms) and retried once. {exc.hint}",
+                    code=exc.code,
+                    http_status=exc.http_status,
+                    endpoint=name,
+                    msg=exc.msg,
+                ) from None
+            resynced = True
+            log.info("%s: -1021, re-syncing the %s clock and retrying once", name, clock.name)
+            clock.sync()
+        except errors.RateLimited:
+            limited += 1
+            if not idempotent or limited > retry.max_rate_limit_retries:
+                raise
+        except errors.IpBanned as exc:
+            if not idempotent or ((exc.until_ms or 0) - clock.now_ms()) / 1000 > retry.max_ban_wait:
+                raise
+        except errors.BinanceError as exc:
+            if not idempotent or not is_retryable(exc) or attempt >= retry.max_attempts:
+                raise
+            delay = retry.backoff(attempt, rand)
+            log.warning(
+                "%s failed (%s); retry %d/%d in %.1f s",
+                name,
+                type(exc).__name__,
+                attempt,
+                retry.max_attempts - 1,
+                delay,
+            )
+            sleep(delay)
+
+
 def unknown_outcome(
     endpoint: str, why: str, *, http_status: int | None = None, code: int | None = None, msg: str | None = None
 ) -> errors.OutcomeUnknown:
@@ -175,45 +232,15 @@ class RestTransport:
         if signed:
             self.credentials.require_signing(path)  # fail before spending weight
         self._ensure_limits()
-        attempt, resynced, limited = 0, False, 0
-        while True:
-            attempt += 1
-            try:
-                return self._once(method, path, params or {}, weight, signed, idempotent)
-            except errors.TimestampRejected as exc:
-                if resynced:
-                    raise errors.TimestampRejected(
-                        f"{path}: Binance rejected the timestamp (-1021: {exc.msg}) although we re-synced the "
-                        f"clock (offset now {self.clock.offset_ms} ms) and retried once. {exc.hint}",
-                        code=exc.code,
-                        http_status=exc.http_status,
-                        endpoint=path,
-                        msg=exc.msg,
-                    ) from None
-                resynced = True
-                log.info("%s: -1021, re-syncing the %s clock and retrying once", path, self.clock.name)
-                self.clock.sync()
-            except errors.RateLimited:
-                limited += 1
-                if not idempotent or limited > self.retry.max_rate_limit_retries:
-                    raise
-            except errors.IpBanned as exc:
-                left = ((exc.until_ms or 0) - self.clock.now_ms()) / 1000
-                if not idempotent or left > self.retry.max_ban_wait:
-                    raise
-            except errors.BinanceError as exc:
-                if not idempotent or not is_retryable(exc) or attempt >= self.retry.max_attempts:
-                    raise
-                delay = self.retry.backoff(attempt, self._rand)
-                log.warning(
-                    "%s failed (%s); retry %d/%d in %.1f s",
-                    path,
-                    type(exc).__name__,
-                    attempt,
-                    self.retry.max_attempts - 1,
-                    delay,
-                )
-                self._sleep(delay)
+        return call_with_retries(
+            lambda: self._once(method, path, params or {}, weight, signed, idempotent),
+            name=path,
+            clock=self.clock,
+            retry=self.retry,
+            sleep=self._sleep,
+            rand=self._rand,
+            idempotent=idempotent,
+        )
 
     # -- internals ----------------------------------------------------------------------------------------------
     def _ensure_limits(self) -> None:

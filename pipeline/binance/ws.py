@@ -34,7 +34,7 @@ from pipeline.binance.clock import ServerClock
 from pipeline.binance.credentials import Credentials
 from pipeline.binance.signing import sign_ws
 from pipeline.binance.spot import SpotApi
-from pipeline.binance.transport import RetryPolicy, is_retryable, sanitize, snippet
+from pipeline.binance.transport import RetryPolicy, call_with_retries, sanitize, snippet
 
 log = logging.getLogger(__name__)
 
@@ -118,43 +118,14 @@ class SpotWs(SpotApi):
         """One WS API call with the retry policy of the REST transport (all WS methods here are reads)."""
         if signed:
             self.credentials.require_signing(method)
-        attempt, resynced, limited = 0, False, 0
-        while True:
-            attempt += 1
-            try:
-                return self._once(method, dict(params or {}), weight, signed)
-            except errors.TimestampRejected as exc:
-                if resynced:
-                    raise errors.TimestampRejected(
-                        f"{method}: Binance rejected the timestamp (-1021: {exc.msg}) although we re-synced the "
-                        f"clock (offset now {self.clock.offset_ms} ms) and retried once. {exc.hint}",
-                        code=exc.code,
-                        http_status=exc.http_status,
-                        endpoint=method,
-                        msg=exc.msg,
-                    ) from None
-                resynced = True
-                self.clock.sync()
-            except errors.RateLimited:
-                limited += 1
-                if limited > self.retry.max_rate_limit_retries:
-                    raise
-            except errors.IpBanned as exc:
-                if ((exc.until_ms or 0) - self.clock.now_ms()) / 1000 > self.retry.max_ban_wait:
-                    raise
-            except errors.BinanceError as exc:
-                if not is_retryable(exc) or attempt >= self.retry.max_attempts:
-                    raise
-                delay = self.retry.backoff(attempt, self._rand)
-                log.warning(
-                    "WS %s failed (%s); retry %d/%d in %.1f s",
-                    method,
-                    type(exc).__name__,
-                    attempt,
-                    self.retry.max_attempts - 1,
-                    delay,
-                )
-                self._sleep(delay)
+        return call_with_retries(
+            lambda: self._once(method, dict(params or {}), weight, signed),
+            name=f"WS {method}",
+            clock=self.clock,
+            retry=self.retry,
+            sleep=self._sleep,
+            rand=self._rand,
+        )
 
     def _once(self, method: str, params: dict[str, Any], weight: int, signed: bool) -> Any:
         with self._lock:

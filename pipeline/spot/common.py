@@ -12,23 +12,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
+from pipeline.binance.spot import WEIGHTS as WEIGHT  # one table: the client's (binance-api.md §8/§9)
+
 DAY_MS = 86_400_000
 PAGE_LIMIT = 1000  # allOrders / allOrderList maximum `limit`
 
-# Request weights (binance-api.md §8/§9). Used for plans and for our own metering; the client's limiter counts
-# the same calls independently (client.weight_used()), so a mismatch between the two shows up in run metadata.
-WEIGHT = {
-    "server_time": 1,
-    "exchange_info": 20,
-    "account": 20,
-    "all_orders": 20,
-    "all_order_lists": 20,
-    "open_orders_symbol": 6,
-    "open_orders_all": 80,
-    "open_order_lists": 6,
-    "order": 4,
-    "order_list": 4,
-}
+# WEIGHT prices plans and meters our calls; the client's limiter counts the same calls independently
+# (client.weight_used()), so a mismatch between the two shows up in run metadata.
 DEFAULT_WEIGHT_PER_MINUTE = 6000
 
 # Statuses after which an order never changes again, so its updateTime is final.
@@ -157,7 +147,7 @@ class MeteredSpot:
         self.meter = meter or Meter()
 
     def server_time(self) -> int:
-        self.meter.add("server_time")
+        self.meter.add("time")
         return self.api.server_time()
 
     def exchange_info(self) -> dict:

@@ -137,7 +137,7 @@ class FakeSpotApi:
 
     # -- API ---------------------------------------------------------------------------------------------------
     def server_time(self) -> int:
-        self._charge("server_time", {})
+        self._charge("time", {})
         return self.now
 
     def exchange_info(self, symbols: list[str] | None = None) -> dict:
