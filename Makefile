@@ -7,7 +7,7 @@ STAMP   := $(VENV)/.installed-stamp
 PYTHON  ?= python3
 export DAGSTER_HOME ?= $(CURDIR)/.dagster
 
-.PHONY: run test ui lint bench install clean
+.PHONY: run test test-unit ui lint bench install clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ test: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/pytest
 
 ## make ui: the Dagster UI (schedules, sensors, assets) on http://127.0.0.1:3000
+## make test-unit: the bottom rung only (no sockets, no sandbox), for a quick loop
+test-unit: $(STAMP)
+	$(BIN)/pytest tests/unit -q
+
 ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -w workspace.yaml
 

@@ -4,6 +4,8 @@ import os
 
 import pytest
 
+from tests.support.exports import ids_within_ledger as ids_within_ledger  # autouse: ids handed out ≤ ledger count
+
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -12,3 +14,11 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith(("BINANCE_", "ORDERLAKE_")) or name == "DAGSTER_HOME":
             monkeypatch.delenv(name)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The ladder's rung is the folder: `-m unit`, `-m integration` and `-m dagster` select one rung."""
+    for item in items:
+        rung = item.path.parent.name
+        if rung in ("unit", "integration", "dagster"):
+            item.add_marker(getattr(pytest.mark, rung))

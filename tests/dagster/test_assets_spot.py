@@ -15,7 +15,6 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pytest
-from assets_support import lake_rows, partition_days, truth_spot_orders, use_sandbox
 
 from assets.definitions import build_definitions
 from assets.partitions import RANGE_END_TAG, RANGE_START_TAG
@@ -24,9 +23,10 @@ from pipeline.sandbox.testing import start_sandbox
 from pipeline.spot.common import WEIGHT
 from pipeline.storage import lake
 from pipeline.storage.schemas import spot_order_lists
+from tests.support.assets import lake_rows, partition_days, truth_spot_orders, use_sandbox
 
 DAYS = 60
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -108,6 +108,7 @@ def test_cli_backfill_equals_truth_and_costs_little(sandbox, window, tmp_path, m
     assert "backfill" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_dagster_asset_materialize_partition_range(sandbox, window, tmp_path, monkeypatch) -> None:
     """The same backfill from Dagster's own CLI, as a user would start it."""
     data, home = tmp_path / "data", tmp_path / "dagster_home"

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from test_warehouse_support import futures_row, ms, spot_row, write
 
 from pipeline.warehouse import cli
 from pipeline.warehouse.catalog import build_catalog
 from pipeline.warehouse.chart import png_markdown, render_daily_activity
 from pipeline.warehouse.status import coverage_report
+from tests.support.warehouse import futures_row, ms, spot_row, write
 
 BIG = "123456789012.12345678"  # 20 significant digits: a float would lose the tail
 

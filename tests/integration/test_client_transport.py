@@ -8,13 +8,13 @@ import time
 from pathlib import Path
 
 import pytest
-from fake_binance import Answer, err, fake_binance
 
 from pipeline.binance import EXPORT_ENDPOINTS, BinanceClient, Credentials, MissingCredentials, errors
 from pipeline.binance.clock import SYNC_SAMPLES
 from pipeline.binance.signing import HmacSigner
 from pipeline.binance.transport import RetryPolicy
 from pipeline.config import Secret
+from tests.support.fake_binance import Answer, err, fake_binance
 
 API_KEY = "SECRETKEY-4f1d2c9a8b7e6d5c"
 API_SECRET = "SECRETSECRET-9a8b7c6d5e4f3a2b"

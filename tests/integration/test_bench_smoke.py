@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ("P1", "P2", "P3", "P4", "P5")
 
 
+@pytest.mark.slow
 def test_every_benchmark_scenario_runs_at_smoke_size(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend(str(ROOT))  # bench/ is run as `python -m bench` from the root, not installed
     from bench.cli import main

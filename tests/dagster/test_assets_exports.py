@@ -11,8 +11,6 @@ from datetime import UTC, date, datetime, timedelta
 import dagster as dg
 import duckdb
 import pytest
-from assets_support import lake_rows, partition_days, use_sandbox
-from test_exports_support import EXPORT_SANDBOX, FROM_EXPORT
 
 from assets.definitions import build_definitions
 from assets.exports import CHAINS, DOWNLOAD_ID_TAG
@@ -22,6 +20,8 @@ from pipeline.exports.ledger import ExportLedger
 from pipeline.sandbox.testing import start_sandbox
 from pipeline.storage import lake
 from pipeline.storage.schemas import futures_orders
+from tests.support.assets import lake_rows, partition_days, use_sandbox
+from tests.support.exports import EXPORT_SANDBOX, FROM_EXPORT
 
 # processing takes four poll cycles or more, so the sensor is seen skipping while files are generated
 SANDBOX = {**EXPORT_SANDBOX, "export_processing_seconds": 4 * 3600.0}
@@ -59,6 +59,7 @@ def _expected(truth: dict, market: str, start: date, end: date) -> list[dict]:
     return sorted(({k: r[k] for k in FROM_EXPORT} for r in rows), key=lambda r: (r["symbol"], r["order_id"]))
 
 
+@pytest.mark.slow
 def test_one_year_through_dagster_equals_truth(tmp_path, monkeypatch) -> None:
     data = tmp_path / "data"
     start, end = _year()

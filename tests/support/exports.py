@@ -1,6 +1,6 @@
 """Shared fakes for the export-chain tests (no tests here): a scripted client, a settable clock, a loopback
-file server that records every request it gets, and the autouse fixture :func:`ids_within_ledger` (import it
-into a test module to apply it there)."""
+file server that records every request it gets, and the fixture :func:`ids_within_ledger` (autouse everywhere,
+through tests/conftest.py)."""
 
 from __future__ import annotations
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 import pytest
-from test_warehouse_support import futures_row, make_table, spot_row, write, write_raw
 
 from pipeline.warehouse.catalog import CATALOG_FILE, TABLES, build_catalog, gc_snapshots
+from tests.support.warehouse import futures_row, make_table, spot_row, write, write_raw
 
 ALL_VIEWS = {
     "spot_orders",

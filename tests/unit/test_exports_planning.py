@@ -10,8 +10,6 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from test_exports_support import PM, T0, USDM, Clock, FakeClient, make_chain, make_error
-from test_exports_support import ids_within_ledger as ids_within_ledger  # autouse
 
 from pipeline.exports.chain import ExportChain
 from pipeline.exports.errors import ExportRejected, ExportRequestUnknown, QuotaWouldBeExceeded
@@ -27,6 +25,7 @@ from pipeline.exports.planning import (
     ms_to_day,
     refresh_range,
 )
+from tests.support.exports import PM, T0, USDM, Clock, FakeClient, make_chain, make_error
 
 YEAR_MS = 365 * DAY_MS
 

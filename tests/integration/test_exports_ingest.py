@@ -10,7 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_exports_support import (
+
+from pipeline.exports import checks
+from pipeline.exports.parser import UnknownTimezone, ZipBombRefused
+from pipeline.sandbox import exportfiles
+from pipeline.storage import lake
+from pipeline.storage.schemas import futures_orders
+from tests.support.exports import (
     FROM_EXPORT,
     Clock,
     FakeClient,
@@ -20,13 +26,6 @@ from test_exports_support import (
     make_chain,
     make_error,
 )
-from test_exports_support import ids_within_ledger as ids_within_ledger  # autouse
-
-from pipeline.exports import checks
-from pipeline.exports.parser import UnknownTimezone, ZipBombRefused
-from pipeline.sandbox import exportfiles
-from pipeline.storage import lake
-from pipeline.storage.schemas import futures_orders
 
 JAN = [date(2025, 1, 1) + timedelta(days=i) for i in range(31)]  # create_and_complete's range
 

@@ -13,9 +13,7 @@ from decimal import Decimal
 
 import duckdb
 import pyarrow.parquet as pq
-from test_exports_support import EXPORT_SANDBOX as SANDBOX
-from test_exports_support import EXPORT_SPEED as SPEED
-from test_exports_support import FROM_EXPORT
+import pytest
 
 import pipeline.sandbox.testing as testing
 from pipeline.binance import BinanceClient
@@ -26,6 +24,9 @@ from pipeline.exports.chain import ExportChain, table_for
 from pipeline.exports.ledger import ExportLedger
 from pipeline.storage import lake
 from pipeline.storage.schemas import futures_orders
+from tests.support.exports import EXPORT_SANDBOX as SANDBOX
+from tests.support.exports import EXPORT_SPEED as SPEED
+from tests.support.exports import FROM_EXPORT
 
 
 def _poll_like_a_sensor(client: BinanceClient, tmp_path, timeout: float = 30.0) -> dict[str, list[str]]:
@@ -49,6 +50,7 @@ def _poll_like_a_sensor(client: BinanceClient, tmp_path, timeout: float = 30.0) 
     raise AssertionError(f"exports still processing after {timeout} s: {seen}")
 
 
+@pytest.mark.slow
 def test_one_year_exports_equal_the_sandbox_truth(tmp_path, monkeypatch) -> None:
     with testing.start_sandbox(**SANDBOX) as sx:
         for k, v in testing.sandbox_env(sx, tmp_path).items():

@@ -64,7 +64,7 @@ print(json.dumps({"file_mb": path.stat().st_size / 2**20, "base_mb": base / 1024
 def _python(*args: str) -> str:
     proc = subprocess.run(
         [sys.executable, "-c", *args],
-        cwd=Path(__file__).resolve().parents[1],
+        cwd=Path(__file__).resolve().parents[2],
         capture_output=True,
         text=True,
         timeout=120,

@@ -5,11 +5,10 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from test_exports_support import PM, USDM, Clock, FakeClient, completed, make_chain, make_error
-from test_exports_support import ids_within_ledger as ids_within_ledger  # autouse
 
 from pipeline.exports import pacing
 from pipeline.exports.ledger import ExportLedger
+from tests.support.exports import PM, USDM, Clock, FakeClient, completed, make_chain, make_error
 
 
 def test_pacing_rules() -> None:

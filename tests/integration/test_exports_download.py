@@ -8,7 +8,16 @@ import logging
 from datetime import date
 
 import pytest
-from test_exports_support import (
+
+from pipeline.exports.download import check_url, sniff
+from pipeline.exports.errors import (
+    BadDownload,
+    LinkExpired,
+    RawFileMismatch,
+    TruncatedDownload,
+    UnsafeDownloadUrl,
+)
+from tests.support.exports import (
     API_KEY,
     USDM,
     Clock,
@@ -19,16 +28,6 @@ from test_exports_support import (
     create_and_complete,
     make_chain,
     zip_bytes,
-)
-from test_exports_support import ids_within_ledger as ids_within_ledger  # autouse
-
-from pipeline.exports.download import check_url, sniff
-from pipeline.exports.errors import (
-    BadDownload,
-    LinkExpired,
-    RawFileMismatch,
-    TruncatedDownload,
-    UnsafeDownloadUrl,
 )
 
 EXPIRED_XML = (

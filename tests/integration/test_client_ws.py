@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
-from fake_binance import fake_ws
 
 import pipeline.sandbox.testing as testing
 from pipeline.binance import EXPORT_ENDPOINTS, BinanceClient, Credentials, errors
@@ -18,6 +17,7 @@ from pipeline.binance.clock import SYNC_SAMPLES, ServerClock
 from pipeline.binance.signing import HmacSigner
 from pipeline.binance.ws import SpotWs
 from pipeline.config import Secret, Settings
+from tests.support.fake_binance import fake_ws
 
 
 @pytest.fixture(scope="module")

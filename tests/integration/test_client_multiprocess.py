@@ -21,6 +21,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+import pytest
+
 import pipeline.sandbox.testing as testing
 from pipeline.binance import BinanceClient, errors
 from pipeline.config import Settings
@@ -54,6 +56,7 @@ def _worker(env: dict[str, str], budget_dir: str, symbol: str, barrier, stop_at_
     client.close()
 
 
+@pytest.mark.slow
 def test_four_processes_share_the_budget_without_429(tmp_path: Path, capsys) -> None:
     started = time.monotonic()
     with testing.start_sandbox(

@@ -15,10 +15,11 @@ import time
 from pathlib import Path
 
 import duckdb_engine  # noqa: F401
+import pytest
 import sqlalchemy
-from test_warehouse_support import BI_DAYS, BI_STATES, bi_rows, bi_writer, futures_row, write
 
 from pipeline.warehouse.catalog import build_catalog
+from tests.support.warehouse import BI_DAYS, BI_STATES, bi_rows, bi_writer, futures_row, write
 
 READ_SECONDS = 6.0
 VIEWS = (
@@ -53,6 +54,7 @@ def _read_everything(url: str) -> dict[str, object]:
         engine.dispose()
 
 
+@pytest.mark.slow
 def test_bi_reads_stay_consistent_during_rewrites_and_swaps(tmp_path: Path) -> None:
     data = tmp_path / "data"
     for day in BI_DAYS:
@@ -98,6 +100,7 @@ def test_bi_reads_stay_consistent_during_rewrites_and_swaps(tmp_path: Path) -> N
     assert len(totals) >= 2  # the reader really saw the data change under it
 
 
+@pytest.mark.slow
 def test_bi_reads_stay_consistent_during_real_backfills(tmp_path: Path, monkeypatch) -> None:
     """The writer is `orderlake backfill` itself (another process, against the sandbox), three ranges in a row,
     each ending with a catalog swap; every read must see one of the complete states, never a partial one."""
@@ -106,9 +109,8 @@ def test_bi_reads_stay_consistent_during_real_backfills(tmp_path: Path, monkeypa
     import sys
     from datetime import date, timedelta
 
-    from assets_support import use_sandbox
-
     from pipeline.sandbox.testing import start_sandbox
+    from tests.support.assets import use_sandbox
 
     data = tmp_path / "data"
     end = date.today() - timedelta(days=1)

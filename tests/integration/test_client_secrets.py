@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from fake_binance import Answer, err, fake_binance, fake_ws
 
 from pipeline.binance import EXPORT_ENDPOINTS, BinanceClient, Credentials, errors
 from pipeline.binance.transport import RetryPolicy
 from pipeline.config import Settings
+from tests.support.fake_binance import Answer, err, fake_binance, fake_ws
 
 API_KEY = "LEAKCHECKKEY7c1e5b3a9d"
 API_SECRET = "LEAKCHECKSECRET2f8e4d6c"

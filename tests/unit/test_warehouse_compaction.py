@@ -15,7 +15,6 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from test_warehouse_support import futures_row, make_table, ms, order_list_row, spot_row, write, write_raw
 
 from pipeline.warehouse.catalog import (
     COMPACT_DIR,
@@ -24,6 +23,7 @@ from pipeline.warehouse.catalog import (
     gc_snapshots,
     list_views,
 )
+from tests.support.warehouse import futures_row, make_table, ms, order_list_row, spot_row, write, write_raw
 
 NOW = datetime(2024, 3, 15, 12, tzinfo=UTC)  # January and February 2024 are closed, March is open
 JAN1, JAN2, JAN31, FEB10, MAR1 = (

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from assets.demo import run_demo
 from pipeline.cli import main
@@ -26,6 +27,7 @@ def _lake_digest(data: Path) -> dict[str, tuple[int, str]]:
     return out
 
 
+@pytest.mark.slow
 def test_make_run_twice(tmp_path: Path, monkeypatch, capsys) -> None:
     data = tmp_path / "data"
     monkeypatch.setenv("ORDERLAKE_DATA_DIR", str(data))

@@ -5,11 +5,11 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
-from assets_support import use_sandbox
 
 from assets.definitions import build_definitions
 from pipeline.cli import main
 from pipeline.sandbox.testing import start_sandbox
+from tests.support.assets import use_sandbox
 
 JOBS = (
     "spot_daily",
