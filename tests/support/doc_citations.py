@@ -20,8 +20,18 @@ SCANNED_ROOT_FILES = ("README.md", "Makefile", "pyproject.toml", "workspace.yaml
 SCANNED_SUFFIXES = {".py", ".md", ".yaml", ".yml", ".toml", ".txt", ".cfg", ".ini", ""}
 SKIPPED_PARTS = {"__pycache__", ".venv", "node_modules", ".pytest_cache", ".ruff_cache"}
 
-# Files that exist only outside the repository (the team's reference notes): code and docs must not cite them.
-OUTSIDE_FILES = ("binance-api.md", "INTERFACES.md", "dagster-notes", "export-evidence.md", "style-anchors.md")
+# Files that exist only outside the repository (the team's reference notes and design map): code and docs must
+# not cite them. A name preceded by a path ("docs/peers.md") is a repository file and is not matched.
+OUTSIDE_FILES = (
+    "binance-api.md",
+    "INTERFACES.md",
+    "dagster-notes",
+    "export-evidence",
+    "style-anchors",
+    "peers.md",
+    "DESIGN.md",
+)
+_OUTSIDE = re.compile("|".join(rf"(?<![\w/.-]){re.escape(name)}" for name in OUTSIDE_FILES))
 
 _CITATION = re.compile(r"(?<![\w/.-])docs/(?:[\w.-]+/)*[\w.-]+\.md")
 _SECTION_JOIN = re.compile(r"[ \t]*(?:,|;|/|\band\b|&)?[ \t]*§")
@@ -146,7 +156,6 @@ def outside_citations(root: Path, files: Iterable[Path], *, skip: Iterable[Path]
             continue
         rel = path.relative_to(root).as_posix()
         for lineno, line in enumerate(text.splitlines(), start=1):
-            for name in OUTSIDE_FILES:
-                if name in line:
-                    found.append(Problem(f"{rel}:{lineno}", name, "is not in the repository; cite docs/ instead"))
+            for match in _OUTSIDE.finditer(line):
+                found.append(Problem(f"{rel}:{lineno}", match.group(0), "is not in the repository; cite docs/ instead"))
     return found

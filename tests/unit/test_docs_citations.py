@@ -83,8 +83,14 @@ def test_relative_links_between_docs_are_checked(tmp_path: Path) -> None:
     assert [p.cited for p in problems] == ["design/budget.md"]
 
 
-def test_outside_reference_notes_are_found(tmp_path: Path) -> None:
-    name = doc_citations.OUTSIDE_FILES[0]
-    root = _tree(tmp_path, {"pipeline/c.py": f"# see {name} §3\n", "tests/d.py": "# see docs/facts.md\n"})
+@pytest.mark.parametrize("name", doc_citations.OUTSIDE_FILES)
+def test_outside_reference_notes_are_found(tmp_path: Path, name: str) -> None:
+    root = _tree(
+        tmp_path,
+        {
+            "pipeline/c.py": f"# see {name} §3\n",
+            "docs/d.md": f"A repository file with the same name, docs/{name}, is not an outside note.\n",
+        },
+    )
     found = outside_citations(root, scanned_files(root))
     assert [(p.where, p.cited) for p in found] == [("pipeline/c.py:1", name)]
