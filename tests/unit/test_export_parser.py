@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.exports import parser
-from pipeline.exports.parser import (
+from pipeline.exports import parsing as parser
+from pipeline.exports.ingest import write_export_partitions
+from pipeline.exports.parsing import (
     BadRow,
     BadValue,
     MissingColumn,
@@ -20,7 +21,6 @@ from pipeline.exports.parser import (
     UnknownTimezone,
     ZipBombRefused,
     count_data_lines,
-    write_export_partitions,
 )
 from pipeline.storage import lake
 from pipeline.storage.schemas import futures_orders

@@ -15,10 +15,11 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from pipeline.exports import parser
-from pipeline.exports.parser import BadValue, write_export_partitions
+from pipeline.exports import ingest
+from pipeline.exports.ingest import ExportIngestResult, write_export_partitions
+from pipeline.exports.parsing import BadValue
 from pipeline.sandbox.exportfiles import HEADER
-from pipeline.storage import lake
+from pipeline.storage import day_writer, lake
 from pipeline.storage.schemas import futures_orders
 
 NAME = "Binance-Futures-Order-History-202403100000(UTC0).csv"
@@ -109,7 +110,7 @@ def _lake(data: Path, day: date) -> list[tuple[str, int, str]]:
     return [(r["symbol"], r["order_id"], r["update_time"].strftime("%Y-%m-%d %H:%M:%S")) for r in t.to_pylist()]
 
 
-def _ingest(path: Path, data: Path, days: list[date] | None = None) -> parser.ExportIngestResult:
+def _ingest(path: Path, data: Path, days: list[date] | None = None) -> ExportIngestResult:
     return write_export_partitions(
         path,
         data_dir=data,
@@ -138,23 +139,23 @@ def test_time_ordered_file_is_encoded_while_parsing(tmp_path: Path, monkeypatch:
     rows = _rows(1500)
     path = _write(tmp_path / NAME, rows)
     parsing = {"done": False}
-    real_parse = parser.parse_export
+    real_parse = ingest.parse_export
 
     def parse(*args: object, **kw: object):  # type: ignore[no-untyped-def]
         yield from real_parse(*args, **kw)  # type: ignore[arg-type]
         parsing["done"] = True
 
     staged_while_parsing: list[int] = []
-    real_submit = parser._DayWriter._submit
+    real_submit = day_writer.DayWriter._submit
 
-    def submit(self: parser._DayWriter, day: int) -> None:
+    def submit(self: day_writer.DayWriter, day: int) -> None:
         if not parsing["done"]:
             staged_while_parsing.append(day)
         real_submit(self, day)
 
-    monkeypatch.setattr(parser, "parse_export", parse)
-    monkeypatch.setattr(parser._DayWriter, "_submit", submit)
-    monkeypatch.setattr(parser, "BUFFER_BYTES", 200_000)  # well above a few days, well below the whole file
+    monkeypatch.setattr(ingest, "parse_export", parse)
+    monkeypatch.setattr(day_writer.DayWriter, "_submit", submit)
+    monkeypatch.setattr(day_writer, "BUFFER_BYTES", 200_000)  # well above a few days, well below the whole file
     spilled = _recording_spills(monkeypatch)
     data = tmp_path / "data"
     res = _ingest(path, data, DAYS)
@@ -170,13 +171,13 @@ def test_time_ordered_file_is_encoded_while_parsing(tmp_path: Path, monkeypatch:
 
 def _recording_spills(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     spilled: list[int] = []
-    real = parser._DayWriter._spill
+    real = day_writer.DayWriter._spill
 
-    def spill(self: parser._DayWriter) -> None:
+    def spill(self: day_writer.DayWriter) -> None:
         spilled.append(len(self._buffered))
         real(self)
 
-    monkeypatch.setattr(parser._DayWriter, "_spill", spill)
+    monkeypatch.setattr(day_writer.DayWriter, "_spill", spill)
     return spilled
 
 
@@ -184,7 +185,7 @@ def test_out_of_order_file_spills_and_merges(tmp_path: Path, monkeypatch: pytest
     rows = _rows(1200)
     random.Random(5).shuffle(rows)  # every batch touches every day: no day goes cold, the memory limit spills
     path = _write(tmp_path / NAME, rows)
-    monkeypatch.setattr(parser, "BUFFER_BYTES", 64 * 1024)
+    monkeypatch.setattr(day_writer, "BUFFER_BYTES", 64 * 1024)
     spilled = _recording_spills(monkeypatch)
     calls = _recording_stage(monkeypatch)
     data = tmp_path / "data"
@@ -208,8 +209,8 @@ def test_encoded_and_spilled_parts_merge_in_file_order(tmp_path: Path, monkeypat
     random.Random(9).shuffle(stragglers)
     rows = [_row(5, t, price="0.5"), *ordered, *stragglers]
     path = _write(tmp_path / NAME, rows)
-    monkeypatch.setattr(parser, "COLD_BATCHES", 1)  # the ordered rows' days are encoded as the stream moves on
-    monkeypatch.setattr(parser, "BUFFER_BYTES", 48 * 1024)  # the shuffled stragglers are spilled
+    monkeypatch.setattr(day_writer, "COLD_BATCHES", 1)  # the ordered rows' days are encoded as the stream moves on
+    monkeypatch.setattr(day_writer, "BUFFER_BYTES", 48 * 1024)  # the shuffled stragglers are spilled
     spilled = _recording_spills(monkeypatch)
     calls = _recording_stage(monkeypatch)
     data = tmp_path / "data"
@@ -242,7 +243,7 @@ def test_tie_on_update_time_keeps_the_last_row_across_chunks(tmp_path: Path, mon
     filler = [_row(1000 + i, START + timedelta(days=1 + i % 3, seconds=i)) for i in range(300)]
     rows = [_row(7, t, price="1.1"), *filler, _row(7, t, price="2.2")]  # same order, same update_time
     path = _write(tmp_path / NAME, rows)
-    monkeypatch.setattr(parser, "COLD_BATCHES", 1)  # day 1 is encoded long before its last row arrives
+    monkeypatch.setattr(day_writer, "COLD_BATCHES", 1)  # day 1 is encoded long before its last row arrives
     data = tmp_path / "data"
     res = _ingest(path, data)
     got = [r for r in lake.read_partition(data, "futures_orders", "main", DAYS[0]).to_pylist() if r["order_id"] == 7]
