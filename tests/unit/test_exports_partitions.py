@@ -1,4 +1,4 @@
-"""write_export_partitions encodes days while it parses: out-of-order files, late errors, writer errors, dedupe.
+"""write_export_partitions: the days of a file, dedupe, empty exports; days encoded while parsing, late errors.
 
 Small CSV blocks and a small memory budget make a few hundred rows behave like a multi-million-row export: many
 batches, days handed to the writer threads mid-parse, days that get rows again after that (extra chunks, merged at
@@ -17,10 +17,11 @@ import pytest
 
 from pipeline.exports import ingest
 from pipeline.exports.ingest import ExportIngestResult, write_export_partitions
-from pipeline.exports.parsing import BadValue
+from pipeline.exports.parsing import BadValue, count_data_lines
 from pipeline.sandbox.exportfiles import HEADER
 from pipeline.storage import day_writer, lake
 from pipeline.storage.schemas import futures_orders
+from tests.support.export_files import NAME8, csv_bytes, order, parse_all, write_zip
 
 NAME = "Binance-Futures-Order-History-202403100000(UTC0).csv"
 START = datetime(2024, 3, 1, tzinfo=UTC)
@@ -284,3 +285,78 @@ def test_writer_error_leaves_lake_untouched(tmp_path: Path, monkeypatch: pytest.
         _ingest(path, data, DAYS)
     assert not (data / "lake").exists() or not any((data / "lake").rglob("*.parquet"))
     assert not any((data / "tmp").iterdir())
+
+
+def test_empty_export_sentinel_writes_empty_partitions(tmp_path: Path) -> None:
+    path = write_zip(tmp_path / "e.zip", {NAME8: csv_bytes([], sentinel=True)})
+    table, stats = parse_all(path)
+    assert table.num_rows == 0 and stats.sentinels == 1 and stats.data_lines == 0
+    assert count_data_lines(path) == 0
+    days = [date(2024, 3, 5), date(2024, 3, 6)]
+    res = write_export_partitions(
+        path,
+        data_dir=tmp_path / "data",
+        table="futures_orders",
+        market="usdm",
+        account="main",
+        download_id="777",
+        days=days,
+    )
+    assert res.rows == 0 and res.partitions == {d: 0 for d in days}
+    assert lake.list_partitions(tmp_path / "data", "futures_orders", "main") == days
+
+
+def test_daily_split_dedupe_and_days(tmp_path: Path) -> None:
+    rows = [
+        order(1, update="2024-03-05 07:59:59"),  # 2024-03-04 23:59:59 UTC
+        order(2, update="2024-03-05 08:00:00"),  # 2024-03-05 00:00:00 UTC
+        order(3, update="2024-03-06 07:59:59"),  # 2024-03-05 23:59:59 UTC
+        order(4, update="2024-03-07 12:00:00", Status="NEW"),  # 2024-03-07, older version of 4
+        order(4, update="2024-03-08 09:00:00", Status="FILLED"),  # 2024-03-08 01:00 UTC, newest version
+        order(9, update="2024-03-20 09:00:00"),  # outside the requested days
+    ]
+    path = write_zip(tmp_path / "d.zip", {NAME8: csv_bytes(rows)})
+    data = tmp_path / "data"
+    days = [date(2024, 3, d) for d in range(4, 9)]
+    res = write_export_partitions(
+        path, data_dir=data, table="futures_orders", market="usdm", account="main", download_id="777", days=days
+    )
+    assert res.partitions == {
+        date(2024, 3, 4): 1,
+        date(2024, 3, 5): 2,
+        date(2024, 3, 6): 0,
+        date(2024, 3, 7): 0,
+        date(2024, 3, 8): 1,
+    }
+    assert res.data_lines == 6 and res.rows == 4
+    assert res.duplicates_dropped == 1 and res.outside_days_dropped == 1
+    assert any("outside" in w for w in res.warnings) and any("duplicate" in w for w in res.warnings)
+    got = lake.read_partition(data, "futures_orders", "main", date(2024, 3, 8)).to_pylist()
+    assert [(r["order_id"], r["status"]) for r in got] == [(4, "FILLED")]
+    assert lake.read_partition(data, "futures_orders", "main", date(2024, 3, 5))["order_id"].to_pylist() == [2, 3]
+    assert not any((data / "tmp").iterdir())  # staging cleaned up
+    # idempotent re-ingest: same partitions, one file each
+    again = write_export_partitions(
+        path, data_dir=data, table="futures_orders", market="usdm", account="main", download_id="777", days=days
+    )
+    assert again.partitions == res.partitions
+    assert len(list((data / "lake").rglob("*.parquet"))) == 5
+
+
+def test_parse_failure_leaves_lake_untouched(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    good = write_zip(tmp_path / "g.zip", {NAME8: csv_bytes([order(1)])})
+    write_export_partitions(good, data_dir=data, table="pm_um_orders", market="pm_um", account="main", download_id="1")
+    part = lake.partition_path(data, "pm_um_orders", "main", date(2024, 3, 5))
+    before = part.read_bytes()
+    bad = write_zip(tmp_path / "b.zip", {NAME8: csv_bytes([order(2), order(3, Price="abc")])})
+    with pytest.raises(BadValue):
+        write_export_partitions(
+            bad, data_dir=data, table="pm_um_orders", market="pm_um", account="main", download_id="2"
+        )
+    assert part.read_bytes() == before
+    assert not any((data / "tmp").iterdir())
+    with pytest.raises(ValueError, match="belongs to table"):
+        write_export_partitions(
+            good, data_dir=data, table="futures_orders", market="pm_um", account="main", download_id="1"
+        )
