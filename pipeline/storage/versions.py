@@ -49,8 +49,8 @@ def repeated_keys(keys: pa.Table, v: Versioning) -> pa.Table | None:
     their greatest version as ``<version>_max``; None when every key is unique.
 
     Ids repeat rarely, so a sort of the int64 id column finds the few candidates first: a hash aggregation over every
-    key of a million-row write would cost ~200 MB. Ids in strictly monotonic order (an export sorted by time) cannot
-    repeat, and proving it costs a fraction of the sort.
+    key of a million-row write would cost far more memory. Ids in strictly monotonic order (an export sorted by
+    time) cannot repeat, and proving it costs a fraction of the sort.
     """
     ids = keys[v.id_column].to_numpy()
     if np.all(ids[1:] > ids[:-1]) or np.all(ids[1:] < ids[:-1]):

@@ -75,7 +75,7 @@ class CountingReader(io.RawIOBase):
             ) from exc
         self.count += len(data)
         self._budget[0] -= len(data)
-        if data:  # numpy: ~0.05 ms per MiB where bytes.count took ~0.5 ms, holding the GIL the parse needs
+        if data:  # numpy counts far faster than bytes.count, which holds the GIL the parse needs
             self.newlines += int(np.count_nonzero(np.frombuffer(data, dtype=np.uint8) == 0x0A))
             self.last_byte = data[-1:]
         if self._budget[0] < 0:

@@ -25,6 +25,7 @@ from pipeline.exports.parsing.offsets import TIME_COLUMNS
 from pipeline.storage.decimals import DecimalError, to_decimal_array
 from pipeline.storage.schemas import futures_orders
 from pipeline.storage.schemas.columns import extra_from_columns
+from pipeline.times import DAY_MS
 
 SOURCE = "export_order_csv"
 SCHEMA = futures_orders.SCHEMA
@@ -33,7 +34,7 @@ _BOOL_COLS = {"reduce_only", "close_position", "price_protect"}
 _DEC_COLS = {f.name: f.type.scale for f in SCHEMA if pa.types.is_decimal(f.type)}
 _TRUE = {"true", "y", "yes", "1"}
 _FALSE = {"false", "n", "no", "0"}
-_DAY_S = 86_400
+_DAY_S = DAY_MS // 1000
 
 
 @dataclass
