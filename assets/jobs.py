@@ -13,7 +13,8 @@ from assets.exports import CHAINS
 from assets.partitions import RANGE_END_TAG, RANGE_START_TAG, daily_partitions
 from assets.resources import LakeResource
 from pipeline.exports.ledger import BLOCKING_STATUSES, ExportLedger
-from pipeline.exports.planning import DEFAULT_REFRESH_DAYS, ms_to_day, refresh_range
+from pipeline.exports.planning import DEFAULT_REFRESH_DAYS, refresh_range
+from pipeline.times import day_of
 
 spot_daily_job = dg.define_asset_job(
     "spot_daily",
@@ -63,7 +64,7 @@ def last_exported_day(lake: LakeResource) -> date | None:
         entries = ledger.entries(market=spec.market, kind=spec.kind, account=lake.account, status=BLOCKING_STATUSES)
         if not entries:
             return None
-        ends.append(max(ms_to_day(e.end_ms) for e in entries))
+        ends.append(max(day_of(e.end_ms) for e in entries))
     return min(ends)
 
 
