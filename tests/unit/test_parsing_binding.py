@@ -63,7 +63,7 @@ def test_missing_required_column(tmp_path: Path) -> None:
     assert exc.value.column == "status" and "m.zip" in str(exc.value) and "'Status'" in str(exc.value)
 
 
-# binance-api.md §6.2, order history: the core header of two fixtures, the fuller latheiere variant (Time(UTC)
+# docs/export-files.md §USDⓈ-M order history: column orders: the API-style core header, the older style (Time(UTC)
 # labelled, Update Time not, Order No last) and the sandbox's (= the fuller one with Order No third, no label).
 CORE_HEADER = (
     "Uid,Time,Order No,Symbol,Type,Side,Price,Average Price,Amount,Executed Amount,Executed Quote Amount,"
