@@ -24,7 +24,7 @@ from typing import Any
 from pipeline.binance import errors
 from pipeline.binance.exports import EXPORT_ENDPOINTS, ExportEndpoint
 from pipeline.binance.facts import EXPORT_MONTHLY_QUOTA, FUTURES_REST_RETENTION_DAYS, FUTURES_WINDOW_MS
-from pipeline.exports import pacing, parser
+from pipeline.exports import ingest, pacing, parsing
 from pipeline.exports.download import LinkExpiredByServer, download, normalise_url, sha256_file, url_where
 from pipeline.exports.errors import (
     ExportError,
@@ -811,7 +811,7 @@ class ExportChain:
         raise LinkExpired(msg)
 
     # -- 5. ingest --------------------------------------------------------------------------------------------
-    def ingest(self, download_id: str, *, infer_offset: bool = True) -> parser.ExportIngestResult:
+    def ingest(self, download_id: str, *, infer_offset: bool = True) -> ingest.ExportIngestResult:
         """Parse the raw file into daily partitions (never downloads again if the raw copy exists).
 
         The UTC offset of the file's local times is, best first: inferred from REST orders overlapping the
@@ -822,7 +822,7 @@ class ExportChain:
         entry = self.ledger.by_download_id(str(download_id))
         try:
             offset = self._inferred_offset(entry, raw.path) if infer_offset else None
-            result = parser.write_export_partitions(
+            result = ingest.write_export_partitions(
                 raw.path,
                 data_dir=self.data_dir,
                 table=table_for(entry.market, entry.kind),
@@ -882,7 +882,7 @@ class ExportChain:
                 exc,
             )
             return None
-        found = parser.infer_utc_offset(path, sample)
+        found = parsing.infer_utc_offset(path, sample)
         detail = {
             "reference_orders": len(sample),
             "matched": found.matched if found else 0,
