@@ -26,11 +26,11 @@ from pipeline.exports.chain import ExportChain, table_for
 from pipeline.exports.errors import ExportError
 from pipeline.exports.ledger import LedgerEntry
 from pipeline.exports.parsing import ExportFileError
+from pipeline.exports.states import READY, LedgerState
 from pipeline.times import day_of, days_between, fmt_ms
 
 POOL = "binance_futures_export"  # one create call at a time across runs: each costs 1000-1500 weight
 DOWNLOAD_ID_TAG = "orderlake/download_id"
-READY = ("completed", "retrieved", "ingested")
 # What only an export can be checked for (pipeline.exports.checks); the per-day rules are checks.ORDER_CHECKS.
 EXPORT_CHECKS = (
     checks.Check("rows_parsed_equal_data_lines", "the CSV reader produced one row per data line of the export file"),
@@ -338,7 +338,7 @@ def ready_for_retrieval(chain: ExportChain) -> list[tuple[ExportAssets, LedgerEn
     by_market = {(s.market, s.kind): s for s in CHAINS}
     return [
         (by_market[(e.market, e.kind)], e)
-        for e in chain.ledger.entries(account=chain.account, status=("completed", "retrieved"))
+        for e in chain.ledger.entries(account=chain.account, status=(LedgerState.COMPLETED, LedgerState.RETRIEVED))
         if (e.market, e.kind) in by_market
     ]
 
@@ -360,7 +360,7 @@ def export_link_sensor(context: dg.SensorEvaluationContext, exports: ExportsReso
     if requests:
         return dg.SensorResult(run_requests=requests)
     nxt = chain.ledger.next_poll_time(account=chain.account)
-    open_ids = len(chain.ledger.entries(account=chain.account, status="processing"))
+    open_ids = len(chain.ledger.entries(account=chain.account, status=LedgerState.PROCESSING))
     return dg.SkipReason(
         f"{open_ids} export(s) processing; next poll {fmt_ms(nxt)}" if open_ids else "no export is processing"
     )

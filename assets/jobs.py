@@ -12,8 +12,9 @@ import dagster as dg
 from assets.exports import CHAINS
 from assets.partitions import RANGE_END_TAG, RANGE_START_TAG, daily_partitions
 from assets.resources import LakeResource
-from pipeline.exports.ledger import BLOCKING_STATUSES, ExportLedger
+from pipeline.exports.ledger import ExportLedger
 from pipeline.exports.planning import DEFAULT_REFRESH_DAYS, refresh_range
+from pipeline.exports.states import BLOCKING
 from pipeline.times import day_of
 
 spot_daily_job = dg.define_asset_job(
@@ -61,7 +62,7 @@ def last_exported_day(lake: LakeResource) -> date | None:
     ledger = ExportLedger(lake.path)
     ends = []
     for spec in CHAINS:
-        entries = ledger.entries(market=spec.market, kind=spec.kind, account=lake.account, status=BLOCKING_STATUSES)
+        entries = ledger.entries(market=spec.market, kind=spec.kind, account=lake.account, status=BLOCKING)
         if not entries:
             return None
         ends.append(max(day_of(e.end_ms) for e in entries))

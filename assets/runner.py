@@ -151,6 +151,7 @@ def _poll_and_retrieve(
     timeout_s: float | None,
 ) -> None:
     from assets.exports import ready_for_retrieval, retrieval_request
+    from pipeline.exports.states import LedgerState
     from pipeline.times import day_of
 
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
@@ -167,7 +168,7 @@ def _poll_and_retrieve(
             summary.exports_ingested.append(str(entry.download_id))
         processing = [
             e
-            for e in chain.ledger.entries(account=chain.account, status="processing")
+            for e in chain.ledger.entries(account=chain.account, status=LedgerState.PROCESSING)
             if day_of(e.end_ms) >= start and day_of(e.start_ms) <= end
         ]
         total = len(summary.exports_ingested) + len(processing)

@@ -35,14 +35,9 @@ from pipeline.exports.errors import (
     QuotaWouldBeExceeded,
     RawFileMismatch,
 )
-from pipeline.exports.ledger import (
-    BLOCKING_STATUSES,
-    ExportLedger,
-    LedgerEntry,
-    QuotaStatus,
-    describe_unknown_help,
-)
+from pipeline.exports.ledger import ExportLedger, LedgerEntry, QuotaStatus, describe_unknown_help
 from pipeline.exports.planning import DEFAULT_REFRESH_DAYS, PlannedRange, coalesce, covered_days, refresh_range
+from pipeline.exports.states import BLOCKING, NEEDS_A_PERSON, READY, LedgerState
 from pipeline.times import DAY_MS, day_end_ms, day_of, day_start_ms, days_between, fmt_ms, month_of
 
 log = logging.getLogger(__name__)
@@ -174,30 +169,30 @@ class StatusSummary:
     account: str
     month: str
     quotas: list[QuotaStatus] = field(default_factory=list)
-    by_status: dict[str, list[LedgerEntry]] = field(default_factory=dict)
+    by_status: dict[LedgerState, list[LedgerEntry]] = field(default_factory=dict)
 
-    def entries(self, *statuses: str) -> list[LedgerEntry]:
+    def entries(self, *statuses: LedgerState) -> list[LedgerEntry]:
         return [e for s in statuses for e in self.by_status.get(s, [])]
 
     @property
     def open(self) -> list[LedgerEntry]:
-        return self.entries("processing")
+        return self.entries(LedgerState.PROCESSING)
 
     @property
     def completed(self) -> list[LedgerEntry]:
-        return self.entries("completed", "retrieved", "ingested")
+        return self.entries(*READY)
 
     @property
     def expired(self) -> list[LedgerEntry]:
-        return self.entries("expired")
+        return self.entries(LedgerState.EXPIRED)
 
     @property
     def unknown(self) -> list[LedgerEntry]:
-        return self.entries("unknown", "attempted")
+        return self.entries(LedgerState.UNKNOWN, LedgerState.ATTEMPTED)
 
     @property
     def errors(self) -> list[LedgerEntry]:
-        return self.entries("error", "failed")
+        return self.entries(LedgerState.ERROR, LedgerState.FAILED)
 
     def text(self) -> str:
         out = [
@@ -306,12 +301,12 @@ class ExportChain:
             covering = [
                 e
                 for e in self.ledger.entries(
-                    market=endpoint.market, kind=endpoint.kind, account=self.account, status=BLOCKING_STATUSES
+                    market=endpoint.market, kind=endpoint.kind, account=self.account, status=BLOCKING
                 )
                 if e.start_ms <= hi and e.end_ms >= lo
             ]
         covered = covered_days([(e.start_ms, e.end_ms) for e in covering], start, end) if start <= end else set()
-        blocked = tuple(e for e in covering if e.status in ("unknown", "attempted", "error"))
+        blocked = tuple(e for e in covering if e.status in NEEDS_A_PERSON)
         return ExportPlan(
             endpoint.market,
             endpoint.kind,
@@ -391,7 +386,7 @@ class ExportChain:
         export of this endpoint (a skipped schedule run must not leave a hole)."""
         today = day_of(self._now_ms())
         covering = self.ledger.entries(
-            market=endpoint.market, kind=endpoint.kind, account=self.account, status=BLOCKING_STATUSES
+            market=endpoint.market, kind=endpoint.kind, account=self.account, status=BLOCKING
         )
         last = max((day_of(e.end_ms) for e in covering), default=None)
         start, end = refresh_range(today, self.refresh_days, last_covered=last)
@@ -407,7 +402,7 @@ class ExportChain:
                 entry.id,
                 now,
                 "quota_exhausted",
-                status="failed",
+                status=LedgerState.FAILED,
                 counts_quota=False,
                 error=f"Binance: quota exhausted ({exc})",
             )
@@ -434,7 +429,7 @@ class ExportChain:
                 entry.id,
                 self._now_ms(),
                 "rejected",
-                status="failed",
+                status=LedgerState.FAILED,
                 counts_quota=False,
                 error=f"{type(exc).__name__}: {exc}",
             )
@@ -465,7 +460,7 @@ class ExportChain:
             self._now_ms(),
             "outcome_unknown",
             detail={"why": why},
-            status="unknown",
+            status=LedgerState.UNKNOWN,
             error=f"outcome unknown ({why})",
         )
         message = describe_unknown_help(self.ledger.get(entry.id), self.data_dir)
@@ -548,7 +543,7 @@ class ExportChain:
                 now,
                 "poll",
                 detail={**detail, "where": url_where(url)},
-                status="completed",
+                status=LedgerState.COMPLETED,
                 url=url,
                 url_where=url_where(url),
                 url_expires_at=expires,
@@ -593,7 +588,7 @@ class ExportChain:
             now,
             "poll",
             detail=detail,
-            status="error",
+            status=LedgerState.ERROR,
             error=msg,
             last_polled_at=now,
             last_poll_status=status,
@@ -648,7 +643,7 @@ class ExportChain:
                 return seen
             now = self.now()
             if deadline is not None and now >= deadline:
-                still = self.ledger.entries(status="processing", **scope)
+                still = self.ledger.entries(status=LedgerState.PROCESSING, **scope)
                 raise TimeoutError(
                     f"export(s) still processing after {timeout} s: "
                     + "; ".join(e.describe() for e in still)
@@ -661,7 +656,7 @@ class ExportChain:
 
     def pending_retrieval(self) -> list[LedgerEntry]:
         """Completed ids whose file is not stored yet (e.g. the retrieval run failed): retry them by run_key."""
-        return self.ledger.entries(account=self.account, status="completed")
+        return self.ledger.entries(account=self.account, status=LedgerState.COMPLETED)
 
     # -- 4. retrieval -----------------------------------------------------------------------------------------
     def raw_path(self, entry: LedgerEntry, ext: str) -> Path:
@@ -673,13 +668,13 @@ class ExportChain:
         reused = self._reuse_raw(entry)
         if reused is not None:
             return reused
-        if entry.status == "expired":
+        if entry.status is LedgerState.EXPIRED:
             raise LinkExpired(
                 entry.error
                 or f"download id {download_id}: the link expired before the file was "
                 "retrieved; the range needs a new download id."
             )
-        if entry.status not in ("completed", "retrieved", "ingested"):
+        if entry.status not in READY:
             raise ExportStateError(
                 f"export {entry.describe()}: no file to retrieve yet (status {entry.status}); "
                 "wait until polling reports it completed."
@@ -708,7 +703,7 @@ class ExportChain:
                 self.ledger.update(entry.id, self._now_ms(), "download_failed", detail={"error": str(exc)})
                 raise
         rel = got.path.relative_to(self.data_dir).as_posix()
-        status = "ingested" if entry.status == "ingested" else "retrieved"
+        status = entry.status if entry.status is LedgerState.INGESTED else LedgerState.RETRIEVED
         self.ledger.update(
             entry.id,
             self._now_ms(),
@@ -743,7 +738,7 @@ class ExportChain:
             if path.exists():
                 size, sha = sha256_file(path)
                 rel = path.relative_to(self.data_dir).as_posix()
-                status = "ingested" if entry.status == "ingested" else "retrieved"
+                status = entry.status if entry.status is LedgerState.INGESTED else LedgerState.RETRIEVED
                 self.ledger.update(
                     entry.id,
                     self._now_ms(),
@@ -806,7 +801,7 @@ class ExportChain:
             f"blocks it). {q.remaining} of {q.limit} ids left in {q.month} for {entry.market}/{entry.kind} "
             "(the Binance website's download page shares this quota)."
         )
-        self.ledger.update(entry.id, now, "expired", status="expired", error=msg, url=None)
+        self.ledger.update(entry.id, now, "expired", status=LedgerState.EXPIRED, error=msg, url=None)
         log.error(msg)
         raise LinkExpired(msg)
 
@@ -849,7 +844,7 @@ class ExportChain:
                 "duplicates_dropped": result.duplicates_dropped,
                 "outside_days_dropped": result.outside_days_dropped,
             },
-            status="ingested",
+            status=LedgerState.INGESTED,
             rows=result.rows,
             data_lines=result.data_lines,
             parsed_rows=result.parsed_rows,

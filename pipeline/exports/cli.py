@@ -16,6 +16,7 @@ import sys
 
 from pipeline.exports.errors import ExportError
 from pipeline.exports.ledger import ExportLedger
+from pipeline.exports.states import LedgerState
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     except ExportError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if entry.status == "released":
+    if entry.status is LedgerState.RELEASED:
         print(f"released: {entry.describe()} (the range can be requested again)")
     else:
         print(f"attached: {entry.describe()} (it will be polled at the next sensor tick / backfill)")

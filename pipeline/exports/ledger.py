@@ -5,16 +5,8 @@ SQLite under ``$ORDERLAKE_DATA_DIR/state/export_ledger.sqlite``, WAL mode, busy 
 use it at once (the Dagster sensor, runs, the CLI): every read-check-write sequence runs in a ``BEGIN IMMEDIATE``
 transaction, so two processes can never both reserve the same range or the last id of the month.
 
-Entry life cycle::
-
-    attempted --(create ok)--> processing --(poll)--> completed --(retrieve)--> retrieved --(ingest)--> ingested
-        |  \\--(timeout/5xx)--> unknown --(user: resolve_unknown(id, download_id))--> processing
-        |                          \\----(user: resolve_unknown(id))--> released
-        \\--(4xx / quota exhausted)--> failed
-    processing --(unknown status)--> error          completed --(link expired, no fresh link)--> expired
-
-Blocking statuses (their range is never requested again automatically): attempted, unknown, processing,
-completed, retrieved, ingested, error. ``expired``, ``failed`` and ``released`` don't block.
+Entry life cycle: :mod:`pipeline.exports.states` (the states, the moves :meth:`ExportLedger.update` allows, and
+which states block their range from being requested again).
 Quota: every attempt counts in the calendar month (UTC) of its ``requested_at``, per (market, kind, account),
 unknown ones included; only attempts Binance definitively rejected (4xx) and unknowns the user released
 after checking the website are not counted (``counts_quota = 0``).
@@ -33,14 +25,12 @@ from typing import Any
 
 from pipeline.exports.errors import ExportStateError, QuotaWouldBeExceeded
 from pipeline.exports.planning import covered_days
+from pipeline.exports.states import BLOCKING, NEEDS_A_PERSON, LedgerState, check_transition
 from pipeline.times import day_end_ms, day_of, day_start_ms, days_between, fmt_ms, month_of, next_month_start_ms
 from pipeline.times import now_ms as wall_now_ms
 
 LEDGER_FILE = "export_ledger.sqlite"
 SCHEMA_VERSION = 2
-BLOCKING_STATUSES = ("attempted", "unknown", "processing", "completed", "retrieved", "ingested", "error")
-OPEN_STATUSES = ("processing",)  # ids that still need polling
-ALL_STATUSES = (*BLOCKING_STATUSES, "expired", "failed", "released")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -116,7 +106,7 @@ class LedgerEntry:
     requested_at: int
     quota_month: str
     counts_quota: bool
-    status: str
+    status: LedgerState
     download_id: str | None
     avg_cost_ms: int | None
     created_at: int | None
@@ -147,6 +137,7 @@ class LedgerEntry:
     def from_row(cls, row: sqlite3.Row) -> LedgerEntry:
         d = dict(row)
         d["counts_quota"] = bool(d["counts_quota"])
+        d["status"] = LedgerState(d["status"])
         d["partitions"] = json.loads(d["partitions"]) if d["partitions"] else None
         return cls(**d)
 
@@ -259,7 +250,9 @@ class ExportLedger:
         expect_status: Iterable[str] | None = None,
         **fields: Any,
     ) -> LedgerEntry:
-        """Set ``fields`` on an entry and append an event, atomically. ``partitions`` may be a dict."""
+        """Set ``fields`` on an entry and append an event, atomically. ``partitions`` may be a dict. A ``status``
+        must be a move the life cycle allows (:data:`pipeline.exports.states.TRANSITIONS`): anything else raises
+        :class:`pipeline.exports.states.IllegalTransition` and writes nothing."""
         if "partitions" in fields and isinstance(fields["partitions"], dict):
             fields["partitions"] = json.dumps(fields["partitions"], sort_keys=True)
         if "counts_quota" in fields:
@@ -271,6 +264,8 @@ class ExportLedger:
                 raise ExportStateError(
                     f"export {current.describe()}: expected status {'/'.join(expect_status)} for {event}"
                 )
+            if "status" in fields:
+                fields["status"] = str(check_transition(current.describe(), current.status, fields["status"], event))
             cols = ", ".join(f"{k} = ?" for k in fields)
             con.execute(f"UPDATE entries SET {cols} WHERE id = ?", (*fields.values(), entry_id))
             self._event(con, entry_id, now_ms, event, **(detail or {}))
@@ -324,9 +319,9 @@ class ExportLedger:
     @staticmethod
     def _quota(con: sqlite3.Connection, market: str, kind: str, account: str, month: str, limit: int) -> QuotaStatus:
         used, unknown = con.execute(
-            "SELECT COUNT(*), COALESCE(SUM(status IN ('unknown', 'attempted')), 0) FROM entries "
+            "SELECT COUNT(*), COALESCE(SUM(status IN (?, ?)), 0) FROM entries "
             "WHERE market = ? AND kind = ? AND account = ? AND quota_month = ? AND counts_quota = 1",
-            (market, kind, account, month),
+            (LedgerState.UNKNOWN, LedgerState.ATTEMPTED, market, kind, account, month),
         ).fetchone()
         blocked = (
             con.execute(
@@ -368,12 +363,13 @@ class ExportLedger:
         """Attempts older than ``stale_ms`` never got an answer recorded (process died mid-call): -> unknown."""
         with self._tx() as con:
             rows = con.execute(
-                "SELECT id FROM entries WHERE status = 'attempted' AND requested_at < ?", (now_ms - stale_ms,)
+                "SELECT id FROM entries WHERE status = ? AND requested_at < ?",
+                (LedgerState.ATTEMPTED, now_ms - stale_ms),
             ).fetchall()
-            for (eid,) in rows:
+            for (eid,) in rows:  # attempted -> unknown, a move the life cycle allows
                 con.execute(
-                    "UPDATE entries SET status = 'unknown', error = ?, updated_at = ? WHERE id = ?",
-                    ("the process stopped during the create call; outcome unknown", now_ms, eid),
+                    "UPDATE entries SET status = ?, error = ?, updated_at = ? WHERE id = ?",
+                    (LedgerState.UNKNOWN, "the process stopped during the create call; outcome unknown", now_ms, eid),
                 )
                 self._event(con, eid, now_ms, "stale_attempt_unknown")
             return [self._get(con, eid) for (eid,) in rows]
@@ -404,8 +400,8 @@ class ExportLedger:
                 LedgerEntry.from_row(r)
                 for r in con.execute(
                     f"SELECT * FROM entries WHERE market = ? AND kind = ? AND account = ? "
-                    f"AND status IN ({', '.join('?' * len(BLOCKING_STATUSES))}) AND start_ms <= ? AND end_ms >= ?",
-                    (market, kind, account, *BLOCKING_STATUSES, end_ms, start_ms),
+                    f"AND status IN ({', '.join('?' * len(BLOCKING))}) AND start_ms <= ? AND end_ms >= ?",
+                    (market, kind, account, *BLOCKING, end_ms, start_ms),
                 )
             ]
             first, last = day_of(start_ms), day_of(end_ms)
@@ -437,8 +433,8 @@ class ExportLedger:
                 )
             cur = con.execute(
                 "INSERT INTO entries (market, kind, api, account, start_ms, end_ms, requested_at, quota_month, "
-                "status, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'attempted', ?)",
-                (market, kind, api, account, start_ms, end_ms, now_ms, month_of(now_ms), now_ms),
+                "status, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (market, kind, api, account, start_ms, end_ms, now_ms, month_of(now_ms), LedgerState.ATTEMPTED, now_ms),
             )
             eid = int(cur.lastrowid)
             self._event(con, eid, now_ms, "attempt", start_ms=start_ms, end_ms=end_ms)
@@ -453,8 +449,8 @@ class ExportLedger:
             now_ms,
             "created",
             detail={"download_id": download_id, "avg_cost_ms": avg_cost_ms},
-            expect_status=("attempted", "unknown"),
-            status="processing",
+            expect_status=(LedgerState.ATTEMPTED, LedgerState.UNKNOWN),
+            status=LedgerState.PROCESSING,
             download_id=str(download_id),
             avg_cost_ms=avg_cost_ms,
             created_at=now_ms,
@@ -473,7 +469,7 @@ class ExportLedger:
         is released (it may be planned again) and the attempt no longer counts against the quota.
         """
         now = wall_now_ms() if now_ms is None else now_ms
-        allowed = ("unknown", "attempted", "error")
+        allowed = NEEDS_A_PERSON
         if download_id:
             return self.update(
                 entry_id,
@@ -481,7 +477,7 @@ class ExportLedger:
                 "resolved_with_download_id",
                 detail={"download_id": download_id},
                 expect_status=allowed,
-                status="processing",
+                status=LedgerState.PROCESSING,
                 download_id=str(download_id),
                 counts_quota=True,
                 next_poll_at=now,
@@ -495,7 +491,7 @@ class ExportLedger:
             now,
             "released_by_user",
             expect_status=allowed,
-            status="released",
+            status=LedgerState.RELEASED,
             counts_quota=False,
             error="released by the user: no download was created for this attempt",
         )
@@ -512,7 +508,7 @@ class ExportLedger:
     ) -> list[LedgerEntry]:
         """Open entries whose ``next_poll_at`` has passed, leased (next_poll_at pushed) so no one else polls them."""
         with self._tx() as con:
-            where, args = ["status = 'processing'", "COALESCE(next_poll_at, 0) <= ?"], [now_ms]
+            where, args = ["status = ?", "COALESCE(next_poll_at, 0) <= ?"], [LedgerState.PROCESSING, now_ms]
             for col, val in (("market", market), ("kind", kind), ("account", account)):
                 if val is not None:
                     where.append(f"{col} = ?")
@@ -528,7 +524,7 @@ class ExportLedger:
         self, *, market: str | None = None, kind: str | None = None, account: str | None = None
     ) -> int | None:
         """Earliest next_poll_at of open entries (None when nothing is open)."""
-        open_ = self.entries(market=market, kind=kind, account=account, status=OPEN_STATUSES)
+        open_ = self.entries(market=market, kind=kind, account=account, status=LedgerState.PROCESSING)
         return min((e.next_poll_at or 0 for e in open_), default=None)
 
 

@@ -23,13 +23,12 @@ from pipeline.binance.facts import (
     FUTURES_ZERO_FILL_RETENTION_DAYS,
     SPOT_ZERO_FILL_ARCHIVE_DAYS,
 )
+from pipeline.exports.states import IN_FLIGHT, LedgerState
 from pipeline.times import day_of, days_between, fmt_ms
 from pipeline.warehouse.catalog import TABLES
 
 EXPORT_MARKETS = {"usdm": "futures_orders", "pm_um": "pm_um_orders"}
 LIST_LIMIT = 25  # lines per list before "... and N more"
-INGESTED = ("ingested",)
-IN_FLIGHT = ("attempted", "unknown", "processing", "completed", "retrieved")
 
 
 # -- small helpers ------------------------------------------------------------------------------------------------
@@ -210,7 +209,7 @@ def exports_section(data_dir: Path, account: str, start_date: date | None, now: 
         end = now.date() - timedelta(days=1)
         for market in EXPORT_MARKETS:
             mine = [e for e in entries if e.market == market and getattr(e, "kind", "order") == "order"]
-            done, pending = _entry_days(mine, INGESTED), _entry_days(mine, IN_FLIGHT)
+            done, pending = _entry_days(mine, (LedgerState.INGESTED,)), _entry_days(mine, IN_FLIGHT)
             todo = [d for d in missing_days(done, start_date, end) if d not in pending]
             sec.never_exported[market] = ranges(todo)
             sec.in_flight[market] = ranges(d for d in pending - done if start_date <= d <= end)
