@@ -19,7 +19,7 @@ import pytest
 from pipeline.binance import errors
 from pipeline.binance import exports as binance_exports
 from pipeline.exports.chain import ExportChain
-from pipeline.exports.ledger import ExportLedger
+from pipeline.exports.ledger import ExportLedger, LedgerEntry
 
 # The columns the order-export file carries (the sandbox writes the fuller §6.2 header), compared with the API rows.
 FROM_EXPORT = (
@@ -179,6 +179,24 @@ def make_chain(tmp_path: Path, client: FakeClient, clock: Clock, **kw: Any) -> E
     kw.setdefault("allow_http_loopback", True)
     _CLIENTS.setdefault(Path(tmp_path), set()).add(client)
     return ExportChain(client, ExportLedger(tmp_path), data_dir=tmp_path, account="main", now=clock, **kw)
+
+
+def attempt(ledger: ExportLedger, *, start_ms: int = 0, end_ms: int = 86_399_999, now_ms: int = 0) -> LedgerEntry:
+    """A usdm/order attempt row for account "main" (no pacing, room in the quota), as the chain writes it."""
+    res = ledger.reserve_attempt(
+        market="usdm",
+        kind="order",
+        api="futures",
+        account="main",
+        start_ms=start_ms,
+        end_ms=end_ms,
+        now_ms=now_ms,
+        limit=10,
+        spacing_ms=0,
+        failure_cooldown_ms=0,
+    )
+    assert res.entry is not None, res
+    return res.entry
 
 
 @pytest.fixture(autouse=True)

@@ -13,6 +13,7 @@ from pipeline.exports.states import LedgerState
 from pipeline.storage import lake
 from pipeline.times import day_end_ms, day_start_ms
 from tests.support.export_files import NAME8, csv_bytes, order
+from tests.support.exports import attempt
 
 DAYS = [date(2024, 3, 5), date(2024, 3, 6)]
 
@@ -31,18 +32,7 @@ def ingest(tmp_path: Path, rows: list[dict[str, str]], download_id: str, days: l
         days=days,
     )
     ledger = ExportLedger(tmp_path)
-    entry = ledger.reserve_attempt(
-        market="usdm",
-        kind="order",
-        api="futures",
-        account="main",
-        start_ms=day_start_ms(days[0]),
-        end_ms=day_end_ms(days[-1]),
-        now_ms=0,
-        limit=10,
-        spacing_ms=0,
-        failure_cooldown_ms=0,
-    ).entry
+    entry = attempt(ledger, start_ms=day_start_ms(days[0]), end_ms=day_end_ms(days[-1]))
     ledger.record_created(entry.id, download_id=download_id, avg_cost_ms=None, now_ms=0, next_poll_at=0)
     ledger.update(entry.id, 1, "poll", status=LedgerState.COMPLETED)  # the life cycle allows no shortcut
     ledger.update(entry.id, 1, "retrieved", status=LedgerState.RETRIEVED)

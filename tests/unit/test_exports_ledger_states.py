@@ -10,6 +10,7 @@ import pytest
 
 from pipeline.exports.ledger import ExportLedger, LedgerEntry
 from pipeline.exports.states import TRANSITIONS, IllegalTransition, LedgerState
+from tests.support.exports import attempt
 
 PAIRS = list(itertools.product(LedgerState, LedgerState))
 LEGAL = [(a, b) for a, b in PAIRS if b in TRANSITIONS[a]]
@@ -17,22 +18,10 @@ ILLEGAL = [(a, b) for a, b in PAIRS if b not in TRANSITIONS[a]]
 
 
 def _entry_in(ledger: ExportLedger, state: LedgerState) -> LedgerEntry:
-    res = ledger.reserve_attempt(
-        market="usdm",
-        kind="order",
-        api="futures",
-        account="main",
-        start_ms=0,
-        end_ms=86_399_999,
-        now_ms=1_000,
-        limit=10,
-        spacing_ms=0,
-        failure_cooldown_ms=0,
-    )
-    assert res.entry is not None
+    entry = attempt(ledger, now_ms=1_000)
     with sqlite3.connect(ledger.path) as con:  # put it straight into the state under test
-        con.execute("UPDATE entries SET status = ? WHERE id = ?", (str(state), res.entry.id))
-    return ledger.get(res.entry.id)
+        con.execute("UPDATE entries SET status = ? WHERE id = ?", (str(state), entry.id))
+    return ledger.get(entry.id)
 
 
 def test_the_stored_values_are_the_historical_strings() -> None:

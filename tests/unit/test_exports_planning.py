@@ -16,7 +16,7 @@ from pipeline.exports.errors import ExportRejected, ExportRequestUnknown, QuotaW
 from pipeline.exports.ledger import ExportLedger
 from pipeline.exports.planning import MAX_SPAN_MS, PlannedRange, coalesce, covered_days, refresh_range
 from pipeline.times import DAY_MS, day_end_ms, day_of, day_start_ms, month_of
-from tests.support.exports import PM, T0, USDM, Clock, FakeClient, make_chain, make_error
+from tests.support.exports import PM, T0, USDM, Clock, FakeClient, attempt, make_chain, make_error
 
 YEAR_MS = 365 * DAY_MS
 
@@ -216,19 +216,7 @@ def test_stale_attempt_becomes_unknown(tmp_path) -> None:
     clock = Clock()
     ledger = ExportLedger(tmp_path)
     now = int(clock() * 1000)
-    r = ledger.reserve_attempt(
-        market="usdm",
-        kind="order",
-        api="futures",
-        account="main",
-        start_ms=0,
-        end_ms=DAY_MS - 1,
-        now_ms=now,
-        limit=10,
-        spacing_ms=0,
-        failure_cooldown_ms=0,
-    )
-    assert r.entry is not None and r.entry.status == "attempted"
+    assert attempt(ledger, end_ms=DAY_MS - 1, now_ms=now).status == "attempted"
     assert ledger.expire_stale_attempts(now + 60_000, 300_000) == []
     stale = ledger.expire_stale_attempts(now + 301_000, 300_000)
     assert [e.status for e in stale] == ["unknown"]

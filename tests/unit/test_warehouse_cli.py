@@ -18,6 +18,7 @@ from pipeline.warehouse import cli
 from pipeline.warehouse.catalog import build_catalog
 from pipeline.warehouse.chart import png_markdown, render_daily_activity
 from pipeline.warehouse.status import coverage_report
+from tests.support.exports import attempt
 from tests.support.warehouse import futures_row, ms, spot_row, write
 
 BIG = "123456789012.12345678"  # 20 significant digits: a float would lose the tail
@@ -177,19 +178,8 @@ def test_status_with_export_ledger(data: Path) -> None:
 
     ledger = ledger_mod.ExportLedger(data)
     now_ms = ms("2024-06-01T00:00:00")
-    res = ledger.reserve_attempt(
-        market="usdm",
-        kind="order",
-        api="futures",
-        account="main",
-        start_ms=ms("2024-01-01T00:00:00"),
-        end_ms=ms("2024-03-31T23:59:59") + 999,
-        now_ms=now_ms,
-        limit=10,
-        spacing_ms=0,
-        failure_cooldown_ms=0,
-    )
-    ledger.record_created(res.entry.id, download_id="777", avg_cost_ms=None, now_ms=now_ms, next_poll_at=now_ms)
+    entry = attempt(ledger, start_ms=ms("2024-01-01T00:00:00"), end_ms=ms("2024-03-31T23:59:59") + 999, now_ms=now_ms)
+    ledger.record_created(entry.id, download_id="777", avg_cost_ms=None, now_ms=now_ms, next_poll_at=now_ms)
     report = coverage_report(data, "main", start_date=date(2024, 1, 1), now=datetime(2024, 6, 1, 12, tzinfo=UTC))
     text = report.render()
     assert "downloadId=777" in text
