@@ -10,6 +10,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from pipeline.errors import ConfigurationError
+from pipeline.settings import Settings
+
 
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -45,29 +48,35 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, settings: Settings | None = None) -> int:
+    """``settings``: read from the environment once, here, unless given (tests)."""
     args = _build_parser().parse_args(argv)
     try:
-        if args.command == "sandbox":
+        if args.command == "sandbox":  # the sandbox is configured by its flags only
             from pipeline.sandbox import cli as sandbox_cli
 
             return sandbox_cli.run(args)
+        try:
+            settings = settings or Settings.from_env()
+        except ConfigurationError as exc:
+            print(f"orderlake: {exc}", file=sys.stderr)
+            return 2
         if args.command == "sql":
             from pipeline.warehouse import cli as warehouse_cli
 
-            return warehouse_cli.run_sql(args)
+            return warehouse_cli.run_sql(args, settings.data_dir)
         if args.command == "status":
             from pipeline.warehouse import cli as warehouse_cli
 
-            return warehouse_cli.run_status(args)
+            return warehouse_cli.run_status(args, settings)
         if args.command == "backfill":
             from assets import runner
 
-            return runner.run_backfill_command(args)
+            return runner.run_backfill_command(args, settings)
         if args.command == "demo":
             from assets import demo
 
-            return demo.run_demo(args)
+            return demo.run_demo(args, settings)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

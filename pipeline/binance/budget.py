@@ -32,9 +32,7 @@ import fcntl
 import json
 import logging
 import math
-import os
 import re
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -52,11 +50,6 @@ DEFAULT_LIMITS: dict[str, int] = {"spot": 6000, "futures": 2400, "papi": 6000}  
 LIMITS_TTL_MS = 24 * 3600 * 1000
 _HEADER_RE = re.compile(r"^x-mbx-used-weight-(\d+)([smhd])$", re.IGNORECASE)
 _LIMIT_TEXT_RE = re.compile(r"current limit is (\d+) request weight per (\d+) (SECOND|MINUTE|HOUR|DAY)", re.I)
-
-
-def default_budget_dir() -> Path:
-    env = os.environ.get("ORDERLAKE_BUDGET_DIR", "").strip()
-    return Path(env) if env else Path(tempfile.gettempdir()) / "orderlake-budget"
 
 
 @dataclass(frozen=True)
@@ -170,7 +163,7 @@ class WeightBudget:
         self,
         group: str,
         host: str,
-        state_dir: str | Path | None = None,
+        state_dir: str | Path,
         *,
         fraction: float = 0.9,
         now_ms: Callable[[], int] | None = None,
@@ -183,7 +176,7 @@ class WeightBudget:
         if not 0 < fraction <= 1:
             raise ValueError("weight_fraction must be in (0, 1]")
         self.group, self.host, self.fraction = group, host, fraction
-        self.dir = Path(state_dir) if state_dir is not None else default_budget_dir()
+        self.dir = Path(state_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{group}@{host}")
         self.path = self.dir / f"{safe}.json"

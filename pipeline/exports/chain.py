@@ -71,15 +71,6 @@ REST_WINDOW_MS = 7 * DAY_MS - 60_000
 REST_RETENTION_MS = 89 * DAY_MS
 
 
-def _env_flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
-
-
-def _env_int(name: str) -> int | None:
-    value = os.environ.get(name, "").strip()
-    return int(value) if value else None
-
-
 def _as_int(value: Any) -> int | None:
     try:
         return int(value) if value is not None and not isinstance(value, bool) else None
@@ -240,8 +231,8 @@ class StatusSummary:
 class ExportChain:
     """Facade over ledger + client for one account. See module docstring; methods never sleep unless asked.
 
-    ``utc_offset_minutes`` (else ``ORDERLAKE_EXPORT_UTC_OFFSET_MINUTES``) is the account's display timezone, used
-    only for export files whose name and header do not say it and when no offset could be inferred from REST.
+    ``utc_offset_minutes`` (ORDERLAKE_EXPORT_UTC_OFFSET_MINUTES) is the account's display timezone, used only for
+    export files whose name and header do not say it and when no offset could be inferred from REST.
     """
 
     def __init__(
@@ -251,8 +242,8 @@ class ExportChain:
         *,
         data_dir: str | os.PathLike[str],
         account: str,
-        monthly_limit: int | None = None,
-        allow_http_loopback: bool | None = None,
+        monthly_limit: int = DEFAULT_MONTHLY_LIMIT,
+        allow_http_loopback: bool = False,
         now: Callable[[], float] = time.time,
         time_scale: float = 1.0,
         include_today: bool = False,
@@ -264,14 +255,9 @@ class ExportChain:
         self.ledger = ledger
         self.data_dir = Path(data_dir)
         self.account = account
-        env_limit = _env_int("ORDERLAKE_EXPORT_MONTHLY_LIMIT")
-        self.monthly_limit = next(v for v in (monthly_limit, env_limit, DEFAULT_MONTHLY_LIMIT) if v is not None)
-        self.allow_http_loopback = (
-            _env_flag("ORDERLAKE_ALLOW_HTTP_LOOPBACK") if allow_http_loopback is None else allow_http_loopback
-        )
-        self.utc_offset_minutes = (
-            utc_offset_minutes if utc_offset_minutes is not None else _env_int("ORDERLAKE_EXPORT_UTC_OFFSET_MINUTES")
-        )
+        self.monthly_limit = monthly_limit
+        self.allow_http_loopback = allow_http_loopback
+        self.utc_offset_minutes = utc_offset_minutes
         self.now = now
         self.time_scale = time_scale
         self.include_today = include_today

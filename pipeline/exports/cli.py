@@ -11,15 +11,16 @@ find one, otherwise release the range (it will be planned again and the attempt 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
+from pathlib import Path
 
 from pipeline.exports.errors import ExportError
 from pipeline.exports.ledger import ExportLedger
+from pipeline.settings import Settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data-dir", default=os.environ.get("ORDERLAKE_DATA_DIR", "data"))
+    parser.add_argument("--data-dir", type=Path, help="default: ORDERLAKE_DATA_DIR")
     sub = parser.add_subparsers(dest="export_command", required=True)
     ls = sub.add_parser("list", help="list export ledger entries")
     ls.add_argument("--status", action="append", help="filter by status (repeatable)")
@@ -28,8 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     rs.add_argument("--download-id", default=None, help="the id found in the website's download history")
 
 
-def run(args: argparse.Namespace) -> int:
-    ledger = ExportLedger(args.data_dir)
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    ledger = ExportLedger(args.data_dir or settings.data_dir)
     try:
         if args.export_command == "list":
             for e in ledger.entries(status=args.status):
@@ -51,4 +52,4 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m pipeline.exports", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     add_arguments(parser)
-    return run(parser.parse_args(argv))
+    return run(parser.parse_args(argv), Settings.from_env())

@@ -111,10 +111,9 @@ def test_quota_refused_before_the_call(tmp_path) -> None:
     assert len(client.creates) == 4
 
 
-def test_partial_uses_what_is_left_then_refuses(tmp_path, monkeypatch) -> None:
-    monkeypatch.setenv("ORDERLAKE_EXPORT_MONTHLY_LIMIT", "1")
+def test_partial_uses_what_is_left_then_refuses(tmp_path) -> None:
     client, clock = FakeClient(), Clock()
-    chain = make_chain(tmp_path, client, clock, monthly_limit=None)
+    chain = make_chain(tmp_path, client, clock, monthly_limit=1)
     assert chain.monthly_limit == 1
     with pytest.raises(QuotaWouldBeExceeded):
         chain.request(USDM, date(2022, 1, 1), date(2023, 12, 31), partial=True, sleep=clock.sleep)
