@@ -21,6 +21,7 @@ from pipeline.exports.ledger import ExportLedger, QuotaStatus
 from pipeline.sandbox.config import SandboxConfig
 from pipeline.sandbox.server import SandboxExchange
 from pipeline.settings import Secret, Settings, exported_secrets
+from pipeline.times import day_start_ms
 
 TIME_SCALE = 120.0
 SPOT_HISTORY_DAYS = 120  # more than 90, so Binance's archive rule (zero-fill cancels vanish) shows up
@@ -44,8 +45,7 @@ def _anchor(data_dir: Path) -> int:
     path = data_dir / "state" / ANCHOR_FILE
     if path.exists():
         return int(json.loads(path.read_text())["now_ms"])
-    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    now_ms = int(today.timestamp() * 1000)
+    now_ms = day_start_ms(datetime.now(UTC).date())
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"now_ms": now_ms, "note": "the sandbox account of `make run` ends here"}))
     return now_ms

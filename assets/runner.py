@@ -22,8 +22,8 @@ from assets.exports.assets import CHAINS
 from assets.exports.sensors import ready_for_retrieval, retrieval_request
 from pipeline import progress
 from pipeline.exports.chain import ExportChain
-from pipeline.exports.planning import ms_to_day
 from pipeline.settings import Settings
+from pipeline.times import day_of
 
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
@@ -156,7 +156,7 @@ def _poll_and_retrieve(
             if outcome.status == "error":
                 raise BackfillFailed(outcome.message)
         for spec, entry in ready_for_retrieval(chain):
-            if ms_to_day(entry.end_ms) < start or ms_to_day(entry.start_ms) > end:
+            if day_of(entry.end_ms) < start or day_of(entry.start_ms) > end:
                 continue  # someone else's export (another range): the sensor takes care of it
             req = retrieval_request(spec, entry)
             res = run_job(defs, inst, spec.retrieval_job, tags=dict(req.tags), quiet=quiet)
@@ -165,7 +165,7 @@ def _poll_and_retrieve(
         processing = [
             e
             for e in chain.ledger.entries(account=chain.account, status="processing")
-            if ms_to_day(e.end_ms) >= start and ms_to_day(e.start_ms) <= end
+            if day_of(e.end_ms) >= start and day_of(e.start_ms) <= end
         ]
         total = len(summary.exports_ingested) + len(processing)
         progress.report("exports", len(summary.exports_ingested), total, note=f"{len(processing)} processing")

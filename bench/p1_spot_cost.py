@@ -37,11 +37,12 @@ from bench.sandbox import (
     truth_keys,
 )
 from pipeline.binance import BinanceClient
+from pipeline.binance.facts import PAGE_LIMIT
 from pipeline.sandbox.server import SandboxExchange
 from pipeline.sandbox.testing import start_sandbox
 from pipeline.spot import SymbolIndex, discover_symbols
 from pipeline.spot.backfill import SpotBackfillResult, backfill_spot
-from pipeline.spot.common import DAY_MS, PAGE_LIMIT, day_window
+from pipeline.times import DAY_MS, day_window
 
 TARGET = Target("<=", 0.2)
 CCXT_UNCAPPED_CALLS = 100_000

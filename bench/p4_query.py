@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 from bench.core import Context, Figure, ScenarioResult, Target, fmt_s
 from pipeline.storage import lake
 from pipeline.storage.schemas import spot_orders
+from pipeline.times import DAY_MS, day_start_ms
 from pipeline.warehouse.catalog import HIVE_TYPES, build_catalog, lit, read_parquet_sql, table_glob
 
 SEED = 7
@@ -165,8 +166,8 @@ def write_both(data_dir: Path, consolidated: Path, size: Size) -> int:
 
 def day_orders(rng: np.random.Generator, day: date, first_id: int, n: int) -> pa.Table:
     """``n`` spot orders last updated on ``day``, ids ascending from ``first_id``, in the lake's schema."""
-    start_ms = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000)
-    update = start_ms + np.sort(rng.integers(0, 86_400_000, n))
+    start_ms = day_start_ms(day)
+    update = start_ms + np.sort(rng.integers(0, DAY_MS, n))
     placed = update - rng.integers(0, 3_600_000, n)
     price_cents = rng.integers(1, 10_000_000, n)
     qty_milli = rng.integers(1, 10_000, n)
@@ -198,7 +199,7 @@ def day_orders(rng: np.random.Generator, day: date, first_id: int, n: int) -> pa
         "orig_quote_order_qty": _decimal(np.zeros(n, dtype=np.int64)),
         "self_trade_prevention_mode": _const("EXPIRE_MAKER", n),
         "source": _const("rest_allOrders", n),
-        "ingested_at": pa.array(np.full(n, start_ms + 86_400_000, dtype=np.int64), TS),
+        "ingested_at": pa.array(np.full(n, start_ms + DAY_MS, dtype=np.int64), TS),
     }
     arrays = [columns.get(f.name, pa.nulls(n, f.type)) for f in spot_orders.SCHEMA]
     return pa.Table.from_arrays(arrays, schema=spot_orders.SCHEMA)

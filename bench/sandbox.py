@@ -17,9 +17,9 @@ from pipeline.binance import BinanceClient
 from pipeline.sandbox.server import SandboxExchange
 from pipeline.sandbox.testing import sandbox_env
 from pipeline.settings import Settings
-from pipeline.spot.common import day_of, day_start_ms, day_window
 from pipeline.storage import lake
 from pipeline.storage.schemas import spot_orders
+from pipeline.times import day_of, day_start_ms, day_window
 
 ACCOUNT = "main"
 SPOT_PREFIX = "/api/v3/"

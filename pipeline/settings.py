@@ -169,11 +169,12 @@ class Settings(BaseModel):
         "symbol discovery: `auto` (full probe on an account's first backfill, then only new candidates), `full` "
         "(re-probe every listed symbol), `targeted` (never the full probe), `off`",
     )
-    export_monthly_limit: int = _setting(
+    export_monthly_limit: int | None = _setting(
         "ORDERLAKE_EXPORT_MONTHLY_LIMIT",
-        10,
+        None,
         "integer 0–1000",
         "download ids per endpoint per month that orderlake may spend (the website shares Binance's quota)",
+        shown_default="Binance's quota (`10` for order exports)",
         ge=0,
         le=1000,
     )

@@ -26,7 +26,11 @@ def day_end_ms(day: date) -> int:
 
 
 def day_window(day: date) -> tuple[int, int]:
-    """``[00:00:00.000, 23:59:59.999]`` of a UTC day: no gap and no overlap with the next day's window."""
+    """``[00:00:00.000, 23:59:59.999]`` of a UTC day: no gap and no overlap with the next day's window.
+
+    One millisecond short of 24 h because Binance's bounds are inclusive: a window ending at the next midnight
+    could return one order in two days' partitions.
+    """
     return day_start_ms(day), day_end_ms(day)
 
 
@@ -38,6 +42,18 @@ def day_of(ms: int) -> date:
 def days_between(start: date, end: date) -> list[date]:
     """Every day of ``[start, end]``, inclusive; empty when ``end < start``."""
     return [start + timedelta(days=i) for i in range((end - start).days + 1)]
+
+
+def month_of(ms: int) -> str:
+    """``YYYY-MM`` (UTC) of an instant: the period of Binance's monthly export quota."""
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m")
+
+
+def next_month_start_ms(month: str) -> int:
+    """First millisecond of the month after ``month`` (``YYYY-MM``, UTC)."""
+    y, m = (int(x) for x in month.split("-"))
+    y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    return int(datetime(y, m, 1, tzinfo=UTC).timestamp() * 1000)
 
 
 def fmt_ms(ms: int | None) -> str:

@@ -23,10 +23,10 @@ from pipeline import quality
 from pipeline.binance.exports import EXPORT_ENDPOINTS, ExportEndpoint
 from pipeline.exports import checks as export_checks
 from pipeline.exports.chain import ExportChain, table_for
-from pipeline.exports.errors import ExportError, fmt_ms
+from pipeline.exports.errors import ExportError
 from pipeline.exports.ledger import LedgerEntry
 from pipeline.exports.parser import ExportFileError
-from pipeline.exports.planning import days_between, ms_to_day
+from pipeline.times import day_of, days_between, fmt_ms
 
 POOL = "binance_futures_export"  # one create call at a time across runs: each costs 1000-1500 weight
 DOWNLOAD_ID_TAG = "orderlake/download_id"
@@ -119,8 +119,8 @@ def _entries_for_run(context: dg.AssetExecutionContext, chain: ExportChain, spec
     if run_range is None:
         return entries
     start, end = run_range
-    entries = [e for e in entries if ms_to_day(e.start_ms) <= end and ms_to_day(e.end_ms) >= start]
-    covered = {d for e in entries for d in days_between(ms_to_day(e.start_ms), ms_to_day(e.end_ms))}
+    entries = [e for e in entries if day_of(e.start_ms) <= end and day_of(e.end_ms) >= start]
+    covered = {d for e in entries for d in days_between(day_of(e.start_ms), day_of(e.end_ms))}
     missing = [d for d in days_between(start, end) if d not in covered]
     if missing:
         raise dg.Failure(

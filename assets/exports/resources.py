@@ -13,7 +13,7 @@ from pipeline.settings import Settings
 class ExportsResource(dg.ConfigurableResource):
     binance: BinanceResource
     lake: LakeResource
-    monthly_limit: int  # ORDERLAKE_EXPORT_MONTHLY_LIMIT: ids per month per endpoint, shared with the website
+    monthly_limit: int | None  # ORDERLAKE_EXPORT_MONTHLY_LIMIT (None: Binance's quota), shared with the website
     allow_http_loopback: bool  # ORDERLAKE_ALLOW_HTTP_LOOPBACK: the sandbox serves files over http
     time_scale: float  # ORDERLAKE_TIME_SCALE: the sandbox's --time-scale; pacing durations are divided by it
     utc_offset_minutes: int | None  # ORDERLAKE_EXPORT_UTC_OFFSET_MINUTES: last resort for a file's time zone

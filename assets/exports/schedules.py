@@ -10,7 +10,8 @@ from assets.common.partitions import RANGE_END_TAG, RANGE_START_TAG
 from assets.common.resources import LakeResource
 from assets.exports.assets import CHAINS
 from pipeline.exports.ledger import BLOCKING_STATUSES, ExportLedger
-from pipeline.exports.planning import ms_to_day, refresh_range
+from pipeline.exports.planning import refresh_range
+from pipeline.times import day_of
 
 
 def build_export_requests_job(partitions: dg.PartitionsDefinition) -> dg.UnresolvedAssetJobDefinition:
@@ -30,7 +31,7 @@ def last_exported_day(lake: LakeResource) -> date | None:
         entries = ledger.entries(market=spec.market, kind=spec.kind, account=lake.account, status=BLOCKING_STATUSES)
         if not entries:
             return None
-        ends.append(max(ms_to_day(e.end_ms) for e in entries))
+        ends.append(max(day_of(e.end_ms) for e in entries))
     return min(ends)
 
 

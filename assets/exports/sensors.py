@@ -8,9 +8,8 @@ from assets.common.partitions import RANGE_END_TAG, RANGE_START_TAG
 from assets.exports.assets import CHAINS, DOWNLOAD_ID_TAG, ExportAssets
 from assets.exports.resources import ExportsResource
 from pipeline.exports.chain import ExportChain
-from pipeline.exports.errors import fmt_ms
 from pipeline.exports.ledger import LedgerEntry
-from pipeline.exports.planning import ms_to_day
+from pipeline.times import day_of, fmt_ms
 
 
 def build_retrieval_jobs(partitions: dg.PartitionsDefinition) -> list[dg.UnresolvedAssetJobDefinition]:
@@ -33,8 +32,8 @@ def retrieval_request(spec: ExportAssets, entry: LedgerEntry) -> dg.RunRequest:
         job_name=spec.retrieval_job,
         tags={
             DOWNLOAD_ID_TAG: str(entry.download_id),
-            RANGE_START_TAG: ms_to_day(entry.start_ms).isoformat(),
-            RANGE_END_TAG: ms_to_day(entry.end_ms).isoformat(),
+            RANGE_START_TAG: day_of(entry.start_ms).isoformat(),
+            RANGE_END_TAG: day_of(entry.end_ms).isoformat(),
         },
     )
 

@@ -15,7 +15,7 @@ from assets.spot.resources import SpotResource
 from pipeline import progress, quality
 from pipeline.spot import SymbolIndex, discover_symbols
 from pipeline.spot.backfill import backfill_spot, lake_symbols, snapshot_open_orders
-from pipeline.spot.common import fmt_ms
+from pipeline.times import fmt_ms
 
 GROUP = "spot"
 POOL = "binance_spot"  # Binance limits weight per IP: one spot step at a time (deploy/dagster.yaml)

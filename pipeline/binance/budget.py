@@ -10,7 +10,7 @@ The state file holds:
 * ``limits``: ``[[interval_ms, limit], ...]`` for REQUEST_WEIGHT, learned from exchangeInfo ``rateLimits`` (cached
   here so only one process pays for exchangeInfo), from WS ``rateLimits``, from the interval named in
   ``X-MBX-USED-WEIGHT-<n><S|M|H|D>`` headers and from 429 texts ("current limit is N request weight per 1 MINUTE");
-  group defaults until then (spot 6000/min, futures 2400/min, papi 6000/min — the PM figure is UNCONFIRMED);
+  group defaults until then (:data:`pipeline.binance.facts.WEIGHT_PER_MINUTE`);
 * ``windows``: per interval, used weight per window id (current and next window only);
 * ``blocked_until`` (server epoch ms) after a 429/418, with its kind and Binance's message: every process pauses.
 
@@ -41,13 +41,15 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.binance import errors
+from pipeline.binance.facts import WEIGHT_PER_MINUTE
+from pipeline.times import DAY_MS, fmt_ms
+from pipeline.times import now_ms as wall_now_ms
 
 log = logging.getLogger(__name__)
 
-INTERVAL_MS = {"SECOND": 1000, "MINUTE": 60_000, "HOUR": 3_600_000, "DAY": 86_400_000}
-LETTER_MS = {"S": 1000, "M": 60_000, "H": 3_600_000, "D": 86_400_000}
-DEFAULT_LIMITS: dict[str, int] = {"spot": 6000, "futures": 2400, "papi": 6000}  # per minute
-LIMITS_TTL_MS = 24 * 3600 * 1000
+INTERVAL_MS = {"SECOND": 1000, "MINUTE": 60_000, "HOUR": 3_600_000, "DAY": DAY_MS}
+LETTER_MS = {"S": 1000, "M": 60_000, "H": 3_600_000, "D": DAY_MS}
+LIMITS_TTL_MS = DAY_MS
 _HEADER_RE = re.compile(r"^x-mbx-used-weight-(\d+)([smhd])$", re.IGNORECASE)
 _LIMIT_TEXT_RE = re.compile(r"current limit is (\d+) request weight per (\d+) (SECOND|MINUTE|HOUR|DAY)", re.I)
 
@@ -181,12 +183,12 @@ class WeightBudget:
         safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{group}@{host}")
         self.path = self.dir / f"{safe}.json"
         self.learn_lock_path = self.dir / f"{safe}.learn.lock"
-        self._now_ms = now_ms or (lambda: int(time.time() * 1000))
+        self._now_ms = now_ms or wall_now_ms
         self._sleep = sleep
         self._guard_ms = guard_ms
         self._clock_error_ms = clock_error_ms or (lambda: 0)
         self.max_ban_wait = max_ban_wait
-        self.default_limit = default_limit or DEFAULT_LIMITS.get(group, 1200)
+        self.default_limit = default_limit or WEIGHT_PER_MINUTE.get(group, 1200)
         self.spent = 0  # weight THIS object reserved (this process), for run metadata
         self.waited_s = 0.0
         self._lock = threading.Lock()
@@ -374,9 +376,7 @@ class WeightBudget:
             if until_ms > st.blocked_until or (kind == "418" and st.blocked_kind != "418"):
                 st.blocked_until = max(until_ms, st.blocked_until)
                 st.blocked_kind, st.blocked_msg = kind, (msg or "")[:300]
-        log.warning(
-            "%s@%s: all requests paused until %s (HTTP %s)", self.group, self.host, errors.fmt_ms(until_ms), kind
-        )
+        log.warning("%s@%s: all requests paused until %s (HTTP %s)", self.group, self.host, fmt_ms(until_ms), kind)
 
     def learn_from_text(self, msg: str | None) -> None:
         lim = limit_from_text(msg)

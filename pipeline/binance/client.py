@@ -17,6 +17,7 @@ from pipeline.binance.budget import WeightBudget
 from pipeline.binance.clock import ServerClock
 from pipeline.binance.credentials import Credentials
 from pipeline.binance.exports import ExportEndpoint
+from pipeline.binance.facts import FUTURES_EXCHANGE_INFO_WEIGHT, RECV_WINDOW_MAX_MS, SPOT_WEIGHTS
 from pipeline.binance.futures import PapiRest, UsdmRest
 from pipeline.binance.spot import SpotApi, SpotRest
 from pipeline.binance.transport import RestTransport, RetryPolicy, make_session
@@ -52,8 +53,8 @@ class BinanceClient:
         sleep: Callable[[float], None] = time.sleep,
         now: Callable[[], float] = time.time,
     ) -> None:
-        if not 0 < recv_window <= 60_000:
-            raise ValueError("recv_window must be in (0, 60000] ms (Binance's maximum)")
+        if not 0 < recv_window <= RECV_WINDOW_MAX_MS:
+            raise ValueError(f"recv_window must be in (0, {RECV_WINDOW_MAX_MS}] ms (Binance's maximum)")
         self.credentials = credentials or Credentials()
         self.retry = retry or RetryPolicy(max_ban_wait=max_ban_wait)
         self.budget_dir = Path(budget_dir)
@@ -87,7 +88,11 @@ class BinanceClient:
 
         # The spot WS API shares the spot REST IP budget (binance-api.md §3.1): same limiter, same object.
         self.budgets = {g: budget(g) for g in ("spot", "futures", "papi")}
-        limits_paths = {"spot": ("/api/v3/exchangeInfo", 20), "futures": ("/fapi/v1/exchangeInfo", 1), "papi": None}
+        limits_paths = {
+            "spot": ("/api/v3/exchangeInfo", SPOT_WEIGHTS["exchange_info"]),
+            "futures": ("/fapi/v1/exchangeInfo", FUTURES_EXCHANGE_INFO_WEIGHT),
+            "papi": None,
+        }
         self.transports = {
             g: RestTransport(
                 self.urls[g],

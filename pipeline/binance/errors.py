@@ -10,15 +10,9 @@ that holds the signature). Messages never contain the API key, secret or private
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from typing import Any
 
-
-def fmt_ms(ms: int | None) -> str:
-    """Epoch ms as a readable UTC time for messages."""
-    if ms is None:
-        return "an unknown time"
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+from pipeline.times import fmt_ms
 
 
 class BinanceError(Exception):
@@ -136,8 +130,9 @@ class IpBanned(BinanceError):
         super().__init__(message, **kw)
 
     def _default_message(self) -> str:
+        until = fmt_ms(self.until_ms) if self.until_ms is not None else "an unknown time"
         return (
-            f"{self.endpoint}: this IP is BANNED by Binance until {fmt_ms(self.until_ms)} "
+            f"{self.endpoint}: this IP is BANNED by Binance until {until} "
             f"(HTTP {self.http_status}, {self.msg or 'IP banned'}). We stopped instead of waiting; every "
             "orderlake process on this machine stays paused for that host until the ban ends. Run again "
             "after that time, with fewer parallel jobs or a lower weight_fraction."

@@ -1,11 +1,13 @@
-"""Futures asynchronous order-history exports, generic over an endpoint description (binance-api.md §5).
+"""Futures asynchronous order-history exports, generic over an endpoint description.
 
-Numbers are "true when last seen" (weights changed 5 -> 1000 in 2026): keep them here, in one table.
+Weights come from :mod:`pipeline.binance.facts` (they changed 5 -> 1000 in 2026: "true when last seen").
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from pipeline.binance.facts import EXPORT_CREATE_WEIGHT, EXPORT_LINK_WEIGHT
 
 
 @dataclass(frozen=True)
@@ -21,7 +23,13 @@ class ExportEndpoint:
 
 EXPORT_ENDPOINTS: dict[tuple[str, str], ExportEndpoint] = {
     ("usdm", "order"): ExportEndpoint(
-        "usdm", "order", "futures", "/fapi/v1/order/asyn", "/fapi/v1/order/asyn/id", create_weight=1000, link_weight=10
+        "usdm",
+        "order",
+        "futures",
+        "/fapi/v1/order/asyn",
+        "/fapi/v1/order/asyn/id",
+        create_weight=EXPORT_CREATE_WEIGHT["futures"],
+        link_weight=EXPORT_LINK_WEIGHT,
     ),
     ("pm_um", "order"): ExportEndpoint(
         "pm_um",
@@ -29,7 +37,7 @@ EXPORT_ENDPOINTS: dict[tuple[str, str], ExportEndpoint] = {
         "papi",
         "/papi/v1/um/order/asyn",
         "/papi/v1/um/order/asyn/id",
-        create_weight=1500,
-        link_weight=10,
+        create_weight=EXPORT_CREATE_WEIGHT["papi"],
+        link_weight=EXPORT_LINK_WEIGHT,
     ),
 }

@@ -1,10 +1,16 @@
-"""USDⓈ-M futures (``/fapi``) and Portfolio Margin (``/papi``) REST methods. Weights: binance-api.md §5.2, §7."""
+"""USDⓈ-M futures (``/fapi``) and Portfolio Margin (``/papi``) REST methods (weights: :mod:`pipeline.binance.facts`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from pipeline.binance.budget import limits_from_rate_limits
+from pipeline.binance.facts import (
+    FUTURES_ALL_ORDERS_WEIGHT,
+    FUTURES_EXCHANGE_INFO_WEIGHT,
+    FUTURES_TIME_WEIGHT,
+    PAGE_LIMIT,
+)
 from pipeline.binance.transport import RestTransport
 
 
@@ -22,14 +28,13 @@ class _FuturesLike:
         order_id: int | None = None,
         start_time: int | None = None,
         end_time: int | None = None,
-        limit: int = 1000,
+        limit: int = PAGE_LIMIT,
     ) -> list[dict]:
-        """Orders (window < 7 days; only the last ~90 days exist here — older ones come from the exports).
-
-        ``symbol`` is optional since 2026-08-25 (derivatives change log); older deployments may insist on it.
-        """
+        """Orders (window shorter than ``FUTURES_WINDOW_MS``; only the last ``FUTURES_REST_RETENTION_DAYS`` exist
+        here, older ones come from the exports). ``symbol`` may be omitted only where Binance allows it (see
+        :mod:`pipeline.binance.facts`); callers handle the "symbol required" answer."""
         params = {"symbol": symbol, "orderId": order_id, "startTime": start_time, "endTime": end_time, "limit": limit}
-        return self.transport.call(self.all_orders_path, params, weight=5, signed=True)
+        return self.transport.call(self.all_orders_path, params, weight=FUTURES_ALL_ORDERS_WEIGHT, signed=True)
 
     def get(self, path: str, params: dict[str, Any] | None = None, *, weight: int, signed: bool = True) -> Any:
         """Escape hatch for other idempotent GET endpoints of this API (still budgeted and retried)."""
@@ -43,10 +48,10 @@ class UsdmRest(_FuturesLike):
         self.transport = transport
 
     def server_time(self) -> int:
-        return int(self.transport.call("/fapi/v1/time", weight=1)["serverTime"])
+        return int(self.transport.call("/fapi/v1/time", weight=FUTURES_TIME_WEIGHT)["serverTime"])
 
     def exchange_info(self) -> dict:
-        info = self.transport.call("/fapi/v1/exchangeInfo", weight=1)
+        info = self.transport.call("/fapi/v1/exchangeInfo", weight=FUTURES_EXCHANGE_INFO_WEIGHT)
         limits = limits_from_rate_limits(info.get("rateLimits") if isinstance(info, dict) else None)
         if limits:
             self.transport.budget.set_limits(limits, "exchangeInfo")

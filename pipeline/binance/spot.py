@@ -1,6 +1,7 @@
 """Spot order-history methods, written once for both transports (REST and WS API).
 
-Return values are Binance's JSON as sent (decimals stay strings, ints stay ints). Weights: binance-api.md §8/§9.
+Return values are Binance's JSON as sent (decimals stay strings, ints stay ints); weights come from
+:mod:`pipeline.binance.facts`.
 """
 
 from __future__ import annotations
@@ -9,20 +10,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pipeline.binance.budget import limits_from_rate_limits
+from pipeline.binance.facts import PAGE_LIMIT, SPOT_WEIGHTS
 from pipeline.binance.transport import RestTransport
-
-WEIGHTS = {
-    "time": 1,
-    "exchange_info": 20,
-    "account": 20,
-    "all_orders": 20,
-    "all_order_lists": 20,
-    "open_orders_symbol": 6,
-    "open_orders_all": 80,
-    "open_order_lists": 6,
-    "order": 4,
-    "order_list": 4,
-}
 
 
 class SpotApi:
@@ -34,7 +23,7 @@ class SpotApi:
         raise NotImplementedError
 
     def server_time(self) -> int:
-        return int(self._call("time", {}, weight=WEIGHTS["time"], signed=False)["serverTime"])
+        return int(self._call("time", {}, weight=SPOT_WEIGHTS["time"], signed=False)["serverTime"])
 
     def exchange_info(self, symbols: Sequence[str] | None = None) -> dict:
         """All symbols, or the given ones (``symbol=`` for one, ``symbols=[...]`` JSON array for several)."""
@@ -42,7 +31,7 @@ class SpotApi:
         if symbols:
             symbols = list(symbols)
             params = {"symbol": symbols[0]} if len(symbols) == 1 else {"symbols": symbols}
-        info = self._call("exchange_info", params, weight=WEIGHTS["exchange_info"], signed=False)
+        info = self._call("exchange_info", params, weight=SPOT_WEIGHTS["exchange_info"], signed=False)
         limits = limits_from_rate_limits(info.get("rateLimits") if isinstance(info, dict) else None)
         if limits:  # free limit refresh for the shared budget
             self.budget.set_limits(limits, "exchangeInfo")
@@ -50,7 +39,7 @@ class SpotApi:
 
     def account(self, omit_zero_balances: bool = False) -> dict:
         params = {"omitZeroBalances": True} if omit_zero_balances else {}
-        return self._call("account", params, weight=WEIGHTS["account"], signed=True)
+        return self._call("account", params, weight=SPOT_WEIGHTS["account"], signed=True)
 
     def all_orders(
         self,
@@ -59,11 +48,11 @@ class SpotApi:
         order_id: int | None = None,
         start_time: int | None = None,
         end_time: int | None = None,
-        limit: int = 1000,
+        limit: int = PAGE_LIMIT,
     ) -> list[dict]:
         """Orders of one symbol: by ``order_id`` (>=) or a <=24 h ``start_time``..``end_time`` window."""
         params = {"symbol": symbol, "orderId": order_id, "startTime": start_time, "endTime": end_time, "limit": limit}
-        return self._call("all_orders", params, weight=WEIGHTS["all_orders"], signed=True)
+        return self._call("all_orders", params, weight=SPOT_WEIGHTS["all_orders"], signed=True)
 
     def all_order_lists(
         self,
@@ -71,29 +60,29 @@ class SpotApi:
         from_id: int | None = None,
         start_time: int | None = None,
         end_time: int | None = None,
-        limit: int = 1000,
+        limit: int = PAGE_LIMIT,
     ) -> list[dict]:
         params = {"fromId": from_id, "startTime": start_time, "endTime": end_time, "limit": limit}
-        return self._call("all_order_lists", params, weight=WEIGHTS["all_order_lists"], signed=True)
+        return self._call("all_order_lists", params, weight=SPOT_WEIGHTS["all_order_lists"], signed=True)
 
     def open_orders(self, symbol: str | None = None) -> list[dict]:
-        weight = WEIGHTS["open_orders_symbol"] if symbol else WEIGHTS["open_orders_all"]
+        weight = SPOT_WEIGHTS["open_orders_symbol"] if symbol else SPOT_WEIGHTS["open_orders_all"]
         return self._call("open_orders", {"symbol": symbol}, weight=weight, signed=True)
 
     def open_order_lists(self) -> list[dict]:
-        return self._call("open_order_lists", {}, weight=WEIGHTS["open_order_lists"], signed=True)
+        return self._call("open_order_lists", {}, weight=SPOT_WEIGHTS["open_order_lists"], signed=True)
 
     def order(self, symbol: str, *, order_id: int | None = None, orig_client_order_id: str | None = None) -> dict:
         if order_id is None and orig_client_order_id is None:
             raise ValueError("order() needs order_id or orig_client_order_id")
         params = {"symbol": symbol, "orderId": order_id, "origClientOrderId": orig_client_order_id}
-        return self._call("order", params, weight=WEIGHTS["order"], signed=True)
+        return self._call("order", params, weight=SPOT_WEIGHTS["order"], signed=True)
 
     def order_list(self, *, order_list_id: int | None = None, orig_client_order_id: str | None = None) -> dict:
         if order_list_id is None and orig_client_order_id is None:
             raise ValueError("order_list() needs order_list_id or orig_client_order_id")
         params = {"orderListId": order_list_id, "origClientOrderId": orig_client_order_id}
-        return self._call("order_list", params, weight=WEIGHTS["order_list"], signed=True)
+        return self._call("order_list", params, weight=SPOT_WEIGHTS["order_list"], signed=True)
 
 
 _REST_PATHS = {

@@ -32,6 +32,7 @@ from pipeline.binance import errors
 from pipeline.binance.budget import WeightBudget, counts_from_rate_limits, limits_from_rate_limits
 from pipeline.binance.clock import ServerClock
 from pipeline.binance.credentials import Credentials
+from pipeline.binance.facts import WS_CONNECT_WEIGHT
 from pipeline.binance.signing import sign_ws
 from pipeline.binance.spot import SpotApi
 from pipeline.binance.transport import RetryPolicy, call_with_retries, sanitize, snippet
@@ -42,8 +43,6 @@ log = logging.getLogger(__name__)
 _frames_log = logging.getLogger("pipeline.binance.ws.frames")
 _frames_log.setLevel(logging.WARNING)
 _frames_log.propagate = False
-
-CONNECT_WEIGHT = 2
 
 
 class SpotWs(SpotApi):
@@ -86,7 +85,7 @@ class SpotWs(SpotApi):
         if self._conn is not None and not self._reopen:
             return self._conn
         self.close()
-        self.budget.reserve(CONNECT_WEIGHT, "ws connect")
+        self.budget.reserve(WS_CONNECT_WEIGHT, "ws connect")
         try:
             self._conn = connect(
                 self.url, open_timeout=self.timeout, close_timeout=2, max_size=64 << 20, logger=_frames_log, proxy=None

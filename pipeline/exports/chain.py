@@ -23,6 +23,7 @@ from typing import Any
 
 from pipeline.binance import errors
 from pipeline.binance.exports import EXPORT_ENDPOINTS, ExportEndpoint
+from pipeline.binance.facts import EXPORT_MONTHLY_QUOTA, FUTURES_REST_RETENTION_DAYS, FUTURES_WINDOW_MS
 from pipeline.exports import pacing, parser
 from pipeline.exports.download import LinkExpiredByServer, download, normalise_url, sha256_file, url_where
 from pipeline.exports.errors import (
@@ -33,7 +34,6 @@ from pipeline.exports.errors import (
     LinkExpired,
     QuotaWouldBeExceeded,
     RawFileMismatch,
-    fmt_ms,
 )
 from pipeline.exports.ledger import (
     BLOCKING_STATUSES,
@@ -41,34 +41,22 @@ from pipeline.exports.ledger import (
     LedgerEntry,
     QuotaStatus,
     describe_unknown_help,
-    month_of,
 )
-from pipeline.exports.planning import (
-    DAY_MS,
-    DEFAULT_REFRESH_DAYS,
-    PlannedRange,
-    coalesce,
-    covered_days,
-    day_end_ms,
-    day_start_ms,
-    days_between,
-    ms_to_day,
-    refresh_range,
-)
+from pipeline.exports.planning import DEFAULT_REFRESH_DAYS, PlannedRange, coalesce, covered_days, refresh_range
+from pipeline.times import DAY_MS, day_end_ms, day_of, day_start_ms, days_between, fmt_ms, month_of
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MONTHLY_LIMIT = 10
 # Lake table per (market, kind). Trade / income exports get their own tables when they are added.
 TABLES: dict[tuple[str, str], str] = {("usdm", "order"): "futures_orders", ("pm_um", "order"): "pm_um_orders"}
 RAW_EXTS = ("zip", "gz", "csv")
 EXPIRY_MARGIN_MS = 5_000  # a link this close to its expirationTimestamp is treated as expired
 # Only an HTTP 4xx answer proves Binance received AND refused a create call (no id made). 408 is a timeout.
 _DEFINITIVE_HTTP = range(400, 500)
-# Offset inference compares the export with /fapi/v1/allOrders (/papi/v1/um/allOrders), whose window must be
-# shorter than 7 days and which forgets orders created more than 90 days ago (binance-api.md §7): stay inside.
-REST_WINDOW_MS = 7 * DAY_MS - 60_000
-REST_RETENTION_MS = 89 * DAY_MS
+# Offset inference compares the export with /fapi/v1/allOrders (/papi/v1/um/allOrders): stay a minute inside its
+# window and a day inside its retention.
+REST_WINDOW_MS = FUTURES_WINDOW_MS - 60_000
+REST_RETENTION_MS = (FUTURES_REST_RETENTION_DAYS - 1) * DAY_MS
 
 
 def _as_int(value: Any) -> int | None:
@@ -242,7 +230,7 @@ class ExportChain:
         *,
         data_dir: str | os.PathLike[str],
         account: str,
-        monthly_limit: int = DEFAULT_MONTHLY_LIMIT,
+        monthly_limit: int | None = None,
         allow_http_loopback: bool = False,
         now: Callable[[], float] = time.time,
         time_scale: float = 1.0,
@@ -255,7 +243,7 @@ class ExportChain:
         self.ledger = ledger
         self.data_dir = Path(data_dir)
         self.account = account
-        self.monthly_limit = monthly_limit
+        self.monthly_limit = monthly_limit  # None: Binance's quota of the endpoint's kind
         self.allow_http_loopback = allow_http_loopback
         self.utc_offset_minutes = utc_offset_minutes
         self.now = now
@@ -278,8 +266,13 @@ class ExportChain:
             raise ExportError(f"no export endpoint configured for {market}/{kind}") from None
 
     def limit_for(self, endpoint: ExportEndpoint) -> int:
-        """Monthly download-id limit of an endpoint: the single place to give trade/income exports their own."""
-        return self.monthly_limit
+        """Monthly download-id limit of an endpoint: the configured limit, else Binance's quota for its kind."""
+        return self._limit_for_kind(endpoint.kind)
+
+    def _limit_for_kind(self, kind: str) -> int:
+        if self.monthly_limit is not None:
+            return self.monthly_limit
+        return EXPORT_MONTHLY_QUOTA.get(kind, min(EXPORT_MONTHLY_QUOTA.values()))
 
     def quota(self, endpoint: ExportEndpoint, month: str | None = None) -> QuotaStatus:
         """Ids used / remaining in ``month`` (default: this UTC month) for this endpoint and account."""
@@ -291,7 +284,7 @@ class ExportChain:
     def plan(self, endpoint: ExportEndpoint, start: date, end: date) -> ExportPlan:
         """Coalesced <=1-year requests for the days of [start, end] no ledger entry covers. No API calls."""
         requested_end = end
-        last_day = ms_to_day(self._now_ms()) - timedelta(days=0 if self.include_today else 1)
+        last_day = day_of(self._now_ms()) - timedelta(days=0 if self.include_today else 1)
         end = min(end, last_day)
         covering: list[LedgerEntry] = []
         if start <= end:
@@ -382,11 +375,11 @@ class ExportChain:
     def refresh(self, endpoint: ExportEndpoint) -> RequestResult:
         """The scheduled refresh: the previous ``refresh_days`` complete UTC days, plus any gap since the last
         export of this endpoint (a skipped schedule run must not leave a hole)."""
-        today = ms_to_day(self._now_ms())
+        today = day_of(self._now_ms())
         covering = self.ledger.entries(
             market=endpoint.market, kind=endpoint.kind, account=self.account, status=BLOCKING_STATUSES
         )
-        last = max((ms_to_day(e.end_ms) for e in covering), default=None)
+        last = max((day_of(e.end_ms) for e in covering), default=None)
         start, end = refresh_range(today, self.refresh_days, last_covered=last)
         return self.request(endpoint, start, end)
 
@@ -825,7 +818,7 @@ class ExportChain:
                 utc_offset_minutes=offset,
                 default_utc_offset_minutes=self.utc_offset_minutes,
                 source_name=entry.file_name,
-                days=days_between(ms_to_day(entry.start_ms), ms_to_day(entry.end_ms)),
+                days=days_between(day_of(entry.start_ms), day_of(entry.end_ms)),
             )
         except Exception as exc:
             self.ledger.update(entry.id, self._now_ms(), "ingest_failed", detail={"error": str(exc)[:2000]})
@@ -927,8 +920,7 @@ class ExportChain:
         keys = sorted({*self._endpoints, *((e.market, e.kind) for e in entries)})
         summary = StatusSummary(account, month)
         for market, kind in keys:
-            ep = self._endpoints.get((market, kind))
-            limit = self.limit_for(ep) if ep is not None else self.monthly_limit
+            limit = self._limit_for_kind(kind)
             summary.quotas.append(self.ledger.quota(market, kind, account, month, limit))
         for e in entries:
             summary.by_status.setdefault(e.status, []).append(e)

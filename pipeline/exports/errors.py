@@ -7,14 +7,7 @@ pre-signed URL's query string or any API key.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
-
-def fmt_ms(ms: int | None) -> str:
-    """Human UTC time for messages."""
-    if ms is None or ms < 0:
-        return "-"
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+from pipeline.times import fmt_ms
 
 
 class ExportError(Exception):

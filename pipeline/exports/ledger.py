@@ -28,12 +28,13 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pipeline.exports.errors import ExportStateError, QuotaWouldBeExceeded, fmt_ms
-from pipeline.exports.planning import covered_days, day_end_ms, day_start_ms, days_between, ms_to_day
+from pipeline.exports.errors import ExportStateError, QuotaWouldBeExceeded
+from pipeline.exports.planning import covered_days
+from pipeline.times import day_end_ms, day_of, day_start_ms, days_between, fmt_ms, month_of, next_month_start_ms
+from pipeline.times import now_ms as wall_now_ms
 
 LEDGER_FILE = "export_ledger.sqlite"
 SCHEMA_VERSION = 2
@@ -103,17 +104,6 @@ _MIGRATE_V2 = (
 )
 
 
-def month_of(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m")
-
-
-def month_reset_ms(month: str) -> int:
-    """First millisecond of the month after ``month`` ("YYYY-MM"), UTC."""
-    y, m = (int(x) for x in month.split("-"))
-    y, m = (y + 1, 1) if m == 12 else (y, m + 1)
-    return int(datetime(y, m, 1, tzinfo=UTC).timestamp() * 1000)
-
-
 @dataclass(frozen=True)
 class LedgerEntry:
     id: int
@@ -162,7 +152,7 @@ class LedgerEntry:
 
     @property
     def range_text(self) -> str:
-        return f"{ms_to_day(self.start_ms).isoformat()}..{ms_to_day(self.end_ms).isoformat()}"
+        return f"{day_of(self.start_ms).isoformat()}..{day_of(self.end_ms).isoformat()}"
 
     def describe(self) -> str:
         """One line for status output and messages."""
@@ -345,7 +335,9 @@ class ExportLedger:
             ).fetchone()
             is not None
         )
-        return QuotaStatus(market, kind, account, month, int(used), limit, int(unknown), blocked, month_reset_ms(month))
+        return QuotaStatus(
+            market, kind, account, month, int(used), limit, int(unknown), blocked, next_month_start_ms(month)
+        )
 
     def quota(self, market: str, kind: str, account: str, month: str, limit: int) -> QuotaStatus:
         with self._connect() as con:
@@ -416,7 +408,7 @@ class ExportLedger:
                     (market, kind, account, *BLOCKING_STATUSES, end_ms, start_ms),
                 )
             ]
-            first, last = ms_to_day(start_ms), ms_to_day(end_ms)
+            first, last = day_of(start_ms), day_of(end_ms)
             covered = covered_days([(e.start_ms, e.end_ms) for e in blocking], first, last)
             uncovered = [d for d in days_between(first, last) if d not in covered]
             if not uncovered:
@@ -480,7 +472,7 @@ class ExportLedger:
         to ``processing`` and is polled at once. Without: the user confirmed no download was created; the range
         is released (it may be planned again) and the attempt no longer counts against the quota.
         """
-        now = int(datetime.now(tz=UTC).timestamp() * 1000) if now_ms is None else now_ms
+        now = wall_now_ms() if now_ms is None else now_ms
         allowed = ("unknown", "attempted", "error")
         if download_id:
             return self.update(

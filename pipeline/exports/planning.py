@@ -1,8 +1,8 @@
-"""Pure planning helpers: UTC day ranges <-> ms, and coalescing uncovered days into few <=1-year requests.
+"""Pure planning helpers: coalescing uncovered UTC days into few <=1-year export requests.
 
 Download ids are the scarce resource (about 10 a month, shared with the website), so the planner minimises the
 NUMBER of create calls: a greedy left-to-right cover of the uncovered days with windows of at most
-``MAX_SPAN_DAYS`` days. Greedy is optimal for covering points on a line with fixed-length intervals. A window
+``EXPORT_MAX_SPAN_DAYS`` days. Greedy is optimal for covering points on a line with fixed-length intervals. A window
 may therefore span a small already-covered hole between two gaps when that saves an id; it never starts or
 ends on a covered day, and a fully covered range produces no request at all.
 """
@@ -11,34 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
-DAY_MS = 86_400_000
-# Binance: "endTime - startTime must not exceed 1 year". Its notion of a year (365 d? calendar year? 366 d in a
-# leap year?) is undocumented, so a window is at most 365 whole UTC days: [day0 00:00:00.000, day364
-# 23:59:59.999], i.e. a span of 365 days minus 1 ms, which is below one year under every interpretation.
-MAX_SPAN_DAYS = 365
-MAX_SPAN_MS = MAX_SPAN_DAYS * DAY_MS - 1
+from pipeline.binance.facts import EXPORT_MAX_SPAN_DAYS
+from pipeline.times import DAY_MS, day_end_ms, day_of, day_start_ms, days_between
+
+# A window is at most EXPORT_MAX_SPAN_DAYS whole UTC days: [day0 00:00:00.000, last day 23:59:59.999], a span of
+# 365 days minus 1 ms, below one year under every reading of "1 year".
+MAX_SPAN_MS = EXPORT_MAX_SPAN_DAYS * DAY_MS - 1
 # The scheduled refresh asks for the previous week: about 4-5 ids a month of the ~10 the website shares.
 DEFAULT_REFRESH_DAYS = 7
-
-
-def day_start_ms(day: date) -> int:
-    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000)
-
-
-def day_end_ms(day: date) -> int:
-    """Last millisecond of a UTC day (ranges are inclusive on both ends, as Binance's startTime/endTime)."""
-    return day_start_ms(day) + DAY_MS - 1
-
-
-def ms_to_day(ms: int) -> date:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).date()
-
-
-def days_between(start: date, end: date) -> list[date]:
-    """Every day of [start, end] inclusive."""
-    return [start + timedelta(days=i) for i in range((end - start).days + 1)]
 
 
 def refresh_range(
@@ -88,10 +70,10 @@ def covered_days(intervals: Iterable[tuple[int, int]], start: date, end: date) -
     for lo, hi in intervals:
         if hi < lo_all or lo > hi_all:
             continue
-        first = ms_to_day(max(lo, lo_all))
+        first = day_of(max(lo, lo_all))
         if day_start_ms(first) < lo:
             first += timedelta(days=1)
-        last = ms_to_day(min(hi, hi_all))
+        last = day_of(min(hi, hi_all))
         if day_end_ms(last) > hi:
             last -= timedelta(days=1)
         d = first
@@ -101,7 +83,7 @@ def covered_days(intervals: Iterable[tuple[int, int]], start: date, end: date) -
     return out
 
 
-def coalesce(start: date, end: date, covered: set[date], max_days: int = MAX_SPAN_DAYS) -> list[PlannedRange]:
+def coalesce(start: date, end: date, covered: set[date], max_days: int = EXPORT_MAX_SPAN_DAYS) -> list[PlannedRange]:
     """Fewest windows of <= max_days days that cover every uncovered day of [start, end] (greedy, optimal)."""
     if end < start:
         return []

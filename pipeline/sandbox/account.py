@@ -13,12 +13,10 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+from pipeline.binance.facts import SPOT_ZERO_FILL_ARCHIVE_DAYS
 from pipeline.sandbox.config import SandboxConfig
+from pipeline.times import DAY_MS
 
-DAY_MS = 86_400_000
-ARCHIVE_AFTER_MS = 90 * DAY_MS
-FUTURES_REST_MAX_AGE_MS = 90 * DAY_MS
-FUTURES_ZERO_FILL_MAX_AGE_MS = 3 * DAY_MS
 OPEN_STATUSES = ("NEW", "PARTIALLY_FILLED")
 ARCHIVABLE = ("CANCELED", "EXPIRED", "EXPIRED_IN_MATCH")
 
@@ -656,7 +654,7 @@ class _SpotGen:
                 if (
                     o["status"] in ARCHIVABLE
                     and _is_zero(o["executedQty"])
-                    and o["updateTime"] < self.now - ARCHIVE_AFTER_MS
+                    and o["updateTime"] < self.now - SPOT_ZERO_FILL_ARCHIVE_DAYS * DAY_MS
                 ):
                     book.archived_ids.add(o["orderId"])
             book.index()

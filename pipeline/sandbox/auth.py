@@ -19,9 +19,9 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
+from pipeline.binance.facts import RECV_WINDOW_MAX_MS
 from pipeline.sandbox.config import SandboxConfig
 
-MAX_RECV_WINDOW = 60_000
 DEFAULT_RECV_WINDOW = 5_000
 _KEY_RE = re.compile(r"^[\x21-\x7e]{1,128}$")  # printable ASCII, no spaces
 _INT_RE = re.compile(r"^-?[0-9]{1,20}$")
@@ -150,7 +150,7 @@ def check_timing(params: dict[str, str], now_ms: int) -> None:
                 "Illegal characters found in parameter 'recvWindow'; legal range is '^\\d{1,12}(\\.\\d{1,3})?$'.",
             )
         recv = float(recv_text)
-        if recv > MAX_RECV_WINDOW:
+        if recv > RECV_WINDOW_MAX_MS:
             raise ApiError(400, -1131, "recvWindow must be less than 60000")
     if ts >= now_ms + 1000:
         raise ApiError(400, -1021, "Timestamp for this request was 1000ms ahead of the server's time.")

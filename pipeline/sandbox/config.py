@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from pipeline.binance.facts import EXPORT_LINK_LIFETIME_MS, EXPORT_MONTHLY_QUOTA, IP_BAN_MIN_MS, WEIGHT_PER_MINUTE
+
 DEFAULT_API_KEY = "sandbox-api-key"
 DEFAULT_API_SECRET = "sandbox-api-secret"
 
@@ -44,15 +46,16 @@ class SandboxConfig:
 
     # --- limits and clock ---
     time_scale: float = 1.0
-    spot_weight_limit: int = 6000
-    futures_weight_limit: int = 2400
-    papi_weight_limit: int = 6000
-    ban_seconds: float = 120.0  # first 418 ban (scaled), doubles per repeat offence, capped at 3 days (scaled)
+    spot_weight_limit: int = WEIGHT_PER_MINUTE["spot"]
+    futures_weight_limit: int = WEIGHT_PER_MINUTE["futures"]
+    papi_weight_limit: int = WEIGHT_PER_MINUTE["papi"]
+    ban_seconds: float = IP_BAN_MIN_MS / 1000  # first 418 ban (scaled), doubles per repeat offence, capped (scaled)
 
     # --- exports ---
-    export_quota: int = 10  # per endpoint, per account, per UTC calendar month
+    export_quota: int = EXPORT_MONTHLY_QUOTA["order"]  # per endpoint, per account, per UTC calendar month
     export_processing_seconds: float = 180.0  # scaled
-    export_link_ttl_seconds: float = 7 * 86400  # scaled
+    # scaled; Binance's pages say 24 h, a newer SDK 7 days: the default is the shorter, the longer one is a setting
+    export_link_ttl_seconds: float = EXPORT_LINK_LIFETIME_MS / 1000
     display_utc_offset_minutes: int = 480
 
     # --- faults (probabilities per API request; deterministic RNG from seed) ---

@@ -17,12 +17,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+from pipeline.binance import facts
 from pipeline.sandbox import exportfiles
 from pipeline.sandbox.account import (
-    DAY_MS,
-    FUTURES_REST_MAX_AGE_MS,
     FUTURES_SYMBOLS,
-    FUTURES_ZERO_FILL_MAX_AGE_MS,
     OPEN_STATUSES,
     Account,
     FuturesBook,
@@ -33,18 +31,12 @@ from pipeline.sandbox.account import (
 from pipeline.sandbox.auth import ApiError, Verifier, illegal, invalid_value, mandatory
 from pipeline.sandbox.config import SandboxConfig
 from pipeline.sandbox.limits import WeightLimiter, scaled_interval
+from pipeline.times import DAY_MS, month_of, now_ms
 
-MAX_LIMIT = 1000
-SPOT_WINDOW_MS = DAY_MS  # "startTime and endTime can't be longer than 24 hours"
-FUTURES_WINDOW_MS = 7 * DAY_MS
-EXPORT_MAX_SPAN_MS = 365 * DAY_MS  # "must not exceed 1 year"; we read a year as 365 days
+EXPORT_MAX_SPAN_MS = facts.EXPORT_MAX_SPAN_DAYS * DAY_MS
 _INT_RE = re.compile(r"^-?[0-9]{1,20}$")
 _SYMBOL_RE = re.compile(r"^[A-Z0-9\-_.]{1,20}$")
 SIGNED_PARAMS = ("timestamp", "recvWindow", "signature")
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 class Params:
@@ -75,7 +67,7 @@ class Params:
             raise illegal(name)
         return int(value)
 
-    def limit(self, default: int = 500, maximum: int = MAX_LIMIT) -> int:
+    def limit(self, default: int = 500, maximum: int = facts.PAGE_LIMIT) -> int:
         value = self.int("limit")
         if value is None:
             return default
@@ -146,7 +138,7 @@ class Exchange:
             limits={"spot": cfg.spot_weight_limit, "futures": cfg.futures_weight_limit, "papi": cfg.papi_weight_limit},
             interval=self.interval,
             ban_ms=max(1000, int(cfg.ban_seconds * 1000 / cfg.time_scale)),
-            max_ban_ms=max(1000, int(3 * 86400 * 1000 / cfg.time_scale)),
+            max_ban_ms=max(1000, int(facts.IP_BAN_MAX_MS / cfg.time_scale)),
         )
         self.fault_rng = random.Random(f"orderlake-sandbox:{cfg.seed}:faults")
         self.id_rng = random.Random(f"orderlake-sandbox:{cfg.seed}:download-ids")
@@ -163,31 +155,41 @@ class Exchange:
     # routing table
 
     def _endpoints(self) -> dict[str, Endpoint]:
-        one = lambda p: 1  # noqa: E731
         w = lambda n: lambda p: n  # noqa: E731
+        spot, ping, weights = {k: w(v) for k, v in facts.SPOT_WEIGHTS.items()}, w(1), facts.SPOT_WEIGHTS
+        open_orders = lambda p: weights["open_orders_symbol" if p.items.get("symbol") else "open_orders_all"]  # noqa: E731
+        fut_all, fut_info = w(facts.FUTURES_ALL_ORDERS_WEIGHT), w(facts.FUTURES_EXCHANGE_INFO_WEIGHT)
+        fut_time, link = w(facts.FUTURES_TIME_WEIGHT), w(facts.EXPORT_LINK_WEIGHT)
+        usdm_create, papi_create = w(facts.EXPORT_CREATE_WEIGHT["futures"]), w(facts.EXPORT_CREATE_WEIGHT["papi"])
+        usdm_orders, pm_orders = (
+            (lambda p: self.futures_all_orders(p, "usdm")),
+            (lambda p: self.futures_all_orders(p, "pm_um")),
+        )
         eps = [
-            Endpoint("/api/v3/ping", "spot", False, lambda p: {}, one),
-            Endpoint("/api/v3/time", "spot", False, self.spot_time, one),
-            Endpoint("/api/v3/exchangeInfo", "spot", False, self.spot_exchange_info, w(20)),
-            Endpoint("/api/v3/account", "spot", True, self.spot_account, w(20)),
-            Endpoint("/api/v3/allOrders", "spot", True, self.spot_all_orders, w(20)),
-            Endpoint("/api/v3/allOrderList", "spot", True, self.spot_all_order_lists, w(20)),
+            Endpoint("/api/v3/ping", "spot", False, lambda p: {}, ping),
+            Endpoint("/api/v3/time", "spot", False, self.spot_time, spot["time"]),
+            Endpoint("/api/v3/exchangeInfo", "spot", False, self.spot_exchange_info, spot["exchange_info"]),
+            Endpoint("/api/v3/account", "spot", True, self.spot_account, spot["account"]),
+            Endpoint("/api/v3/allOrders", "spot", True, self.spot_all_orders, spot["all_orders"]),
+            Endpoint("/api/v3/allOrderList", "spot", True, self.spot_all_order_lists, spot["all_order_lists"]),
+            Endpoint("/api/v3/openOrders", "spot", True, self.spot_open_orders, open_orders),
+            Endpoint("/api/v3/order", "spot", True, self.spot_order, spot["order"]),
+            Endpoint("/api/v3/orderList", "spot", True, self.spot_order_list, spot["order_list"]),
+            Endpoint("/api/v3/openOrderList", "spot", True, self.spot_open_order_lists, spot["open_order_lists"]),
+            Endpoint("/fapi/v1/ping", "futures", False, lambda p: {}, ping, False),
+            Endpoint("/fapi/v1/time", "futures", False, self.spot_time, fut_time, False),
+            Endpoint("/fapi/v1/exchangeInfo", "futures", False, self.futures_exchange_info, fut_info, False),
+            Endpoint("/fapi/v1/allOrders", "futures", True, usdm_orders, fut_all, False),
             Endpoint(
-                "/api/v3/openOrders", "spot", True, self.spot_open_orders, lambda p: 6 if p.items.get("symbol") else 80
+                "/fapi/v1/order/asyn", "futures", True, lambda p: self.export_create(p, "usdm"), usdm_create, False
             ),
-            Endpoint("/api/v3/order", "spot", True, self.spot_order, w(4)),
-            Endpoint("/api/v3/orderList", "spot", True, self.spot_order_list, w(4)),
-            Endpoint("/api/v3/openOrderList", "spot", True, self.spot_open_order_lists, w(6)),
-            Endpoint("/fapi/v1/ping", "futures", False, lambda p: {}, one, False),
-            Endpoint("/fapi/v1/time", "futures", False, self.spot_time, one, False),
-            Endpoint("/fapi/v1/exchangeInfo", "futures", False, self.futures_exchange_info, one, False),
-            Endpoint("/fapi/v1/allOrders", "futures", True, lambda p: self.futures_all_orders(p, "usdm"), w(5), False),
-            Endpoint("/fapi/v1/order/asyn", "futures", True, lambda p: self.export_create(p, "usdm"), w(1000), False),
-            Endpoint("/fapi/v1/order/asyn/id", "futures", True, lambda p: self.export_link(p, "usdm"), w(10), False),
-            Endpoint("/papi/v1/ping", "papi", False, lambda p: {}, one, False),
-            Endpoint("/papi/v1/um/allOrders", "papi", True, lambda p: self.futures_all_orders(p, "pm_um"), w(5), False),
-            Endpoint("/papi/v1/um/order/asyn", "papi", True, lambda p: self.export_create(p, "pm_um"), w(1500), False),
-            Endpoint("/papi/v1/um/order/asyn/id", "papi", True, lambda p: self.export_link(p, "pm_um"), w(10), False),
+            Endpoint("/fapi/v1/order/asyn/id", "futures", True, lambda p: self.export_link(p, "usdm"), link, False),
+            Endpoint("/papi/v1/ping", "papi", False, lambda p: {}, ping, False),
+            Endpoint("/papi/v1/um/allOrders", "papi", True, pm_orders, fut_all, False),
+            Endpoint(
+                "/papi/v1/um/order/asyn", "papi", True, lambda p: self.export_create(p, "pm_um"), papi_create, False
+            ),
+            Endpoint("/papi/v1/um/order/asyn/id", "papi", True, lambda p: self.export_link(p, "pm_um"), link, False),
         ]
         return {e.name: e for e in eps}
 
@@ -384,7 +386,7 @@ class Exchange:
                 # UNCONFIRMED for today's API; -1102 on endTime is what Binance answered for a bad pair in 2021
                 # (binance-spot-api-docs PR #38).
                 raise mandatory("endTime")
-            if end - start > SPOT_WINDOW_MS:
+            if end - start > facts.SPOT_WINDOW_MS:
                 raise ApiError(400, -1127, "More than 24 hours between startTime and endTime.")
         # "If startTime and/or endTime are specified, orderId is ignored"; times filter the LAST update
         # (updateTime), results ascending by (updateTime, orderId).
@@ -410,7 +412,7 @@ class Exchange:
         if start is not None and end is not None:
             if end < start:
                 raise mandatory("endTime")
-            if end - start > SPOT_WINDOW_MS:
+            if end - start > facts.SPOT_WINDOW_MS:
                 raise ApiError(400, -1127, "More than 24 hours between startTime and endTime.")
         import bisect
 
@@ -561,7 +563,7 @@ class Exchange:
         if start is not None and end is not None:
             if start > end:
                 raise ApiError(400, -1023, "Start time is greater than end time.")
-            if end - start > FUTURES_WINDOW_MS:
+            if end - start > facts.FUTURES_WINDOW_MS:
                 raise ApiError(400, -4165, "Invalid time interval. Maximum time interval is 7 days.")
         now = now_ms()
         rows = book.per_symbol.get(symbol, []) if symbol else book.orders
@@ -576,9 +578,9 @@ class Exchange:
             if start is None and end is None:
                 end = now
             if start is None:
-                start = end - FUTURES_WINDOW_MS
+                start = end - facts.FUTURES_WINDOW_MS
             if end is None:
-                end = start + FUTURES_WINDOW_MS
+                end = start + facts.FUTURES_WINDOW_MS
             times = book.per_symbol_times.get(symbol, []) if symbol else book.times
             cand_iter = rows[bisect.bisect_left(times, start) : bisect.bisect_right(times, end)]
         out = []
@@ -603,7 +605,7 @@ class Exchange:
             # "lookup interval is too big" code.
             raise ApiError(400, -1127, "More than 365 days between startTime and endTime.")
         now = now_ms()
-        month = datetime.fromtimestamp(now / 1000, tz=UTC).strftime("%Y-%m")
+        month = month_of(now)
         with self.lock:
             used = self.quota_used.get((market, month), 0)
             if used >= self.cfg.export_quota:
@@ -753,10 +755,11 @@ def _copy_list(r: dict) -> dict:
 
 
 def _futures_rest_visible(o: dict, now: int) -> bool:
-    if o["time"] < now - FUTURES_REST_MAX_AGE_MS:
+    if o["time"] < now - facts.FUTURES_REST_RETENTION_DAYS * DAY_MS:
         return False
     zero = o["executedQty"].strip("0.") == ""
-    return not (o["status"] in ("CANCELED", "EXPIRED") and zero and o["time"] < now - FUTURES_ZERO_FILL_MAX_AGE_MS)
+    old = o["time"] < now - facts.FUTURES_ZERO_FILL_RETENTION_DAYS * DAY_MS
+    return not (o["status"] in ("CANCELED", "EXPIRED") and zero and old)
 
 
 _EMPTY_BOOK = SpotBook("")

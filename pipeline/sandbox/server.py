@@ -29,8 +29,9 @@ from pipeline.sandbox.auth import (
     ws_value,
 )
 from pipeline.sandbox.config import SandboxConfig
-from pipeline.sandbox.core import Endpoint, Exchange, Params, now_ms
+from pipeline.sandbox.core import Endpoint, Exchange, Params
 from pipeline.sandbox.exportfiles import s3_denied_xml, s3_expired_xml
+from pipeline.times import now_ms
 
 logger = logging.getLogger(__name__)
 

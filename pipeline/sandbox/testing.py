@@ -10,6 +10,7 @@ from typing import Any
 from pipeline.sandbox.config import SandboxConfig
 from pipeline.sandbox.server import SandboxExchange
 from pipeline.settings import Settings
+from pipeline.times import now_ms
 
 
 @contextmanager
@@ -82,12 +83,11 @@ class SignedClient:
         return quote(base64.b64encode(raw).decode(), safe="")
 
     def query(self, params: dict[str, Any] | None = None, *, timestamp: int | None = None, signed: bool = True) -> str:
-        import time
         from urllib.parse import urlencode
 
         items = dict(params or {})
         if signed and "timestamp" not in items:
-            items["timestamp"] = timestamp if timestamp is not None else int(time.time() * 1000)
+            items["timestamp"] = timestamp if timestamp is not None else now_ms()
         q = urlencode(items)
         if signed:
             q += "&signature=" + self.sign(q)

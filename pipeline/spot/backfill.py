@@ -26,13 +26,14 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from pipeline import progress
-from pipeline.spot.common import BlindSpot, SpotApi, now_ms
+from pipeline.spot.common import BlindSpot, SpotApi
 from pipeline.spot.discovery import DiscoveryResult, ProbeMode, discover_symbols
 from pipeline.spot.fetch import SpotFetchResult, execute_plan, fetch_open_orders
 from pipeline.spot.index import SymbolIndex
 from pipeline.spot.planner import ListPlan, Mode, SpotPlan, plan_spot_backfill
 from pipeline.storage import lake
 from pipeline.storage.schemas import spot_open_orders, spot_order_lists, spot_orders
+from pipeline.times import day_of, now_ms
 
 Transport = Literal["rest", "ws"]
 # `source` column values (pipeline.storage.schemas.columns.SOURCES)
@@ -285,7 +286,7 @@ def snapshot_open_orders(
     table = spot_open_orders.from_api(
         snap.orders, account=account, snapshot_time=taken, source=src_orders, ingested_at=taken
     )
-    day = datetime.fromtimestamp(taken / 1000, tz=UTC).date()
+    day = day_of(taken)
     written = lake.write_partition(data_dir, "spot_open_orders", account, day, table)
     open_symbols = {row["symbol"] for row in snap.orders}
     for sym, act in index.symbols.items():

@@ -6,20 +6,14 @@ Everything here is transport-neutral: ``spot_api`` is any object with the SpotRe
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
-from pipeline.binance.spot import WEIGHTS as WEIGHT  # one table: the client's (binance-api.md §8/§9)
+from pipeline.binance.facts import SPOT_WEIGHTS, WEIGHT_PER_MINUTE
 
-DAY_MS = 86_400_000
-PAGE_LIMIT = 1000  # allOrders / allOrderList maximum `limit`
-
-# WEIGHT prices plans and meters our calls; the client's limiter counts the same calls independently
+# SPOT_WEIGHTS prices plans and meters our calls; the client's limiter counts the same calls independently
 # (client.weight_used()), so a mismatch between the two shows up in run metadata.
-DEFAULT_WEIGHT_PER_MINUTE = 6000
 
 # Statuses after which an order never changes again, so its updateTime is final.
 TERMINAL_STATUSES = frozenset({"FILLED", "CANCELED", "REJECTED", "EXPIRED", "EXPIRED_IN_MATCH"})
@@ -32,8 +26,6 @@ BAD_SYMBOL = -1121
 WINDOW_TOO_LARGE = -1127
 ORDER_ARCHIVED = -2026
 INVALID_PARAMETER_CODES = frozenset({-1100, -1101, -1102, -1103, -1104, -1105, -1106, -1111, -1128, -1130})
-
-ARCHIVE_AFTER_DAYS = 90  # zero-fill CANCELED/EXPIRED spot orders vanish from allOrders after 90 days
 
 
 class SpotApi(Protocol):
@@ -69,41 +61,6 @@ def error_code(exc: BaseException) -> int | None:
     return code if isinstance(code, int) else None
 
 
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def day_start_ms(day: date) -> int:
-    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000)
-
-
-def day_window(day: date) -> tuple[int, int]:
-    """[00:00:00.000, 23:59:59.999] of a UTC day, both bounds inclusive.
-
-    Why -1 ms: Binance rejects spans of *more than* 24 h with -1127 and both startTime and endTime are
-    inclusive. Whether a span of exactly 86 400 000 ms is accepted is unconfirmed, and it would also include
-    00:00:00.000 of the next day, so one order could land in two partitions. 23:59:59.999 covers the day
-    exactly, with no gap and no overlap with the next window.
-    """
-    start = day_start_ms(day)
-    return start, start + DAY_MS - 1
-
-
-def day_of(ms: int) -> date:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).date()
-
-
-def days_between(start: date, end: date) -> list[date]:
-    """Inclusive list of days."""
-    return [start + timedelta(days=i) for i in range((end - start).days + 1)]
-
-
-def fmt_ms(ms: int | None) -> str | None:
-    if ms is None:
-        return None
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 @dataclass(frozen=True)
 class BlindSpot:
     """Something we know we cannot see, recorded instead of silently missing it.
@@ -132,7 +89,7 @@ class Meter:
 
     def add(self, kind: str, n: int = 1) -> None:
         self.calls[kind] = self.calls.get(kind, 0) + n
-        self.weight += WEIGHT[kind] * n
+        self.weight += SPOT_WEIGHTS[kind] * n
 
     @property
     def total_calls(self) -> int:
@@ -189,7 +146,7 @@ def budget_per_minute(exchange_info: dict | None) -> float:
         span = seconds.get(rl.get("interval", "MINUTE"), 60) * int(rl.get("intervalNum", 1))
         rate = float(rl["limit"]) * 60.0 / span
         best = rate if best is None else min(best, rate)
-    return best or float(DEFAULT_WEIGHT_PER_MINUTE)
+    return best or float(WEIGHT_PER_MINUTE["spot"])
 
 
 def weight_delta(read: Callable[[], int] | None, before: int | None) -> int | None:

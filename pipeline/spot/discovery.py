@@ -21,11 +21,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
+from pipeline.binance.facts import PAGE_LIMIT, SPOT_WEIGHTS, WEIGHT_PER_MINUTE
 from pipeline.spot.common import (
     BAD_SYMBOL,
     INVALID_PARAMETER_CODES,
-    PAGE_LIMIT,
-    WEIGHT,
     BlindSpot,
     MeteredSpot,
     SpotApi,
@@ -260,8 +259,8 @@ def _probe_targets(index: SymbolIndex, listed: dict[str, dict], *, full: bool, r
 
 def _estimate(index: SymbolIndex, todo: list[str], *, probe_lists: bool) -> dict[str, Any]:
     calls = len(todo) + (1 if probe_lists else 0)
-    weight = calls * WEIGHT["all_orders"]
-    per_min = index.weight_per_minute or 6000.0
+    weight = calls * SPOT_WEIGHTS["all_orders"]
+    per_min = index.weight_per_minute or float(WEIGHT_PER_MINUTE["spot"])
     return {
         "symbols": len(todo),
         "order_list_probe": probe_lists,
@@ -275,12 +274,14 @@ def _estimate(index: SymbolIndex, todo: list[str], *, probe_lists: bool) -> dict
 
 def _cost_line(est: dict[str, Any], full: bool) -> str:
     what = "full probe of" if full else "targeted probe of"
-    prod = "" if est["weight_per_minute"] == 6000 else f", {est['weight'] / 6000:.2f} min at Binance's 6000/min"
+    binance = WEIGHT_PER_MINUTE["spot"]
+    at_binance = f", {est['weight'] / binance:.2f} min at Binance's {binance}/min"
+    prod = "" if est["weight_per_minute"] == binance else at_binance
+    lists = " + order lists" if est["order_list_probe"] else ""
     return (
-        f"spot discovery: {what} {est['symbols']} symbols"
-        f"{' + order lists' if est['order_list_probe'] else ''}: {est['calls']} calls x 20 = {est['weight']} "
-        f"weight, about {est['minutes_at_budget']} min at {est['weight_per_minute']:.0f} weight/min{prod} "
-        f"({est['note']}); the result is cached in the symbol index"
+        f"spot discovery: {what} {est['symbols']} symbols{lists}: {est['calls']} calls x "
+        f"{SPOT_WEIGHTS['all_orders']} = {est['weight']} weight, about {est['minutes_at_budget']} min at "
+        f"{est['weight_per_minute']:.0f} weight/min{prod} ({est['note']}); the result is cached in the symbol index"
     )
 
 

@@ -13,7 +13,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.spot.common import ARCHIVE_AFTER_DAYS, DAY_MS, TERMINAL_LIST_STATUSES, TERMINAL_STATUSES, WEIGHT
+from pipeline.binance.facts import (
+    PAGE_LIMIT,
+    SPOT_WEIGHTS,
+    SPOT_WINDOW_MS,
+    SPOT_ZERO_FILL_ARCHIVE_DAYS,
+    WEIGHT_PER_MINUTE,
+)
+from pipeline.spot.common import TERMINAL_LIST_STATUSES, TERMINAL_STATUSES
+from pipeline.times import DAY_MS
 
 
 class FakeApiError(Exception):
@@ -87,7 +95,7 @@ class FakeSpotApi:
     bad_symbols: set[str] = field(default_factory=set)  # delisted AND rejected with -1121
     reject_order_id_zero: bool = False
     window_order: str = "updateTime"  # "orderId" simulates a server that sorts time-filtered pages by id
-    weight_limit_per_minute: int = 6000
+    weight_limit_per_minute: int = WEIGHT_PER_MINUTE["spot"]
     weight: int = 0
     calls: list[tuple[str, dict]] = field(default_factory=list)
 
@@ -99,7 +107,7 @@ class FakeSpotApi:
             rows_.sort(key=lambda r: r["orderId"])
 
     def _charge(self, kind: str, params: dict) -> None:
-        self.weight += WEIGHT[kind]
+        self.weight += SPOT_WEIGHTS[kind]
         self.calls.append((kind, params))
 
     def _visible(self, row: dict) -> bool:
@@ -107,7 +115,7 @@ class FakeSpotApi:
         archived = (
             row["status"] in ("CANCELED", "EXPIRED", "EXPIRED_IN_MATCH")
             and zero_fill
-            and row["updateTime"] < self.now - ARCHIVE_AFTER_DAYS * DAY_MS
+            and row["updateTime"] < self.now - SPOT_ZERO_FILL_ARCHIVE_DAYS * DAY_MS
         )
         return not archived and row["time"] <= self.now
 
@@ -127,12 +135,12 @@ class FakeSpotApi:
 
     @staticmethod
     def _check_window(start_time: int | None, end_time: int | None, limit: int) -> None:
-        if not 1 <= limit <= 1000:
+        if not 1 <= limit <= PAGE_LIMIT:
             raise FakeApiError(-1100, "Illegal characters found in parameter 'limit'")
         if start_time is not None and end_time is not None:
             if end_time < start_time:
                 raise FakeApiError(-1104, "startTime after endTime")
-            if end_time - start_time > DAY_MS:
+            if end_time - start_time > SPOT_WINDOW_MS:
                 raise FakeApiError(-1127, "More than 24 hours between startTime and endTime.")
 
     # -- API ---------------------------------------------------------------------------------------------------

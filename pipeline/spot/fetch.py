@@ -21,21 +21,19 @@ from datetime import date
 from typing import Any, NamedTuple
 
 from pipeline import progress
+from pipeline.binance.facts import PAGE_LIMIT, SPOT_WEIGHTS
 from pipeline.spot.common import (
     BAD_SYMBOL,
-    PAGE_LIMIT,
-    WEIGHT,
     BlindSpot,
     MeteredSpot,
     SpotApi,
-    day_of,
-    day_window,
     error_code,
     weight_delta,
 )
 from pipeline.spot.discovery import candidate_symbols, start_id
 from pipeline.spot.index import SymbolIndex
 from pipeline.spot.planner import SpotPlan, SymbolPlan
+from pipeline.times import day_of, day_window
 
 __all__ = ["OpenOrders", "SpotFetchResult", "execute_plan", "fetch_open_orders"]
 
@@ -350,9 +348,9 @@ def fetch_open_orders(
     pool = (
         symbols if symbols is not None else [s for s in candidate_symbols(index) if index.get(s).status != "delisted"]
     )
-    per_symbol = len(pool) * WEIGHT["open_orders_symbol"]
+    per_symbol = len(pool) * SPOT_WEIGHTS["open_orders_symbol"]
     orders: list[dict] = []
-    if per_symbol < WEIGHT["open_orders_all"]:
+    if per_symbol < SPOT_WEIGHTS["open_orders_all"]:
         mode = f"per symbol ({len(pool)} x 6 = {per_symbol} < 80)"
         for sym in pool:
             try:

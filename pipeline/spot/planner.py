@@ -25,23 +25,12 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, Literal
 
-from pipeline.spot.common import (
-    ARCHIVE_AFTER_DAYS,
-    DAY_MS,
-    PAGE_LIMIT,
-    WEIGHT,
-    BlindSpot,
-    day_of,
-    day_start_ms,
-    day_window,
-    days_between,
-    fmt_ms,
-)
-from pipeline.spot.common import (
-    now_ms as wall_now_ms,
-)
+from pipeline.binance.facts import PAGE_LIMIT, SPOT_WEIGHTS, SPOT_ZERO_FILL_ARCHIVE_DAYS
+from pipeline.spot.common import BlindSpot
 from pipeline.spot.discovery import candidate_symbols, start_id
 from pipeline.spot.index import SymbolActivity, SymbolIndex
+from pipeline.times import DAY_MS, day_of, day_start_ms, day_window, days_between, fmt_ms, iso_ms
+from pipeline.times import now_ms as wall_now_ms
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +64,7 @@ class SymbolPlan:
             "symbol": self.symbol,
             "strategy": self.strategy,
             "calls": self.calls,
-            "weight": self.calls * WEIGHT["all_orders"],
+            "weight": self.calls * SPOT_WEIGHTS["all_orders"],
             "windows_calls": self.windows_calls,
             "cursor_calls": self.cursor_calls,
             "window_days": len(self.days),
@@ -103,7 +92,7 @@ class ListPlan:
         return {
             "strategy": self.strategy,
             "calls": self.calls,
-            "weight": self.calls * WEIGHT["all_order_lists"],
+            "weight": self.calls * SPOT_WEIGHTS["all_order_lists"],
             "windows_calls": self.windows_calls,
             "cursor_calls": self.cursor_calls,
             "cursor_start": self.cursor_start,
@@ -150,7 +139,7 @@ class SpotPlan(_Days):
 
     @property
     def est_weight(self) -> int:
-        return self.est_calls * WEIGHT["all_orders"]
+        return self.est_calls * SPOT_WEIGHTS["all_orders"]
 
     def summary(self) -> dict[str, Any]:
         """JSON-serialisable description, for run metadata and logs."""
@@ -161,14 +150,14 @@ class SpotPlan(_Days):
             "start": self.start.isoformat(),
             "end": self.end.isoformat(),
             "days": len(self.days),
-            "now": fmt_ms(self.now_ms),
+            "now": iso_ms(self.now_ms),
             "est_calls": self.est_calls,
             "est_weight": self.est_weight,
             "strategies": {
                 s: {
                     "symbols": len(ps),
                     "calls": sum(p.calls for p in ps),
-                    "weight": sum(p.calls for p in ps) * WEIGHT["all_orders"],
+                    "weight": sum(p.calls for p in ps) * SPOT_WEIGHTS["all_orders"],
                 }
                 for s, ps in by.items()
             },
@@ -398,19 +387,19 @@ def _baselines(index: SymbolIndex, ctx: _Range, planned: list[str]) -> dict[str,
     out = {}
     for name, n in (("windows_over_active", len(active)), ("windows_over_listed", listed + len(extra))):
         calls = n * days
-        out[name] = {"symbols": n, "days": days, "calls": calls, "weight": calls * WEIGHT["all_orders"]}
+        out[name] = {"symbols": n, "days": days, "calls": calls, "weight": calls * SPOT_WEIGHTS["all_orders"]}
     return out
 
 
 def _plan_blind_spots(index: SymbolIndex, ctx: _Range, mode: Mode) -> list[BlindSpot]:
     out = []
-    cutoff = day_of(ctx.now - ARCHIVE_AFTER_DAYS * DAY_MS)
+    cutoff = day_of(ctx.now - SPOT_ZERO_FILL_ARCHIVE_DAYS * DAY_MS)
     if ctx.start < cutoff:
         out.append(
             BlindSpot(
                 "archived",
                 "orders that ended CANCELED/EXPIRED/EXPIRED_IN_MATCH with zero fill more "
-                f"than {ARCHIVE_AFTER_DAYS} days ago are archived by Binance (-2026) and not returned "
+                f"than {SPOT_ZERO_FILL_ARCHIVE_DAYS} days ago are archived by Binance (-2026) and not returned "
                 "by allOrders",
                 start=ctx.start.isoformat(),
                 end=min(ctx.end, cutoff - timedelta(days=1)).isoformat(),

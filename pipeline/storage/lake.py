@@ -42,6 +42,7 @@ import pyarrow.parquet as pq
 
 from pipeline.storage.schemas import TABLES, module_for
 from pipeline.storage.schemas.columns import check_required
+from pipeline.times import DAY_MS, day_start_ms
 
 LAKE_DIR = "lake"
 PART_FILE = "part-0.parquet"
@@ -146,9 +147,8 @@ def conform(table_name: str, table: pa.Table) -> pa.Table:
 
 
 def _day_bounds(day: date) -> tuple[pa.Scalar, pa.Scalar]:
-    epoch = date(1970, 1, 1)
-    lo = (day - epoch).days * 86_400_000
-    hi = lo + 86_400_000
+    lo = day_start_ms(day)
+    hi = lo + DAY_MS
     return pa.scalar(lo, pa.int64()), pa.scalar(hi, pa.int64())
 
 

@@ -72,6 +72,7 @@ from typing import Any
 import pyarrow as pa
 
 from pipeline.storage import lake, schemas
+from pipeline.times import now_ms as wall_now_ms
 
 CATALOG_FILE = "warehouse.duckdb"
 TABLES = ("spot_orders", "spot_order_lists", "spot_open_orders", "futures_orders", "pm_um_orders")
@@ -504,7 +505,7 @@ def _clean_stale_temps(directory: Path) -> None:
 
 # -- snapshots ------------------------------------------------------------------------------------------------------
 def snapshot_id(now_ms: int | None = None) -> str:
-    ms = int(time.time() * 1000) if now_ms is None else now_ms
+    ms = wall_now_ms() if now_ms is None else now_ms
     return f"{ms:013d}-{uuid.uuid4().hex[:8]}"
 
 
@@ -557,7 +558,7 @@ def gc_snapshots(
     root = data_dir / SNAPSHOT_DIR
     if not root.is_dir():
         return []
-    now = int(time.time() * 1000) if now_ms is None else now_ms
+    now = wall_now_ms() if now_ms is None else now_ms
     cutoff = now - int(grace_seconds * 1000)
     snaps = [p for p in root.iterdir() if p.is_dir()]
     done = {p: _completed_at(p) for p in snaps}
@@ -769,7 +770,7 @@ def build_catalog(
             con.close()
         lake.fsync_path(tmp)
         if snap_root is not None:  # compacted_sources created it
-            (snap_root / SNAPSHOT_DONE).write_text(str(int(time.time() * 1000)))
+            (snap_root / SNAPSHOT_DONE).write_text(str(wall_now_ms()))
         os.replace(tmp, final)
         lake.fsync_path(data_dir)
     finally:

@@ -17,11 +17,15 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from pipeline.exports.chain import DEFAULT_MONTHLY_LIMIT
+from pipeline.binance.facts import (
+    EXPORT_MONTHLY_QUOTA,
+    FUTURES_REST_RETENTION_DAYS,
+    FUTURES_ZERO_FILL_RETENTION_DAYS,
+    SPOT_ZERO_FILL_ARCHIVE_DAYS,
+)
+from pipeline.times import day_of, days_between, fmt_ms
 from pipeline.warehouse.catalog import TABLES
 
-ARCHIVE_AFTER_DAYS = 90  # spot: zero-fill CANCELED/EXPIRED orders vanish from allOrders (-2026) after 90 d
-FUTURES_REST_RETENTION_DAYS = 90  # USD-M allOrders: 90 days (unfilled cancels only 3 days); older: exports only
 EXPORT_MARKETS = {"usdm": "futures_orders", "pm_um": "pm_um_orders"}
 LIST_LIMIT = 25  # lines per list before "... and N more"
 INGESTED = ("ingested",)
@@ -48,17 +52,7 @@ def fmt_ranges(runs: list[tuple[date, date]], limit: int = 8) -> str:
 
 
 def missing_days(present: set[date], start: date, end: date) -> list[date]:
-    if end < start:
-        return []
-    return [
-        start + timedelta(days=i) for i in range((end - start).days + 1) if start + timedelta(days=i) not in present
-    ]
-
-
-def fmt_ms(ms: int | None) -> str:
-    if ms is None or ms < 0:
-        return "-"
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return [d for d in days_between(start, end) if d not in present]
 
 
 def _more(lines: list[str], total: int, indent: str = "    ") -> list[str]:
@@ -144,9 +138,9 @@ def scan_lake(data_dir: Path, account: str | None, start_date: date | None) -> l
 
 
 def late_fetched_spot_days(data_dir: Path, account: str | None) -> list[date]:
-    """Spot partition days whose CURRENT file was fetched more than 90 days after the day.
+    """Spot partition days whose CURRENT file was fetched more than SPOT_ZERO_FILL_ARCHIVE_DAYS after the day.
 
-    Binance archives zero-fill cancels after 90 days, and a rewrite replaces the whole partition, so such days very
+    Binance archives zero-fill cancels after that, and a rewrite replaces the whole partition, so such days very
     likely lack their zero-fill CANCELED/EXPIRED orders. Uses ingested_at; empty partitions are judged by mtime.
     """
     root = data_dir / "lake" / "spot_orders"
@@ -170,7 +164,7 @@ def late_fetched_spot_days(data_dir: Path, account: str | None) -> list[date]:
                 fetched_day = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC).date()
         except Exception:
             continue
-        if fetched_day is not None and (fetched_day - day).days > ARCHIVE_AFTER_DAYS:
+        if fetched_day is not None and (fetched_day - day).days > SPOT_ZERO_FILL_ARCHIVE_DAYS:
             late.append(day)
     return sorted(set(late))
 
@@ -188,26 +182,15 @@ def _ledger_path(data_dir: Path) -> Path:
     return data_dir / "state" / "export_ledger.sqlite"
 
 
-def _day(ms: int) -> date:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).date()
-
-
 def _entry_days(entries: Iterable[Any], statuses: tuple[str, ...]) -> set[date]:
-    days: set[date] = set()
-    for e in entries:
-        if e.status in statuses:
-            d, end = _day(e.start_ms), _day(e.end_ms)
-            while d <= end:
-                days.add(d)
-                d += timedelta(days=1)
-    return days
+    return {d for e in entries if e.status in statuses for d in days_between(day_of(e.start_ms), day_of(e.end_ms))}
 
 
 def exports_section(
-    data_dir: Path, account: str, start_date: date | None, now: datetime, monthly_limit: int
+    data_dir: Path, account: str, start_date: date | None, now: datetime, monthly_limit: int | None
 ) -> ExportsSection | None:
-    """Ledger summary (ids per status, quota this month against ``monthly_limit``) and the day ranges no export
-    covers."""
+    """Ledger summary (ids per status, quota this month against ``monthly_limit``, None: Binance's quota) and the
+    day ranges no export covers."""
     if not _ledger_path(data_dir).exists():
         return None
     sec = ExportsSection()
@@ -426,14 +409,14 @@ class StatusReport:
             "have no history reachable through the API."
         )
         # 2. archived zero-fill cancels
-        cutoff = self.today - timedelta(days=ARCHIVE_AFTER_DAYS)
+        cutoff = self.today - timedelta(days=SPOT_ZERO_FILL_ARCHIVE_DAYS)
         out.append(
             f"  - spot zero-fill CANCELED/EXPIRED orders that ended before {cutoff} are archived by Binance "
             "(-2026) and not returned by allOrders: days fetched after that point can lack them."
         )
         if self.late_spot_days:
             out.append(
-                f"    {len(self.late_spot_days)} spot day(s) were fetched more than {ARCHIVE_AFTER_DAYS} "
+                f"    {len(self.late_spot_days)} spot day(s) were fetched more than {SPOT_ZERO_FILL_ARCHIVE_DAYS} "
                 f"days late (likely missing zero-fill cancels): {fmt_ranges(ranges(self.late_spot_days))}"
             )
         # 3. futures / PM days never exported
@@ -449,9 +432,9 @@ class StatusReport:
         # 4. REST retention
         out.append(
             f"  - USD-M futures REST allOrders keeps only {FUTURES_REST_RETENTION_DAYS} days (unfilled "
-            f"cancels 3 days): orders before {self.today - timedelta(days=FUTURES_REST_RETENTION_DAYS)} "
-            "are reachable only through the quota-limited export (about 10 ids a month, shared with "
-            "the website)."
+            f"cancels {FUTURES_ZERO_FILL_RETENTION_DAYS} days): orders before "
+            f"{self.today - timedelta(days=FUTURES_REST_RETENTION_DAYS)} are reachable only through the "
+            f"quota-limited export (about {EXPORT_MONTHLY_QUOTA['order']} ids a month, shared with the website)."
         )
         return out
 
@@ -493,7 +476,7 @@ def coverage_report(
     *,
     start_date: date | None = None,
     spot_symbols: Iterable[str] = (),
-    export_monthly_limit: int = DEFAULT_MONTHLY_LIMIT,
+    export_monthly_limit: int | None = None,
     now: datetime | None = None,
 ) -> StatusReport:
     """Build the coverage report; ``account=None`` covers every account found in the lake and state files."""

@@ -18,10 +18,10 @@ import pytest
 
 from assets.common.partitions import RANGE_END_TAG, RANGE_START_TAG
 from assets.definitions import build_definitions
+from pipeline.binance.facts import SPOT_WEIGHTS
 from pipeline.cli import main
 from pipeline.sandbox.testing import start_sandbox
 from pipeline.settings import Settings
-from pipeline.spot.common import WEIGHT
 from pipeline.storage import lake
 from pipeline.storage.schemas import spot_order_lists
 from tests.support.assets import lake_rows, partition_days, sandbox_settings, truth_spot_orders
@@ -49,7 +49,7 @@ def _settings(monkeypatch, sx, data: Path, **changes) -> Settings:
 
 
 def _truth_lists(truth: dict, start: date, end: date) -> list[dict]:
-    from pipeline.spot.common import day_start_ms, day_window
+    from pipeline.times import day_start_ms, day_window
 
     lo, hi = day_start_ms(start), day_window(end)[1]
     rows = [r for r in truth["spot_order_lists"] if lo <= r["transactionTime"] <= hi]
@@ -98,8 +98,8 @@ def test_cli_backfill_equals_truth_and_costs_little(sandbox, window, tmp_path, m
     probe = index["full_probe_weight"]
     run = spent - probe  # the spot_orders step: what the backfill itself costs once the account is known
     active = len(truth["active"])
-    naive_active = active * DAYS * WEIGHT["all_orders"]
-    naive_listed = len(truth["listed"]) * DAYS * WEIGHT["all_orders"]
+    naive_active = active * DAYS * SPOT_WEIGHTS["all_orders"]
+    naive_listed = len(truth["listed"]) * DAYS * SPOT_WEIGHTS["all_orders"]
     with capsys.disabled():
         print(
             f"\nSPOT DAGSTER BACKFILL ({DAYS} days): server-measured weight {spent} = one-off full probe "

@@ -14,6 +14,7 @@ from pipeline.binance.clock import SYNC_SAMPLES
 from pipeline.binance.signing import HmacSigner
 from pipeline.binance.transport import RetryPolicy
 from pipeline.settings import Secret
+from pipeline.times import fmt_ms
 from tests.support.fake_binance import Answer, err, fake_binance
 
 API_KEY = "SECRETKEY-4f1d2c9a8b7e6d5c"
@@ -266,7 +267,7 @@ def test_418_raises_ip_banned_with_the_time_and_stops(env, tmp_path) -> None:
     with pytest.raises(errors.IpBanned) as info:
         client.spot.all_orders("BTCUSDT")
     assert info.value.until_ms == until and info.value.http_status == 418
-    assert errors.fmt_ms(until) in str(info.value) and "stopped" in str(info.value)
+    assert fmt_ms(until) in str(info.value) and "stopped" in str(info.value)
     assert ft.slept == [] and len(fb.calls("/api/v3/allOrders")) == 1
     # another client (process) on this machine does not even send: the shared state says "banned"
     other = make_client(fb.url, tmp_path, FakeTime())

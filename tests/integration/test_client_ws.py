@@ -17,6 +17,7 @@ from pipeline.binance.clock import SYNC_SAMPLES, ServerClock
 from pipeline.binance.signing import HmacSigner
 from pipeline.binance.ws import SpotWs
 from pipeline.settings import Secret, Settings
+from pipeline.times import fmt_ms
 from tests.support.fake_binance import fake_ws
 
 
@@ -225,7 +226,7 @@ def test_ws_418_raises_ip_banned_and_garbage_is_unexpected(tmp_path: Path) -> No
             client.spot_ws.open_orders()
         with pytest.raises(errors.IpBanned) as info:
             client.spot_ws.all_orders("BTCUSDT")
-        assert info.value.until_ms == until and errors.fmt_ms(until) in str(info.value)
+        assert info.value.until_ms == until and fmt_ms(until) in str(info.value)
         client.close()
 
 

@@ -16,7 +16,7 @@ import pipeline.binance as binance
 import pipeline.sandbox.testing as testing
 from pipeline.settings import Settings
 from pipeline.spot import SymbolIndex, discover_symbols, execute_plan, plan_spot_backfill
-from pipeline.spot.common import day_of, day_start_ms, day_window
+from pipeline.times import day_of, day_start_ms, day_window
 
 FIELDS_ORDER = ("symbol", "orderId")
 

@@ -11,9 +11,9 @@ import pytest
 from pipeline.sandbox import testing
 from pipeline.sandbox.server import SandboxExchange
 from pipeline.settings import Settings
-from pipeline.spot.common import day_start_ms, day_window
 from pipeline.storage import lake
 from pipeline.storage.schemas import module_for, spot_orders
+from pipeline.times import day_start_ms, day_window
 
 # Columns a fetch stamps on (not part of the order as Binance holds it).
 STAMPS = ("ingested_at", "source")

@@ -13,18 +13,9 @@ import pytest
 
 from pipeline.exports.chain import ExportChain
 from pipeline.exports.errors import ExportRejected, ExportRequestUnknown, QuotaWouldBeExceeded
-from pipeline.exports.ledger import ExportLedger, month_of
-from pipeline.exports.planning import (
-    DAY_MS,
-    MAX_SPAN_MS,
-    PlannedRange,
-    coalesce,
-    covered_days,
-    day_end_ms,
-    day_start_ms,
-    ms_to_day,
-    refresh_range,
-)
+from pipeline.exports.ledger import ExportLedger
+from pipeline.exports.planning import MAX_SPAN_MS, PlannedRange, coalesce, covered_days, refresh_range
+from pipeline.times import DAY_MS, day_end_ms, day_of, day_start_ms, month_of
 from tests.support.exports import PM, T0, USDM, Clock, FakeClient, make_chain, make_error
 
 YEAR_MS = 365 * DAY_MS
@@ -360,7 +351,7 @@ def test_weekly_refresh_requests_the_previous_week_and_fills_a_skipped_one(tmp_p
     chain.refresh(USDM)
     clock.advance(60)
     assert list(chain.refresh(USDM)) == []  # nothing new: no id spent
-    days = [(ms_to_day(a), ms_to_day(b)) for _, a, b in client.creates]
+    days = [(day_of(a), day_of(b)) for _, a, b in client.creates]
     assert days == [
         (date(2025, 3, 8), date(2025, 3, 14)),
         (date(2025, 3, 15), date(2025, 3, 21)),

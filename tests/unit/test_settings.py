@@ -68,7 +68,7 @@ DEFAULTS = {
     "start_date": date(2024, 1, 1),
     "spot_symbols": (),
     "spot_probe": "auto",
-    "export_monthly_limit": 10,
+    "export_monthly_limit": None,
     "export_cron": "30 0 * * 1",
     "export_window_days": 7,
     "export_utc_offset_minutes": None,

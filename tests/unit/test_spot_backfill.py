@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from pipeline.spot.backfill import backfill_spot, merge_day, write_day
-from pipeline.spot.common import DAY_MS, day_of, day_start_ms, day_window
 from pipeline.spot.fake import FakeSpotApi, make_order, scenario
 from pipeline.storage import lake
 from pipeline.storage.schemas import spot_orders
+from pipeline.times import DAY_MS, day_of, day_start_ms, day_window
 from pipeline.warehouse.catalog import build_catalog
 
 T0 = 1_709_294_400_000  # the fake's "now": 2024-03-01 12:00 UTC

@@ -15,8 +15,8 @@ from pipeline.spot import (
     fetch_open_orders,
     plan_spot_backfill,
 )
-from pipeline.spot.common import DAY_MS, day_of, day_start_ms, day_window
 from pipeline.spot.fake import FakeSpotApi, make_list, make_order, scenario
+from pipeline.times import DAY_MS, day_of, day_start_ms, day_window
 
 NOW = 1_709_294_400_000  # 2024-03-01 12:00 UTC
 TODAY = date(2024, 3, 1)
