@@ -167,7 +167,7 @@ def build_chain_assets(spec: ExportAssets, partitions: dg.PartitionsDefinition) 
                 f"{len(plan.blocked)} export request(s) for these days have an UNKNOWN outcome and block their "
                 "range until you decide (quota may be spent): "
                 + "; ".join(e.describe() for e in plan.blocked)
-                + ". Check the Binance website's download history, then `python -m pipeline.exports resolve "
+                + ". Check the Binance website's download history, then `orderlake exports resolve "
                 "<entry> [--download-id ID]`.",
                 allow_retries=False,
             )

@@ -572,7 +572,7 @@ class ExportChain:
             f"{info.get('status')!r}, which is not one of the documented values (processing, completed). The "
             "entry is now in the 'error' state and is no longer polled; its range stays blocked so no id is "
             "spent on it automatically. Check the website's download history; to poll again or release it: "
-            f"python -m pipeline.exports resolve {entry.id} [--download-id {did}]"
+            f"orderlake exports resolve {entry.id} [--download-id {did}]"
         )
         self.ledger.update(
             entry.id,
@@ -797,17 +797,22 @@ class ExportChain:
         raise LinkExpired(msg)
 
     # -- 5. ingest --------------------------------------------------------------------------------------------
-    def ingest(self, download_id: str, *, infer_offset: bool = True) -> parser.ExportIngestResult:
+    def ingest(
+        self, download_id: str, *, infer_offset: bool = True, known_offset_minutes: int | None = None
+    ) -> parser.ExportIngestResult:
         """Parse the raw file into daily partitions (never downloads again if the raw copy exists).
 
-        The UTC offset of the file's local times is, best first: inferred from REST orders overlapping the
-        export (``infer_offset``), the file's name/header label, the configured ``utc_offset_minutes``. A failure
-        is recorded in the ledger (event ``ingest_failed``); the raw file stays for a re-ingest after a fix.
+        The UTC offset of the file's local times is, best first: ``known_offset_minutes``, inferred from REST
+        orders overlapping the export (``infer_offset``), the file's name/header label, the configured
+        ``utc_offset_minutes``. A failure is recorded in the ledger (event ``ingest_failed``); the raw file stays
+        for a re-ingest after a fix.
         """
         raw = self.retrieve(download_id)
         entry = self.ledger.by_download_id(str(download_id))
         try:
-            offset = self._inferred_offset(entry, raw.path) if infer_offset else None
+            offset = known_offset_minutes
+            if offset is None and infer_offset:
+                offset = self._inferred_offset(entry, raw.path)
             result = parser.write_export_partitions(
                 raw.path,
                 data_dir=self.data_dir,
@@ -844,6 +849,18 @@ class ExportChain:
             ingested_at=self._now_ms(),
         )
         return result
+
+    def reingest(self, entry_id: int) -> parser.ExportIngestResult:
+        """Parse a ledger entry's stored raw file into the lake again (after a parser fix): no network call, no new
+        download id. The UTC offset is the one the last ingest recorded, so an offset inferred from REST then is
+        kept; an entry never ingested falls back to the file's label and the configured offset."""
+        entry = self.ledger.get(entry_id)
+        if entry.download_id is None or self._reuse_raw(entry) is None:
+            raise ExportStateError(
+                f"export {entry.describe()}: no downloaded file to re-ingest (status {entry.status}). The retrieval "
+                "run (the export link sensor, or `orderlake backfill`) stores it once Binance has generated it."
+            )
+        return self.ingest(str(entry.download_id), infer_offset=False, known_offset_minutes=entry.utc_offset_minutes)
 
     def overlap_orders(self, entry: LedgerEntry) -> list[dict[str, Any]]:
         """REST order objects of the export's last days that REST still returns (empty when none overlap)."""

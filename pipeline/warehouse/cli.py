@@ -2,7 +2,7 @@
 
 ``sql`` opens the catalog READ-ONLY (many read-only processes may share the file; the catalog builder never opens the
 live file read-write, it swaps in a new one), so it can run at any time, also during a backfill. Heavy imports are
-lazy: ``pipeline.cli`` imports this module just to build its parser.
+lazy: ``orderlake`` (``assets.cli``) imports this module just to build its parser.
 """
 
 from __future__ import annotations

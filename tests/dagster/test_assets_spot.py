@@ -16,10 +16,10 @@ import dagster as dg
 import duckdb
 import pytest
 
+from assets.cli import main
 from assets.common.partitions import RANGE_END_TAG, RANGE_START_TAG
 from assets.definitions import build_definitions
 from pipeline.binance.facts import SPOT_WEIGHTS
-from pipeline.cli import main
 from pipeline.sandbox.testing import start_sandbox
 from pipeline.settings import Settings
 from pipeline.storage import lake

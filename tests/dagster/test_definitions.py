@@ -8,11 +8,11 @@ import dagster as dg
 import pytest
 
 from assets import definitions
+from assets.cli import main
 from assets.definitions import build_definitions
 from assets.exports import definitions as exports
 from assets.spot import definitions as spot
 from assets.warehouse import definitions as warehouse
-from pipeline.cli import main
 from pipeline.errors import ConfigurationError
 from pipeline.sandbox.testing import start_sandbox
 from pipeline.settings import Secret, Settings

@@ -10,8 +10,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from assets.demo import run_demo
-from pipeline.cli import main
+from assets.cli import main
+from assets.cli.demo import run_demo
 from pipeline.exports.ledger import ExportLedger
 from pipeline.settings import Settings
 

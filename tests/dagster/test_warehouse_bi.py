@@ -125,7 +125,7 @@ def test_bi_reads_stay_consistent_during_real_backfills(tmp_path: Path, monkeypa
             f"main(['backfill', '--start', '{a}', '--end', '{b}', '--select', 'spot', '--quiet'])" for a, b in ranges
         )
         writer = subprocess.Popen(
-            [sys.executable, "-c", f"from pipeline.cli import main; {script}"],
+            [sys.executable, "-c", f"from assets.cli import main; {script}"],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

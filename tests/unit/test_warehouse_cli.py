@@ -110,8 +110,7 @@ def test_missing_catalog_says_how_to_build_it(tmp_path: Path, capsys: pytest.Cap
 
 
 def test_wired_into_orderlake_cli(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    import pipeline.sandbox.cli  # noqa: F401  # pipeline.cli builds every subcommand's parser
-    from pipeline.cli import main
+    from assets.cli import main
 
     assert main(["sql", "SELECT count(*) AS n FROM spot_orders", "--format", "csv"], Settings(data_dir=data)) == 0
     assert capsys.readouterr().out.splitlines() == ["n", "2"]

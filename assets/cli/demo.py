@@ -83,8 +83,8 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
     with SandboxExchange(cfg) as sx:
         print(f"sandbox exchange on {sx.url} (time scale {cfg.time_scale:g}x, seed {cfg.seed})")
         demo = sandbox_settings(settings, sx, data_dir, min(spot_start, export_start))
+        from assets.cli.backfill import BackfillFailed, backfill, instance
         from assets.definitions import build_definitions
-        from assets.runner import BackfillFailed, backfill, instance
         from pipeline import progress
 
         defs = build_definitions(demo)

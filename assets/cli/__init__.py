@@ -1,7 +1,8 @@
-"""The ``orderlake`` command line (also ``python -m pipeline``).
+"""``orderlake``: the one command line (also ``python -m pipeline``), on the Dagster side of the arrows
+``cli -> assets -> pipeline``, because ``backfill`` and ``demo`` drive Dagster jobs.
 
-Subcommands import their implementation lazily so that ``orderlake sql`` starts fast and
-``orderlake sandbox`` does not drag Dagster in.
+Settings are read from the environment once, here. Subcommands import their implementation lazily, so that
+``orderlake sql`` starts fast and ``orderlake sandbox`` does not drag Dagster in.
 """
 
 from __future__ import annotations
@@ -42,6 +43,10 @@ def _build_parser() -> argparse.ArgumentParser:
     warehouse_cli.add_sql_arguments(sub.add_parser("sql", help="run SQL against the DuckDB catalog"))
     warehouse_cli.add_status_arguments(sub.add_parser("status", help="coverage report: what is in the lake"))
 
+    from pipeline.exports import cli as exports_cli
+
+    exports_cli.add_arguments(sub.add_parser("exports", help="the export ledger: list, resolve, reingest"))
+
     demo = sub.add_parser("demo", help="the whole pipeline on the built-in sandbox exchange (make run)")
     demo.add_argument("--spot-days", type=int, default=120, help="days of spot history to backfill")
     demo.add_argument("--export-days", type=int, default=365, help="days of futures/PM history to export")
@@ -49,7 +54,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None, settings: Settings | None = None) -> int:
-    """``settings``: read from the environment once, here, unless given (tests)."""
+    """``settings``: read from the environment unless given (tests build them explicitly)."""
     args = _build_parser().parse_args(argv)
     try:
         if args.command == "sandbox":  # the sandbox is configured by its flags only
@@ -69,19 +74,19 @@ def main(argv: Sequence[str] | None = None, settings: Settings | None = None) ->
             from pipeline.warehouse import cli as warehouse_cli
 
             return warehouse_cli.run_status(args, settings)
-        if args.command == "backfill":
-            from assets import runner
+        if args.command == "exports":
+            from pipeline.exports import cli as exports_cli
 
-            return runner.run_backfill_command(args, settings)
+            return exports_cli.run(args, settings)
+        if args.command == "backfill":
+            from assets.cli import backfill
+
+            return backfill.run_backfill_command(args, settings)
         if args.command == "demo":
-            from assets import demo
+            from assets.cli import demo
 
             return demo.run_demo(args, settings)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     raise AssertionError(f"unhandled command {args.command}")
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
