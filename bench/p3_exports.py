@@ -1,6 +1,6 @@
 """P3, export ingestion: a generated order-export ZIP to daily Parquet partitions, ours against pandas and pyarrow.
 
-* ours: ``pipeline.exports.parser.write_export_partitions`` (streamed parse, exact decimals, validation, dedupe,
+* ours: ``pipeline.exports.ingest.write_export_partitions`` (streamed parse, exact decimals, validation, dedupe,
   one atomic partition per UTC day of ``Update Time``);
 * (a) pandas: ``read_csv`` of the ZIP + ``to_datetime`` + the same split by UTC day + ``to_parquet`` per day (zstd,
   as the lake) - less work than ours: floats instead of exact decimals, no validation, no dedupe;
@@ -158,7 +158,7 @@ def _dec(units: np.ndarray, scale: int) -> pa.Array:
 
 # -- the contenders (each in its own subprocess) ---------------------------------------------------------------------
 def ingest_ours(path: str, out: str) -> dict[str, Any]:
-    from pipeline.exports.parser import write_export_partitions
+    from pipeline.exports.ingest import write_export_partitions
 
     t0 = time.perf_counter()
     res = write_export_partitions(
@@ -192,7 +192,7 @@ def ingest_pandas(path: str, out: str) -> dict[str, Any]:
 
 def parse_ours(path: str) -> dict[str, Any]:
     """Our parser alone (decompress, CSV, exact conversion and validation, no lake): splits ours into parse/write."""
-    from pipeline.exports.parser import parse_export
+    from pipeline.exports.parsing import parse_export
 
     t0 = time.perf_counter()
     rows = sum(batch.num_rows for batch in parse_export(path, market="usdm", account="main"))

@@ -25,7 +25,7 @@ from pipeline.exports import checks as export_checks
 from pipeline.exports.chain import ExportChain, table_for
 from pipeline.exports.errors import ExportError
 from pipeline.exports.ledger import LedgerEntry
-from pipeline.exports.parser import ExportFileError
+from pipeline.exports.parsing import ExportFileError
 from pipeline.times import day_of, days_between, fmt_ms
 
 POOL = "binance_futures_export"  # one create call at a time across runs: each costs 1000-1500 weight

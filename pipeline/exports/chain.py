@@ -24,7 +24,7 @@ from typing import Any
 from pipeline.binance import errors
 from pipeline.binance.exports import EXPORT_ENDPOINTS, ExportEndpoint
 from pipeline.binance.facts import EXPORT_MONTHLY_QUOTA, FUTURES_REST_RETENTION_DAYS, FUTURES_WINDOW_MS
-from pipeline.exports import pacing, parser
+from pipeline.exports import ingest, pacing, parsing
 from pipeline.exports.download import LinkExpiredByServer, download, normalise_url, sha256_file, url_where
 from pipeline.exports.errors import (
     ExportError,
@@ -799,7 +799,7 @@ class ExportChain:
     # -- 5. ingest --------------------------------------------------------------------------------------------
     def ingest(
         self, download_id: str, *, infer_offset: bool = True, known_offset_minutes: int | None = None
-    ) -> parser.ExportIngestResult:
+    ) -> ingest.ExportIngestResult:
         """Parse the raw file into daily partitions (never downloads again if the raw copy exists).
 
         The UTC offset of the file's local times is, best first: ``known_offset_minutes``, inferred from REST
@@ -813,7 +813,7 @@ class ExportChain:
             offset = known_offset_minutes
             if offset is None and infer_offset:
                 offset = self._inferred_offset(entry, raw.path)
-            result = parser.write_export_partitions(
+            result = ingest.write_export_partitions(
                 raw.path,
                 data_dir=self.data_dir,
                 table=table_for(entry.market, entry.kind),
@@ -850,7 +850,7 @@ class ExportChain:
         )
         return result
 
-    def reingest(self, entry_id: int) -> parser.ExportIngestResult:
+    def reingest(self, entry_id: int) -> ingest.ExportIngestResult:
         """Parse a ledger entry's stored raw file into the lake again (after a parser fix): no network call, no new
         download id. The UTC offset is the one the last ingest recorded, so an offset inferred from REST then is
         kept; an entry never ingested falls back to the file's label and the configured offset."""
@@ -885,7 +885,7 @@ class ExportChain:
                 exc,
             )
             return None
-        found = parser.infer_utc_offset(path, sample)
+        found = parsing.infer_utc_offset(path, sample)
         detail = {
             "reference_orders": len(sample),
             "matched": found.matched if found else 0,

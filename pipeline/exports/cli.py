@@ -41,7 +41,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     """Heavy imports here, not at the top: ``orderlake`` imports this module just to build its parser."""
     from pipeline.exports.errors import ExportError
     from pipeline.exports.ledger import ExportLedger
-    from pipeline.exports.parser import ExportFileError
+    from pipeline.exports.parsing import ExportFileError
 
     data_dir = args.data_dir or settings.data_dir
     try:

@@ -3,7 +3,8 @@
 The Dagster assets, ``orderlake backfill`` and the benchmarks all call :func:`backfill_spot`, so the orchestration
 overhead of Dagster can be measured against exactly the same loop.
 
-Rewriting a day MERGES with what the lake already holds instead of replacing it blindly:
+Rewriting a day MERGES with what the lake already holds (:func:`pipeline.storage.versions.write_day`) instead of
+replacing it blindly:
 
 * a row whose content did not change keeps its old ``ingested_at``: re-running a backfill changes no row;
 * an order the new fetch no longer returns for that day is kept. It is either an earlier version of an order that
@@ -20,9 +21,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from pipeline import progress
@@ -33,6 +32,7 @@ from pipeline.spot.index import SymbolIndex
 from pipeline.spot.planner import ListPlan, Mode, SpotPlan, plan_spot_backfill
 from pipeline.storage import lake
 from pipeline.storage.schemas import spot_open_orders, spot_order_lists, spot_orders
+from pipeline.storage.versions import write_day
 from pipeline.times import day_of, now_ms
 
 Transport = Literal["rest", "ws"]
@@ -40,8 +40,6 @@ Transport = Literal["rest", "ws"]
 ORDER_SOURCE = {"rest": "rest_allOrders", "ws": "ws_allOrders"}
 LIST_SOURCE = {"rest": "rest_allOrderList", "ws": "ws_allOrderList"}
 OPEN_SOURCE = {"rest": ("rest_openOrders", "rest_openOrderList"), "ws": ("ws_openOrders", "ws_openOrderList")}
-_KEYS = {"spot_orders": ("symbol", "order_id"), "spot_order_lists": ("order_list_id",)}
-_VERSION = {"spot_orders": "update_time", "spot_order_lists": "transaction_time"}
 INDEX_FRESH_S = 15 * 60.0
 
 
@@ -98,59 +96,6 @@ def lake_symbols(data_dir: str | Path, account: str) -> list[str]:
         return []
     table = ds.dataset(str(root), format="parquet", schema=spot_orders.SCHEMA).to_table(columns=["symbol"])
     return sorted(set(table.column("symbol").unique().to_pylist()))
-
-
-def merge_day(old: pa.Table | None, new: pa.Table, table: str) -> pa.Table:
-    """The day's rows after a re-fetch: newest version per key, unchanged rows as they were (see module doc).
-
-    Vectorised (a join on the key columns, then column-wise comparisons), because a re-backfill rewrites every
-    day and busy days hold thousands of orders.
-    """
-    if old is None or old.num_rows == 0:
-        return new
-    keys, version = list(_KEYS[table]), _VERSION[table]
-    left = old.select(keys).append_column("_old", pa.array(np.arange(old.num_rows)))
-    right = new.select(keys).append_column("_new", pa.array(np.arange(new.num_rows)))
-    joined = left.join(right, keys=keys, join_type="full outer")
-    pairs = joined.filter(pc.and_(pc.is_valid(joined["_old"]), pc.is_valid(joined["_new"])))
-    mine, theirs = old.take(pairs["_old"]), new.take(pairs["_new"])
-    # the stored row wins when it is newer, or the same version with the same content (keeps its ingested_at);
-    # a same-version row with other content is Binance correcting itself: take the new one
-    same_version = pc.equal(mine[version], theirs[version])
-    keep_old = pc.or_(pc.greater(mine[version], theirs[version]), pc.and_(same_version, _same_content(mine, theirs)))
-    old_rows = _ids(joined.filter(pc.is_null(joined["_new"]))["_old"], pairs["_old"].filter(keep_old))
-    new_rows = _ids(joined.filter(pc.is_null(joined["_old"]))["_new"], pairs["_new"].filter(pc.invert(keep_old)))
-    return pa.concat_tables([old.take(old_rows), new.take(new_rows)])
-
-
-def _ids(*columns: pa.ChunkedArray) -> pa.ChunkedArray:
-    return pa.chunked_array([chunk for col in columns for chunk in col.chunks], pa.int64())
-
-
-def _same_content(a: pa.Table, b: pa.Table) -> pa.Array:
-    """Row-wise equality of two aligned tables over every column but ``ingested_at`` (NULL equals NULL)."""
-    same = pa.array(np.ones(a.num_rows, dtype=bool))
-    for name in a.column_names:
-        if name == "ingested_at":
-            continue
-        x, y = a[name], b[name]
-        if pa.types.is_nested(x.type):  # Arrow compares no lists: the few order-list members, in Python
-            eq = pa.array([u == v for u, v in zip(x.to_pylist(), y.to_pylist(), strict=True)], pa.bool_())
-        else:
-            eq = pc.or_(pc.fill_null(pc.equal(x, y), False), pc.and_(pc.is_null(x), pc.is_null(y)))
-        same = pc.and_(same, eq)
-    return same
-
-
-def write_day(data_dir: str | Path, table: str, account: str, day: date, new: pa.Table) -> pa.Table:
-    """Merge ``new`` into the day's partition and replace it atomically; returns the table now stored."""
-    try:
-        old = lake.read_partition(data_dir, table, account, day)
-    except lake.PartitionMissing:
-        old = None
-    merged = merge_day(old, new, table)
-    lake.write_partition(data_dir, table, account, day, merged)
-    return merged
 
 
 def backfill_spot(

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from pipeline.exports import checks
-from pipeline.exports.parser import UnknownTimezone, ZipBombRefused
+from pipeline.exports.parsing import UnknownTimezone, ZipBombRefused
 from pipeline.sandbox import exportfiles
 from pipeline.storage import lake
 from pipeline.storage.schemas import futures_orders

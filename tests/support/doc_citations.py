@@ -1,9 +1,10 @@
 """Find citations of the repository's docs (``docs/x.md`` and ``docs/x.md §Heading``) and check they resolve.
 
-A citation names a file under ``docs/`` and optionally one or more headings of it, each after a ``§``:
-``docs/binance-facts.md §Retention`` or ``docs/binance-facts.md §Retention, §Spot allOrders``. A heading is
-matched as the longest heading of the cited file that the text after ``§`` starts with, followed by a non-word
-character or the end of the line, so a citation may sit inside prose or a code comment.
+A citation names a file under ``docs/`` and optionally one or more headings of it, each after a ``§`` (a space
+after the ``§`` is allowed): ``docs/binance-facts.md §Retention`` or ``docs/binance-facts.md § Retention (and
+§ Spot allOrders)``. Every ``§`` between a citation and the next citation on the same line names a heading of the
+cited file. A heading is matched as the longest heading that the text after ``§`` starts with, followed by a
+non-word character or the end of the line, so a citation may sit inside prose or a code comment.
 Relative Markdown links between docs (``[x](design/budget.md#…)``) are checked too.
 """
 
@@ -34,7 +35,7 @@ OUTSIDE_FILES = (
 _OUTSIDE = re.compile("|".join(rf"(?<![\w/.-]){re.escape(name)}" for name in OUTSIDE_FILES))
 
 _CITATION = re.compile(r"(?<![\w/.-])docs/(?:[\w.-]+/)*[\w.-]+\.md")
-_SECTION_JOIN = re.compile(r"[ \t]*(?:,|;|/|\band\b|&)?[ \t]*§")
+_SECTION = re.compile(r"§[ \t]*")
 _HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t]*#*[ \t]*$")
 _FENCE = re.compile(r"^[ \t]*(```|~~~)")
 _MD_LINK = re.compile(r"\]\(([^)\s#]+\.md)(?:#[^)\s]*)?\)")
@@ -125,14 +126,12 @@ def check_citations(root: Path, files: Iterable[Path], *, skip: Iterable[Path] =
                 if known is None:
                     problems.append(Problem(where, cited, "names a file that is not in the repository"))
                     continue
-                pos = match.end()
-                while (join := _SECTION_JOIN.match(line, pos)) is not None:
-                    after = line[join.end() :]
-                    heading = _match_heading(after, known)
-                    if heading is None:
+                following = _CITATION.search(line, match.end())
+                stop = following.start() if following else len(line)
+                for section in _SECTION.finditer(line, match.end(), stop):
+                    after = line[section.end() :]
+                    if _match_heading(after, known) is None:
                         problems.append(Problem(where, f"{cited} §{after.strip()}", f"matches no heading of {cited}"))
-                        break
-                    pos = join.end() + len(heading)
             if path.suffix == ".md" and rel.startswith("docs/"):
                 for link in _MD_LINK.finditer(line):
                     target = link.group(1)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from pipeline.exports import parser
-from pipeline.exports.parser import parse_export
+from pipeline.exports import parsing
+from pipeline.exports.parsing import parse_export
 from pipeline.storage.schemas import futures_orders
 
 HEADER = [
@@ -86,7 +86,7 @@ def csv_bytes(
         w.writerow([r.get(h, "") for h in header])
     text = out.getvalue()
     if sentinel:
-        text += parser.EMPTY_SENTINEL + ("\r\n" if crlf else "\n")
+        text += parsing.EMPTY_SENTINEL + ("\r\n" if crlf else "\n")
     return (("\ufeff" if bom else "") + text).encode()
 
 
@@ -97,8 +97,8 @@ def write_zip(path: Path, members: dict[str, bytes]) -> Path:
     return path
 
 
-def parse_all(path: Path, **kw: object) -> tuple[pa.Table, parser.ParseStats]:
-    stats = parser.ParseStats()
+def parse_all(path: Path, **kw: object) -> tuple[pa.Table, parsing.ParseStats]:
+    stats = parsing.ParseStats()
     batches = list(parse_export(path, market="usdm", account="main", download_id="777", stats=stats, **kw))
     table = pa.Table.from_batches(batches, schema=futures_orders.SCHEMA)
     return table, stats

@@ -47,11 +47,12 @@ def test_a_good_citation_with_chained_sections_resolves(tmp_path: Path) -> None:
         {
             "docs/facts.md": FACTS,
             "pipeline/a.py": "# 24 h windows (docs/facts.md §Spot allOrderList, §Retention): see there\n",
+            "assets/b.py": "# docs/facts.md § Spot allOrders (and § Retention); docs/facts.md §Retention\n",
             "README.md": "Details in docs/facts.md.\n",
         },
     )
     checked, problems = check_citations(root, scanned_files(root))
-    assert (checked, problems) == (2, [])
+    assert (checked, problems) == (4, [])
 
 
 @pytest.mark.parametrize(
@@ -61,6 +62,8 @@ def test_a_good_citation_with_chained_sections_resolves(tmp_path: Path) -> None:
         ("# docs/facts.md §Spot allorders\n", "matches no heading"),  # case matters
         ("# docs/facts.md §Retentions\n", "matches no heading"),  # a heading must end at a word boundary
         ("# docs/facts.md §Retention, §Nowhere\n", "matches no heading"),  # every chained section is checked
+        ("# docs/facts.md § Spot allOrders (and § Nowhere)\n", "matches no heading"),
+        ("# docs/facts.md §Retention; docs/missing.md\n", "not in the repository"),
     ],
 )
 def test_a_bad_citation_is_reported_with_its_place(tmp_path: Path, source: str, reason: str) -> None:

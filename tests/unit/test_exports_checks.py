@@ -7,8 +7,8 @@ from datetime import date
 from pathlib import Path
 
 from pipeline.exports import checks
+from pipeline.exports.ingest import write_export_partitions
 from pipeline.exports.ledger import ExportLedger, LedgerEntry
-from pipeline.exports.parser import write_export_partitions
 from pipeline.storage import lake
 from pipeline.times import day_end_ms, day_start_ms
 from tests.support.export_files import NAME8, csv_bytes, order

@@ -42,16 +42,16 @@ with open(path, "wb") as fh:
 MEASURE = r"""
 import json, resource, sys, time
 from pathlib import Path
-from pipeline.exports import parser
+from pipeline.exports import ingest, parsing
 
 path = Path(sys.argv[1])
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t0 = time.perf_counter()
-stats = parser.ParseStats()
-parsed = sum(b.num_rows for b in parser.parse_export(path, market="usdm", account="main", stats=stats))
+stats = parsing.ParseStats()
+parsed = sum(b.num_rows for b in parsing.parse_export(path, market="usdm", account="main", stats=stats))
 t1 = time.perf_counter()
 after_parse = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-res = parser.write_export_partitions(path, data_dir=path.parent / "data", table="futures_orders", market="usdm",
+res = ingest.write_export_partitions(path, data_dir=path.parent / "data", table="futures_orders", market="usdm",
                                      account="main", download_id="1")
 t2 = time.perf_counter()
 print(json.dumps({"file_mb": path.stat().st_size / 2**20, "base_mb": base / 1024, "parse_peak_mb": after_parse / 1024,

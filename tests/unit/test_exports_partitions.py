@@ -1,4 +1,4 @@
-"""write_export_partitions encodes days while it parses: out-of-order files, late errors, writer errors, dedupe.
+"""write_export_partitions: the days of a file, dedupe, empty exports; days encoded while parsing, late errors.
 
 Small CSV blocks and a small memory budget make a few hundred rows behave like a multi-million-row export: many
 batches, days handed to the writer threads mid-parse, days that get rows again after that (extra chunks, merged at
@@ -15,11 +15,13 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from pipeline.exports import parser
-from pipeline.exports.parser import BadValue, write_export_partitions
+from pipeline.exports import ingest
+from pipeline.exports.ingest import ExportIngestResult, write_export_partitions
+from pipeline.exports.parsing import BadValue, count_data_lines
 from pipeline.sandbox.exportfiles import HEADER
-from pipeline.storage import lake
+from pipeline.storage import day_writer, lake
 from pipeline.storage.schemas import futures_orders
+from tests.support.export_files import NAME8, csv_bytes, order, parse_all, write_zip
 
 NAME = "Binance-Futures-Order-History-202403100000(UTC0).csv"
 START = datetime(2024, 3, 1, tzinfo=UTC)
@@ -109,7 +111,7 @@ def _lake(data: Path, day: date) -> list[tuple[str, int, str]]:
     return [(r["symbol"], r["order_id"], r["update_time"].strftime("%Y-%m-%d %H:%M:%S")) for r in t.to_pylist()]
 
 
-def _ingest(path: Path, data: Path, days: list[date] | None = None) -> parser.ExportIngestResult:
+def _ingest(path: Path, data: Path, days: list[date] | None = None) -> ExportIngestResult:
     return write_export_partitions(
         path,
         data_dir=data,
@@ -138,23 +140,23 @@ def test_time_ordered_file_is_encoded_while_parsing(tmp_path: Path, monkeypatch:
     rows = _rows(1500)
     path = _write(tmp_path / NAME, rows)
     parsing = {"done": False}
-    real_parse = parser.parse_export
+    real_parse = ingest.parse_export
 
     def parse(*args: object, **kw: object):  # type: ignore[no-untyped-def]
         yield from real_parse(*args, **kw)  # type: ignore[arg-type]
         parsing["done"] = True
 
     staged_while_parsing: list[int] = []
-    real_submit = parser._DayWriter._submit
+    real_submit = day_writer.DayWriter._submit
 
-    def submit(self: parser._DayWriter, day: int) -> None:
+    def submit(self: day_writer.DayWriter, day: int) -> None:
         if not parsing["done"]:
             staged_while_parsing.append(day)
         real_submit(self, day)
 
-    monkeypatch.setattr(parser, "parse_export", parse)
-    monkeypatch.setattr(parser._DayWriter, "_submit", submit)
-    monkeypatch.setattr(parser, "BUFFER_BYTES", 200_000)  # well above a few days, well below the whole file
+    monkeypatch.setattr(ingest, "parse_export", parse)
+    monkeypatch.setattr(day_writer.DayWriter, "_submit", submit)
+    monkeypatch.setattr(day_writer, "BUFFER_BYTES", 200_000)  # well above a few days, well below the whole file
     spilled = _recording_spills(monkeypatch)
     data = tmp_path / "data"
     res = _ingest(path, data, DAYS)
@@ -170,13 +172,13 @@ def test_time_ordered_file_is_encoded_while_parsing(tmp_path: Path, monkeypatch:
 
 def _recording_spills(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     spilled: list[int] = []
-    real = parser._DayWriter._spill
+    real = day_writer.DayWriter._spill
 
-    def spill(self: parser._DayWriter) -> None:
+    def spill(self: day_writer.DayWriter) -> None:
         spilled.append(len(self._buffered))
         real(self)
 
-    monkeypatch.setattr(parser._DayWriter, "_spill", spill)
+    monkeypatch.setattr(day_writer.DayWriter, "_spill", spill)
     return spilled
 
 
@@ -184,7 +186,7 @@ def test_out_of_order_file_spills_and_merges(tmp_path: Path, monkeypatch: pytest
     rows = _rows(1200)
     random.Random(5).shuffle(rows)  # every batch touches every day: no day goes cold, the memory limit spills
     path = _write(tmp_path / NAME, rows)
-    monkeypatch.setattr(parser, "BUFFER_BYTES", 64 * 1024)
+    monkeypatch.setattr(day_writer, "BUFFER_BYTES", 64 * 1024)
     spilled = _recording_spills(monkeypatch)
     calls = _recording_stage(monkeypatch)
     data = tmp_path / "data"
@@ -208,8 +210,8 @@ def test_encoded_and_spilled_parts_merge_in_file_order(tmp_path: Path, monkeypat
     random.Random(9).shuffle(stragglers)
     rows = [_row(5, t, price="0.5"), *ordered, *stragglers]
     path = _write(tmp_path / NAME, rows)
-    monkeypatch.setattr(parser, "COLD_BATCHES", 1)  # the ordered rows' days are encoded as the stream moves on
-    monkeypatch.setattr(parser, "BUFFER_BYTES", 48 * 1024)  # the shuffled stragglers are spilled
+    monkeypatch.setattr(day_writer, "COLD_BATCHES", 1)  # the ordered rows' days are encoded as the stream moves on
+    monkeypatch.setattr(day_writer, "BUFFER_BYTES", 48 * 1024)  # the shuffled stragglers are spilled
     spilled = _recording_spills(monkeypatch)
     calls = _recording_stage(monkeypatch)
     data = tmp_path / "data"
@@ -242,7 +244,7 @@ def test_tie_on_update_time_keeps_the_last_row_across_chunks(tmp_path: Path, mon
     filler = [_row(1000 + i, START + timedelta(days=1 + i % 3, seconds=i)) for i in range(300)]
     rows = [_row(7, t, price="1.1"), *filler, _row(7, t, price="2.2")]  # same order, same update_time
     path = _write(tmp_path / NAME, rows)
-    monkeypatch.setattr(parser, "COLD_BATCHES", 1)  # day 1 is encoded long before its last row arrives
+    monkeypatch.setattr(day_writer, "COLD_BATCHES", 1)  # day 1 is encoded long before its last row arrives
     data = tmp_path / "data"
     res = _ingest(path, data)
     got = [r for r in lake.read_partition(data, "futures_orders", "main", DAYS[0]).to_pylist() if r["order_id"] == 7]
@@ -283,3 +285,78 @@ def test_writer_error_leaves_lake_untouched(tmp_path: Path, monkeypatch: pytest.
         _ingest(path, data, DAYS)
     assert not (data / "lake").exists() or not any((data / "lake").rglob("*.parquet"))
     assert not any((data / "tmp").iterdir())
+
+
+def test_empty_export_sentinel_writes_empty_partitions(tmp_path: Path) -> None:
+    path = write_zip(tmp_path / "e.zip", {NAME8: csv_bytes([], sentinel=True)})
+    table, stats = parse_all(path)
+    assert table.num_rows == 0 and stats.sentinels == 1 and stats.data_lines == 0
+    assert count_data_lines(path) == 0
+    days = [date(2024, 3, 5), date(2024, 3, 6)]
+    res = write_export_partitions(
+        path,
+        data_dir=tmp_path / "data",
+        table="futures_orders",
+        market="usdm",
+        account="main",
+        download_id="777",
+        days=days,
+    )
+    assert res.rows == 0 and res.partitions == {d: 0 for d in days}
+    assert lake.list_partitions(tmp_path / "data", "futures_orders", "main") == days
+
+
+def test_daily_split_dedupe_and_days(tmp_path: Path) -> None:
+    rows = [
+        order(1, update="2024-03-05 07:59:59"),  # 2024-03-04 23:59:59 UTC
+        order(2, update="2024-03-05 08:00:00"),  # 2024-03-05 00:00:00 UTC
+        order(3, update="2024-03-06 07:59:59"),  # 2024-03-05 23:59:59 UTC
+        order(4, update="2024-03-07 12:00:00", Status="NEW"),  # 2024-03-07, older version of 4
+        order(4, update="2024-03-08 09:00:00", Status="FILLED"),  # 2024-03-08 01:00 UTC, newest version
+        order(9, update="2024-03-20 09:00:00"),  # outside the requested days
+    ]
+    path = write_zip(tmp_path / "d.zip", {NAME8: csv_bytes(rows)})
+    data = tmp_path / "data"
+    days = [date(2024, 3, d) for d in range(4, 9)]
+    res = write_export_partitions(
+        path, data_dir=data, table="futures_orders", market="usdm", account="main", download_id="777", days=days
+    )
+    assert res.partitions == {
+        date(2024, 3, 4): 1,
+        date(2024, 3, 5): 2,
+        date(2024, 3, 6): 0,
+        date(2024, 3, 7): 0,
+        date(2024, 3, 8): 1,
+    }
+    assert res.data_lines == 6 and res.rows == 4
+    assert res.duplicates_dropped == 1 and res.outside_days_dropped == 1
+    assert any("outside" in w for w in res.warnings) and any("duplicate" in w for w in res.warnings)
+    got = lake.read_partition(data, "futures_orders", "main", date(2024, 3, 8)).to_pylist()
+    assert [(r["order_id"], r["status"]) for r in got] == [(4, "FILLED")]
+    assert lake.read_partition(data, "futures_orders", "main", date(2024, 3, 5))["order_id"].to_pylist() == [2, 3]
+    assert not any((data / "tmp").iterdir())  # staging cleaned up
+    # idempotent re-ingest: same partitions, one file each
+    again = write_export_partitions(
+        path, data_dir=data, table="futures_orders", market="usdm", account="main", download_id="777", days=days
+    )
+    assert again.partitions == res.partitions
+    assert len(list((data / "lake").rglob("*.parquet"))) == 5
+
+
+def test_parse_failure_leaves_lake_untouched(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    good = write_zip(tmp_path / "g.zip", {NAME8: csv_bytes([order(1)])})
+    write_export_partitions(good, data_dir=data, table="pm_um_orders", market="pm_um", account="main", download_id="1")
+    part = lake.partition_path(data, "pm_um_orders", "main", date(2024, 3, 5))
+    before = part.read_bytes()
+    bad = write_zip(tmp_path / "b.zip", {NAME8: csv_bytes([order(2), order(3, Price="abc")])})
+    with pytest.raises(BadValue):
+        write_export_partitions(
+            bad, data_dir=data, table="pm_um_orders", market="pm_um", account="main", download_id="2"
+        )
+    assert part.read_bytes() == before
+    assert not any((data / "tmp").iterdir())
+    with pytest.raises(ValueError, match="belongs to table"):
+        write_export_partitions(
+            good, data_dir=data, table="futures_orders", market="pm_um", account="main", download_id="1"
+        )

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.spot.backfill import backfill_spot, merge_day, write_day
+from pipeline.spot.backfill import backfill_spot
 from pipeline.spot.fake import FakeSpotApi, make_order, scenario
 from pipeline.storage import lake
 from pipeline.storage.schemas import spot_orders
+from pipeline.storage.versions import merge_day, write_day
 from pipeline.times import DAY_MS, day_of, day_start_ms, day_window
 from pipeline.warehouse.catalog import build_catalog
 
