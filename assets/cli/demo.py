@@ -21,6 +21,7 @@ from pipeline.exports.ledger import ExportLedger, QuotaStatus
 from pipeline.sandbox.config import SandboxConfig
 from pipeline.sandbox.server import SandboxExchange
 from pipeline.settings import Secret, Settings, exported_secrets
+from pipeline.storage.atomic import atomic_write
 from pipeline.times import day_start_ms
 
 TIME_SCALE = 120.0
@@ -46,8 +47,7 @@ def _anchor(data_dir: Path) -> int:
     if path.exists():
         return int(json.loads(path.read_text())["now_ms"])
     now_ms = day_start_ms(datetime.now(UTC).date())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"now_ms": now_ms, "note": "the sandbox account of `make run` ends here"}))
+    atomic_write(path, json.dumps({"now_ms": now_ms, "note": "the sandbox account of `make run` ends here"}))
     return now_ms
 
 

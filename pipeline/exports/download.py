@@ -19,7 +19,6 @@ import ipaddress
 import logging
 import os
 import re
-import uuid
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ import requests
 import urllib3
 
 from pipeline.exports.errors import BadDownload, DownloadError, TruncatedDownload, UnsafeDownloadUrl
-from pipeline.storage import lake
+from pipeline.storage.atomic import publish, temp_path
 
 log = logging.getLogger(__name__)
 
@@ -213,7 +212,7 @@ def download(
     url = normalise_url(url)
     where = url_where(url)
     tmp_dir.mkdir(parents=True, exist_ok=True)
-    tmp = tmp_dir / f".export-{uuid.uuid4().hex}.part"
+    tmp = temp_path(tmp_dir, prefix=".export-", suffix=".part")
     with requests.Session() as session:
         session.trust_env = False  # no ~/.netrc Authorization, no env-provided headers: the URL is the credential
         session.headers.clear()
@@ -259,9 +258,7 @@ def download(
     try:
         _verify(tmp, size, expected, ext, where)
         dest = final_path(ext)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, dest)
-        lake.fsync_path(dest.parent)
+        publish(tmp, dest)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

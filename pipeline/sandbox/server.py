@@ -31,6 +31,7 @@ from pipeline.sandbox.auth import (
 from pipeline.sandbox.config import SandboxConfig
 from pipeline.sandbox.core import Endpoint, Exchange, Params
 from pipeline.sandbox.exportfiles import s3_denied_xml, s3_expired_xml
+from pipeline.storage.atomic import atomic_write
 from pipeline.times import now_ms
 
 logger = logging.getLogger(__name__)
@@ -398,10 +399,7 @@ class SandboxExchange:
 
     def write_truth(self, path: str | Path) -> Path:
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.truth(), indent=1))
-        tmp.replace(path)
+        atomic_write(path, json.dumps(self.truth(), indent=1))
         return path
 
     def stats(self) -> dict[str, Any]:

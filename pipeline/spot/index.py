@@ -1,7 +1,8 @@
 """The symbol activity index: which spot symbols hold orders, from when to when, and how we know.
 
-Persisted at ``$ORDERLAKE_DATA_DIR/state/spot_symbols.json`` (atomic write: temp file in the same directory,
-fsync, os.replace). It is a cache of *evidence*, never of order rows: losing it costs one re-probe, not data.
+Persisted at ``$ORDERLAKE_DATA_DIR/state/spot_symbols.json``, written atomically under a file lock and merged with
+concurrent writers (:meth:`SymbolIndex.save`). It is a cache of *evidence*, never of order rows: losing it costs one
+re-probe, not data.
 
 Why it exists: spot ``allOrders`` needs a symbol, so without it every run would have to ask every listed symbol
 for every day (peers.md §14). With it the planner can skip symbols that cannot have orders in a window and
@@ -10,15 +11,17 @@ choose between 24 h windows and an orderId cursor per symbol.
 
 from __future__ import annotations
 
+import copy
 import json
-import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock
+
 from pipeline.spot.common import TERMINAL_LIST_STATUSES, TERMINAL_STATUSES
+from pipeline.storage.atomic import atomic_write
 
 INDEX_VERSION = 1
 EVIDENCE_KINDS = ("balance", "lake", "explicit", "probe", "fetch")
@@ -114,6 +117,7 @@ class SymbolIndex:
     full_probe_completed_at: int | None = None
     full_probe_weight: int = 0
     blind_spots: list[dict[str, Any]] = field(default_factory=list)  # of the last backfill, for `orderlake status`
+    _base: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)  # as loaded/saved
 
     # -- persistence -------------------------------------------------------------------------------------------
     @staticmethod
@@ -126,60 +130,43 @@ class SymbolIndex:
 
         The file holds one section per account so several accounts can share a data dir.
         """
-        path = cls.default_path(data_dir)
-        doc = json.loads(path.read_text()) if path.exists() else {}
-        section = doc.get("accounts", {}).get(account)
-        index = cls(account=account, path=path)
-        if section:
-            index._apply(section)
+        index = cls(account=account, path=cls.default_path(data_dir))
+        index._adopt(_read(index.path).get("accounts", {}).get(account) or {})
         return index
 
-    def _apply(self, section: dict[str, Any]) -> None:
-        self.symbols = {s: SymbolActivity.from_dict(v) for s, v in section.get("symbols", {}).items()}
-        self.order_lists = ListActivity.from_dict(section.get("order_lists", {}))
-        for key in (
-            "listed_count",
-            "exchange_info_at",
-            "weight_per_minute",
-            "full_probe_started_at",
-            "full_probe_completed_at",
-            "full_probe_weight",
-            "blind_spots",
-        ):
-            if key in section:
-                setattr(self, key, section[key])
+    def _adopt(self, section: dict[str, Any]) -> None:
+        """Take a saved section's values, updating the objects in place (callers may hold a SymbolActivity)."""
+        for sym, data in section.get("symbols", {}).items():
+            if sym in self.symbols:
+                _set_fields(self.symbols[sym], data)
+            else:
+                self.symbols[sym] = SymbolActivity.from_dict(data)
+        _set_fields(self.order_lists, section.get("order_lists", {}))
+        _set_fields(self, {k: v for k, v in section.items() if k in _SCALARS})
+        self._base = copy.deepcopy(self.to_dict())
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "listed_count": self.listed_count,
-            "exchange_info_at": self.exchange_info_at,
-            "weight_per_minute": self.weight_per_minute,
-            "full_probe_started_at": self.full_probe_started_at,
-            "full_probe_completed_at": self.full_probe_completed_at,
-            "full_probe_weight": self.full_probe_weight,
-            "blind_spots": self.blind_spots,
+            **{key: getattr(self, key) for key in _SCALARS},
             "order_lists": asdict(self.order_lists),
             "symbols": {s: asdict(a) for s, a in sorted(self.symbols.items())},
         }
 
     def save(self) -> Path:
-        """Atomically write this account's section (other accounts' sections are preserved)."""
+        """Write this account's section, atomically and under a file lock, merged with what other processes saved
+        since this index was loaded: what THIS process changed wins, every other field keeps the file's value, so
+        concurrent runs never drop each other's discoveries. Other accounts' sections are preserved."""
         if self.path is None:
             raise ValueError("SymbolIndex has no path; use SymbolIndex.load(data_dir, account)")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        doc = json.loads(self.path.read_text()) if self.path.exists() else {}
-        doc["version"] = INDEX_VERSION
-        doc.setdefault("accounts", {})[self.account] = self.to_dict()
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".spot_symbols.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as fh:
-                json.dump(doc, fh, indent=1, sort_keys=True)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with FileLock(self.path.with_name(self.path.name + ".lock")):
+            doc = _read(self.path)
+            theirs = doc.get("accounts", {}).get(self.account) or {}
+            merged = _merge_section(self._base, self.to_dict(), theirs)
+            doc["version"] = INDEX_VERSION
+            doc.setdefault("accounts", {})[self.account] = merged
+            atomic_write(self.path, json.dumps(doc, indent=1, sort_keys=True))
+        self._adopt(merged)
         return self.path
 
     # -- queries -----------------------------------------------------------------------------------------------
@@ -285,3 +272,44 @@ class SymbolIndex:
         elif from_start:
             lst.count, lst.count_exact = max(lst.count or 0, len(rows)), False
         lst.probed_at = lst.probed_at or scanned_at
+
+
+_SCALARS = (
+    "listed_count",
+    "exchange_info_at",
+    "weight_per_minute",
+    "full_probe_started_at",
+    "full_probe_completed_at",
+    "full_probe_weight",
+    "blind_spots",
+)
+
+
+def _read(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _set_fields(target: Any, data: dict[str, Any]) -> None:
+    names = {f.name for f in fields(target)}
+    for key, value in data.items():
+        if key in names:
+            setattr(target, key, copy.deepcopy(value))
+
+
+def _merge_fields(base: dict[str, Any], ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Any]:
+    """Three-way merge of flat records: a field this process changed since ``base`` takes ours, any other the
+    file's (``theirs``) value."""
+    return {**theirs, **{k: v for k, v in ours.items() if k not in theirs or v != base.get(k)}}
+
+
+def _merge_section(base: dict[str, Any], ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Any]:
+    out = _merge_fields(base, {k: v for k, v in ours.items() if k in _SCALARS}, theirs)
+    out["order_lists"] = _merge_fields(base.get("order_lists", {}), ours["order_lists"], theirs.get("order_lists", {}))
+    symbols = dict(theirs.get("symbols", {}))
+    for sym, act in ours["symbols"].items():
+        saved = symbols.get(sym, {})
+        merged = _merge_fields(base.get("symbols", {}).get(sym, {}), act, saved)
+        merged["evidence"] = list(dict.fromkeys([*saved.get("evidence", []), *act["evidence"]]))  # evidence only grows
+        symbols[sym] = merged
+    out["symbols"] = dict(sorted(symbols.items()))
+    return out

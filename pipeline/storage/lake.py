@@ -3,11 +3,9 @@
 Rules (why):
 * EXACTLY ONE file per partition, always named ``part-0.parquet``: re-running a partition overwrites it
   (idempotent), and a reader's glob can never see two versions of a day.
-* Atomic replace: the new file is written to a temp file IN THE SAME DIRECTORY (same filesystem, so ``os.replace``
-  is atomic) whose name does not end in ``.parquet`` (DuckDB globs never pick it up), fsynced, then renamed over
-  ``part-0.parquet`` and the directory fsynced. A crash at any point leaves the old file or the new one, never a
-  partial one; leftover temp files are removed by later writes to that partition. A directory the writer creates
-  has its parent fsynced too, so a new partition cannot vanish after its rename was made durable.
+* Atomic replace (:mod:`pipeline.storage.atomic`): the temp file's name does not end in ``.parquet``, so DuckDB
+  globs never pick it up. A crash at any point leaves the old file or the new one, never a partial one; leftover
+  temp files are removed by later writes to that partition.
 * Two-step writes for bulk loads: :func:`stage_partition` validates, sorts, encodes and fsyncs a partition into a
   staging directory (the lake is not touched), :func:`publish_partition` later renames it into place with the same
   guarantees. A loader can thus encode while it is still reading its input and publish only once all of it is
@@ -23,12 +21,9 @@ Rules (why):
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import re
-import shutil
 import time
-import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -40,6 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pipeline.storage.atomic import atomic_file, publish, temp_path
 from pipeline.storage.schemas import TABLES, module_for
 from pipeline.storage.schemas.columns import check_required
 from pipeline.times import DAY_MS, day_start_ms
@@ -238,23 +234,6 @@ def _write_file(table: pa.Table, fh: BinaryIO) -> None:
     )
 
 
-def fsync_path(path: str | os.PathLike[str]) -> None:
-    """Flush a file's bytes, or a directory's entries, to disk.
-
-    A directory is synced after a rename into it: that makes the rename itself durable on POSIX (not possible,
-    nor needed, on Windows, where directories cannot be opened).
-    """
-    path = Path(path)
-    directory = path.is_dir()
-    if directory and os.name != "posix":
-        return
-    fd = os.open(path, os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if directory else 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def remove_stale_temps(directory: Path, max_age_seconds: float = STALE_TEMP_SECONDS) -> int:
     """Delete temp files of crashed writers (older than ``max_age_seconds``); returns how many."""
     removed = 0
@@ -268,21 +247,6 @@ def remove_stale_temps(directory: Path, max_age_seconds: float = STALE_TEMP_SECO
                     p.unlink()
                     removed += 1
     return removed
-
-
-def _make_dirs(path: Path) -> None:
-    """``mkdir -p`` that fsyncs the parent of every directory it creates: a file's fsync and its rename's directory
-    fsync do not make the directory itself durable, so a crash could otherwise lose a brand-new partition."""
-    if path.is_dir():
-        return
-    _make_dirs(path.parent)
-    with contextlib.suppress(FileExistsError):  # a concurrent writer made it; fsyncing its parent again is harmless
-        path.mkdir()
-    fsync_path(path.parent)
-
-
-def _temp_path(directory: Path) -> Path:
-    return directory / f"{TEMP_PREFIX}{uuid.uuid4().hex}{TEMP_SUFFIX}"
 
 
 def _write_durably(path: Path, table: pa.Table) -> int:
@@ -300,18 +264,10 @@ def _write_durably(path: Path, table: pa.Table) -> int:
 
 
 def atomic_write_table(final: Path, table: pa.Table) -> int:
-    """Write ``table`` to ``final`` atomically (temp in the same dir, fsync, os.replace); returns the size."""
-    _make_dirs(final.parent)
-    tmp = _temp_path(final.parent)
-    size = _write_durably(tmp, table)
-    try:
-        os.replace(tmp, final)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
-    fsync_path(final.parent)
-    return size
+    """Write ``table`` to ``final`` atomically (:func:`pipeline.storage.atomic.atomic_file`); returns the size."""
+    with atomic_file(final, prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX) as fh:
+        _write_file(table, fh)
+        return fh.tell()
 
 
 def _prepare(table: str, account: str, day: date, arrow_table: pa.Table, check_day: bool) -> pa.Table:
@@ -354,7 +310,7 @@ def stage_partition(
     on the lake's filesystem so that publishing is a rename); the lake is not touched."""
     _check_account(account)
     data = _prepare(table, account, day, arrow_table, check_day)
-    path = _temp_path(Path(staging_dir))
+    path = temp_path(Path(staging_dir), prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX)
     size = _write_durably(path, data)
     return StagedPartition(table, account, day, path, data.num_rows, size)
 
@@ -365,32 +321,9 @@ def publish_partition(data_dir: str | os.PathLike[str], staged: StagedPartition)
     The staged file is consumed. Across filesystems it is first copied to a fsynced temp file next to the target.
     """
     final = partition_path(data_dir, staged.table, staged.account, staged.day)
-    _make_dirs(final.parent)
-    try:
-        os.replace(staged.path, final)
-    except OSError as exc:
-        if exc.errno != errno.EXDEV:
-            raise
-        _copy_replace(staged.path, final)
-    fsync_path(final.parent)
+    publish(staged.path, final, prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX)
     remove_stale_temps(final.parent)
     return WriteResult(final, staged.rows, staged.bytes)
-
-
-def _copy_replace(source: Path, final: Path) -> None:
-    """``os.replace`` for a source on another filesystem: copy to a fsynced temp next to ``final``, then rename."""
-    tmp = _temp_path(final.parent)
-    try:
-        with open(source, "rb") as src, open(tmp, "xb") as dst:
-            shutil.copyfileobj(src, dst, 1 << 20)
-            dst.flush()
-            os.fsync(dst.fileno())
-        os.replace(tmp, final)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
-    source.unlink()
 
 
 def split_by_day(table_name: str, arrow_table: pa.Table) -> dict[date, pa.Table]:

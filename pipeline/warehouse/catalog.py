@@ -71,7 +71,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from pipeline.storage import lake, schemas
+from pipeline.storage import schemas
+from pipeline.storage.atomic import atomic_path
 from pipeline.times import now_ms as wall_now_ms
 
 CATALOG_FILE = "warehouse.duckdb"
@@ -493,7 +494,7 @@ def _view_definitions(
 
 
 def _clean_stale_temps(directory: Path) -> None:
-    """Temp catalogs of crashed builds (ours are named .warehouse.duckdb.<pid>.<uuid>.tmp[.wal])."""
+    """Temp catalogs of crashed builds (ours are named .warehouse.duckdb.<uuid>.tmp[.wal])."""
     cutoff = time.time() - STALE_TEMP_SECONDS
     for p in directory.glob(f".{CATALOG_FILE}.*.tmp*"):
         try:
@@ -624,36 +625,19 @@ def plan_table(
 
 
 def compact_month(con: Any, table: str, day_files: Sequence[Path], target: Path) -> None:
-    """Write one month's day files as ONE Parquet file at ``target``, atomically (temp + fsync + link/replace).
+    """Write one month's day files as ONE Parquet file at ``target``, atomically and never over an existing one: a
+    concurrent build may have compacted the same month, and a live catalog may be reading that file.
 
     Read exactly as a view reads day files (hive ``account``/``date``), so rows and types are the same.
     """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     src = read_parquet_sql([p.as_posix() for p in day_files], union_by_name=schemas_differ(day_files))
     cols = describe(con, f"SELECT * FROM {src}")
     order = ", ".join(q(c) for c in compact_sort_key(table) if c in cols)
-    try:
+    with atomic_path(target, prefix=f".{target.stem}.", suffix=".tmp", exclusive=True) as tmp:
         con.execute(
             f"COPY (SELECT * FROM {src} ORDER BY {order}) TO {lit(tmp.as_posix())} "
             f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {COMPACT_ROW_GROUP})"
         )
-        lake.fsync_path(tmp)
-        _publish(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-    lake.fsync_path(target.parent)
-
-
-def _publish(tmp: Path, target: Path) -> None:
-    """Put a finished file in place atomically, never over an existing one: a concurrent build may have compacted
-    the same month, and a live catalog may be reading that file (replacing a file under a reader breaks it)."""
-    try:
-        os.link(tmp, target)
-    except FileExistsError:
-        pass
-    except OSError:  # no hard links on this filesystem
-        os.replace(tmp, target)
 
 
 def compacted_sources(
@@ -755,27 +739,23 @@ def build_catalog(
     else:
         files, root = {t: has_files(lake_root, t) for t in TABLES}, lake_root
         sources = {t: Source(days=table_glob(lake_root, t)) if files[t] else Source() for t in TABLES}
-    tmp = data_dir / f".{CATALOG_FILE}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
     counts: dict[str, int] = {}
-    try:
-        con = duckdb.connect(str(tmp), config={"storage_compatibility_version": STORAGE_COMPATIBILITY})
+    with atomic_path(final, prefix=f".{CATALOG_FILE}.", suffix=".tmp") as tmp:
         try:
-            for name, select in _view_definitions(con, root, lake_root, files, sources):
-                con.execute(f"CREATE OR REPLACE VIEW {q(name)} AS {select}")
-                if name in VIEW_COMMENTS:
-                    con.execute(f"COMMENT ON VIEW {q(name)} IS {lit(VIEW_COMMENTS[name])}")
-                counts[name] = int(con.execute(f"SELECT count(*) FROM {q(name)}").fetchall()[0][0])
-            con.execute("CHECKPOINT")
+            con = duckdb.connect(str(tmp), config={"storage_compatibility_version": STORAGE_COMPATIBILITY})
+            try:
+                for name, select in _view_definitions(con, root, lake_root, files, sources):
+                    con.execute(f"CREATE OR REPLACE VIEW {q(name)} AS {select}")
+                    if name in VIEW_COMMENTS:
+                        con.execute(f"COMMENT ON VIEW {q(name)} IS {lit(VIEW_COMMENTS[name])}")
+                    counts[name] = int(con.execute(f"SELECT count(*) FROM {q(name)}").fetchall()[0][0])
+                con.execute("CHECKPOINT")
+            finally:
+                con.close()
         finally:
-            con.close()
-        lake.fsync_path(tmp)
+            tmp.with_name(tmp.name + ".wal").unlink(missing_ok=True)
         if snap_root is not None:  # compacted_sources created it
             (snap_root / SNAPSHOT_DONE).write_text(str(wall_now_ms()))
-        os.replace(tmp, final)
-        lake.fsync_path(data_dir)
-    finally:
-        for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
-            leftover.unlink(missing_ok=True)
     gc_snapshots(data_dir, keep=snap_root, grace_seconds=snapshot_grace_seconds)
     gc_compacted(data_dir, grace_seconds=snapshot_grace_seconds)
     return CatalogResult(

@@ -15,6 +15,7 @@ from collections import defaultdict
 from datetime import date
 from pathlib import Path
 
+from pipeline.storage.atomic import atomic_write
 from pipeline.warehouse.catalog import CATALOG_FILE, build_catalog
 
 REPORT_NAME = "daily_activity.png"
@@ -93,13 +94,7 @@ def render_daily_activity(data_dir: str | os.PathLike[str], out_path: str | os.P
     """Write the chart (default ``<data_dir>/reports/daily_activity.png``) atomically and return its path."""
     out = Path(out_path) if out_path is not None else Path(data_dir) / "reports" / REPORT_NAME
     png = render_png(load_daily_activity(data_dir))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_bytes(png)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write(out, png)
     return out
 
 

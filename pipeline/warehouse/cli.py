@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 import tempfile
@@ -21,6 +20,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
     from pipeline.settings import Settings
+
+from pipeline.storage.atomic import atomic_path, atomic_write
 
 FORMATS = ("table", "csv", "json", "parquet")
 NO_CATALOG_HELP = (
@@ -142,7 +143,7 @@ def _run_table(con: Any, query: str, args: argparse.Namespace) -> int:
         total += len(more)
     text = render_table(names, types, rows, total=total, max_width=args.max_width)
     if args.output is not None:
-        _atomic_write_text(args.output, text)
+        atomic_write(args.output, text)
         print(f"wrote {min(len(rows), total)} of {total} rows to {args.output}")
     else:
         sys.stdout.write(text)
@@ -151,33 +152,25 @@ def _run_table(con: Any, query: str, args: argparse.Namespace) -> int:
 
 def _run_copy(con: Any, query: str, fmt: str, output: Path | None) -> int:
     """csv/json/parquet through DuckDB COPY: exact decimals, every type DuckDB has, streamed to disk."""
-    options = {"csv": "FORMAT csv, HEADER", "json": "FORMAT json, ARRAY true", "parquet": "FORMAT parquet"}[fmt]
-    target_dir = output.resolve().parent if output is not None else Path(tempfile.gettempdir())
-    target_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=target_dir, prefix=".orderlake-sql.", suffix=f".{fmt}.tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        from pipeline.warehouse.catalog import lit
-
-        # newlines around the query: a trailing "-- comment" must not swallow the closing parenthesis
-        con.execute(f"COPY (\n{query}\n) TO {lit(tmp.as_posix())} ({options})")
-        if output is None:
-            with tmp.open("r", encoding="utf-8") as fh:
-                shutil.copyfileobj(fh, sys.stdout)
-        else:
-            os.replace(tmp, output)
-            print(f"wrote {output} ({fmt})", file=sys.stderr)
-    finally:
-        tmp.unlink(missing_ok=True)
+    if output is not None:
+        with atomic_path(output, prefix=".orderlake-sql.", suffix=f".{fmt}.tmp") as tmp:
+            _copy(con, query, fmt, tmp)
+        print(f"wrote {output} ({fmt})", file=sys.stderr)
+        return 0
+    with tempfile.TemporaryDirectory(prefix="orderlake-sql.") as scratch:
+        tmp = Path(scratch) / f"result.{fmt}"
+        _copy(con, query, fmt, tmp)
+        with tmp.open("r", encoding="utf-8") as fh:
+            shutil.copyfileobj(fh, sys.stdout)
     return 0
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+def _copy(con: Any, query: str, fmt: str, path: Path) -> None:
+    from pipeline.warehouse.catalog import lit
+
+    options = {"csv": "FORMAT csv, HEADER", "json": "FORMAT json, ARRAY true", "parquet": "FORMAT parquet"}[fmt]
+    # newlines around the query: a trailing "-- comment" must not swallow the closing parenthesis
+    con.execute(f"COPY (\n{query}\n) TO {lit(path.as_posix())} ({options})")
 
 
 # -- table rendering --------------------------------------------------------------------------------------------------

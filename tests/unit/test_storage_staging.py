@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.storage import lake
+from pipeline.storage import atomic, lake
 from pipeline.storage.schemas import futures_orders, spot_orders
 
 DAY = date(2024, 3, 5)
@@ -104,7 +104,7 @@ def test_publish_across_filesystems_copies_then_renames(tmp_path: Path, monkeypa
 
 def test_new_directories_are_made_durable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     synced: list[Path] = []
-    monkeypatch.setattr(lake, "fsync_path", lambda p: synced.append(Path(p)))
+    monkeypatch.setattr(atomic, "fsync_path", lambda p: synced.append(Path(p)))
     data = tmp_path / "data"
     res = lake.write_partition(data, "futures_orders", "main", DAY, futures(2))
     part = res.path.parent
