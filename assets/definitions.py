@@ -1,43 +1,23 @@
-"""The one Definitions object of orderlake (loaded by workspace.yaml as ``assets.definitions:defs``)."""
+"""The one code location of orderlake (``assets.definitions:defs``, loaded by workspace.yaml): each source's
+Definitions, built from one Settings and merged."""
+
+from __future__ import annotations
 
 import dagster as dg
 
-from assets import exports, jobs, spot, warehouse
-from assets.resources import BinanceResource, ExportsResource, LakeResource, SpotResource
+from assets.common.resources import Common
+from assets.exports import definitions as exports
+from assets.spot import definitions as spot
+from assets.warehouse import definitions as warehouse
+from pipeline.settings import Settings
 
 
-def build_resources() -> dict[str, dg.ConfigurableResource]:
-    """Resources from the environment (README, Configuration); secrets become EnvVars, resolved at run start."""
-    binance, lake = BinanceResource.from_env(), LakeResource.from_env()
-    return {
-        "binance": binance,
-        "lake": lake,
-        "spot": SpotResource.from_env(),
-        "exports": ExportsResource.from_env(binance, lake),
-    }
+def build_definitions(settings: Settings) -> dg.Definitions:
+    common = Common.from_settings(settings)  # one object per shared resource, so the sources merge
+    return dg.Definitions.merge(*(source.build_definitions(settings, common) for source in (spot, exports, warehouse)))
 
 
-def build_definitions() -> dg.Definitions:
-    """Everything in one code location; built from the environment as it is now (tests build their own)."""
-    return dg.Definitions(
-        assets=[
-            spot.spot_symbol_index,
-            spot.spot_order_history,
-            spot.spot_open_orders,
-            warehouse.warehouse,
-            *(a for chain in exports.CHAINS for a in exports.build_chain_assets(chain)),
-        ],
-        jobs=[
-            jobs.spot_daily_job,
-            jobs.spot_backfill_job,
-            jobs.export_requests_job,
-            jobs.warehouse_job,
-            *exports.RETRIEVAL_JOBS,
-        ],
-        schedules=[jobs.spot_daily_schedule, jobs.export_weekly_schedule],
-        sensors=[exports.export_link_sensor, warehouse.warehouse_automation],
-        resources=build_resources(),
-    )
-
-
-defs = build_definitions()
+@dg.definitions
+def defs() -> dg.Definitions:
+    """Read the environment when Dagster loads the code location, not when this module is imported."""
+    return build_definitions(Settings.from_env())

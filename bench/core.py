@@ -7,7 +7,6 @@ a ratio next to its target) plus free-form detail lines; :mod:`bench.report` ren
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -113,11 +112,9 @@ def run_child(function: str, args: dict[str, Any]) -> dict[str, Any]:
     A fresh process per measurement because peak RSS is a process-wide high-water mark: nothing measured before
     (nor this parent's memory) may count towards the next figure.
     """
-    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    proc = subprocess.run(
+    proc = subprocess.run(  # `-m` from ROOT: bench and the project import from the checkout
         [sys.executable, "-m", "bench.child", function, json.dumps(args)],
         cwd=ROOT,
-        env=env,
         capture_output=True,
         text=True,
         timeout=CHILD_TIMEOUT_S,

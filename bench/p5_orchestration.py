@@ -17,7 +17,6 @@ between consecutive events of one type is the time to create and store one of th
 from __future__ import annotations
 
 import itertools
-import os
 import statistics
 import time
 from collections import Counter
@@ -28,14 +27,15 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets import checks
+from assets.common import checks
+from assets.common.partitions import RANGE_END_TAG, RANGE_START_TAG
 from assets.definitions import build_definitions
-from assets.partitions import RANGE_END_TAG, RANGE_START_TAG
 from bench.core import Context, Figure, ScenarioResult, Target, fmt_int, fmt_s
 from bench.sandbox import ACCOUNT, DayRange, OrderKey, client_for, lake_keys, pipeline_env, today_utc_ms
 from pipeline import quality
 from pipeline.sandbox.server import SandboxExchange
 from pipeline.sandbox.testing import start_sandbox
+from pipeline.settings import Settings, exported_secrets
 from pipeline.spot.backfill import backfill_spot, snapshot_open_orders
 from pipeline.storage import lake
 
@@ -166,10 +166,14 @@ def _checks(data_dir: Path, rng: DayRange) -> float:
 
 
 def _dagster(sx: SandboxExchange, work: Path, rng: DayRange, kind: str, want: set[OrderKey]) -> DagsterRun:
-    env = {**pipeline_env(sx, work / "data", work / "budget"), "DAGSTER_HOME": str(work / "home")}
+    settings = Settings.from_env(pipeline_env(sx, work / "data", work / "budget"))
     tags = {RANGE_START_TAG: rng.start.isoformat(), RANGE_END_TAG: rng.end.isoformat()}
-    with _environ(env), _instance(kind, work / "home") as instance, _console_to(work / "dagster-console.log"):
-        job = build_definitions().resolve_job_def(JOB)  # after the env is set: resources read it
+    with (
+        exported_secrets(settings),
+        _instance(kind, work / "home") as instance,
+        _console_to(work / "dagster-console.log"),
+    ):
+        job = build_definitions(settings).resolve_job_def(JOB)
         t0 = time.perf_counter()
         result = job.execute_in_process(instance=instance, tags=tags)
         seconds = time.perf_counter() - t0
@@ -177,21 +181,6 @@ def _dagster(sx: SandboxExchange, work: Path, rng: DayRange, kind: str, want: se
             raise RuntimeError(f"P5: the Dagster run on the {kind} instance did not write the direct loop's lake")
         logs = instance.all_logs(result.run_id)
         return DagsterRun(kind, seconds, Counter(_event_type(e) for e in logs), _event_gaps(logs))
-
-
-@contextmanager
-def _environ(values: dict[str, str]) -> Iterator[None]:
-    """The Dagster resources read the environment (EnvVar): set it for the run, restore it after."""
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 @contextmanager

@@ -14,9 +14,9 @@ from typing import Any
 import pyarrow.dataset as ds
 
 from pipeline.binance import BinanceClient
-from pipeline.config import Settings
 from pipeline.sandbox.server import SandboxExchange
 from pipeline.sandbox.testing import sandbox_env
+from pipeline.settings import Settings
 from pipeline.storage import lake
 from pipeline.storage.schemas import spot_orders
 from pipeline.times import day_of, day_start_ms, day_window
@@ -33,7 +33,8 @@ def today_utc_ms() -> int:
 
 
 def pipeline_env(sx: SandboxExchange, data_dir: Path, budget_dir: Path) -> dict[str, str]:
-    """Every setting the pipeline reads, pointed at ``sx``; pacing scaled like the sandbox, a private budget."""
+    """The variables of :class:`Settings` pointed at ``sx``; pacing scaled like the sandbox, a private budget (a
+    plain mapping, so that it can be handed to a spawned process)."""
     return {
         **sandbox_env(sx, data_dir),
         "ORDERLAKE_TIME_SCALE": str(sx.cfg.time_scale),
@@ -42,8 +43,7 @@ def pipeline_env(sx: SandboxExchange, data_dir: Path, budget_dir: Path) -> dict[
 
 
 def client_for(env: dict[str, str]) -> BinanceClient:
-    """A client on ``env``'s budget dir (``from_settings`` alone would take it from ``os.environ``)."""
-    return BinanceClient.from_settings(Settings.from_env(env), budget_dir=env["ORDERLAKE_BUDGET_DIR"])
+    return BinanceClient.from_settings(Settings.from_env(env))
 
 
 @dataclass(frozen=True)

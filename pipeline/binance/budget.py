@@ -32,9 +32,7 @@ import fcntl
 import json
 import logging
 import math
-import os
 import re
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -54,11 +52,6 @@ LETTER_MS = {"S": 1000, "M": 60_000, "H": 3_600_000, "D": DAY_MS}
 LIMITS_TTL_MS = DAY_MS
 _HEADER_RE = re.compile(r"^x-mbx-used-weight-(\d+)([smhd])$", re.IGNORECASE)
 _LIMIT_TEXT_RE = re.compile(r"current limit is (\d+) request weight per (\d+) (SECOND|MINUTE|HOUR|DAY)", re.I)
-
-
-def default_budget_dir() -> Path:
-    env = os.environ.get("ORDERLAKE_BUDGET_DIR", "").strip()
-    return Path(env) if env else Path(tempfile.gettempdir()) / "orderlake-budget"
 
 
 @dataclass(frozen=True)
@@ -172,7 +165,7 @@ class WeightBudget:
         self,
         group: str,
         host: str,
-        state_dir: str | Path | None = None,
+        state_dir: str | Path,
         *,
         fraction: float = 0.9,
         now_ms: Callable[[], int] | None = None,
@@ -185,7 +178,7 @@ class WeightBudget:
         if not 0 < fraction <= 1:
             raise ValueError("weight_fraction must be in (0, 1]")
         self.group, self.host, self.fraction = group, host, fraction
-        self.dir = Path(state_dir) if state_dir is not None else default_budget_dir()
+        self.dir = Path(state_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{group}@{host}")
         self.path = self.dir / f"{safe}.json"

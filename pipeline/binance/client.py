@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import requests
 
 from pipeline.binance import errors
-from pipeline.binance.budget import WeightBudget, default_budget_dir
+from pipeline.binance.budget import WeightBudget
 from pipeline.binance.clock import ServerClock
 from pipeline.binance.credentials import Credentials
 from pipeline.binance.exports import ExportEndpoint
@@ -22,7 +22,7 @@ from pipeline.binance.futures import PapiRest, UsdmRest
 from pipeline.binance.spot import SpotApi, SpotRest
 from pipeline.binance.transport import RestTransport, RetryPolicy, make_session
 from pipeline.binance.ws import SpotWs
-from pipeline.config import PRODUCTION_URLS
+from pipeline.settings import PRODUCTION_URLS, Settings
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +39,11 @@ class BinanceClient:
         self,
         credentials: Credentials | None = None,
         *,
+        budget_dir: str | Path,
         spot_url: str = PRODUCTION_URLS["spot"],
         ws_api_url: str = PRODUCTION_URLS["ws_api"],
         futures_url: str = PRODUCTION_URLS["futures"],
         papi_url: str = PRODUCTION_URLS["papi"],
-        budget_dir: str | Path | None = None,
         timeout: float = 10.0,
         recv_window: int = 5000,
         weight_fraction: float = 0.9,
@@ -57,7 +57,7 @@ class BinanceClient:
             raise ValueError(f"recv_window must be in (0, {RECV_WINDOW_MAX_MS}] ms (Binance's maximum)")
         self.credentials = credentials or Credentials()
         self.retry = retry or RetryPolicy(max_ban_wait=max_ban_wait)
-        self.budget_dir = Path(budget_dir) if budget_dir is not None else default_budget_dir()
+        self.budget_dir = Path(budget_dir)
         self._session = session or make_session()
         self._sleep = sleep
         self._timeout, self._recv_window = timeout, recv_window
@@ -115,15 +115,15 @@ class BinanceClient:
         self._spot_ws: SpotWs | None = None
 
     @classmethod
-    def from_settings(cls, settings: Any, budget_dir: str | Path | None = None, **kw: Any) -> BinanceClient:
+    def from_settings(cls, settings: Settings, **kw: Any) -> BinanceClient:
+        """The client of ``settings`` (credentials, endpoints, budget dir); ``kw`` overrides the rest."""
         return cls(
             Credentials.from_settings(settings),
             spot_url=settings.spot_url,
             ws_api_url=settings.ws_api_url,
             futures_url=settings.futures_url,
             papi_url=settings.papi_url,
-            budget_dir=budget_dir,
-            **kw,
+            **{"budget_dir": settings.budget_dir, **kw},
         )
 
     def __repr__(self) -> str:

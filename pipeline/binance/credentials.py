@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from pipeline.binance.signing import HmacSigner, Signer, load_private_key
-from pipeline.config import Secret
+from pipeline.settings import Secret, Settings
 
 log = logging.getLogger(__name__)
 
@@ -30,22 +29,30 @@ class Credentials:
     signer: Signer | None = None
 
     @classmethod
-    def from_settings(cls, settings, env: Mapping[str, str] | None = None) -> Credentials:
-        """HMAC from ``settings.api_secret`` or Ed25519/RSA from ``settings.private_key_file`` (type detected).
+    def from_settings(cls, settings: Settings) -> Credentials:
+        return cls.load(settings.api_key, settings.api_secret, settings.private_key_file, settings.private_key_password)
+
+    @classmethod
+    def load(
+        cls,
+        api_key: Secret | None,
+        api_secret: Secret | None = None,
+        private_key_file: Path | None = None,
+        private_key_password: Secret | None = None,
+    ) -> Credentials:
+        """HMAC from ``api_secret`` or Ed25519/RSA from ``private_key_file`` (type detected).
 
         If both are set the private key file wins (an API key has exactly one type; the file is the explicit,
-        newer choice). The key file's password comes from BINANCE_PRIVATE_KEY_PASSWORD.
+        newer choice).
         """
-        env = os.environ if env is None else env
         signer: Signer | None = None
-        if settings.private_key_file is not None:
-            pw = (env.get("BINANCE_PRIVATE_KEY_PASSWORD") or "").strip()
-            signer = load_private_key(settings.private_key_file, Secret(pw) if pw else None)
-            if settings.api_secret:
+        if private_key_file is not None:
+            signer = load_private_key(private_key_file, private_key_password)
+            if api_secret:
                 log.warning("both BINANCE_PRIVATE_KEY_FILE and BINANCE_API_SECRET are set; using the private key")
-        elif settings.api_secret:
-            signer = HmacSigner(settings.api_secret)
-        return cls(api_key=settings.api_key, signer=signer)
+        elif api_secret:
+            signer = HmacSigner(api_secret)
+        return cls(api_key=api_key or None, signer=signer)
 
     @property
     def can_sign(self) -> bool:

@@ -24,7 +24,7 @@ from urllib.parse import quote
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
-from pipeline.config import Secret
+from pipeline.settings import Secret
 
 
 class Signer:

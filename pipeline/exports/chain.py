@@ -54,15 +54,6 @@ REST_WINDOW_MS = FUTURES_WINDOW_MS - 60_000
 REST_RETENTION_MS = (FUTURES_REST_RETENTION_DAYS - 1) * DAY_MS
 
 
-def _env_flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
-
-
-def _env_int(name: str) -> int | None:
-    value = os.environ.get(name, "").strip()
-    return int(value) if value else None
-
-
 def _as_int(value: Any) -> int | None:
     try:
         return int(value) if value is not None and not isinstance(value, bool) else None
@@ -223,8 +214,8 @@ class StatusSummary:
 class ExportChain:
     """Facade over ledger + client for one account. See module docstring; methods never sleep unless asked.
 
-    ``utc_offset_minutes`` (else ``ORDERLAKE_EXPORT_UTC_OFFSET_MINUTES``) is the account's display timezone, used
-    only for export files whose name and header do not say it and when no offset could be inferred from REST.
+    ``utc_offset_minutes`` (ORDERLAKE_EXPORT_UTC_OFFSET_MINUTES) is the account's display timezone, used only for
+    export files whose name and header do not say it and when no offset could be inferred from REST.
     """
 
     def __init__(
@@ -235,7 +226,7 @@ class ExportChain:
         data_dir: str | os.PathLike[str],
         account: str,
         monthly_limit: int | None = None,
-        allow_http_loopback: bool | None = None,
+        allow_http_loopback: bool = False,
         now: Callable[[], float] = time.time,
         time_scale: float = 1.0,
         include_today: bool = False,
@@ -247,14 +238,9 @@ class ExportChain:
         self.ledger = ledger
         self.data_dir = Path(data_dir)
         self.account = account
-        env_limit = _env_int("ORDERLAKE_EXPORT_MONTHLY_LIMIT")
-        self.monthly_limit = monthly_limit if monthly_limit is not None else env_limit  # None: Binance's quota
-        self.allow_http_loopback = (
-            _env_flag("ORDERLAKE_ALLOW_HTTP_LOOPBACK") if allow_http_loopback is None else allow_http_loopback
-        )
-        self.utc_offset_minutes = (
-            utc_offset_minutes if utc_offset_minutes is not None else _env_int("ORDERLAKE_EXPORT_UTC_OFFSET_MINUTES")
-        )
+        self.monthly_limit = monthly_limit  # None: Binance's quota of the endpoint's kind
+        self.allow_http_loopback = allow_http_loopback
+        self.utc_offset_minutes = utc_offset_minutes
         self.now = now
         self.time_scale = time_scale
         self.include_today = include_today
@@ -581,7 +567,7 @@ class ExportChain:
             f"{info.get('status')!r}, which is not one of the documented values (processing, completed). The "
             "entry is now in the 'error' state and is no longer polled; its range stays blocked so no id is "
             "spent on it automatically. Check the website's download history; to poll again or release it: "
-            f"python -m pipeline.exports resolve {entry.id} [--download-id {did}]"
+            f"orderlake exports resolve {entry.id} [--download-id {did}]"
         )
         self.ledger.update(
             entry.id,
@@ -806,17 +792,22 @@ class ExportChain:
         raise LinkExpired(msg)
 
     # -- 5. ingest --------------------------------------------------------------------------------------------
-    def ingest(self, download_id: str, *, infer_offset: bool = True) -> ingest.ExportIngestResult:
+    def ingest(
+        self, download_id: str, *, infer_offset: bool = True, known_offset_minutes: int | None = None
+    ) -> ingest.ExportIngestResult:
         """Parse the raw file into daily partitions (never downloads again if the raw copy exists).
 
-        The UTC offset of the file's local times is, best first: inferred from REST orders overlapping the
-        export (``infer_offset``), the file's name/header label, the configured ``utc_offset_minutes``. A failure
-        is recorded in the ledger (event ``ingest_failed``); the raw file stays for a re-ingest after a fix.
+        The UTC offset of the file's local times is, best first: ``known_offset_minutes``, inferred from REST
+        orders overlapping the export (``infer_offset``), the file's name/header label, the configured
+        ``utc_offset_minutes``. A failure is recorded in the ledger (event ``ingest_failed``); the raw file stays
+        for a re-ingest after a fix.
         """
         raw = self.retrieve(download_id)
         entry = self.ledger.by_download_id(str(download_id))
         try:
-            offset = self._inferred_offset(entry, raw.path) if infer_offset else None
+            offset = known_offset_minutes
+            if offset is None and infer_offset:
+                offset = self._inferred_offset(entry, raw.path)
             result = ingest.write_export_partitions(
                 raw.path,
                 data_dir=self.data_dir,
@@ -853,6 +844,18 @@ class ExportChain:
             ingested_at=self._now_ms(),
         )
         return result
+
+    def reingest(self, entry_id: int) -> ingest.ExportIngestResult:
+        """Parse a ledger entry's stored raw file into the lake again (after a parser fix): no network call, no new
+        download id. The UTC offset is the one the last ingest recorded, so an offset inferred from REST then is
+        kept; an entry never ingested falls back to the file's label and the configured offset."""
+        entry = self.ledger.get(entry_id)
+        if entry.download_id is None or self._reuse_raw(entry) is None:
+            raise ExportStateError(
+                f"export {entry.describe()}: no downloaded file to re-ingest (status {entry.status}). The retrieval "
+                "run (the export link sensor, or `orderlake backfill`) stores it once Binance has generated it."
+            )
+        return self.ingest(str(entry.download_id), infer_offset=False, known_offset_minutes=entry.utc_offset_minutes)
 
     def overlap_orders(self, entry: LedgerEntry) -> list[dict[str, Any]]:
         """REST order objects of the export's last days that REST still returns (empty when none overlap)."""

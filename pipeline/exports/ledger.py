@@ -540,8 +540,8 @@ def describe_unknown_help(entry: LedgerEntry, data_dir: Path) -> str:
         f"sent at {fmt_ms(entry.requested_at)}) ended without a usable answer (timeout or 5xx): Binance may "
         "have created a download id and spent one of this month's ids. It will NOT be re-requested "
         "automatically; its range stays blocked. Check the " + where + " for an export of that range created "
-        "around that time. If you find it, attach its download id: `python -m pipeline.exports resolve "
+        "around that time. If you find it, attach its download id: `orderlake exports resolve "
         f"{entry.id} --download-id <ID> --data-dir {data_dir}`; if there is none, release the range: "
-        f"`python -m pipeline.exports resolve {entry.id} --data-dir {data_dir}` (Python: "
+        f"`orderlake exports resolve {entry.id} --data-dir {data_dir}` (Python: "
         f"ExportLedger(data_dir).resolve_unknown({entry.id}, download_id=None|'<ID>'))."
     )

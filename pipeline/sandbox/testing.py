@@ -1,4 +1,4 @@
-"""pytest helpers: start a sandbox on an ephemeral loopback port and the env the client needs to use it."""
+"""pytest helpers: start a sandbox on an ephemeral loopback port, and the settings that point orderlake at it."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 from pipeline.sandbox.config import SandboxConfig
 from pipeline.sandbox.server import SandboxExchange
+from pipeline.settings import Settings
 from pipeline.times import now_ms
 
 
@@ -21,7 +22,7 @@ def start_sandbox(**overrides: Any) -> Iterator[SandboxExchange]:
 
 
 def sandbox_env(sx: SandboxExchange, data_dir: str | Path) -> dict[str, str]:
-    """Environment for ``Settings.from_env`` pointing every Binance surface at ``sx``."""
+    """Variables for ``Settings.from_env`` pointing every Binance surface at ``sx`` (also for child processes)."""
     env = {
         "BINANCE_API_KEY": sx.cfg.api_key,
         "BINANCE_SPOT_URL": sx.url,
@@ -35,6 +36,11 @@ def sandbox_env(sx: SandboxExchange, data_dir: str | Path) -> dict[str, str]:
     if sx.cfg.key_type == "hmac" and sx.cfg.api_secret:
         env["BINANCE_API_SECRET"] = sx.cfg.api_secret
     return env
+
+
+def sandbox_settings(sx: SandboxExchange, data_dir: str | Path, budget_dir: str | Path) -> Settings:
+    """Settings pointing every Binance surface at ``sx``, with pacing scaled like the sandbox and a private budget."""
+    return Settings.from_env(sandbox_env(sx, data_dir)).replace(time_scale=sx.cfg.time_scale, budget_dir=budget_dir)
 
 
 class SignedClient:

@@ -542,14 +542,12 @@ def _completed_at(snap: Path) -> int | None:
         return None
 
 
-def _grace(grace_seconds: float | None) -> float:
-    if grace_seconds is not None:
-        return grace_seconds
-    return float(os.environ.get("ORDERLAKE_SNAPSHOT_GRACE_SECONDS") or DEFAULT_SNAPSHOT_GRACE_SECONDS)
-
-
 def gc_snapshots(
-    data_dir: Path, *, keep: Path | None = None, grace_seconds: float | None = None, now_ms: int | None = None
+    data_dir: Path,
+    *,
+    keep: Path | None = None,
+    grace_seconds: float = DEFAULT_SNAPSHOT_GRACE_SECONDS,
+    now_ms: int | None = None,
 ) -> list[Path]:
     """Delete snapshots no catalog can still be reading.
 
@@ -562,7 +560,7 @@ def gc_snapshots(
     if not root.is_dir():
         return []
     now = wall_now_ms() if now_ms is None else now_ms
-    cutoff = now - int(_grace(grace_seconds) * 1000)
+    cutoff = now - int(grace_seconds * 1000)
     snaps = [p for p in root.iterdir() if p.is_dir()]
     done = {p: _completed_at(p) for p in snaps}
     removed = []
@@ -676,7 +674,9 @@ def compacted_sources(
     return sources, len(missing)
 
 
-def gc_compacted(data_dir: Path, *, grace_seconds: float | None = None, now_ms: int | None = None) -> list[Path]:
+def gc_compacted(
+    data_dir: Path, *, grace_seconds: float = DEFAULT_SNAPSHOT_GRACE_SECONDS, now_ms: int | None = None
+) -> list[Path]:
     """Delete compacted files that no remaining snapshot lists, once they are older than the grace period.
 
     Run after :func:`gc_snapshots`: a snapshot goes once its successor has been live for the grace period, so a
@@ -687,7 +687,7 @@ def gc_compacted(data_dir: Path, *, grace_seconds: float | None = None, now_ms: 
     if not root.is_dir():
         return []
     now = time.time() if now_ms is None else now_ms / 1000
-    cutoff, temp_cutoff = now - _grace(grace_seconds), now - STALE_TEMP_SECONDS
+    cutoff, temp_cutoff = now - grace_seconds, now - STALE_TEMP_SECONDS
     listed = set()
     for manifest in (data_dir / SNAPSHOT_DIR).glob(f"*/{COMPACT_MANIFEST}"):
         try:
@@ -709,7 +709,11 @@ def gc_compacted(data_dir: Path, *, grace_seconds: float | None = None, now_ms: 
 
 # -- build ------------------------------------------------------------------------------------------------------------
 def build_catalog(
-    data_dir: str | os.PathLike[str], *, snapshot: bool = True, now: datetime | None = None
+    data_dir: str | os.PathLike[str],
+    *,
+    snapshot: bool = True,
+    now: datetime | None = None,
+    snapshot_grace_seconds: float = DEFAULT_SNAPSHOT_GRACE_SECONDS,
 ) -> CatalogResult:
     """(Re)build ``<data_dir>/warehouse.duckdb`` atomically; see the module docstring. Never fails on empty tables.
 
@@ -752,8 +756,8 @@ def build_catalog(
             tmp.with_name(tmp.name + ".wal").unlink(missing_ok=True)
         if snap_root is not None:  # compacted_sources created it
             (snap_root / SNAPSHOT_DONE).write_text(str(wall_now_ms()))
-    gc_snapshots(data_dir, keep=snap_root)
-    gc_compacted(data_dir)
+    gc_snapshots(data_dir, keep=snap_root, grace_seconds=snapshot_grace_seconds)
+    gc_compacted(data_dir, grace_seconds=snapshot_grace_seconds)
     return CatalogResult(
         path=final,
         views=counts,

@@ -2,7 +2,7 @@
 
 ``sql`` opens the catalog READ-ONLY (many read-only processes may share the file; the catalog builder never opens the
 live file read-write, it swaps in a new one), so it can run at any time, also during a backfill. Heavy imports are
-lazy: ``pipeline.cli`` imports this module just to build its parser.
+lazy: ``orderlake`` (``assets.cli``) imports this module just to build its parser.
 """
 
 from __future__ import annotations
@@ -16,7 +16,10 @@ from collections.abc import Sequence
 from datetime import date, datetime, time
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from pipeline.settings import Settings
 
 from pipeline.storage.atomic import atomic_path, atomic_write
 
@@ -54,25 +57,15 @@ def add_status_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--account", help="only this account (default: every account found)")
 
 
-def _settings() -> Any:
-    from pipeline.config import Settings
-
-    return Settings.from_env()
-
-
 def _err(message: str) -> int:
     print(f"error: {message}", file=sys.stderr)
     return 1
 
 
 # -- sql --------------------------------------------------------------------------------------------------------------
-def run_sql(args: argparse.Namespace) -> int:
+def run_sql(args: argparse.Namespace, data_dir: Path) -> int:
     from pipeline.warehouse.catalog import CATALOG_FILE
 
-    try:
-        data_dir = Path(_settings().data_dir)
-    except ValueError as exc:
-        return _err(str(exc))
     path = data_dir / CATALOG_FILE
     if not path.exists():
         return _err(f"no catalog at {path}: {NO_CATALOG_HELP}")
@@ -258,16 +251,16 @@ def render_table(
 
 
 # -- status -----------------------------------------------------------------------------------------------------------
-def run_status(args: argparse.Namespace, out: TextIO | None = None) -> int:
+def run_status(args: argparse.Namespace, settings: Settings, out: TextIO | None = None) -> int:
     from pipeline.warehouse.status import coverage_report
 
-    try:
-        settings = _settings()
-    except ValueError as exc:
-        return _err(str(exc))
     account = getattr(args, "account", None)
     report = coverage_report(
-        settings.data_dir, account, start_date=settings.start_date, spot_symbols=settings.spot_symbols
+        settings.data_dir,
+        account,
+        start_date=settings.start_date,
+        spot_symbols=settings.spot_symbols,
+        export_monthly_limit=settings.export_monthly_limit,
     )
     (out or sys.stdout).write(report.render())
     return 0

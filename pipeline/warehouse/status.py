@@ -185,8 +185,11 @@ def _entry_days(entries: Iterable[Any], statuses: tuple[str, ...]) -> set[date]:
     return {d for e in entries if e.status in statuses for d in days_between(day_of(e.start_ms), day_of(e.end_ms))}
 
 
-def exports_section(data_dir: Path, account: str, start_date: date | None, now: datetime) -> ExportsSection | None:
-    """Ledger summary (ids per status, quota this month) and the day ranges no export covers."""
+def exports_section(
+    data_dir: Path, account: str, start_date: date | None, now: datetime, monthly_limit: int | None
+) -> ExportsSection | None:
+    """Ledger summary (ids per status, quota this month against ``monthly_limit``, None: Binance's quota) and the
+    day ranges no export covers."""
     if not _ledger_path(data_dir).exists():
         return None
     sec = ExportsSection()
@@ -195,7 +198,9 @@ def exports_section(data_dir: Path, account: str, start_date: date | None, now: 
         from pipeline.exports.ledger import ExportLedger
 
         ledger = ExportLedger(data_dir)
-        chain = ExportChain(None, ledger, data_dir=data_dir, account=account, now=now.timestamp)
+        chain = ExportChain(
+            None, ledger, data_dir=data_dir, account=account, now=now.timestamp, monthly_limit=monthly_limit
+        )
         sec.text = chain.status_summary(account).text()
         entries = ledger.entries(account=account)
     except Exception as exc:  # the ledger module missing/changed, or sqlite busy: fall back to raw SQL
@@ -470,6 +475,7 @@ def coverage_report(
     *,
     start_date: date | None = None,
     spot_symbols: Iterable[str] = (),
+    export_monthly_limit: int | None = None,
     now: datetime | None = None,
 ) -> StatusReport:
     """Build the coverage report; ``account=None`` covers every account found in the lake and state files."""
@@ -485,7 +491,7 @@ def coverage_report(
     report.tables = scan_lake(data_dir, account, start_date)
     accounts = [account] if account is not None else _accounts(data_dir)
     for acc in accounts:
-        sec = exports_section(data_dir, acc, start_date, now)
+        sec = exports_section(data_dir, acc, start_date, now, export_monthly_limit)
         if sec is not None:
             report.exports[acc] = sec
         sym = symbols_section(data_dir, acc)

@@ -12,15 +12,16 @@ import dagster as dg
 import duckdb
 import pytest
 
+from assets.cli import main
+from assets.common.partitions import RANGE_END_TAG, RANGE_START_TAG
 from assets.definitions import build_definitions
-from assets.exports import CHAINS, DOWNLOAD_ID_TAG
-from assets.partitions import RANGE_END_TAG, RANGE_START_TAG
-from pipeline.cli import main
+from assets.exports.assets import CHAINS, DOWNLOAD_ID_TAG
 from pipeline.exports.ledger import ExportLedger
 from pipeline.sandbox.testing import start_sandbox
+from pipeline.settings import Settings
 from pipeline.storage import lake
 from pipeline.storage.schemas import futures_orders
-from tests.support.assets import lake_rows, partition_days, use_sandbox
+from tests.support.assets import lake_rows, partition_days, sandbox_settings
 from tests.support.exports import EXPORT_SANDBOX, FROM_EXPORT
 
 # processing takes four poll cycles or more, so the sensor is seen skipping while files are generated
@@ -32,9 +33,9 @@ def _year() -> tuple[date, date]:
     return end - timedelta(days=364), end
 
 
-def _request(instance: dg.DagsterInstance, start: date, end: date) -> dg.ExecuteInProcessResult:
+def _request(settings: Settings, instance: dg.DagsterInstance, start: date, end: date) -> dg.ExecuteInProcessResult:
     return (
-        build_definitions()
+        build_definitions(settings)
         .resolve_job_def("export_requests")
         .execute_in_process(
             instance=instance,
@@ -44,8 +45,8 @@ def _request(instance: dg.DagsterInstance, start: date, end: date) -> dg.Execute
     )
 
 
-def _tick(instance: dg.DagsterInstance) -> dg.SensorResult | dg.SkipReason:
-    defs = build_definitions()  # a "restarted" code location every tick
+def _tick(settings: Settings, instance: dg.DagsterInstance) -> dg.SensorResult | dg.SkipReason:
+    defs = build_definitions(settings)  # a "restarted" code location every tick
     sensor = defs.resolve_sensor_def("export_link_sensor")
     with dg.build_sensor_context(instance=instance, definitions=defs, resources=defs.resources) as ctx:
         return sensor(ctx)
@@ -64,9 +65,10 @@ def test_one_year_through_dagster_equals_truth(tmp_path, monkeypatch) -> None:
     data = tmp_path / "data"
     start, end = _year()
     with start_sandbox(**SANDBOX) as sx:
-        use_sandbox(monkeypatch, sx, data)
+        settings = sandbox_settings(monkeypatch, sx, data)
         instance = dg.DagsterInstance.ephemeral()
-        requested = _request(instance, start, end)
+        sx.exchange.exports_held = True  # processing for the first ticks, whatever the load on this machine
+        requested = _request(settings, instance, start, end)
         assert requested.success
         meta = {
             e.asset_key.to_user_string(): e.step_materialization_data.materialization.metadata
@@ -79,12 +81,14 @@ def test_one_year_through_dagster_equals_truth(tmp_path, monkeypatch) -> None:
         skips, launched = 0, {}
         deadline = time.monotonic() + 60
         while len(launched) < 2 and time.monotonic() < deadline:
-            result = _tick(instance)
+            result = _tick(settings, instance)
             if isinstance(result, dg.SkipReason):
                 skips += 1
                 assert "processing" in result.skip_message
+                sx.exchange.exports_held = skips < 2
                 time.sleep(0.05)
                 continue
+            assert not sx.exchange.exports_held, "a retrieval was launched while the files were processing"
             # a ready export is asked for on every tick until its run exists; the daemon dedups by run_key
             launched.update({r.run_key: r for r in result.run_requests})
         runs = list(launched.values())
@@ -96,7 +100,7 @@ def test_one_year_through_dagster_equals_truth(tmp_path, monkeypatch) -> None:
             assert req.tags[DOWNLOAD_ID_TAG] == req.run_key == entry.download_id
             assert (req.tags[RANGE_START_TAG], req.tags[RANGE_END_TAG]) == (start.isoformat(), end.isoformat())
             res = (
-                build_definitions()
+                build_definitions(settings)
                 .resolve_job_def(req.job_name)
                 .execute_in_process(instance=instance, tags=req.tags, raise_on_error=False)
             )
@@ -114,7 +118,7 @@ def test_one_year_through_dagster_equals_truth(tmp_path, monkeypatch) -> None:
             assert len(rows) == 365 and rows == stored
             checks = res.get_asset_check_evaluations()
             assert checks and all(c.passed for c in checks), [(c.check_name, c.metadata) for c in checks]
-        assert isinstance(_tick(instance), dg.SkipReason)  # nothing left to launch
+        assert isinstance(_tick(settings, instance), dg.SkipReason)  # nothing left to launch
 
         truth = sx.truth()
         for spec in CHAINS:
@@ -124,14 +128,14 @@ def test_one_year_through_dagster_equals_truth(tmp_path, monkeypatch) -> None:
             )
             assert got == _expected(truth, spec.market, start, end) and len(got) > 100
             assert len(partition_days(data, spec.table)) == 365
-        warehouse = build_definitions().resolve_job_def("warehouse_build").execute_in_process(instance=instance)
+        warehouse = build_definitions(settings).resolve_job_def("warehouse_build").execute_in_process(instance=instance)
         assert warehouse.success
         with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
             views = {
                 v: con.execute(f"SELECT count(*) FROM {v}").fetchone()[0] for v in ("futures_orders", "pm_um_orders")
             }
         assert views == {spec.table: len(_expected(truth, spec.market, start, end)) for spec in CHAINS}
-        again = _request(instance, start, end)
+        again = _request(settings, instance, start, end)
         assert again.success
         assert sx.stats()["export_ids_created"] == {"usdm": 1, "pm_um": 1}
         assert sum(e.counts_quota for e in ledger.entries()) == 2
@@ -142,8 +146,8 @@ def test_quota_is_refused_before_any_call(tmp_path, monkeypatch) -> None:
     end = datetime.now(UTC).date() - timedelta(days=1)
     start = end - timedelta(days=399)  # 400 days: two ids per endpoint
     with start_sandbox(**SANDBOX) as sx:
-        use_sandbox(monkeypatch, sx, data, ORDERLAKE_EXPORT_MONTHLY_LIMIT="1")
-        result = _request(dg.DagsterInstance.ephemeral(), start, end)
+        settings = sandbox_settings(monkeypatch, sx, data, export_monthly_limit=1)
+        result = _request(settings, dg.DagsterInstance.ephemeral(), start, end)
         assert not result.success
         [failure] = [e for e in result.all_events if e.is_step_failure][:1]
         text = failure.step_failure_data.user_failure_data.description
@@ -156,7 +160,7 @@ def test_cli_no_wait_leaves_the_chain_to_the_sensor_and_fails_clearly_on_quota(t
     data = tmp_path / "data"
     start, end = _year()
     with start_sandbox(**SANDBOX) as sx:
-        use_sandbox(monkeypatch, sx, data)
+        settings = sandbox_settings(monkeypatch, sx, data)
         assert (
             main(
                 [
@@ -169,14 +173,15 @@ def test_cli_no_wait_leaves_the_chain_to_the_sensor_and_fails_clearly_on_quota(t
                     "exports",
                     "--no-wait",
                     "--quiet",
-                ]
+                ],
+                settings,
             )
             == 0
         )
         out = capsys.readouterr().out
         assert "2 export id(s) requested, 0 ingested" in out and "link sensor" in out
         assert {e.status for e in ExportLedger(data).entries()} == {"processing"}
-        monkeypatch.setenv("ORDERLAKE_EXPORT_MONTHLY_LIMIT", "1")  # used up by the first request
+        settings = settings.replace(export_monthly_limit=1)  # used up by the first request
         older = start - timedelta(days=30)
         assert (
             main(
@@ -189,7 +194,8 @@ def test_cli_no_wait_leaves_the_chain_to_the_sensor_and_fails_clearly_on_quota(t
                     "--select",
                     "exports",
                     "--quiet",
-                ]
+                ],
+                settings,
             )
             == 1
         )
@@ -198,10 +204,9 @@ def test_cli_no_wait_leaves_the_chain_to_the_sensor_and_fails_clearly_on_quota(t
         assert sx.stats()["export_ids_created"] == {"usdm": 1, "pm_um": 1}
 
 
-def test_retrieval_by_hand_names_days_without_export(tmp_path, monkeypatch) -> None:
-    monkeypatch.setenv("ORDERLAKE_DATA_DIR", str(tmp_path))
+def test_retrieval_by_hand_names_days_without_export(tmp_path) -> None:
     result = (
-        build_definitions()
+        build_definitions(Settings(data_dir=tmp_path))
         .resolve_job_def("futures_order_export_retrieval")
         .execute_in_process(
             instance=dg.DagsterInstance.ephemeral(),
@@ -221,9 +226,8 @@ def test_retrieval_by_hand_names_days_without_export(tmp_path, monkeypatch) -> N
         (datetime(2026, 3, 2, 0, 30, tzinfo=UTC), "2026-02-23", "2026-03-01"),  # a Monday: the previous week
     ],
 )
-def test_weekly_schedule_asks_for_the_previous_week(tmp_path, monkeypatch, tick, start, end) -> None:
-    monkeypatch.setenv("ORDERLAKE_DATA_DIR", str(tmp_path))
-    defs = build_definitions()
+def test_weekly_schedule_asks_for_the_previous_week(tmp_path, tick, start, end) -> None:
+    defs = build_definitions(Settings(data_dir=tmp_path))
     schedule = defs.resolve_schedule_def("export_weekly_schedule")
     assert schedule.cron_schedule == "30 0 * * 1"
     with dg.build_schedule_context(scheduled_execution_time=tick, resources={"lake": defs.resources["lake"]}) as ctx:

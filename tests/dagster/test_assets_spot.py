@@ -16,14 +16,15 @@ import dagster as dg
 import duckdb
 import pytest
 
+from assets.cli import main
+from assets.common.partitions import RANGE_END_TAG, RANGE_START_TAG
 from assets.definitions import build_definitions
-from assets.partitions import RANGE_END_TAG, RANGE_START_TAG
 from pipeline.binance.facts import SPOT_WEIGHTS
-from pipeline.cli import main
 from pipeline.sandbox.testing import start_sandbox
+from pipeline.settings import Settings
 from pipeline.storage import lake
 from pipeline.storage.schemas import spot_order_lists
-from tests.support.assets import lake_rows, partition_days, truth_spot_orders, use_sandbox
+from tests.support.assets import lake_rows, partition_days, sandbox_settings, truth_spot_orders
 
 DAYS = 60
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,8 +44,8 @@ def window() -> tuple[date, date]:
     return end - timedelta(days=DAYS - 1), end
 
 
-def _env(monkeypatch, sx, data: Path) -> dict[str, str]:
-    return use_sandbox(monkeypatch, sx, data, ORDERLAKE_SPOT_SYMBOLS=",".join(sx.truth()["delisted"]))
+def _settings(monkeypatch, sx, data: Path, **changes) -> Settings:
+    return sandbox_settings(monkeypatch, sx, data, spot_symbols=sx.truth()["delisted"], **changes)
 
 
 def _truth_lists(truth: dict, start: date, end: date) -> list[dict]:
@@ -61,14 +62,18 @@ def _truth_lists(truth: dict, start: date, end: date) -> list[dict]:
 
 def test_cli_backfill_equals_truth_and_costs_little(sandbox, window, tmp_path, monkeypatch, capsys) -> None:
     data = tmp_path / "data"
-    _env(monkeypatch, sandbox, data)
+    settings = _settings(monkeypatch, sandbox, data)
     start, end = window
     truth = sandbox.truth()
     assert max(r["updateTime"] - r["time"] for r in truth["spot_orders"]) > 86_400_000  # updated on a later day
     before = sandbox.stats()["weight"].get("spot", 0)
 
     assert (
-        main(["backfill", "--start", start.isoformat(), "--end", end.isoformat(), "--select", "spot", "--quiet"]) == 0
+        main(
+            ["backfill", "--start", start.isoformat(), "--end", end.isoformat(), "--select", "spot", "--quiet"],
+            settings,
+        )
+        == 0
     )
 
     spent = sandbox.stats()["weight"]["spot"] - before
@@ -113,7 +118,7 @@ def test_dagster_asset_materialize_partition_range(sandbox, window, tmp_path, mo
     """The same backfill from Dagster's own CLI, as a user would start it."""
     data, home = tmp_path / "data", tmp_path / "dagster_home"
     home.mkdir()
-    env = {**os.environ, **_env(monkeypatch, sandbox, data), "DAGSTER_HOME": str(home)}
+    env = {**os.environ, **_settings(monkeypatch, sandbox, data, dagster_home=home).environment()}
     start, end = window
     proc = subprocess.run(
         [
@@ -140,10 +145,10 @@ def test_dagster_asset_materialize_partition_range(sandbox, window, tmp_path, mo
 
 def test_checks_pass_and_plan_is_recorded(sandbox, window, tmp_path, monkeypatch) -> None:
     data = tmp_path / "data"
-    _env(monkeypatch, sandbox, data)
+    settings = _settings(monkeypatch, sandbox, data)
     start, end = window
     start = end - timedelta(days=9)
-    defs = build_definitions()
+    defs = build_definitions(settings)
     instance = dg.DagsterInstance.ephemeral()
     result = defs.resolve_job_def("spot_backfill").execute_in_process(
         instance=instance, tags={RANGE_START_TAG: start.isoformat(), RANGE_END_TAG: end.isoformat()}
@@ -183,7 +188,7 @@ def test_checks_pass_and_plan_is_recorded(sandbox, window, tmp_path, monkeypatch
 
 def test_delisted_pair_is_a_recorded_blind_spot(sandbox, window, tmp_path, monkeypatch, capsys) -> None:
     data = tmp_path / "data"
-    _env(monkeypatch, sandbox, data)
+    settings = _settings(monkeypatch, sandbox, data)
     end = window[1]
     assert (
         main(
@@ -196,12 +201,13 @@ def test_delisted_pair_is_a_recorded_blind_spot(sandbox, window, tmp_path, monke
                 "--select",
                 "spot",
                 "--quiet",
-            ]
+            ],
+            settings,
         )
         == 0
     )
     capsys.readouterr()
-    assert main(["status"]) == 0
+    assert main(["status"], settings) == 0
     report = capsys.readouterr().out
     delisted = sandbox.truth()["delisted"][0]
     assert f"delisted pair {delisted}" in report
@@ -214,32 +220,29 @@ def test_ws_transport_writes_the_same_rows(sandbox, window, tmp_path, monkeypatc
     rows = {}
     for transport in ("rest", "ws"):
         data = tmp_path / transport
-        _env(monkeypatch, sandbox, data)
-        monkeypatch.setenv("BINANCE_SPOT_TRANSPORT", transport)
-        assert (
-            main(["backfill", "--start", start.isoformat(), "--end", end.isoformat(), "--select", "spot", "--quiet"])
-            == 0
-        )
+        settings = _settings(monkeypatch, sandbox, data, spot_transport=transport)
+        argv = ["backfill", "--start", start.isoformat(), "--end", end.isoformat(), "--select", "spot", "--quiet"]
+        assert main(argv, settings) == 0
         rows[transport] = lake_rows(data, "spot_orders")
     assert rows["rest"] == rows["ws"] and rows["rest"]
 
 
-def test_bad_range_is_refused_clearly(tmp_path, monkeypatch, capsys) -> None:
-    monkeypatch.setenv("ORDERLAKE_DATA_DIR", str(tmp_path))
-    assert main(["backfill", "--start", "2026-02-10", "--end", "2026-02-01", "--select", "spot"]) == 2
+def test_bad_range_is_refused_clearly(tmp_path, capsys) -> None:
+    settings = Settings(data_dir=tmp_path)
+    assert main(["backfill", "--start", "2026-02-10", "--end", "2026-02-01", "--select", "spot"], settings) == 2
     assert "is before --start" in capsys.readouterr().err
     tomorrow = (date.today() + timedelta(days=1)).isoformat()
-    assert main(["backfill", "--start", "2026-02-10", "--end", tomorrow, "--select", "spot"]) == 2
+    assert main(["backfill", "--start", "2026-02-10", "--end", tomorrow, "--select", "spot"], settings) == 2
     assert "not a complete UTC day" in capsys.readouterr().err
     with pytest.raises(SystemExit, match="must be a date"):
-        main(["backfill", "--start", "yesterday", "--end", "2026-02-01"])
+        main(["backfill", "--start", "yesterday", "--end", "2026-02-01"], settings)
 
 
 def test_daily_job_uses_plain_windows_over_active_symbols(sandbox, window, tmp_path, monkeypatch) -> None:
     data = tmp_path / "data"
-    _env(monkeypatch, sandbox, data)
+    settings = _settings(monkeypatch, sandbox, data)
     day = window[1]
-    defs = build_definitions()
+    defs = build_definitions(settings)
     # the first ever run of an account: the index asset does the full probe, the daily fetch stays cheap
     result = defs.resolve_job_def("spot_daily").execute_in_process(
         instance=dg.DagsterInstance.ephemeral(), partition_key=day.isoformat()

@@ -5,11 +5,18 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
+from assets import definitions
+from assets.cli import main
 from assets.definitions import build_definitions
-from pipeline.cli import main
+from assets.exports import definitions as exports
+from assets.spot import definitions as spot
+from assets.warehouse import definitions as warehouse
+from pipeline.errors import ConfigurationError
 from pipeline.sandbox.testing import start_sandbox
-from tests.support.assets import use_sandbox
+from pipeline.settings import Secret, Settings
+from tests.support.assets import sandbox_settings
 
 JOBS = (
     "spot_daily",
@@ -21,10 +28,8 @@ JOBS = (
 )
 
 
-def test_definitions_load_and_every_job_resolves(monkeypatch) -> None:
-    monkeypatch.setenv("BINANCE_API_KEY", "k")
-    monkeypatch.setenv("BINANCE_API_SECRET", "s")
-    defs = build_definitions()
+def test_definitions_load_and_every_job_resolves() -> None:
+    defs = build_definitions(Settings(api_key=Secret("k"), api_secret=Secret("s")))
     dg.Definitions.validate_loadable(defs)
     for job in JOBS:
         assert defs.resolve_job_def(job).name == job
@@ -47,16 +52,46 @@ def test_definitions_load_and_every_job_resolves(monkeypatch) -> None:
     assert {s.name for s in defs.sensors} == {"export_link_sensor", "warehouse_automation"}
 
 
-def test_secrets_are_env_var_references_not_values(monkeypatch) -> None:
-    monkeypatch.setenv("BINANCE_API_KEY", "the-key-value")
-    monkeypatch.setenv("BINANCE_API_SECRET", "the-secret-value")
-    binance = build_definitions().resources["binance"]
+def test_secrets_are_env_var_references_not_values() -> None:
+    settings = Settings(api_key=Secret("the-key-value"), api_secret=Secret("the-secret-value"))
+    binance = build_definitions(settings).resources["binance"]
     assert isinstance(binance.api_key, dg.EnvVar) and binance.api_key.env_var_name == "BINANCE_API_KEY"
     assert isinstance(binance.api_secret, dg.EnvVar) and "the-secret-value" not in repr(binance)
+    assert binance.private_key_password is None  # not set: no reference to an unset variable
+
+
+def test_each_source_loads_on_its_own_and_they_merge() -> None:
+    settings = Settings()
+    groups = {}
+    for source in (spot, exports, warehouse):
+        defs = source.build_definitions(settings)
+        dg.Definitions.validate_loadable(defs)
+        groups[source.__name__] = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
+    assert {"spot_symbol_index", "spot_orders", "spot_open_orders"} <= groups[spot.__name__]
+    assert {"futures_order_exports", "pm_um_orders"} <= groups[exports.__name__]
+    assert "warehouse" in groups[warehouse.__name__]
+    merged = build_definitions(settings)
+    for key in ("binance", "lake", "spot", "exports", "catalog"):
+        assert key in merged.resources
+
+
+def test_the_code_location_reads_the_environment_when_loaded_not_when_imported(monkeypatch) -> None:
+    """`defs` is what workspace.yaml loads: ORDERLAKE_START_DATE, the export cron and window take effect at load."""
+    monkeypatch.setenv("ORDERLAKE_START_DATE", "2023-05-06")
+    monkeypatch.setenv("ORDERLAKE_EXPORT_CRON", "0 3 * * 2")
+    monkeypatch.setenv("ORDERLAKE_EXPORT_WINDOW_DAYS", "9")
+    defs = definitions.defs()
+    job = defs.resolve_job_def("spot_backfill")
+    assert job.partitions_def.get_first_partition_key() == "2023-05-06"
+    schedule = defs.resolve_schedule_def("export_weekly_schedule")
+    assert schedule.cron_schedule == "0 3 * * 2" and "last 9 complete days" in schedule.description
+    monkeypatch.setenv("ORDERLAKE_EXPORT_WINDOW_DAYS", "0")
+    with pytest.raises(ConfigurationError, match=r"ORDERLAKE_EXPORT_WINDOW_DAYS='0'.*1–365"):
+        definitions.defs()
 
 
 def test_daily_spot_schedule_runs_yesterday_in_daily_mode() -> None:
-    defs = build_definitions()
+    defs = build_definitions(Settings())
     schedule = defs.resolve_schedule_def("spot_daily_schedule")
     assert schedule.cron_schedule == "15 0 * * *" and schedule.execution_timezone in (None, "UTC")
     with dg.build_schedule_context(scheduled_execution_time=datetime(2026, 3, 5, 0, 15, tzinfo=UTC)) as ctx:
@@ -81,8 +116,7 @@ def test_no_secret_anywhere_after_a_run(tmp_path: Path, monkeypatch, capsys, cap
         busy_day_orders=50,
         time_scale=60.0,
     ) as sx:
-        use_sandbox(monkeypatch, sx, data)
-        monkeypatch.setenv("DAGSTER_HOME", str(home))  # a persistent instance: runs, events, logs on disk
+        settings = sandbox_settings(monkeypatch, sx, data, dagster_home=home)  # runs, events, logs on disk
         assert (
             main(
                 [
@@ -93,7 +127,8 @@ def test_no_secret_anywhere_after_a_run(tmp_path: Path, monkeypatch, capsys, cap
                     end.isoformat(),
                     "--select",
                     "spot",
-                ]
+                ],
+                settings,
             )
             == 0
         )

@@ -3,15 +3,17 @@
 import argparse
 import hashlib
 import json
+import os
 import re
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from assets.demo import run_demo
-from pipeline.cli import main
+from assets.cli import main
+from assets.cli.demo import run_demo
 from pipeline.exports.ledger import ExportLedger
+from pipeline.settings import Settings
 
 HISTORY = ("spot_orders", "spot_order_lists", "futures_orders", "pm_um_orders")  # spot_open_orders is a snapshot
 
@@ -28,11 +30,12 @@ def _lake_digest(data: Path) -> dict[str, tuple[int, str]]:
 
 
 @pytest.mark.slow
-def test_make_run_twice(tmp_path: Path, monkeypatch, capsys) -> None:
+def test_make_run_twice(tmp_path: Path, capsys) -> None:
     data = tmp_path / "data"
-    monkeypatch.setenv("ORDERLAKE_DATA_DIR", str(data))
+    settings = Settings(data_dir=data)
     args = argparse.Namespace(spot_days=8, export_days=20)
-    assert run_demo(args) == 0
+    assert run_demo(args, settings) == 0
+    assert "BINANCE_API_KEY" not in os.environ  # the sandbox's key was exported for the runs only
     first = capsys.readouterr().out
     assert "spot_orders" in first and "pm_um_orders" in first and "Largest spot fills" in first
     assert re.search(r"spot weight spent: \d+;", first) and "export quota usdm/order" in first
@@ -41,7 +44,7 @@ def test_make_run_twice(tmp_path: Path, monkeypatch, capsys) -> None:
     ids = len(ExportLedger(data).entries())
     assert ids == 2  # one per endpoint for 20 days
 
-    assert run_demo(args) == 0
+    assert run_demo(args, settings) == 0
     capsys.readouterr()
     after = _lake_digest(data)
     assert after == digest  # not a single value changed
@@ -49,8 +52,8 @@ def test_make_run_twice(tmp_path: Path, monkeypatch, capsys) -> None:
     anchor = json.loads((data / "state" / "sandbox_demo.json").read_text())["now_ms"]
     assert anchor % 86_400_000 == 0  # the sandbox account is anchored to a UTC midnight
 
-    assert main(["status"]) == 0
+    assert main(["status"], settings) == 0
     report = capsys.readouterr().out
     assert "delisted pair" in report and "archived" in report
-    assert main(["sql", "SELECT count(*) AS n FROM orders"]) == 0
+    assert main(["sql", "SELECT count(*) AS n FROM orders"], settings) == 0
     assert "n" in capsys.readouterr().out

@@ -110,7 +110,7 @@ def test_bi_reads_stay_consistent_during_real_backfills(tmp_path: Path, monkeypa
     from datetime import date, timedelta
 
     from pipeline.sandbox.testing import start_sandbox
-    from tests.support.assets import use_sandbox
+    from tests.support.assets import sandbox_settings
 
     data = tmp_path / "data"
     end = date.today() - timedelta(days=1)
@@ -118,14 +118,14 @@ def test_bi_reads_stay_consistent_during_real_backfills(tmp_path: Path, monkeypa
     with start_sandbox(
         listed_symbols=40, active_symbols=4, history_days=15, busy_day_orders=1200, time_scale=60.0
     ) as sx:
-        env = {**os.environ, **use_sandbox(monkeypatch, sx, data)}
+        env = {**os.environ, **sandbox_settings(monkeypatch, sx, data).environment()}
         build_catalog(data)  # an empty catalog exists before the first backfill, as after `make run` on day one
         url = f"duckdb:///{(data / 'warehouse.duckdb').as_posix()}"
         script = "; ".join(
             f"main(['backfill', '--start', '{a}', '--end', '{b}', '--select', 'spot', '--quiet'])" for a, b in ranges
         )
         writer = subprocess.Popen(
-            [sys.executable, "-c", f"from pipeline.cli import main; {script}"],
+            [sys.executable, "-c", f"from assets.cli import main; {script}"],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -25,7 +25,7 @@ import pytest
 
 import pipeline.sandbox.testing as testing
 from pipeline.binance import BinanceClient, errors
-from pipeline.config import Settings
+from pipeline.settings import Settings
 
 LIMIT = 1200
 TIME_SCALE = 30.0

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from pipeline.binance import EXPORT_ENDPOINTS, BinanceClient, Credentials, errors
 from pipeline.binance.transport import RetryPolicy
-from pipeline.config import Settings
+from pipeline.settings import Settings
 from tests.support.fake_binance import Answer, err, fake_binance, fake_ws
 
 API_KEY = "LEAKCHECKKEY7c1e5b3a9d"
@@ -82,8 +82,8 @@ def test_secrets_never_leak(tmp_path: Path, caplog, key_type: str) -> None:
         pem_lines = [ln for ln in pem.splitlines() if "-----" not in ln and len(ln) > 20]
         (tmp_path / "k.pem").write_text(pem)
         env["BINANCE_PRIVATE_KEY_FILE"] = str(tmp_path / "k.pem")
-    settings = Settings.from_env(env)
-    creds = Credentials.from_settings(settings, env={"BINANCE_PRIVATE_KEY_PASSWORD": PASSWORD})
+    settings = Settings.from_env({**env, "BINANCE_PRIVATE_KEY_PASSWORD": PASSWORD})
+    creds = Credentials.from_settings(settings)
     with fake_binance() as fb:
         client = BinanceClient(
             creds,

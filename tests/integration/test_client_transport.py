@@ -13,7 +13,7 @@ from pipeline.binance import EXPORT_ENDPOINTS, BinanceClient, Credentials, Missi
 from pipeline.binance.clock import SYNC_SAMPLES
 from pipeline.binance.signing import HmacSigner
 from pipeline.binance.transport import RetryPolicy
-from pipeline.config import Secret
+from pipeline.settings import Secret
 from pipeline.times import fmt_ms
 from tests.support.fake_binance import Answer, err, fake_binance
 

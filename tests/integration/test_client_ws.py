@@ -16,7 +16,7 @@ from pipeline.binance.budget import WeightBudget
 from pipeline.binance.clock import SYNC_SAMPLES, ServerClock
 from pipeline.binance.signing import HmacSigner
 from pipeline.binance.ws import SpotWs
-from pipeline.config import Secret, Settings
+from pipeline.settings import Secret, Settings
 from pipeline.times import fmt_ms
 from tests.support.fake_binance import fake_ws
 

@@ -126,17 +126,15 @@ def test_https_only_and_loopback_http_needs_opt_in(monkeypatch) -> None:
         check_url(url, allow_http_loopback=True)
 
 
-def test_http_loopback_refused_without_opt_in_makes_no_request(tmp_path, server, monkeypatch) -> None:
-    monkeypatch.delenv("ORDERLAKE_ALLOW_HTTP_LOOPBACK", raising=False)
+def test_http_loopback_refused_without_opt_in_makes_no_request(tmp_path, server) -> None:
     server.routes["/f/o.zip"] = Route(body=zip_bytes())
     client, clock = FakeClient(), Clock()
-    chain = make_chain(tmp_path, client, clock, allow_http_loopback=None)
+    chain = make_chain(tmp_path, client, clock, allow_http_loopback=False)
     did = create_and_complete(chain, client, clock, server.url("/f/o.zip"))
     with pytest.raises(UnsafeDownloadUrl):
         chain.retrieve(did)
     assert server.seen == []
-    monkeypatch.setenv("ORDERLAKE_ALLOW_HTTP_LOOPBACK", "1")
-    assert make_chain(tmp_path, client, clock, allow_http_loopback=None).retrieve(did).size > 0
+    assert make_chain(tmp_path, client, clock, allow_http_loopback=True).retrieve(did).size > 0
 
 
 def test_expired_by_timestamp_repolls_and_uses_fresh_link(tmp_path, server) -> None:

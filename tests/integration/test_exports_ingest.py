@@ -3,7 +3,6 @@ name, configuration), failures recorded in the ledger, metadata and the export's
 
 from __future__ import annotations
 
-import io
 import zipfile
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -22,9 +21,11 @@ from tests.support.exports import (
     FakeClient,
     FileServer,
     Route,
+    api_orders,
     create_and_complete,
     make_chain,
     make_error,
+    zipped,
 )
 
 JAN = [date(2025, 1, 1) + timedelta(days=i) for i in range(31)]  # create_and_complete's range
@@ -34,45 +35,6 @@ JAN = [date(2025, 1, 1) + timedelta(days=i) for i in range(31)]  # create_and_co
 def server():
     with FileServer() as srv:
         yield srv
-
-
-def api_orders(n: int = 62) -> list[dict[str, Any]]:
-    """Futures order objects spread over January 2025, two a day, some near midnight UTC."""
-    out = []
-    for i in range(n):
-        t = int(datetime(2025, 1, 1, tzinfo=UTC).timestamp() * 1000) + i * 12 * 3_600_000 + 23 * 3_600_000
-        out.append(
-            {
-                "orderId": 8_389_765_568_816_714_211 - i,
-                "symbol": ("BTCUSDT", "ETHUSDT")[i % 2],
-                "type": "LIMIT",
-                "side": "BUY",
-                "positionSide": "BOTH",
-                "price": "94123.1",
-                "avgPrice": "94123.1",
-                "origQty": "0.010",
-                "executedQty": "0.010",
-                "cumQuote": "941.231",
-                "stopPrice": "0",
-                "status": "FILLED",
-                "clientOrderId": f"c{i}",
-                "timeInForce": "GTC",
-                "time": t,
-                "updateTime": t + 59 * 60_000,
-            }
-        )
-    return [o for o in out if o["updateTime"] < int(datetime(2025, 2, 1, tzinfo=UTC).timestamp() * 1000)]
-
-
-def zipped(rows: list[dict[str, Any]], offset: int, *, label: int | None = None) -> bytes:
-    """The sandbox's export file of ``rows`` in local time ``offset``, its CSV named with ``label``."""
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr(
-            exportfiles.csv_name(0, offset if label is None else label),
-            exportfiles.build_csv(rows, uid=1, offset_minutes=offset),
-        )
-    return buf.getvalue()
 
 
 def ready(tmp_path: Path, server: FileServer, body: bytes, *, route: Route | None = None, **kw: Any):

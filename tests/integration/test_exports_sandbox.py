@@ -18,10 +18,10 @@ import pytest
 import pipeline.sandbox.testing as testing
 from pipeline.binance import BinanceClient
 from pipeline.binance.exports import EXPORT_ENDPOINTS
-from pipeline.config import Settings
 from pipeline.exports import checks
 from pipeline.exports.chain import ExportChain, table_for
 from pipeline.exports.ledger import ExportLedger
+from pipeline.settings import Settings
 from pipeline.storage import lake
 from pipeline.storage.schemas import futures_orders
 from tests.support.exports import EXPORT_SANDBOX as SANDBOX
@@ -51,11 +51,9 @@ def _poll_like_a_sensor(client: BinanceClient, tmp_path, timeout: float = 30.0) 
 
 
 @pytest.mark.slow
-def test_one_year_exports_equal_the_sandbox_truth(tmp_path, monkeypatch) -> None:
+def test_one_year_exports_equal_the_sandbox_truth(tmp_path) -> None:
     with testing.start_sandbox(**SANDBOX) as sx:
-        for k, v in testing.sandbox_env(sx, tmp_path).items():
-            monkeypatch.setenv(k, v)
-        client = BinanceClient.from_settings(Settings.from_env())
+        client = BinanceClient.from_settings(Settings.from_env(testing.sandbox_env(sx, tmp_path)))
         try:
             chain = ExportChain(
                 client,

@@ -14,7 +14,7 @@ import pytest
 
 import pipeline.binance as binance
 import pipeline.sandbox.testing as testing
-from pipeline.config import Settings
+from pipeline.settings import Settings
 from pipeline.spot import SymbolIndex, discover_symbols, execute_plan, plan_spot_backfill
 from pipeline.times import day_of, day_start_ms, day_window
 

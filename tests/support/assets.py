@@ -1,4 +1,4 @@
-"""Helpers for the Dagster-level tests: sandbox environments, and the lake compared with the sandbox's truth."""
+"""Helpers for the Dagster-level tests: Settings pointed at a sandbox; the lake compared with the sandbox's truth."""
 
 from collections.abc import Iterable
 from datetime import date
@@ -8,8 +8,9 @@ from typing import Any
 import pyarrow.dataset as ds
 import pytest
 
+from pipeline.sandbox import testing
 from pipeline.sandbox.server import SandboxExchange
-from pipeline.sandbox.testing import sandbox_env
+from pipeline.settings import Settings
 from pipeline.storage import lake
 from pipeline.storage.schemas import module_for, spot_orders
 from pipeline.times import day_start_ms, day_window
@@ -18,17 +19,16 @@ from pipeline.times import day_start_ms, day_window
 STAMPS = ("ingested_at", "source")
 
 
-def use_sandbox(monkeypatch: pytest.MonkeyPatch, sx: SandboxExchange, data_dir: Path, **extra: str) -> dict[str, str]:
-    """Point every setting at ``sx`` and ``data_dir`` (pacing scaled like the sandbox)."""
-    env = {
-        **sandbox_env(sx, data_dir),
-        "ORDERLAKE_TIME_SCALE": str(sx.cfg.time_scale),
-        "ORDERLAKE_BUDGET_DIR": str(data_dir / "budget"),
-        **extra,
-    }
-    for k, v in env.items():
-        monkeypatch.setenv(k, v)
-    return env
+def sandbox_settings(monkeypatch: pytest.MonkeyPatch, sx: SandboxExchange, data_dir: Path, **changes: Any) -> Settings:
+    """Settings pointed at ``sx`` and ``data_dir`` (pacing scaled like the sandbox), with ``changes``, for
+    ``build_definitions(settings)`` and ``main(argv, settings)``.
+
+    Only the sandbox's key and secret also go into the environment: resources pass secrets as ``EnvVar``
+    references, which Dagster resolves from the environment at run start (never from stored config)."""
+    settings = testing.sandbox_settings(sx, data_dir, data_dir / "budget").replace(**changes)
+    for name, value in settings.secret_environment().items():
+        monkeypatch.setenv(name, value)
+    return settings
 
 
 def lake_rows(data_dir: Path, table: str, account: str = "main", drop: Iterable[str] = STAMPS) -> list[dict]:

@@ -20,6 +20,7 @@ from pipeline.binance import errors
 from pipeline.binance import exports as binance_exports
 from pipeline.exports.chain import ExportChain
 from pipeline.exports.ledger import ExportLedger, LedgerEntry
+from pipeline.sandbox import exportfiles
 
 # The columns the order-export file carries (the sandbox writes the fuller §6.2 header), compared with the API rows.
 FROM_EXPORT = (
@@ -301,3 +302,42 @@ def create_and_complete(
 
 
 Predicate = Callable[[Any], bool]
+
+
+def api_orders(n: int = 62) -> list[dict[str, Any]]:
+    """Futures order objects spread over January 2025, two a day, some near midnight UTC."""
+    out = []
+    for i in range(n):
+        t = int(datetime(2025, 1, 1, tzinfo=UTC).timestamp() * 1000) + i * 12 * 3_600_000 + 23 * 3_600_000
+        out.append(
+            {
+                "orderId": 8_389_765_568_816_714_211 - i,
+                "symbol": ("BTCUSDT", "ETHUSDT")[i % 2],
+                "type": "LIMIT",
+                "side": "BUY",
+                "positionSide": "BOTH",
+                "price": "94123.1",
+                "avgPrice": "94123.1",
+                "origQty": "0.010",
+                "executedQty": "0.010",
+                "cumQuote": "941.231",
+                "stopPrice": "0",
+                "status": "FILLED",
+                "clientOrderId": f"c{i}",
+                "timeInForce": "GTC",
+                "time": t,
+                "updateTime": t + 59 * 60_000,
+            }
+        )
+    return [o for o in out if o["updateTime"] < int(datetime(2025, 2, 1, tzinfo=UTC).timestamp() * 1000)]
+
+
+def zipped(rows: list[dict[str, Any]], offset: int, *, label: int | None = None) -> bytes:
+    """The sandbox's export file of ``rows`` in local time ``offset``, its CSV named with ``label``."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(
+            exportfiles.csv_name(0, offset if label is None else label),
+            exportfiles.build_csv(rows, uid=1, offset_minutes=offset),
+        )
+    return buf.getvalue()

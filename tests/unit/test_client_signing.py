@@ -21,7 +21,7 @@ from pipeline.binance.signing import (
     sign_ws,
     ws_payload,
 )
-from pipeline.config import Secret, Settings
+from pipeline.settings import Secret, Settings
 
 SPOT_SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
 UM_SECRET = "2b5eb11e18796d12d88f13dc27dbbd02c2cc51ff7059765ed9821957d82bb4d9"
@@ -134,7 +134,7 @@ def test_credentials_from_settings(tmp_path: Path) -> None:
     key = ed25519.Ed25519PrivateKey.generate()
     path = _write_key(tmp_path, key)
     s = Settings.from_env({"BINANCE_API_KEY": "K-123", "BINANCE_PRIVATE_KEY_FILE": str(path)})
-    creds = Credentials.from_settings(s, env={})
+    creds = Credentials.from_settings(s)
     assert creds.signer is not None and creds.signer.key_type == "ed25519" and creds.can_sign
     hmac_creds = Credentials.from_settings(Settings.from_env({"BINANCE_API_KEY": "K", "BINANCE_API_SECRET": "S"}))
     assert hmac_creds.signer.key_type == "hmac"

@@ -15,6 +15,7 @@ from pipeline.exports.chain import ExportChain
 from pipeline.exports.errors import ExportRejected, ExportRequestUnknown, QuotaWouldBeExceeded
 from pipeline.exports.ledger import ExportLedger
 from pipeline.exports.planning import MAX_SPAN_MS, PlannedRange, coalesce, covered_days, refresh_range
+from pipeline.settings import Settings
 from pipeline.times import DAY_MS, day_end_ms, day_of, day_start_ms, month_of
 from tests.support.exports import PM, T0, USDM, Clock, FakeClient, attempt, make_chain, make_error
 
@@ -102,10 +103,9 @@ def test_quota_refused_before_the_call(tmp_path) -> None:
     assert len(client.creates) == 4
 
 
-def test_partial_uses_what_is_left_then_refuses(tmp_path, monkeypatch) -> None:
-    monkeypatch.setenv("ORDERLAKE_EXPORT_MONTHLY_LIMIT", "1")
+def test_partial_uses_what_is_left_then_refuses(tmp_path) -> None:
     client, clock = FakeClient(), Clock()
-    chain = make_chain(tmp_path, client, clock, monthly_limit=None)
+    chain = make_chain(tmp_path, client, clock, monthly_limit=1)
     assert chain.monthly_limit == 1
     with pytest.raises(QuotaWouldBeExceeded):
         chain.request(USDM, date(2022, 1, 1), date(2023, 12, 31), partial=True, sleep=clock.sleep)
@@ -267,8 +267,9 @@ def test_ledger_survives_reopen_and_records_events(tmp_path) -> None:
 
 
 def test_status_summary_and_resolve_cli(tmp_path, capsys) -> None:
-    from pipeline.exports.cli import main
+    from assets.cli import main
 
+    settings = Settings(data_dir=tmp_path)
     client, clock = FakeClient(), Clock()
     chain = make_chain(tmp_path, client, clock)
     chain.request(USDM, date(2024, 1, 1), date(2024, 1, 31))
@@ -283,12 +284,14 @@ def test_status_summary_and_resolve_cli(tmp_path, capsys) -> None:
     assert q[("pm_um", "order")].remaining == 10
     text = summary.text()
     assert "UNKNOWN outcome" in text and "2 used, 8 of 10 left, 1 with unknown outcome" in text
-    assert main(["--data-dir", str(tmp_path), "resolve", str(exc.value.entry_id), "--download-id", "777"]) == 0
+    assert main(["exports", "resolve", str(exc.value.entry_id), "--download-id", "777"], settings) == 0
     assert "attached" in capsys.readouterr().out
     assert chain.ledger.by_download_id("777").status == "processing"
-    assert main(["--data-dir", str(tmp_path), "resolve", str(exc.value.entry_id)]) == 2  # not unknown any more
-    assert main(["--data-dir", str(tmp_path), "list"]) == 0
-    assert "downloadId=777" in capsys.readouterr().out
+    assert main(["exports", "resolve", str(exc.value.entry_id)], settings) == 2  # not unknown any more
+    assert main(["exports", "list"], settings) == 0
+    rows = [[c.strip() for c in line.split("|")] for line in capsys.readouterr().out.splitlines()]
+    [row] = [r for r in rows if r[0] == str(exc.value.entry_id)]
+    assert row[4:6] == ["processing", "777"]
 
 
 def test_reservation_is_trimmed_to_the_days_nobody_covers(tmp_path) -> None:

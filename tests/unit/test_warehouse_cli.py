@@ -14,6 +14,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from pipeline.settings import Settings
 from pipeline.warehouse import cli
 from pipeline.warehouse.catalog import build_catalog
 from pipeline.warehouse.chart import png_markdown, render_daily_activity
@@ -25,15 +26,12 @@ BIG = "123456789012.12345678"  # 20 significant digits: a float would lose the t
 
 
 @pytest.fixture
-def data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def data(tmp_path: Path) -> Path:
     d = tmp_path / "data"
     write(d, "spot_orders", "main", date(2024, 1, 1), [spot_row(1, price=BIG, qty="1", quote=BIG)])
     write(d, "spot_orders", "main", date(2024, 1, 4), [spot_row(2, time="2024-01-04T00:00:00")])
     write(d, "futures_orders", "main", date(2024, 1, 1), [futures_row(7)])
     build_catalog(d)
-    monkeypatch.setenv("ORDERLAKE_DATA_DIR", str(d))
-    monkeypatch.delenv("ORDERLAKE_START_DATE", raising=False)
-    monkeypatch.delenv("ORDERLAKE_SPOT_SYMBOLS", raising=False)
     return d
 
 
@@ -44,7 +42,7 @@ def sql_args(*argv: str) -> argparse.Namespace:
 
 
 def test_table_format_is_aligned_exact_and_counts_rows(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    rc = cli.run_sql(sql_args("SELECT order_id, price, time, status FROM spot_orders ORDER BY order_id"))
+    rc = cli.run_sql(sql_args("SELECT order_id, price, time, status FROM spot_orders ORDER BY order_id"), data)
     out = capsys.readouterr().out
     assert rc == 0
     lines = out.splitlines()
@@ -56,7 +54,7 @@ def test_table_format_is_aligned_exact_and_counts_rows(data: Path, capsys: pytes
 
 
 def test_table_truncates_rows_and_wide_values(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    rc = cli.run_sql(sql_args("SELECT range AS n, repeat('x', 500) AS wide FROM range(250)", "--max-rows", "5"))
+    rc = cli.run_sql(sql_args("SELECT range AS n, repeat('x', 500) AS wide FROM range(250)", "--max-rows", "5"), data)
     out = capsys.readouterr().out
     assert rc == 0
     assert "(250 rows, showing the first 5" in out
@@ -67,7 +65,8 @@ def test_table_truncates_rows_and_wide_values(data: Path, capsys: pytest.Capture
 def test_export_formats_keep_decimals_exact(data: Path, tmp_path: Path, fmt: str) -> None:
     out = tmp_path / "out" / f"result.{fmt}"
     rc = cli.run_sql(
-        sql_args("SELECT order_id, price FROM spot_orders ORDER BY order_id", "--format", fmt, "--output", str(out))
+        sql_args("SELECT order_id, price FROM spot_orders ORDER BY order_id", "--format", fmt, "--output", str(out)),
+        data,
     )
     assert rc == 0 and out.exists()
     if fmt == "csv":
@@ -84,12 +83,12 @@ def test_export_formats_keep_decimals_exact(data: Path, tmp_path: Path, fmt: str
 
 
 def test_csv_to_stdout(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.run_sql(sql_args("SELECT count(*) AS n FROM orders", "--format", "csv")) == 0
+    assert cli.run_sql(sql_args("SELECT count(*) AS n FROM orders", "--format", "csv"), data) == 0
     assert capsys.readouterr().out.splitlines() == ["n", "3"]
 
 
 def test_missing_view_lists_available_views_without_traceback(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    rc = cli.run_sql(sql_args("SELECT * FROM spot_orderz"))
+    rc = cli.run_sql(sql_args("SELECT * FROM spot_orderz"), data)
     err = capsys.readouterr().err
     assert rc == 1
     assert "spot_orderz" in err and "Available views:" in err and "daily_activity" in err
@@ -97,28 +96,24 @@ def test_missing_view_lists_available_views_without_traceback(data: Path, capsys
 
 
 def test_syntax_error_and_write_attempt_fail_cleanly(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.run_sql(sql_args("SELEC 1")) == 1
+    assert cli.run_sql(sql_args("SELEC 1"), data) == 1
     assert "syntax error" in capsys.readouterr().err.lower()
-    assert cli.run_sql(sql_args("DROP VIEW orders")) == 1
+    assert cli.run_sql(sql_args("DROP VIEW orders"), data) == 1
     assert "read-only" in capsys.readouterr().err.lower()
-    assert cli.run_sql(sql_args("SELECT 1", "--format", "parquet")) == 1
+    assert cli.run_sql(sql_args("SELECT 1", "--format", "parquet"), data) == 1
     assert "--output" in capsys.readouterr().err
 
 
-def test_missing_catalog_says_how_to_build_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    monkeypatch.setenv("ORDERLAKE_DATA_DIR", str(tmp_path / "nothing"))
-    assert cli.run_sql(sql_args("SELECT 1")) == 1
+def test_missing_catalog_says_how_to_build_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.run_sql(sql_args("SELECT 1"), tmp_path / "nothing") == 1
     err = capsys.readouterr().err
     assert "make run" in err and "orderlake backfill" in err
 
 
 def test_wired_into_orderlake_cli(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    import pipeline.sandbox.cli  # noqa: F401  # pipeline.cli builds every subcommand's parser
-    from pipeline.cli import main
+    from assets.cli import main
 
-    assert main(["sql", "SELECT count(*) AS n FROM spot_orders", "--format", "csv"]) == 0
+    assert main(["sql", "SELECT count(*) AS n FROM spot_orders", "--format", "csv"], Settings(data_dir=data)) == 0
     assert capsys.readouterr().out.splitlines() == ["n", "2"]
 
 
@@ -189,12 +184,9 @@ def test_status_with_export_ledger(data: Path) -> None:
     assert "pm_um: days with no export ingested or in flight since the start date: 2024-01-01..2024-05-31" in text
 
 
-def test_status_survives_missing_and_broken_state(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_status_survives_missing_and_broken_state(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = tmp_path / "d"
-    monkeypatch.setenv("ORDERLAKE_DATA_DIR", str(data))
-    assert cli.run_status(argparse.Namespace(account=None)) == 0
+    assert cli.run_status(argparse.Namespace(account=None), Settings(data_dir=data)) == 0
     assert "no partitions yet" in capsys.readouterr().out
     (data / "state").mkdir(parents=True)
     (data / "state" / "spot_symbols.json").write_text("{not json")

@@ -1,6 +1,6 @@
 """``orderlake backfill``: materialize a date range through Dagster, in-process, with a progress bar.
 
-The runs go into the Dagster instance of ``$DAGSTER_HOME`` when it is set (``make`` sets it to ``.dagster``), so
+The runs go into the Dagster instance of ``DAGSTER_HOME`` when it is set (``make`` sets it to ``.dagster``), so
 they show up in ``make ui`` like runs started there. For exports the command drives the whole chain: it requests
 the download ids, then waits for the links exactly as the sensor would (same ledger, same pacing) and runs the
 retrieval of each ready export, unless ``--no-wait`` leaves that to the sensor.
@@ -8,7 +8,6 @@ retrieval of each ready export, unless ``--no-wait`` leaves that to the sensor.
 
 import argparse
 import contextlib
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -18,9 +17,14 @@ from typing import Any
 
 import dagster as dg
 
-from assets.partitions import RANGE_END_TAG, RANGE_START_TAG
+from assets.common.partitions import RANGE_END_TAG, RANGE_START_TAG
+from assets.exports.assets import CHAINS
+from assets.exports.sensors import ready_for_retrieval, retrieval_request
 from pipeline import progress
 from pipeline.exports.chain import ExportChain
+from pipeline.exports.states import LedgerState
+from pipeline.settings import Settings
+from pipeline.times import day_of
 
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
@@ -38,12 +42,11 @@ class BackfillSummary:
     exports_waiting: list[str] = field(default_factory=list)
 
 
-def instance() -> dg.DagsterInstance:
-    """The persistent instance of $DAGSTER_HOME if configured, else a throwaway one (runs are then not kept)."""
-    home = os.environ.get("DAGSTER_HOME", "").strip()
-    if home:
-        os.makedirs(home, exist_ok=True)
-        return dg.DagsterInstance.get()
+def instance(settings: Settings) -> dg.DagsterInstance:
+    """The persistent instance of DAGSTER_HOME if configured, else a throwaway one (runs are then not kept)."""
+    if settings.dagster_home is not None:
+        settings.dagster_home.mkdir(parents=True, exist_ok=True)
+        return dg.DagsterInstance.from_config(str(settings.dagster_home))
     return dg.DagsterInstance.ephemeral()
 
 
@@ -110,8 +113,6 @@ def backfill(
     if select in ("exports", "all"):
         res = run_job(defs, inst, "export_requests", tags=tags, quiet=quiet)
         summary.runs.append(res.run_id)
-        from assets.exports import CHAINS
-
         summary.exports_created = sum(int(_metadata(res, c.requests).get("ids_created", 0)) for c in CHAINS)
         if wait:
             _drive_exports(defs, inst, start, end, summary, quiet=quiet, sleep=sleep, timeout_s=wait_timeout_s)
@@ -150,10 +151,6 @@ def _poll_and_retrieve(
     sleep: Callable[[float], None],
     timeout_s: float | None,
 ) -> None:
-    from assets.exports import ready_for_retrieval, retrieval_request
-    from pipeline.exports.states import LedgerState
-    from pipeline.times import day_of
-
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     while True:
         for outcome in chain.poll_due():
@@ -204,21 +201,22 @@ def check_range(start: date, end: date, first: date) -> str | None:
     return None
 
 
-def run_backfill_command(args: argparse.Namespace) -> int:
+def run_backfill_command(args: argparse.Namespace, settings: Settings) -> int:
     start, end = parse_day(args.start, "--start"), parse_day(args.end, "--end")
     if args.no_probe:
-        os.environ["ORDERLAKE_SPOT_PROBE"] = "targeted"
+        settings = settings.replace(spot_probe="targeted")
     from assets.definitions import build_definitions
-    from assets.partitions import START_DATE
 
-    problem = check_range(start, end, START_DATE)
+    problem = check_range(start, end, settings.start_date)
     if problem:
         print(f"orderlake backfill: {problem}", file=sys.stderr)
         return 2
     bar = progress.ProgressBar() if not args.quiet else None
     try:
         with progress.listening(bar) if bar else contextlib.nullcontext():
-            summary = backfill(build_definitions(), instance(), start, end, args.select, wait=not args.no_wait)
+            summary = backfill(
+                build_definitions(settings), instance(settings), start, end, args.select, wait=not args.no_wait
+            )
     except BackfillFailed as exc:
         print(f"orderlake backfill failed: {exc}", file=sys.stderr)
         return 1

@@ -11,7 +11,6 @@ serves the same account: it changes no row and spends no download id on a range 
 
 import argparse
 import json
-import os
 import sys
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -21,6 +20,7 @@ from pipeline.exports.chain import ExportChain
 from pipeline.exports.ledger import ExportLedger, QuotaStatus
 from pipeline.sandbox.config import SandboxConfig
 from pipeline.sandbox.server import SandboxExchange
+from pipeline.settings import Secret, Settings, exported_secrets
 from pipeline.storage.atomic import atomic_write
 from pipeline.times import day_start_ms
 
@@ -51,28 +51,30 @@ def _anchor(data_dir: Path) -> int:
     return now_ms
 
 
-def _sandbox_env(sx: SandboxExchange, data_dir: Path, start: date) -> dict[str, str]:
-    delisted = ",".join(sx.truth().get("delisted", []))
-    return {
-        "BINANCE_API_KEY": sx.cfg.api_key,
-        "BINANCE_API_SECRET": sx.cfg.api_secret or "",
-        "BINANCE_SPOT_URL": sx.url,
-        "BINANCE_WS_API_URL": sx.ws_url,
-        "BINANCE_FUTURES_URL": sx.url,
-        "BINANCE_PAPI_URL": sx.url,
-        "ORDERLAKE_DATA_DIR": str(data_dir),
-        "ORDERLAKE_START_DATE": start.isoformat(),
-        "ORDERLAKE_ALLOW_HTTP_LOOPBACK": "1",
-        "ORDERLAKE_TIME_SCALE": str(sx.cfg.time_scale),
-        "ORDERLAKE_EXPORT_MONTHLY_LIMIT": str(sx.cfg.export_quota),
+def sandbox_settings(settings: Settings, sx: SandboxExchange, data_dir: Path, start: date) -> Settings:
+    """``settings`` (the data dir, DAGSTER_HOME) with every Binance surface and the pacing pointed at ``sx``."""
+    return settings.replace(
+        api_key=Secret(sx.cfg.api_key),
+        api_secret=Secret(sx.cfg.api_secret or ""),
+        private_key_file=None,
+        private_key_password=None,
+        spot_url=sx.url,
+        ws_api_url=sx.ws_url,
+        futures_url=sx.url,
+        papi_url=sx.url,
+        data_dir=data_dir,
+        start_date=start,
+        allow_http_loopback=True,
+        time_scale=sx.cfg.time_scale,
+        export_monthly_limit=sx.cfg.export_quota,
         # Budgets of the sandbox must not mix with a real api.binance.com budget on this machine.
-        "ORDERLAKE_BUDGET_DIR": str(data_dir / "state" / "sandbox-budget"),
-        "ORDERLAKE_SPOT_SYMBOLS": delisted,  # the user names delisted pairs: nothing else can find them
-    }
+        budget_dir=data_dir / "state" / "sandbox-budget",
+        spot_symbols=sx.truth().get("delisted", []),  # the user names delisted pairs: nothing else can find them
+    )
 
 
-def run_demo(args: argparse.Namespace) -> int:
-    data_dir = Path(os.environ.get("ORDERLAKE_DATA_DIR", "").strip() or "data").resolve()
+def run_demo(args: argparse.Namespace, settings: Settings) -> int:
+    data_dir = settings.data_dir.resolve()
     started = time.monotonic()
     cfg = SandboxConfig(time_scale=TIME_SCALE, history_days=SPOT_HISTORY_DAYS, now_ms=_anchor(data_dir))
     yesterday = datetime.now(UTC).date() - timedelta(days=1)
@@ -80,37 +82,46 @@ def run_demo(args: argparse.Namespace) -> int:
     export_start = yesterday - timedelta(days=args.export_days - 1)
     with SandboxExchange(cfg) as sx:
         print(f"sandbox exchange on {sx.url} (time scale {cfg.time_scale:g}x, seed {cfg.seed})")
-        os.environ.update(_sandbox_env(sx, data_dir, min(spot_start, export_start)))
+        demo = sandbox_settings(settings, sx, data_dir, min(spot_start, export_start))
+        from assets.cli.backfill import BackfillFailed, backfill, instance
         from assets.definitions import build_definitions
-        from assets.runner import BackfillFailed, backfill, instance
         from pipeline import progress
 
-        defs = build_definitions()
+        defs = build_definitions(demo)
         try:
-            with progress.listening(progress.ProgressBar()):
-                spot = backfill(defs, instance(), spot_start, yesterday, "spot")
-                exports = backfill(defs, instance(), export_start, yesterday, "exports", wait_timeout_s=600)
+            with exported_secrets(demo), progress.listening(progress.ProgressBar()):
+                spot = backfill(defs, instance(demo), spot_start, yesterday, "spot")
+                exports = backfill(defs, instance(demo), export_start, yesterday, "exports", wait_timeout_s=600)
         except BackfillFailed as exc:
             print(f"make run failed: {exc}", file=sys.stderr)
             return 1
         stats = sx.stats()
     for waiting in exports.exports_waiting:
         print(f"still processing after the demo's wait, left to the link sensor of `make ui`: {waiting}")
-    _print_summary(data_dir, spot.spot_weight, exports.exports_created, stats, time.monotonic() - started)
+    _print_summary(demo, spot.spot_weight, exports.exports_created, stats, time.monotonic() - started)
     return 0
 
 
-def _quotas(data_dir: Path) -> list[QuotaStatus]:
+def _quotas(settings: Settings) -> list[QuotaStatus]:
     """This month's quota per export endpoint, from the ledger (the only place that knows it)."""
-    return ExportChain(None, ExportLedger(data_dir), data_dir=data_dir, account="main").status_summary().quotas
+    data_dir = settings.data_dir
+    chain = ExportChain(
+        None,
+        ExportLedger(data_dir),
+        data_dir=data_dir,
+        account=settings.account,
+        monthly_limit=settings.export_monthly_limit,
+    )
+    return chain.status_summary().quotas
 
 
-def _print_summary(data_dir: Path, spot_weight: int | None, ids_created: int, stats: dict, seconds: float) -> None:
+def _print_summary(settings: Settings, spot_weight: int | None, ids_created: int, stats: dict, seconds: float) -> None:
     import duckdb
 
     from pipeline.warehouse.catalog import catalog_path
     from pipeline.warehouse.cli import render_table
 
+    data_dir = settings.data_dir
     con = duckdb.connect(str(catalog_path(data_dir)), read_only=True)
     try:
         print(f"\norderlake: the sandbox account in {data_dir} ({seconds:.0f} s)")
@@ -127,7 +138,7 @@ def _print_summary(data_dir: Path, spot_weight: int | None, ids_created: int, st
             f"spot weight spent: {spot_weight}; export download ids requested this run: {ids_created}; "
             f"weight the sandbox counted per limiter: {stats.get('weight')}"
         )
-        for q in _quotas(data_dir):
+        for q in _quotas(settings):
             print(f"export quota {q.market}/{q.kind} {q.month}: {q.used} used, {q.remaining} of {q.limit} left")
         for title, sql in EXAMPLE_QUERIES:
             print(f"\n-- {title}\n{sql}")

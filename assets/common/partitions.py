@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import dagster as dg
-
-from pipeline.config import Settings
-
-# Read once when the code location loads; ORDERLAKE_START_DATE is configuration, not a secret.
-START_DATE = Settings.from_env().start_date
 
 # Run tags Dagster uses for a single-run partition range (BackfillPolicy.single_run) and a single partition.
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 PARTITION_TAG = "dagster/partition"
 
-daily_partitions = dg.DailyPartitionsDefinition(start_date=START_DATE.isoformat(), timezone="UTC")
+
+def daily_partitions(start_date: date) -> dg.DailyPartitionsDefinition:
+    """UTC days from ``start_date`` (ORDERLAKE_START_DATE) on."""
+    return dg.DailyPartitionsDefinition(start_date=start_date.isoformat(), timezone="UTC")

@@ -2,8 +2,7 @@
 
 import dagster as dg
 
-from assets.resources import LakeResource
-from pipeline.warehouse.catalog import build_catalog
+from assets.warehouse.resources import CatalogResource
 from pipeline.warehouse.chart import daily_activity_markdown
 
 LAKE_TABLES = ("spot_orders", "spot_order_lists", "spot_open_orders", "futures_orders", "pm_um_orders")
@@ -26,9 +25,9 @@ REBUILD = (
     "version, all markets, daily activity), built in a temp file and swapped in atomically. "
     "Open it read-only from SQL sessions and BI tools.",
 )
-def warehouse(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
-    built = build_catalog(lake.path)
-    chart_path, chart_md = daily_activity_markdown(lake.path)
+def warehouse(context: dg.AssetExecutionContext, catalog: CatalogResource) -> dg.MaterializeResult:
+    built = catalog.build()
+    chart_path, chart_md = daily_activity_markdown(catalog.lake.path)
     context.log.info(f"catalog {built.path}: {len(built.views)} views in {built.seconds:.2f}s")
     return dg.MaterializeResult(
         metadata={
@@ -47,4 +46,9 @@ warehouse_automation = dg.AutomationConditionSensorDefinition(
     target=[warehouse],
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Rebuilds the DuckDB catalog after any lake table materializes.",
+)
+
+
+warehouse_job = dg.define_asset_job(
+    "warehouse_build", selection=["warehouse"], description="Rebuild the DuckDB catalog and the daily-activity chart"
 )

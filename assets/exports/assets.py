@@ -16,9 +16,9 @@ from datetime import date
 
 import dagster as dg
 
-from assets import checks
-from assets.partitions import PARTITION_TAG, RANGE_END_TAG, RANGE_START_TAG, daily_partitions
-from assets.resources import ExportsResource
+from assets.common import checks
+from assets.common.partitions import PARTITION_TAG, RANGE_END_TAG, RANGE_START_TAG
+from assets.exports.resources import ExportsResource
 from pipeline import quality
 from pipeline.binance.exports import EXPORT_ENDPOINTS, ExportEndpoint
 from pipeline.exports import checks as export_checks
@@ -26,7 +26,7 @@ from pipeline.exports.chain import ExportChain, table_for
 from pipeline.exports.errors import ExportError
 from pipeline.exports.ledger import LedgerEntry
 from pipeline.exports.parsing import ExportFileError
-from pipeline.exports.states import READY, LedgerState
+from pipeline.exports.states import READY
 from pipeline.times import day_of, days_between, fmt_ms
 
 POOL = "binance_futures_export"  # one create call at a time across runs: each costs 1000-1500 weight
@@ -137,10 +137,10 @@ def _failure(exc: Exception) -> dg.Failure:
     return dg.Failure(description=f"{type(exc).__name__}: {exc}", allow_retries=False)
 
 
-def build_chain_assets(spec: ExportAssets) -> list[dg.AssetsDefinition]:
+def build_chain_assets(spec: ExportAssets, partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
     # The request and the table are per day (what is covered); a link and a file are per download id, so those two
     # assets are unpartitioned: one materialization per retrieval, not one per day of the export's year.
-    daily = {"partitions_def": daily_partitions, "backfill_policy": dg.BackfillPolicy.single_run()}
+    daily = {"partitions_def": partitions, "backfill_policy": dg.BackfillPolicy.single_run()}
 
     @dg.asset(
         name=spec.requests,
@@ -167,7 +167,7 @@ def build_chain_assets(spec: ExportAssets) -> list[dg.AssetsDefinition]:
                 f"{len(plan.blocked)} export request(s) for these days have an UNKNOWN outcome and block their "
                 "range until you decide (quota may be spent): "
                 + "; ".join(e.describe() for e in plan.blocked)
-                + ". Check the Binance website's download history, then `python -m pipeline.exports resolve "
+                + ". Check the Binance website's download history, then `orderlake exports resolve "
                 "<entry> [--download-id ID]`.",
                 allow_retries=False,
             )
@@ -306,61 +306,3 @@ def _export_check_results(chain: ExportChain, table: str, entries: list[LedgerEn
         )
         for c in EXPORT_CHECKS
     ]
-
-
-RETRIEVAL_JOBS = [
-    dg.define_asset_job(
-        spec.retrieval_job,
-        selection=[spec.links, spec.files, spec.table],
-        partitions_def=daily_partitions,
-        description=f"Retrieve and partition one {spec.market} export (launched by the export link "
-        "sensor, one run per download id)",
-    )
-    for spec in CHAINS
-]
-
-
-def retrieval_request(spec: ExportAssets, entry: LedgerEntry) -> dg.RunRequest:
-    """The run for one ready download id: its own days, idempotent by download id."""
-    return dg.RunRequest(
-        run_key=str(entry.download_id),
-        job_name=spec.retrieval_job,
-        tags={
-            DOWNLOAD_ID_TAG: str(entry.download_id),
-            RANGE_START_TAG: day_of(entry.start_ms).isoformat(),
-            RANGE_END_TAG: day_of(entry.end_ms).isoformat(),
-        },
-    )
-
-
-def ready_for_retrieval(chain: ExportChain) -> list[tuple[ExportAssets, LedgerEntry]]:
-    """Completed or retrieved exports whose partitions are not written yet."""
-    by_market = {(s.market, s.kind): s for s in CHAINS}
-    return [
-        (by_market[(e.market, e.kind)], e)
-        for e in chain.ledger.entries(account=chain.account, status=(LedgerState.COMPLETED, LedgerState.RETRIEVED))
-        if (e.market, e.kind) in by_market
-    ]
-
-
-@dg.sensor(
-    minimum_interval_seconds=60,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    jobs=RETRIEVAL_JOBS,
-    description="Polls …/asyn/id for the open download ids when they are due (paced by "
-    "avgCostTimestampOfLast30d, backing off), and launches the retrieval run of each ready "
-    "export. All state is in the export ledger, so it survives restarts and hours of processing.",
-)
-def export_link_sensor(context: dg.SensorEvaluationContext, exports: ExportsResource):
-    chain = exports.chain()
-    outcomes = chain.poll_due()
-    for o in outcomes:
-        (context.log.error if o.status == "error" else context.log.info)(o.message)
-    requests = [retrieval_request(spec, entry) for spec, entry in ready_for_retrieval(chain)]
-    if requests:
-        return dg.SensorResult(run_requests=requests)
-    nxt = chain.ledger.next_poll_time(account=chain.account)
-    open_ids = len(chain.ledger.entries(account=chain.account, status=LedgerState.PROCESSING))
-    return dg.SkipReason(
-        f"{open_ids} export(s) processing; next poll {fmt_ms(nxt)}" if open_ids else "no export is processing"
-    )

@@ -1,7 +1,8 @@
-"""The ``orderlake`` command line (also ``python -m pipeline``).
+"""``orderlake``: the one command line (also ``python -m pipeline``), on the Dagster side of the arrows
+``cli -> assets -> pipeline``, because ``backfill`` and ``demo`` drive Dagster jobs.
 
-Subcommands import their implementation lazily so that ``orderlake sql`` starts fast and
-``orderlake sandbox`` does not drag Dagster in.
+Settings are read from the environment once, here. Subcommands import their implementation lazily, so that
+``orderlake sql`` starts fast and ``orderlake sandbox`` does not drag Dagster in.
 """
 
 from __future__ import annotations
@@ -9,6 +10,9 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+
+from pipeline.errors import ConfigurationError
+from pipeline.settings import Settings
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -39,40 +43,50 @@ def _build_parser() -> argparse.ArgumentParser:
     warehouse_cli.add_sql_arguments(sub.add_parser("sql", help="run SQL against the DuckDB catalog"))
     warehouse_cli.add_status_arguments(sub.add_parser("status", help="coverage report: what is in the lake"))
 
+    from pipeline.exports import cli as exports_cli
+
+    exports_cli.add_arguments(sub.add_parser("exports", help="the export ledger: list, resolve, reingest"))
+
     demo = sub.add_parser("demo", help="the whole pipeline on the built-in sandbox exchange (make run)")
     demo.add_argument("--spot-days", type=int, default=120, help="days of spot history to backfill")
     demo.add_argument("--export-days", type=int, default=365, help="days of futures/PM history to export")
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, settings: Settings | None = None) -> int:
+    """``settings``: read from the environment unless given (tests build them explicitly)."""
     args = _build_parser().parse_args(argv)
     try:
-        if args.command == "sandbox":
+        if args.command == "sandbox":  # the sandbox is configured by its flags only
             from pipeline.sandbox import cli as sandbox_cli
 
             return sandbox_cli.run(args)
+        try:
+            settings = settings or Settings.from_env()
+        except ConfigurationError as exc:
+            print(f"orderlake: {exc}", file=sys.stderr)
+            return 2
         if args.command == "sql":
             from pipeline.warehouse import cli as warehouse_cli
 
-            return warehouse_cli.run_sql(args)
+            return warehouse_cli.run_sql(args, settings.data_dir)
         if args.command == "status":
             from pipeline.warehouse import cli as warehouse_cli
 
-            return warehouse_cli.run_status(args)
+            return warehouse_cli.run_status(args, settings)
+        if args.command == "exports":
+            from pipeline.exports import cli as exports_cli
+
+            return exports_cli.run(args, settings)
         if args.command == "backfill":
-            from assets import runner
+            from assets.cli import backfill
 
-            return runner.run_backfill_command(args)
+            return backfill.run_backfill_command(args, settings)
         if args.command == "demo":
-            from assets import demo
+            from assets.cli import demo
 
-            return demo.run_demo(args)
+            return demo.run_demo(args, settings)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     raise AssertionError(f"unhandled command {args.command}")
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -9,9 +9,9 @@ from datetime import date
 
 import dagster as dg
 
-from assets import checks
-from assets.partitions import daily_partitions
-from assets.resources import BinanceResource, LakeResource, SpotResource
+from assets.common import checks
+from assets.common.resources import BinanceResource, LakeResource
+from assets.spot.resources import SpotResource
 from pipeline import progress, quality
 from pipeline.spot import SymbolIndex, discover_symbols
 from pipeline.spot.backfill import backfill_spot, lake_symbols, snapshot_open_orders
@@ -94,35 +94,6 @@ TABLE_RULES = {
 }
 
 
-@dg.multi_asset(
-    specs=[
-        # skippable: the body reports one materialization per partition itself (with that day's row count)
-        dg.AssetSpec(
-            "spot_orders",
-            deps=[spot_symbol_index],
-            kinds={"parquet"},
-            group_name=GROUP,
-            skippable=True,
-            description="Spot orders (allOrders), one partition per UTC day of the order's last update. "
-            "An order updated later appears again in a later partition: every version is kept.",
-        ),
-        dg.AssetSpec(
-            "spot_order_lists",
-            deps=[spot_symbol_index],
-            kinds={"parquet"},
-            group_name=GROUP,
-            skippable=True,
-            description="Spot order lists (OCO/OTO, allOrderList) per UTC day of their transaction time.",
-        ),
-    ],
-    check_specs=checks.specs("spot_orders", checks.ORDER_CHECKS)
-    + checks.specs("spot_order_lists", checks.ORDER_LIST_CHECKS),
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),  # the planner needs the whole range to price a cursor
-    can_subset=True,
-    pool=POOL,
-    retry_policy=RETRY,
-)
 def spot_order_history(
     context: dg.AssetExecutionContext,
     config: SpotOrdersConfig,
@@ -164,6 +135,39 @@ def spot_order_history(
         if table in selected:
             yield from _partition_materializations(table, written, summary)
             yield from tallies[table].results(set(context.selected_asset_check_keys))
+
+
+def build_spot_order_history(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    """``spot_orders`` and ``spot_order_lists`` over ``partitions``, one multi-asset: one planner run fetches both."""
+    return dg.multi_asset(
+        specs=[
+            # skippable: the body reports one materialization per partition itself (with that day's row count)
+            dg.AssetSpec(
+                "spot_orders",
+                deps=[spot_symbol_index],
+                kinds={"parquet"},
+                group_name=GROUP,
+                skippable=True,
+                description="Spot orders (allOrders), one partition per UTC day of the order's last update. "
+                "An order updated later appears again in a later partition: every version is kept.",
+            ),
+            dg.AssetSpec(
+                "spot_order_lists",
+                deps=[spot_symbol_index],
+                kinds={"parquet"},
+                group_name=GROUP,
+                skippable=True,
+                description="Spot order lists (OCO/OTO, allOrderList) per UTC day of their transaction time.",
+            ),
+        ],
+        check_specs=checks.specs("spot_orders", checks.ORDER_CHECKS)
+        + checks.specs("spot_order_lists", checks.ORDER_LIST_CHECKS),
+        partitions_def=partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),  # the planner needs the whole range to price a cursor
+        can_subset=True,
+        pool=POOL,
+        retry_policy=RETRY,
+    )(spot_order_history)
 
 
 def _partition_materializations(

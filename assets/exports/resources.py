@@ -1,0 +1,43 @@
+"""The export chain of one account: the client, the ledger under state/, quota and pacing settings."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from assets.common.resources import BinanceResource, LakeResource
+from pipeline.exports.chain import ExportChain
+from pipeline.exports.ledger import ExportLedger
+from pipeline.settings import Settings
+
+
+class ExportsResource(dg.ConfigurableResource):
+    binance: BinanceResource
+    lake: LakeResource
+    monthly_limit: int | None  # ORDERLAKE_EXPORT_MONTHLY_LIMIT (None: Binance's quota), shared with the website
+    allow_http_loopback: bool  # ORDERLAKE_ALLOW_HTTP_LOOPBACK: the sandbox serves files over http
+    time_scale: float  # ORDERLAKE_TIME_SCALE: the sandbox's --time-scale; pacing durations are divided by it
+    utc_offset_minutes: int | None  # ORDERLAKE_EXPORT_UTC_OFFSET_MINUTES: last resort for a file's time zone
+
+    @classmethod
+    def from_settings(cls, settings: Settings, binance: BinanceResource, lake: LakeResource) -> ExportsResource:
+        return cls(
+            binance=binance,
+            lake=lake,
+            monthly_limit=settings.export_monthly_limit,
+            allow_http_loopback=settings.allow_http_loopback,
+            time_scale=settings.time_scale,
+            utc_offset_minutes=settings.export_utc_offset_minutes,
+        )
+
+    def chain(self) -> ExportChain:
+        data_dir = self.lake.path
+        return ExportChain(
+            self.binance.client,
+            ExportLedger(data_dir),
+            data_dir=data_dir,
+            account=self.lake.account,
+            monthly_limit=self.monthly_limit,
+            allow_http_loopback=self.allow_http_loopback,
+            time_scale=1.0 / self.time_scale,
+            utc_offset_minutes=self.utc_offset_minutes,
+        )

@@ -1,0 +1,1 @@
+"""Spot: the symbol activity index, the daily order and order-list partitions, the open-orders snapshot."""

@@ -1,0 +1,1 @@
+"""The DuckDB catalog over the lake and its daily-activity chart."""

@@ -1,5 +1,0 @@
-import sys
-
-from pipeline.exports.cli import main
-
-sys.exit(main())
