@@ -32,7 +32,8 @@ from bench.core import Context, Figure, ScenarioResult, Target, fmt_s
 from pipeline.storage import lake
 from pipeline.storage.schemas import spot_orders
 from pipeline.times import DAY_MS, day_start_ms
-from pipeline.warehouse.catalog import HIVE_TYPES, build_catalog, lit, read_parquet_sql, table_glob
+from pipeline.warehouse.catalog import build_catalog
+from pipeline.warehouse.reads import HIVE_TYPES, lit, read_parquet_sql, table_glob
 
 SEED = 7
 ACCOUNT = "main"

@@ -9,31 +9,21 @@ from __future__ import annotations
 import json
 import random
 import re
-import secrets
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from pipeline.binance import facts
-from pipeline.sandbox import exportfiles
-from pipeline.sandbox.account import (
-    FUTURES_SYMBOLS,
-    OPEN_STATUSES,
-    Account,
-    FuturesBook,
-    SpotBook,
-    fmt_units,
-    generate_account,
-)
+from pipeline.sandbox.account import generate_account
 from pipeline.sandbox.auth import ApiError, Verifier, illegal, invalid_value, mandatory
+from pipeline.sandbox.books import OPEN_STATUSES, Account, SpotBook, fmt_units
 from pipeline.sandbox.config import SandboxConfig
+from pipeline.sandbox.derivatives import DerivativesApi, Export
 from pipeline.sandbox.limits import WeightLimiter, scaled_interval
-from pipeline.times import DAY_MS, month_of, now_ms
+from pipeline.times import now_ms
 
-EXPORT_MAX_SPAN_MS = facts.EXPORT_MAX_SPAN_DAYS * DAY_MS
 _INT_RE = re.compile(r"^-?[0-9]{1,20}$")
 _SYMBOL_RE = re.compile(r"^[A-Z0-9\-_.]{1,20}$")
 SIGNED_PARAMS = ("timestamp", "recvWindow", "signature")
@@ -95,21 +85,6 @@ class Endpoint:
 
 
 @dataclass
-class Export:
-    download_id: str
-    market: str  # usdm | pm_um
-    start_ms: int
-    end_ms: int
-    created_ms: int
-    ready_ms: int
-    token: str
-    expires_ms: int = -1
-    url_signature: str = field(default_factory=lambda: secrets.token_hex(32))
-    file_name: str | None = None
-    data: bytes | None = None
-
-
-@dataclass
 class Stats:
     requests: int = 0
     by_endpoint: dict[str, int] = field(default_factory=dict)
@@ -122,7 +97,7 @@ class Stats:
     export_quota_rejections: int = 0
 
 
-class Exchange:
+class Exchange(DerivativesApi):
     """All sandbox state: account, limiter, exports, stats. Thread-safe enough for one event loop + readers."""
 
     def __init__(self, cfg: SandboxConfig) -> None:
@@ -480,221 +455,6 @@ class Exchange:
         return [_copy_list(r) for r in self.account.order_lists if r["listOrderStatus"] == "EXECUTING"]
 
     # -------------------------------------------------------------------------------------------------------
-    # futures
-
-    def futures_exchange_info(self, p: Params) -> dict:
-        symbols = []
-        for sym, _price, pd, qd in FUTURES_SYMBOLS:
-            base = sym[:-4]
-            symbols.append(
-                {
-                    "symbol": sym,
-                    "pair": sym,
-                    "contractType": "PERPETUAL",
-                    "deliveryDate": 4133404800000,
-                    "onboardDate": 1569398400000,
-                    "status": "TRADING",
-                    "baseAsset": base,
-                    "quoteAsset": "USDT",
-                    "marginAsset": "USDT",
-                    "pricePrecision": pd,
-                    "quantityPrecision": qd,
-                    "baseAssetPrecision": 8,
-                    "quotePrecision": 8,
-                    "underlyingType": "COIN",
-                    "settlePlan": 0,
-                    "triggerProtect": "0.0500",
-                    "filters": [
-                        {
-                            "filterType": "PRICE_FILTER",
-                            "minPrice": fmt_units(1, pd),
-                            "maxPrice": "4529764",
-                            "tickSize": fmt_units(1, pd),
-                        },
-                        {
-                            "filterType": "LOT_SIZE",
-                            "minQty": fmt_units(1, qd),
-                            "maxQty": "1000",
-                            "stepSize": fmt_units(1, qd),
-                        },
-                        {"filterType": "MAX_NUM_ORDERS", "limit": 200},
-                    ],
-                    "orderTypes": [
-                        "LIMIT",
-                        "MARKET",
-                        "STOP",
-                        "STOP_MARKET",
-                        "TAKE_PROFIT",
-                        "TAKE_PROFIT_MARKET",
-                        "TRAILING_STOP_MARKET",
-                    ],
-                    "timeInForce": ["GTC", "IOC", "FOK", "GTX", "GTD"],
-                }
-            )
-        return {
-            "timezone": "UTC",
-            "serverTime": now_ms(),
-            "futuresType": "U_MARGINED",
-            "rateLimits": [
-                *self.limiter.rate_limits("futures"),
-                {"rateLimitType": "ORDERS", "interval": "MINUTE", "intervalNum": 1, "limit": 1200},
-            ],
-            "exchangeFilters": [],
-            "assets": [{"asset": "USDT", "marginAvailable": True, "autoAssetExchange": "-10000"}],
-            "symbols": symbols,
-        }
-
-    def futures_all_orders(self, p: Params, market: str) -> list[dict]:
-        """/fapi/v1/allOrders and /papi/v1/um/allOrders.
-
-        Window <= 7 days (-4165), default the last 7 days; times filter the order's creation ``time``
-        (UNCONFIRMED; the docs do not say); ``orderId`` = ids >= orderId. Retention (binance-api.md §7): orders
-        created > 90 days ago and CANCELED/EXPIRED orders without fill created > 3 days ago are not returned.
-        ``symbol`` is optional (optional since 2026-08-25 per the change log).
-        """
-        import bisect
-
-        book: FuturesBook = self.account.usdm if market == "usdm" else self.account.pm_um
-        symbol = p.text("symbol")
-        order_id = p.int("orderId")
-        start, end = p.int("startTime"), p.int("endTime")
-        limit = p.limit()
-        if symbol is not None and symbol not in {s[0] for s in FUTURES_SYMBOLS}:
-            raise ApiError(400, -1121, "Invalid symbol.")
-        if start is not None and end is not None:
-            if start > end:
-                raise ApiError(400, -1023, "Start time is greater than end time.")
-            if end - start > facts.FUTURES_WINDOW_MS:
-                raise ApiError(400, -4165, "Invalid time interval. Maximum time interval is 7 days.")
-        now = now_ms()
-        rows = book.per_symbol.get(symbol, []) if symbol else book.orders
-        if order_id is not None and start is None and end is None:
-            ids = book.per_symbol_ids.get(symbol, []) if symbol else None
-            if ids is not None:
-                cand = rows[bisect.bisect_left(ids, order_id) :]
-            else:
-                cand = [o for o in rows if o["orderId"] >= order_id]
-            cand_iter = cand
-        else:
-            if start is None and end is None:
-                end = now
-            if start is None:
-                start = end - facts.FUTURES_WINDOW_MS
-            if end is None:
-                end = start + facts.FUTURES_WINDOW_MS
-            times = book.per_symbol_times.get(symbol, []) if symbol else book.times
-            cand_iter = rows[bisect.bisect_left(times, start) : bisect.bisect_right(times, end)]
-        out = []
-        for o in cand_iter:
-            if _futures_rest_visible(o, now):
-                out.append(dict(o))
-                if len(out) >= limit:
-                    break
-        return out
-
-    # -------------------------------------------------------------------------------------------------------
-    # exports
-
-    def export_create(self, p: Params, market: str) -> dict:
-        start = p.int("startTime", required=True)
-        end = p.int("endTime", required=True)
-        assert start is not None and end is not None
-        if start > end:
-            raise ApiError(400, -1023, "Start time is greater than end time.")
-        if end - start > EXPORT_MAX_SPAN_MS:
-            # UNCONFIRMED code/message: Binance only documents "must not exceed 1 year"; -1127 is the
-            # "lookup interval is too big" code.
-            raise ApiError(400, -1127, "More than 365 days between startTime and endTime.")
-        now = now_ms()
-        month = month_of(now)
-        with self.lock:
-            used = self.quota_used.get((market, month), 0)
-            if used >= self.cfg.export_quota:
-                self.stats_data.export_quota_rejections += 1
-                # UNCONFIRMED: Binance documents no code/message for an exhausted monthly quota. HTTP 400, a code
-                # from no documented table (-4999), and a message that names the monthly limit.
-                raise ApiError(
-                    400,
-                    -4999,
-                    f"The number of download requests has reached the monthly limit "
-                    f"({self.cfg.export_quota} per month) for this endpoint. Please try "
-                    "again next month.",
-                )
-            self.quota_used[(market, month)] = used + 1
-            download_id = str(self.id_rng.randint(10**18, 9 * 10**18))
-            processing_ms = int(self.cfg.export_processing_seconds * 1000 / self.cfg.time_scale)
-            exp = Export(download_id, market, start, end, now, now + processing_ms, secrets.token_hex(16))
-            self.exports[download_id] = exp
-            self.files[exp.token] = exp
-            ids = self.stats_data.export_ids_created
-            ids[market] = ids.get(market, 0) + 1
-        # avgCostTimestampOfLast30d: an (unscaled) duration in ms, like Binance's 7241837 example
-        return {"avgCostTimestampOfLast30d": int(self.cfg.export_processing_seconds * 1000), "downloadId": download_id}
-
-    def export_link(self, p: Params, market: str, *, base_url: str = "") -> dict:
-        download_id = p.text("downloadId", required=True)
-        with self.lock:
-            self.stats_data.export_link_requests += 1
-            exp = self.exports.get(download_id or "")
-            if exp is None or exp.market != market:
-                # UNCONFIRMED: the answer for an unknown downloadId is not documented.
-                raise invalid_value("downloadId")
-            now = now_ms()
-            pm = market == "pm_um"
-            if now < exp.ready_ms or self.exports_held:
-                out = {
-                    "downloadId": exp.download_id,
-                    "status": "processing",
-                    "url": "",
-                    "notified": False,
-                    "expirationTimestamp": -1,
-                    "isExpired": None,
-                }
-                if pm:
-                    out["s3Link"] = None
-                return out
-            if exp.data is None:
-                self._build_file(exp)
-            url = self.file_url(exp, base_url)
-            expired = now >= exp.expires_ms
-            out = {
-                "downloadId": exp.download_id,
-                "status": "completed",
-                "url": url,
-                "notified": True,
-                "expirationTimestamp": exp.expires_ms,
-                "isExpired": True if expired else None,
-            }
-            if pm:
-                # Portfolio Margin: the link is given in s3Link and url is left empty (one of the two shapes the
-                # client must handle; binance-api.md §5.1).
-                out["url"], out["s3Link"] = "", url
-            return out
-
-    def _build_file(self, exp: Export) -> None:
-        book = self.account.usdm if exp.market == "usdm" else self.account.pm_um
-        rows = [o for o in book.orders if exp.start_ms <= o["updateTime"] <= exp.end_ms]
-        rows.sort(key=lambda o: (o["updateTime"], o["orderId"]))
-        name, data = exportfiles.build_zip(
-            rows, uid=self.cfg.uid, offset_minutes=self.cfg.display_utc_offset_minutes, created_ms=exp.ready_ms
-        )
-        exp.file_name = f"{name[:-4]}_{exp.token[:8]}.zip"
-        exp.data = data
-        exp.expires_ms = exp.ready_ms + int(self.cfg.export_link_ttl_seconds * 1000 / self.cfg.time_scale)
-
-    def file_url(self, exp: Export, base_url: str) -> str:
-        from urllib.parse import quote
-
-        ttl = max(1, int(self.cfg.export_link_ttl_seconds / self.cfg.time_scale))
-        stamp = datetime.fromtimestamp(exp.ready_ms / 1000, tz=UTC).strftime("%Y%m%dT%H%M%SZ")
-        sig = exp.url_signature
-        return (
-            f"{base_url}/sandbox-files/{exp.token}/{quote(exp.file_name or '', safe='')}"
-            f"?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Date={stamp}&X-Amz-Expires={ttl}"
-            f"&X-Amz-SignedHeaders=host&X-Amz-Signature={sig}"
-        )
-
-    # -------------------------------------------------------------------------------------------------------
     # truth and stats
 
     def truth(self) -> dict[str, Any]:
@@ -753,14 +513,6 @@ def _copy_list(r: dict) -> dict:
     out = dict(r)
     out["orders"] = [dict(o) for o in r["orders"]]
     return out
-
-
-def _futures_rest_visible(o: dict, now: int) -> bool:
-    if o["time"] < now - facts.FUTURES_REST_RETENTION_DAYS * DAY_MS:
-        return False
-    zero = o["executedQty"].strip("0.") == ""
-    old = o["time"] < now - facts.FUTURES_ZERO_FILL_RETENTION_DAYS * DAY_MS
-    return not (o["status"] in ("CANCELED", "EXPIRED") and zero and old)
 
 
 _EMPTY_BOOK = SpotBook("")

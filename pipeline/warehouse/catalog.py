@@ -58,14 +58,11 @@ old catalog keeps seeing it until every connection to it is closed. BI tools ope
 
 from __future__ import annotations
 
-import hashlib
 import os
-import shutil
 import time
-import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -74,21 +71,23 @@ import pyarrow as pa
 from pipeline.storage import schemas
 from pipeline.storage.atomic import atomic_path
 from pipeline.times import now_ms as wall_now_ms
+from pipeline.warehouse.compaction import compacted_sources, gc_compacted
+from pipeline.warehouse.reads import Source, describe, lit, q, read_parquet_sql, schemas_differ, table_glob
+from pipeline.warehouse.snapshots import (
+    DEFAULT_SNAPSHOT_GRACE_SECONDS,
+    SNAPSHOT_DIR,
+    SNAPSHOT_DONE,
+    STALE_TEMP_SECONDS,
+    gc_snapshots,
+    snapshot_id,
+    snapshot_lake,
+)
 
 CATALOG_FILE = "warehouse.duckdb"
 TABLES = ("spot_orders", "spot_order_lists", "spot_open_orders", "futures_orders", "pm_um_orders")
 MARKET_TABLES = {"spot": "spot_orders", "usdm": "futures_orders", "pm_um": "pm_um_orders"}
-HIVE_TYPES = "{'account': VARCHAR, 'date': DATE}"
 STORAGE_COMPATIBILITY = "v1.0.0"
-STALE_TEMP_SECONDS = 3600
 DEFAULT_DECIMAL_SCALE = 8
-SNAPSHOT_DIR = "snapshots"  # $ORDERLAKE_DATA_DIR/snapshots/<id>/<table>/account=/date=/part-0.parquet
-SNAPSHOT_DONE = ".complete"  # written (with the ms time) just before the catalog that uses it goes live
-DEFAULT_SNAPSHOT_GRACE_SECONDS = 3600
-COMPACT_DIR = "compact"  # $ORDERLAKE_DATA_DIR/compact/<table>/account=/month=YYYY-MM/<fingerprint>.parquet
-COMPACT_MANIFEST = "compacted.txt"  # in a snapshot: the compacted files its catalog reads (relative to COMPACT_DIR)
-COMPACT_FORMAT = 1  # part of every fingerprint: bump it when the compacted files' layout changes
-COMPACT_ROW_GROUP = 128 * 1024
 
 _TS = "TIMESTAMP WITH TIME ZONE"
 
@@ -141,67 +140,10 @@ def lake_glob(data_dir: str | os.PathLike[str], table: str) -> str:
     return table_glob(Path(data_dir).resolve() / "lake", table)
 
 
-def table_glob(root: Path, table: str) -> str:
-    """Glob of a table's files under ``root`` (the lake itself or a catalog snapshot of it)."""
-    return (root / table).as_posix() + "/*/*/*.parquet"
-
-
-def q(name: str) -> str:
-    """Quote an identifier."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def lit(text: str) -> str:
-    """Quote a string literal."""
-    return "'" + text.replace("'", "''") + "'"
-
-
-def read_parquet_sql(files: str | Sequence[str], *, union_by_name: bool = True, hive: bool = True) -> str:
-    """read_parquet over a glob or a list of files.
-
-    hive=True: day files, ``account``/``date`` come from the path. hive=False: compacted months, which hold them as
-    columns (their ``month=`` directory must not become a column).
-    """
-    src = lit(files) if isinstance(files, str) else "[" + ", ".join(lit(f) for f in files) + "]"
-    union = "true" if union_by_name else "false"
-    if not hive:
-        return f"read_parquet({src}, hive_partitioning = false, union_by_name = {union})"
-    return f"read_parquet({src}, hive_partitioning = true, union_by_name = {union}, hive_types = {HIVE_TYPES})"
-
-
-def parquet_columns(path: Path) -> list[tuple[str, str, str]]:
-    """(path, physical type, logical type) of every leaf column, from the footer.
-
-    Not the repetition: DuckDB writes a column without NULLs as ``required``, so it varies with the data, and it
-    does not change how a column is read.
-    """
-    import pyarrow.parquet as pq
-
-    schema = pq.read_metadata(path).schema
-    return [(c.path, c.physical_type, str(c.logical_type)) for c in map(schema.column, range(len(schema)))]
-
-
-def schemas_differ(paths: Iterable[Path]) -> bool:
-    """Whether the files do not all have the same columns of the same types (union_by_name is needed)."""
-    first = None
-    for path in paths:
-        cols = parquet_columns(path)
-        if first is None:
-            first = cols
-        elif cols != first:
-            return True
-    return False
-
-
 # -- schemas --------------------------------------------------------------------------------------------------------
 def storage_schema(table: str) -> pa.Schema:
     """The table's Arrow schema: the lake writer enforces it, so it is what every file holds."""
     return schemas.schema_for(table)
-
-
-def compact_sort_key(table: str) -> tuple[str, ...]:
-    """Row order of a compacted month: date, then the lake's own sort within a day (symbol, time, id)."""
-    return ("date", *schemas.module_for(table).SORT_BY)
 
 
 def schema_columns(con: Any, table: str) -> list[tuple[str, str]]:
@@ -222,15 +164,6 @@ def has_files(root: Path, table: str) -> int:
     """Number of partition files of ``table`` under ``root`` (writer temp files never match ``*.parquet``)."""
     base = root / table
     return sum(1 for _ in base.glob("*/*/*.parquet")) if base.is_dir() else 0
-
-
-@dataclass(frozen=True)
-class Source:
-    """What one table's view reads: compacted closed months and day files (a list from the snapshot, or the live
-    lake's glob, which may gain files with new columns after the build and so always merges schemas by name)."""
-
-    compacted: tuple[Path, ...] = ()
-    days: tuple[Path, ...] | str = ()
 
 
 def _reads(src: Source) -> list[str]:
@@ -263,11 +196,6 @@ def source_sql(con: Any, table: str, src: Source) -> str:
     in_files = [c for c in describe(con, union) if c != "date"]
     order = [*in_files, "date", *(n for n, _ in cols if n not in in_files and n != "date")]
     return f"SELECT {', '.join(q(c) for c in order)} FROM ({union} UNION ALL BY NAME {empty})"
-
-
-def describe(con: Any, relation_sql: str) -> dict[str, str]:
-    rel = con.sql(relation_sql)
-    return {n: str(t) for n, t in zip(rel.columns, rel.types, strict=True)}
 
 
 # -- view SQL ---------------------------------------------------------------------------------------------------------
@@ -504,209 +432,6 @@ def _clean_stale_temps(directory: Path) -> None:
             pass
 
 
-# -- snapshots ------------------------------------------------------------------------------------------------------
-def snapshot_id(now_ms: int | None = None) -> str:
-    ms = wall_now_ms() if now_ms is None else now_ms
-    return f"{ms:013d}-{uuid.uuid4().hex[:8]}"
-
-
-def snapshot_lake(data_dir: Path, snap_root: Path) -> dict[str, list[Path]]:
-    """Hard-link every partition file into ``snap_root/<table>/account=/date=/`` (no data copied); the links.
-
-    A hard link pins the inode: when the writer later os.replace-s the lake file, the snapshot keeps the old
-    complete file. Linking a path while it is being replaced yields the old or the new inode, never a mix.
-    """
-    linked: dict[str, list[Path]] = {t: [] for t in TABLES}
-    lake_root = data_dir / "lake"
-    for table in TABLES:
-        base = lake_root / table
-        if not base.is_dir():
-            continue
-        for src in base.glob("*/*/*.parquet"):
-            dst = snap_root / src.relative_to(lake_root)
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                os.link(src, dst)
-            except FileNotFoundError:  # vanished between listing and linking
-                continue
-            except OSError:  # no hard links here (e.g. FAT): a copy is still a stable snapshot
-                shutil.copy2(src, dst)
-            linked[table].append(dst)
-    return linked
-
-
-def _completed_at(snap: Path) -> int | None:
-    try:
-        return int((snap / SNAPSHOT_DONE).read_text().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def gc_snapshots(
-    data_dir: Path,
-    *,
-    keep: Path | None = None,
-    grace_seconds: float = DEFAULT_SNAPSHOT_GRACE_SECONDS,
-    now_ms: int | None = None,
-) -> list[Path]:
-    """Delete snapshots no catalog can still be reading.
-
-    A complete snapshot is obsolete once a NEWER complete one exists (the catalog was swapped); it is deleted when
-    that successor is older than the grace period, which is how long a reader that opened the previous catalog
-    may keep querying it (BI tools reconnect per query/session; raise ORDERLAKE_SNAPSHOT_GRACE_SECONDS for
-    long-lived sessions). Incomplete ones (a crashed build) go after the grace period too.
-    """
-    root = data_dir / SNAPSHOT_DIR
-    if not root.is_dir():
-        return []
-    now = wall_now_ms() if now_ms is None else now_ms
-    cutoff = now - int(grace_seconds * 1000)
-    snaps = [p for p in root.iterdir() if p.is_dir()]
-    done = {p: _completed_at(p) for p in snaps}
-    removed = []
-    for snap in snaps:
-        if snap == keep:
-            continue
-        mine = done[snap]
-        if mine is None:
-            try:
-                created = int(snap.name.split("-", 1)[0])
-            except ValueError:
-                continue
-            obsolete = created < cutoff
-        else:
-            obsolete = any(t is not None and mine < t < cutoff for t in done.values())
-        if obsolete:
-            shutil.rmtree(snap, ignore_errors=True)
-            removed.append(snap)
-    return removed
-
-
-# -- compaction of closed months --------------------------------------------------------------------------------------
-def _month(day_file: Path) -> str | None:
-    """'YYYY-MM' of a ``.../date=YYYY-MM-DD/part-0.parquet`` path (None if the directory is not a date)."""
-    try:
-        return date.fromisoformat(day_file.parent.name.split("=", 1)[1]).strftime("%Y-%m")
-    except (IndexError, ValueError):
-        return None
-
-
-def month_fingerprint(day_files: Iterable[Path]) -> str:
-    """Identity of a month's day files: name, size, mtime and inode of each.
-
-    The lake writer os.replace-s a NEW file for every rewrite, and the previous snapshot still pins the old inode, so
-    its number cannot come back: any rewritten, added or removed day changes the fingerprint. (Without hard links
-    the snapshot copies get new inodes at every build, so months are then recompacted at every build.)
-    """
-    digest = hashlib.sha256(f"orderlake compacted month v{COMPACT_FORMAT}".encode())
-    for path in sorted(day_files):
-        st = path.stat()
-        digest.update(f"\n{path.parent.name}/{path.name}\t{st.st_size}\t{st.st_mtime_ns}\t{st.st_ino}".encode())
-    return digest.hexdigest()[:32]
-
-
-def plan_table(
-    data_dir: Path, table: str, day_files: list[Path], current_month: str
-) -> tuple[dict[Path, list[Path]], list[Path]]:
-    """({compacted file: its day files} for months before ``current_month``, the day files of open months)."""
-    months: dict[tuple[str, str], list[Path]] = {}
-    open_days = []
-    for path in sorted(day_files):
-        month = _month(path)
-        if month is not None and month < current_month:
-            months.setdefault((path.parent.parent.name, month), []).append(path)
-        else:
-            open_days.append(path)
-    base = data_dir / COMPACT_DIR / table
-    compacted = {
-        base / acc / f"month={m}" / f"{month_fingerprint(days)}.parquet": days for (acc, m), days in months.items()
-    }
-    return compacted, open_days
-
-
-def compact_month(con: Any, table: str, day_files: Sequence[Path], target: Path) -> None:
-    """Write one month's day files as ONE Parquet file at ``target``, atomically and never over an existing one: a
-    concurrent build may have compacted the same month, and a live catalog may be reading that file.
-
-    Read exactly as a view reads day files (hive ``account``/``date``), so rows and types are the same.
-    """
-    src = read_parquet_sql([p.as_posix() for p in day_files], union_by_name=schemas_differ(day_files))
-    cols = describe(con, f"SELECT * FROM {src}")
-    order = ", ".join(q(c) for c in compact_sort_key(table) if c in cols)
-    with atomic_path(target, prefix=f".{target.stem}.", suffix=".tmp", exclusive=True) as tmp:
-        con.execute(
-            f"COPY (SELECT * FROM {src} ORDER BY {order}) TO {lit(tmp.as_posix())} "
-            f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {COMPACT_ROW_GROUP})"
-        )
-
-
-def compacted_sources(
-    data_dir: Path, snap_root: Path, day_files: dict[str, list[Path]], current_month: str
-) -> tuple[dict[str, Source], int]:
-    """Each table's Source over a snapshot, compacting the closed months not compacted yet; (sources, written).
-
-    The snapshot's manifest is written BEFORE any compacted file is created or reused, so a concurrent build's GC
-    never deletes a file this catalog is about to read.
-    """
-    import duckdb
-
-    plans = {t: plan_table(data_dir, t, day_files[t], current_month) for t in TABLES}
-    root = data_dir / COMPACT_DIR
-    snap_root.mkdir(parents=True, exist_ok=True)
-    listed = [target.relative_to(root).as_posix() for compacted, _ in plans.values() for target in compacted]
-    (snap_root / COMPACT_MANIFEST).write_text("".join(f"{line}\n" for line in listed))
-    missing = [
-        (t, target, days)
-        for t, (compacted, _) in plans.items()
-        for target, days in compacted.items()
-        if not target.exists()
-    ]
-    if missing:
-        con = duckdb.connect(config={"temp_directory": str(root / ".spill")})
-        try:
-            for table, target, days in missing:
-                compact_month(con, table, days, target)
-        finally:
-            con.close()
-    sources = {
-        t: Source(compacted=tuple(compacted), days=tuple(open_days)) for t, (compacted, open_days) in plans.items()
-    }
-    return sources, len(missing)
-
-
-def gc_compacted(
-    data_dir: Path, *, grace_seconds: float = DEFAULT_SNAPSHOT_GRACE_SECONDS, now_ms: int | None = None
-) -> list[Path]:
-    """Delete compacted files that no remaining snapshot lists, once they are older than the grace period.
-
-    Run after :func:`gc_snapshots`: a snapshot goes once its successor has been live for the grace period, so a
-    compacted file outlives the last catalog reading it by that much. The age check keeps a file a concurrent build
-    has just created or is about to reuse. Temp files of crashed compactions go after STALE_TEMP_SECONDS.
-    """
-    root = data_dir / COMPACT_DIR
-    if not root.is_dir():
-        return []
-    now = time.time() if now_ms is None else now_ms / 1000
-    cutoff, temp_cutoff = now - grace_seconds, now - STALE_TEMP_SECONDS
-    listed = set()
-    for manifest in (data_dir / SNAPSHOT_DIR).glob(f"*/{COMPACT_MANIFEST}"):
-        try:
-            listed |= {root / line for line in manifest.read_text().splitlines() if line}
-        except OSError:
-            continue
-    removed = []
-    for path in root.glob("*/account=*/month=*/*"):
-        try:
-            mtime = path.stat().st_mtime
-        except OSError:
-            continue
-        stale = mtime < temp_cutoff if path.name.endswith(".tmp") else path not in listed and mtime < cutoff
-        if stale:
-            path.unlink(missing_ok=True)
-            removed.append(path)
-    return removed
-
-
 # -- build ------------------------------------------------------------------------------------------------------------
 def build_catalog(
     data_dir: str | os.PathLike[str],
@@ -732,7 +457,7 @@ def build_catalog(
     snap_root = data_dir / SNAPSHOT_DIR / snapshot_id() if snapshot else None
     written = 0
     if snap_root is not None:
-        linked = snapshot_lake(data_dir, snap_root)
+        linked = snapshot_lake(data_dir, snap_root, TABLES)
         files, root = {t: len(v) for t, v in linked.items()}, snap_root
         current_month = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m")
         sources, written = compacted_sources(data_dir, snap_root, linked, current_month)

@@ -166,7 +166,7 @@ def _run_copy(con: Any, query: str, fmt: str, output: Path | None) -> int:
 
 
 def _copy(con: Any, query: str, fmt: str, path: Path) -> None:
-    from pipeline.warehouse.catalog import lit
+    from pipeline.warehouse.reads import lit
 
     options = {"csv": "FORMAT csv, HEADER", "json": "FORMAT json, ARRAY true", "parquet": "FORMAT parquet"}[fmt]
     # newlines around the query: a trailing "-- comment" must not swallow the closing parenthesis

@@ -13,7 +13,8 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from pipeline.warehouse.catalog import CATALOG_FILE, TABLES, build_catalog, gc_snapshots
+from pipeline.warehouse.catalog import CATALOG_FILE, TABLES, build_catalog
+from pipeline.warehouse.snapshots import gc_snapshots
 from tests.support.warehouse import futures_row, make_table, spot_row, write, write_raw
 
 ALL_VIEWS = {

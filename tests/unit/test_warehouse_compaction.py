@@ -16,13 +16,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.warehouse.catalog import (
-    COMPACT_DIR,
-    build_catalog,
-    gc_compacted,
-    gc_snapshots,
-    list_views,
-)
+from pipeline.warehouse.catalog import build_catalog, list_views
+from pipeline.warehouse.compaction import COMPACT_DIR, gc_compacted
+from pipeline.warehouse.snapshots import gc_snapshots
 from tests.support.warehouse import futures_row, make_table, ms, order_list_row, spot_row, write, write_raw
 
 NOW = datetime(2024, 3, 15, 12, tzinfo=UTC)  # January and February 2024 are closed, March is open
