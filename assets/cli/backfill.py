@@ -21,6 +21,7 @@ from assets.common.partitions import RANGE_END_TAG, RANGE_START_TAG
 from assets.exports.assets import CHAINS
 from assets.exports.sensors import ready_for_retrieval, retrieval_request
 from pipeline import progress
+from pipeline.errors import PermanentError
 from pipeline.exports.chain import ExportChain
 from pipeline.exports.states import LedgerState
 from pipeline.settings import Settings
@@ -29,8 +30,9 @@ from pipeline.times import day_of
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
-class BackfillFailed(Exception):
-    """A run failed; the message says which step and why (the Dagster error text, without a traceback)."""
+class BackfillFailed(PermanentError):
+    """A run failed; the message says which step and why (the Dagster error text, without a traceback). The CLI
+    stops there: running the backfill again is the user's decision."""
 
 
 @dataclass

@@ -21,11 +21,10 @@ from assets.common.partitions import PARTITION_TAG, RANGE_END_TAG, RANGE_START_T
 from assets.exports.resources import ExportsResource
 from pipeline import quality
 from pipeline.binance.exports import EXPORT_ENDPOINTS, ExportEndpoint
+from pipeline.errors import OrderlakeError
 from pipeline.exports import checks as export_checks
 from pipeline.exports.chain import ExportChain, table_for
-from pipeline.exports.errors import ExportError
 from pipeline.exports.ledger import LedgerEntry
-from pipeline.exports.parsing import ExportFileError
 from pipeline.exports.states import READY
 from pipeline.times import day_of, days_between, fmt_ms
 
@@ -159,7 +158,7 @@ def build_chain_assets(spec: ExportAssets, partitions: dg.PartitionsDefinition) 
         try:
             # Pacing between create calls (31 s) is a short sleep inside this run, never in a sensor tick.
             created = chain.request(spec.endpoint, start, end, sleep=time.sleep)
-        except ExportError as exc:
+        except OrderlakeError as exc:
             raise _failure(exc) from exc
         plan = created.plan
         if plan.blocked:
@@ -216,7 +215,7 @@ def build_chain_assets(spec: ExportAssets, partitions: dg.PartitionsDefinition) 
         for entry in _entries_for_run(context, chain, spec):
             try:
                 raw = chain.retrieve(str(entry.download_id))
-            except ExportError as exc:
+            except OrderlakeError as exc:
                 raise _failure(exc) from exc
             stored.append(
                 {
@@ -248,7 +247,7 @@ def build_chain_assets(spec: ExportAssets, partitions: dg.PartitionsDefinition) 
         for entry in entries:
             try:
                 result = chain.ingest(str(entry.download_id))
-            except (ExportError, ExportFileError) as exc:
+            except OrderlakeError as exc:  # the chain's, the parser's and Binance's errors alike
                 raise _failure(exc) from exc
             for warning in result.warnings:
                 context.log.warning(warning)

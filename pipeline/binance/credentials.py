@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.binance.signing import HmacSigner, Signer, load_private_key
+from pipeline.errors import CredentialError
 from pipeline.settings import Secret, Settings
 
 log = logging.getLogger(__name__)
@@ -17,7 +18,7 @@ SIGNED_HELP = (
 )
 
 
-class MissingCredentials(ValueError):
+class MissingCredentials(CredentialError, ValueError):
     """A signed call was attempted without the environment needed to sign it."""
 
 

@@ -12,11 +12,24 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from pipeline.errors import (
+    ConfigurationError,
+    CredentialError,
+    OrderlakeError,
+    PermanentError,
+    QuotaError,
+    TransientError,
+)
 from pipeline.times import fmt_ms
 
+# Binance-side trouble whatever the HTTP status: internal error, disconnected, unexpected answer, backend timeout,
+# overloaded. A read may be retried; a create call answered so has an UNKNOWN outcome.
+SERVER_BUSY_CODES = frozenset({-1000, -1001, -1006, -1007, -1008})
 
-class BinanceError(Exception):
-    """Base class: something Binance (or the way to it) did not do as asked."""
+
+class BinanceError(OrderlakeError):
+    """Family root: something Binance (or the way to it) did not do as asked. Every subclass is also a
+    :class:`TransientError` or a :class:`PermanentError`: that, not its code, decides whether it is retried."""
 
     hint = ""
 
@@ -51,7 +64,7 @@ class BinanceError(Exception):
         return f"{type(self).__name__}(code={self.code}, http_status={self.http_status}, endpoint={self.endpoint!r})"
 
 
-class InvalidSignature(BinanceError):
+class InvalidSignature(BinanceError, CredentialError):
     hint = (
         "The signature was rejected (-1022): the secret / private key does not belong to BINANCE_API_KEY, or "
         "the key type is wrong (an Ed25519/RSA key needs BINANCE_PRIVATE_KEY_FILE, an HMAC key needs "
@@ -59,7 +72,9 @@ class InvalidSignature(BinanceError):
     )
 
 
-class TimestampRejected(BinanceError):
+class TimestampRejected(BinanceError, ConfigurationError):
+    """-1021 after one clock re-sync (the retry loop does that re-sync): this machine's clock must be fixed."""
+
     hint = (
         "The request timestamp was outside recvWindow (-1021): this machine's clock drifts from Binance's. "
         "We re-synced the clock offset and retried once and it still failed: enable NTP (timedatectl / "
@@ -67,7 +82,7 @@ class TimestampRejected(BinanceError):
     )
 
 
-class ApiKeyRejected(BinanceError):
+class ApiKeyRejected(BinanceError, CredentialError):
     hint = (
         "The API key was rejected: check BINANCE_API_KEY (right key, right environment: production vs "
         "testnet/sandbox), that this machine's public IP is on the key's IP whitelist, and that the key has "
@@ -75,7 +90,7 @@ class ApiKeyRejected(BinanceError):
     )
 
 
-class BadSymbol(BinanceError):
+class BadSymbol(BinanceError, PermanentError):
     hint = (
         "Binance does not know this symbol, or the pair/contract is closed (-1121 spot, -4141/-4144 futures): "
         "delisted or misspelt. Skip it and record it; a delisted pair's history only comes from exports or "
@@ -83,30 +98,30 @@ class BadSymbol(BinanceError):
     )
 
 
-class WindowTooLarge(BinanceError):
+class WindowTooLarge(BinanceError, PermanentError):
     hint = (
         "The startTime..endTime window is too large (-1127 / -4165): split it (spot allOrders/allOrderList: "
         "at most 24 h per request; futures allOrders: less than 7 days; exports: at most 1 year)."
     )
 
 
-class OrderArchived(BinanceError):
+class OrderArchived(BinanceError, PermanentError):
     hint = (
         "The order is archived (-2026: canceled/expired with zero fill more than 90 days ago); Binance no "
         "longer returns it. Record it as archived."
     )
 
 
-class NoSuchOrder(BinanceError):
+class NoSuchOrder(BinanceError, PermanentError):
     hint = "Binance has no such order (-2013); check the id and symbol."
 
 
-class InvalidParameter(BinanceError):
+class InvalidParameter(BinanceError, PermanentError):
     hint = "Binance rejected a parameter; this is a bug in the request we built (or an API change). Not retried."
 
 
-class RateLimited(BinanceError):
-    """HTTP 429: too much weight. ``retry_after`` is in seconds."""
+class RateLimited(BinanceError, TransientError):
+    """HTTP 429: too much weight. ``retry_after`` is in seconds; every process pauses the host that long."""
 
     def __init__(self, message: str = "", *, retry_after: float | None = None, **kw: Any) -> None:
         self.retry_after = retry_after
@@ -122,8 +137,9 @@ class RateLimited(BinanceError):
         )
 
 
-class IpBanned(BinanceError):
-    """HTTP 418: this IP is banned until ``until_ms`` (epoch ms)."""
+class IpBanned(BinanceError, PermanentError):
+    """HTTP 418: this IP is banned until ``until_ms`` (epoch ms). Not transient: a ban lasts minutes to days and
+    grows with every request sent during it, so nothing retries it; it is a wait until a known time."""
 
     def __init__(self, message: str = "", *, until_ms: int | None = None, **kw: Any) -> None:
         self.until_ms = until_ms
@@ -139,34 +155,38 @@ class IpBanned(BinanceError):
         )
 
 
-class ServerError(BinanceError):
+class ServerError(BinanceError, TransientError):
     hint = (
         "Binance had an internal problem or was busy (5xx, -1000/-1001/-1006/-1007/-1008); reads were retried "
         "with back-off and it persisted. Try again later."
     )
 
 
-class OutcomeUnknown(BinanceError):
-    """A non-idempotent call (an export request) may or may not have been executed."""
+class OutcomeUnknown(BinanceError, PermanentError):
+    """A non-idempotent call (an export request) may or may not have been executed. Never retried: asking again
+    could spend a second download id; a person checks the website first."""
 
 
-class ExportQuotaExhausted(BinanceError):
+class ExportQuotaExhausted(BinanceError, QuotaError):
     hint = (
         "Binance says the monthly export quota for this endpoint is used up (the website's download page "
         "shares it). No more export requests this month; the quota resets next month."
     )
 
 
-class TransportError(BinanceError):
+class TransportError(BinanceError, TransientError):
     """Connection failure or timeout (no HTTP answer)."""
 
 
-class UnexpectedResponse(BinanceError):
-    """HTML/garbage instead of JSON (gateway page, captive portal, wrong base URL...)."""
+class UnexpectedResponse(BinanceError, PermanentError):
+    """HTML/garbage instead of JSON with a non-error status (captive portal, wrong base URL...). The same page
+    with a 5xx/408 status is a busy gateway: a :class:`ServerError`."""
 
 
-class BinanceAPIError(BinanceError):
-    hint = "See Binance's error code list (binance-api.md §4)."
+class BinanceAPIError(BinanceError, PermanentError):
+    """Any other error answer (a code this module does not map, the WAF's 403)."""
+
+    hint = "See Binance's error codes (docs/binance-facts.md §Error codes)."
 
 
 _BY_CODE: dict[int, type[BinanceError]] = {
@@ -184,8 +204,7 @@ _BY_CODE: dict[int, type[BinanceError]] = {
     -4165: WindowTooLarge,  # futures: "Maximum time interval is 7 days"
     -2026: OrderArchived,
     -2013: NoSuchOrder,
-    # Binance-side trouble, also when it arrives with a 4xx status: retried for reads (transport.RETRYABLE_CODES)
-    **{c: ServerError for c in (-1000, -1001, -1006, -1007, -1008)},
+    **{c: ServerError for c in SERVER_BUSY_CODES},  # also when it arrives with a 4xx status
     **{
         c: InvalidParameter
         for c in (-1100, -1101, -1102, -1103, -1104, -1105, -1106, -1111, -1128, -1130, -1131, -1023)
@@ -229,6 +248,6 @@ def from_response(
                 **kw,
             )
         )
-    if http_status is not None and http_status >= 500:
+    if http_status is not None and (http_status >= 500 or http_status == 408):  # 408: Binance's backend timed out
         return ServerError(**kw)
     return BinanceAPIError(**kw)

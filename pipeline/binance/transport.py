@@ -1,16 +1,8 @@
 """REST transport: pooled requests.Session, signing, weight budget, retries and error mapping in one place.
 
-Retry policy (binance-api.md §3.3, §4.1):
-
-* idempotent reads: 5xx / 408 / timeouts / connection errors / HTML gateway pages -> exponential back-off with
-  jitter, bounded attempts;
-* 429 -> the whole host pauses (shared budget state) for Retry-After, then the read is retried (bounded);
-* 418 -> the host is blocked until the ban ends; we sleep only if the ban is shorter than ``max_ban_wait``
-  (default 0 -> raise :class:`errors.IpBanned` at once);
-* -1021 -> re-sync the server clock and retry ONCE (also for non-idempotent calls: a -1021 rejection proves the
-  request was not executed);
-* non-idempotent calls (export creation) are NEVER retried otherwise: timeout after sending, dropped connection,
-  5xx or garbage -> :class:`errors.OutcomeUnknown`.
+The retry rules (docs/design/budget.md §Retries in the transport) are decided by the error's type: only a
+:class:`pipeline.errors.TransientError` is retried, and only for an idempotent call. A non-idempotent call (export
+creation) is never repeated: an answer that leaves its outcome open becomes :class:`errors.OutcomeUnknown`.
 
 Nothing here logs or raises a URL with its query string (it carries the signature) or any key material.
 """
@@ -34,11 +26,12 @@ from pipeline.binance import errors
 from pipeline.binance.budget import Limit, Reservation, WeightBudget, limits_from_rate_limits, used_from_headers
 from pipeline.binance.clock import ServerClock
 from pipeline.binance.credentials import Credentials
+from pipeline.binance.facts import IP_BAN_MIN_MS
 from pipeline.binance.signing import encode_query, sign_rest
+from pipeline.errors import TransientError
 
 log = logging.getLogger(__name__)
 
-RETRYABLE_CODES = frozenset({-1000, -1001, -1006, -1007, -1008})
 _QUERY_RE = re.compile(r"\?[^\s'\")]*")
 
 
@@ -85,20 +78,6 @@ class RetryPolicy:
         return delay * (1 + self.jitter * rand())
 
 
-def is_retryable(exc: errors.BinanceError) -> bool:
-    """Worth retrying for an idempotent read."""
-    if isinstance(exc, errors.TransportError | errors.ServerError):
-        return True
-    if exc.code in RETRYABLE_CODES:
-        return True
-    status = exc.http_status
-    return (
-        isinstance(exc, errors.UnexpectedResponse | errors.BinanceAPIError)
-        and status is not None
-        and (status >= 500 or status == 408)
-    )
-
-
 def call_with_retries(
     send: Callable[[], Any],
     *,
@@ -111,10 +90,10 @@ def call_with_retries(
 ) -> Any:
     """``send()`` under the client's rules, shared by the REST and WS API transports.
 
-    -1021: re-sync the clock and retry once. 429: the budget already waits out ``Retry-After``; give up after
-    ``max_rate_limit_retries``. 418: wait only if the ban ends within ``max_ban_wait``. 5xx, timeouts and dropped
-    connections: jittered exponential backoff, reads only. A non-idempotent call (an export download id spends
-    monthly quota) is never repeated blindly.
+    -1021: re-sync the clock and retry once. 418 (permanent): a ban is waited out only if it ends within
+    ``max_ban_wait``. 429: the budget already waits out ``Retry-After``; give up after ``max_rate_limit_retries``.
+    Any other :class:`TransientError` (5xx, timeouts, dropped connections): jittered exponential backoff. A
+    non-idempotent call (an export download id spends monthly quota) is never repeated blindly.
     """
     attempt, resynced, limited = 0, False, 0
     while True:
@@ -134,15 +113,15 @@ def call_with_retries(
             resynced = True
             log.info("%s: -1021, re-syncing the %s clock and retrying once", name, clock.name)
             clock.sync()
+        except errors.IpBanned as exc:  # the budget blocks the host until the ban ends: the next send() waits
+            if not idempotent or ((exc.until_ms or 0) - clock.now_ms()) / 1000 > retry.max_ban_wait:
+                raise
         except errors.RateLimited:
             limited += 1
             if not idempotent or limited > retry.max_rate_limit_retries:
                 raise
-        except errors.IpBanned as exc:
-            if not idempotent or ((exc.until_ms or 0) - clock.now_ms()) / 1000 > retry.max_ban_wait:
-                raise
-        except errors.BinanceError as exc:
-            if not idempotent or not is_retryable(exc) or attempt >= retry.max_attempts:
+        except TransientError as exc:
+            if not idempotent or attempt >= retry.max_attempts:
                 raise
             delay = retry.backoff(attempt, rand)
             log.warning(
@@ -325,7 +304,8 @@ class RestTransport:
             )
             if not idempotent:
                 raise unknown_outcome(path, what, http_status=status) from None
-            raise errors.UnexpectedResponse(
+            busy = status >= 500 or status == 408  # a gateway or maintenance page: may pass
+            raise (errors.ServerError if busy else errors.UnexpectedResponse)(
                 what + ". A proxy, captive portal, maintenance page or a wrong base URL (BINANCE_*_URL) answers "
                 "instead of the Binance API.",
                 http_status=status,
@@ -348,9 +328,10 @@ class RestTransport:
             self.budget.block(now + int(wait * 1000), "429", msg)
         ban_until = None
         if status == 418:
-            ban_until = errors.ban_until_from_msg(msg) or now + int((retry_after or 120) * 1000)
+            wait_ms = int(retry_after * 1000) if retry_after else IP_BAN_MIN_MS
+            ban_until = errors.ban_until_from_msg(msg) or now + wait_ms
             self.budget.block(ban_until, "418", msg)
-        if not idempotent and (status >= 500 or status == 408 or code in RETRYABLE_CODES):
+        if not idempotent and (status >= 500 or status == 408 or code in errors.SERVER_BUSY_CODES):
             raise unknown_outcome(path, f"HTTP {status}, code {code}: {msg}", http_status=status, code=code, msg=msg)
         raise errors.from_response(
             http_status=status, code=code, msg=msg, endpoint=path, retry_after_s=retry_after, ban_until_ms=ban_until

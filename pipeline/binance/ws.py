@@ -32,7 +32,7 @@ from pipeline.binance import errors
 from pipeline.binance.budget import WeightBudget, counts_from_rate_limits, limits_from_rate_limits
 from pipeline.binance.clock import ServerClock
 from pipeline.binance.credentials import Credentials
-from pipeline.binance.facts import WS_CONNECT_WEIGHT
+from pipeline.binance.facts import IP_BAN_MIN_MS, WS_CONNECT_WEIGHT
 from pipeline.binance.signing import sign_ws
 from pipeline.binance.spot import SpotApi
 from pipeline.binance.transport import RetryPolicy, call_with_retries, sanitize, snippet
@@ -197,7 +197,7 @@ class SpotWs(SpotApi):
             self.budget.learn_from_text(msg)
             self.budget.block(retry_at or now + 1000, "429", msg)
         if status == 418:
-            retry_at = retry_at or errors.ban_until_from_msg(msg) or now + 120_000
+            retry_at = retry_at or errors.ban_until_from_msg(msg) or now + IP_BAN_MIN_MS
             self.budget.block(retry_at, "418", msg)
             self._reopen = True  # the server closes the connection after a 418
         retry_s = max(0.0, (retry_at - now) / 1000) if retry_at else None

@@ -24,14 +24,17 @@ from typing import Any
 from pipeline.binance import errors
 from pipeline.binance.exports import EXPORT_ENDPOINTS, ExportEndpoint
 from pipeline.binance.facts import EXPORT_MONTHLY_QUOTA, FUTURES_REST_RETENTION_DAYS, FUTURES_WINDOW_MS
+from pipeline.errors import CredentialError, TransientError
 from pipeline.exports import ingest, pacing, parsing
 from pipeline.exports.download import LinkExpiredByServer, download, normalise_url, sha256_file, url_where
 from pipeline.exports.errors import (
     ExportError,
+    ExportNotConfigured,
     ExportRejected,
     ExportRequestUnknown,
     ExportStateError,
     LinkExpired,
+    LinkRefreshFailed,
     QuotaWouldBeExceeded,
     RawFileMismatch,
 )
@@ -65,7 +68,7 @@ def table_for(market: str, kind: str) -> str:
     try:
         return TABLES[(market, kind)]
     except KeyError:
-        raise ExportError(
+        raise ExportNotConfigured(
             f"no lake table configured for {market}/{kind} exports (add it to pipeline.exports.chain.TABLES)"
         ) from None
 
@@ -258,7 +261,7 @@ class ExportChain:
         try:
             return self._endpoints[(market, kind)]
         except KeyError:
-            raise ExportError(f"no export endpoint configured for {market}/{kind}") from None
+            raise ExportNotConfigured(f"no export endpoint configured for {market}/{kind}") from None
 
     def limit_for(self, endpoint: ExportEndpoint) -> int:
         """Monthly download-id limit of an endpoint: the configured limit, else Binance's quota for its kind."""
@@ -485,7 +488,7 @@ class ExportChain:
                 last_polled_at=now,
                 next_poll_at=nxt,
             )
-            if isinstance(exc, errors.InvalidSignature | errors.ApiKeyRejected):  # configuration: every id fails
+            if isinstance(exc, CredentialError):  # every id would fail the same way
                 raise
             return self._outcome(
                 entry,
@@ -747,8 +750,8 @@ class ExportChain:
         ep = self.endpoint_for(entry.market, entry.kind)
         try:
             info = self.client.export_link(ep, str(entry.download_id))
-        except errors.BinanceError as exc:
-            raise ExportError(
+        except TransientError as exc:  # a permanent cause (a rejected key...) says what to fix itself
+            raise LinkRefreshFailed(
                 f"could not re-poll download id {entry.download_id} for a fresh link: {exc}; "
                 "retry later (the entry is unchanged)."
             ) from exc

@@ -40,9 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Heavy imports here, not at the top: ``orderlake`` imports this module just to build its parser."""
-    from pipeline.exports.errors import ExportError
+    from pipeline.errors import OrderlakeError
     from pipeline.exports.ledger import ExportLedger
-    from pipeline.exports.parsing import ExportFileError
 
     data_dir = args.data_dir or settings.data_dir
     try:
@@ -51,7 +50,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         if args.export_command == "reingest":
             return _reingest(data_dir, settings, args.entry_id)
         return _resolve(ExportLedger(data_dir), args.entry_id, args.download_id)
-    except (ExportError, ExportFileError, OSError) as exc:
+    except (OrderlakeError, OSError) as exc:
         print(f"orderlake exports {args.export_command}: {exc}", file=sys.stderr)
         return 2
 

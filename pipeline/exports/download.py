@@ -28,7 +28,14 @@ from urllib.parse import unquote, urljoin, urlsplit
 import requests
 import urllib3
 
-from pipeline.exports.errors import BadDownload, DownloadError, TruncatedDownload, UnsafeDownloadUrl
+from pipeline.errors import PermanentError
+from pipeline.exports.errors import (
+    BadDownload,
+    DownloadError,
+    DownloadUnavailable,
+    TruncatedDownload,
+    UnsafeDownloadUrl,
+)
 from pipeline.storage.atomic import publish, temp_path
 
 log = logging.getLogger(__name__)
@@ -57,7 +64,7 @@ for _name in ("urllib3.connectionpool", "urllib3.connection", "requests"):
         logging.getLogger(_name).addFilter(_REDACT)
 
 
-class LinkExpiredByServer(DownloadError):
+class LinkExpiredByServer(DownloadError, PermanentError):
     """The file server says the link is no longer valid (HTTP 403/410, S3 AccessDenied / Request has expired)."""
 
 
@@ -171,7 +178,7 @@ def _open(
         try:
             resp = session.get(url, stream=True, timeout=timeout, allow_redirects=False, proxies=proxies)
         except requests.RequestException as exc:
-            raise DownloadError(
+            raise DownloadUnavailable(
                 f"export download from {url_where(url)} failed: {type(exc).__name__}. "
                 "Nothing was stored and no quota is spent; retry later."
             ) from None
@@ -181,7 +188,7 @@ def _open(
             url = nxt
             continue
         return resp
-    raise DownloadError(f"export download from {url_where(url)}: more than {MAX_REDIRECTS} redirects")
+    raise BadDownload(f"export download from {url_where(url)}: more than {MAX_REDIRECTS} redirects")
 
 
 def _check_status(resp: requests.Response, where: str) -> None:
@@ -193,7 +200,7 @@ def _check_status(resp: requests.Response, where: str) -> None:
         hint = " (S3: Request has expired)" if b"expired" in body.lower() else ""
         raise LinkExpiredByServer(f"the file server answered HTTP {resp.status_code}{hint} for {where}")
     resp.close()
-    raise DownloadError(
+    raise DownloadUnavailable(
         f"export download from {where} answered HTTP {resp.status_code}. Nothing was stored "
         "and no quota is spent; retry later."
     )

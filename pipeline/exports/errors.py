@@ -7,14 +7,22 @@ pre-signed URL's query string or any API key.
 
 from __future__ import annotations
 
+from pipeline.errors import (
+    ConfigurationError,
+    DataError,
+    OrderlakeError,
+    PermanentError,
+    QuotaError,
+    TransientError,
+)
 from pipeline.times import fmt_ms
 
 
-class ExportError(Exception):
-    """Base class of everything the export chain raises on purpose."""
+class ExportError(OrderlakeError):
+    """Family root of everything the export chain raises on purpose; each member is also transient or permanent."""
 
 
-class QuotaWouldBeExceeded(ExportError):
+class QuotaWouldBeExceeded(ExportError, QuotaError):
     """Refused BEFORE calling Binance: the monthly download-id quota (local count or Binance's answer) is used."""
 
     def __init__(
@@ -50,45 +58,55 @@ class QuotaWouldBeExceeded(ExportError):
         )
 
 
-class ExportRequestUnknown(ExportError):
-    """A create call timed out / got a 5xx: Binance may or may not have created a download id (quota spent?)."""
+class ExportRequestUnknown(ExportError, PermanentError):
+    """A create call timed out / got a 5xx: Binance may or may not have created a download id (quota spent?).
+    Never retried: a person checks the website and settles the ledger entry."""
 
     def __init__(self, message: str, *, entry_id: int) -> None:
         self.entry_id = entry_id
         super().__init__(message)
 
 
-class ExportRejected(ExportError):
+class ExportRejected(ExportError, PermanentError):
     """Binance definitively rejected a create call (a 4xx answer); no id was created."""
 
 
-class ExportStateError(ExportError):
+class ExportStateError(ExportError, PermanentError):
     """The ledger entry is not in a state that allows the operation (e.g. retrieve before completed)."""
 
 
-class ExportPollError(ExportError):
-    """The link endpoint returned a status the chain does not know; the entry is put in the ``error`` state."""
+class ExportNotConfigured(ExportError, ConfigurationError):
+    """No lake table or no endpoint is configured for a (market, kind)."""
 
 
-class LinkExpired(ExportError):
+class LinkExpired(ExportError, PermanentError):
     """The pre-signed link expired and Binance gave no fresh one; the data needs a new download id."""
 
 
+class LinkRefreshFailed(ExportError, TransientError):
+    """Re-polling a download id for a fresh link failed for a reason that may pass; the entry is unchanged."""
+
+
 class DownloadError(ExportError):
-    """Downloading the export file failed; nothing was kept under raw/ and no quota was spent."""
+    """Family root: downloading the export file failed; nothing was kept under raw/ and no quota was spent."""
 
 
-class UnsafeDownloadUrl(DownloadError):
+class UnsafeDownloadUrl(DownloadError, ConfigurationError):
     """The URL is not https (or allowed http loopback); refused before connecting."""
 
 
-class TruncatedDownload(DownloadError):
+class DownloadUnavailable(DownloadError, TransientError):
+    """The file server could not be reached, or answered an error status other than "link expired"."""
+
+
+class TruncatedDownload(DownloadError, TransientError):
     """Fewer (or more) bytes arrived than Content-Length announced."""
 
 
-class BadDownload(DownloadError):
-    """The server answered with something that is not an export file (HTML page, error XML, empty body...)."""
+class BadDownload(DownloadError, TransientError):
+    """The server answered with something that is not an export file (HTML page, error XML, empty body...):
+    a maintenance or WAF page that may pass, and a retry costs no quota."""
 
 
-class RawFileMismatch(ExportError):
+class RawFileMismatch(ExportError, DataError):
     """The immutable raw copy on disk no longer matches the SHA-256 recorded in the ledger."""

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pipeline.binance import errors
 from pipeline.binance.facts import (
     PAGE_LIMIT,
     SPOT_WEIGHTS,
@@ -24,13 +25,9 @@ from pipeline.spot.common import TERMINAL_LIST_STATUSES, TERMINAL_STATUSES
 from pipeline.times import DAY_MS
 
 
-class FakeApiError(Exception):
-    """Carries a Binance error code like pipeline.binance.errors.BinanceError."""
-
-    def __init__(self, code: int, msg: str) -> None:
-        super().__init__(f"{code} {msg}")
-        self.code = code
-        self.msg = msg
+def _refused(code: int, msg: str) -> errors.BinanceError:
+    """The error the real client raises for this answer (a 400 with Binance's code)."""
+    return errors.from_response(http_status=400, code=code, msg=msg, endpoint="fake spot API")
 
 
 def make_order(
@@ -136,12 +133,12 @@ class FakeSpotApi:
     @staticmethod
     def _check_window(start_time: int | None, end_time: int | None, limit: int) -> None:
         if not 1 <= limit <= PAGE_LIMIT:
-            raise FakeApiError(-1100, "Illegal characters found in parameter 'limit'")
+            raise _refused(-1100, "Illegal characters found in parameter 'limit'")
         if start_time is not None and end_time is not None:
             if end_time < start_time:
-                raise FakeApiError(-1104, "startTime after endTime")
+                raise _refused(-1104, "startTime after endTime")
             if end_time - start_time > SPOT_WINDOW_MS:
-                raise FakeApiError(-1127, "More than 24 hours between startTime and endTime.")
+                raise _refused(-1127, "More than 24 hours between startTime and endTime.")
 
     # -- API ---------------------------------------------------------------------------------------------------
     def server_time(self) -> int:
@@ -185,7 +182,7 @@ class FakeSpotApi:
             {"symbol": symbol, "order_id": order_id, "start_time": start_time, "end_time": end_time, "limit": limit},
         )
         if symbol in self.bad_symbols or (symbol not in self.listed and symbol not in self.orders):
-            raise FakeApiError(-1121, "Invalid symbol.")
+            raise _refused(-1121, "Invalid symbol.")
         self._check_window(start_time, end_time, limit)
         rows = [r for r in self.orders.get(symbol, []) if self._visible(r)]
         if start_time is not None or end_time is not None:
@@ -199,7 +196,7 @@ class FakeSpotApi:
             return [dict(r) for r in sorted(hits, key=key)[:limit]]
         if order_id is not None:
             if order_id == 0 and self.reject_order_id_zero:
-                raise FakeApiError(-1100, "Illegal characters found in parameter 'orderId'")
+                raise _refused(-1100, "Illegal characters found in parameter 'orderId'")
             return [dict(r) for r in rows if r["orderId"] >= order_id][:limit]
         return [dict(r) for r in rows[-limit:]]
 
@@ -213,7 +210,7 @@ class FakeSpotApi:
     ) -> list[dict]:
         self._charge("all_order_lists", {"from_id": from_id, "start_time": start_time, "end_time": end_time})
         if from_id is not None and (start_time is not None or end_time is not None):
-            raise FakeApiError(-1128, "Combination of optional parameters invalid.")
+            raise _refused(-1128, "Combination of optional parameters invalid.")
         self._check_window(start_time, end_time, limit)
         rows = sorted(self.order_lists, key=lambda r: r["orderListId"])
         if start_time is not None or end_time is not None:

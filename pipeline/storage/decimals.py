@@ -27,6 +27,8 @@ from decimal import Decimal, InvalidOperation, localcontext
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipeline.errors import DataError
+
 PRECISION = 38
 _PLAIN = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$")
 # Thousands separators as some statement exports print them: 1,234,567.89 (groups of exactly three digits).
@@ -34,7 +36,7 @@ _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})+(?:\.\d*)?$")
 _THOUSANDS_PATTERN = r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$"
 
 
-class DecimalError(ValueError):
+class DecimalError(DataError, ValueError):
     """A value that cannot be stored exactly in its decimal column. ``row`` is the 0-based row, if known."""
 
     def __init__(self, message: str, *, column: str, value: object, row: int | None = None) -> None:

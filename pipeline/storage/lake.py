@@ -35,6 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pipeline.errors import DataError
 from pipeline.storage.atomic import atomic_file, publish, temp_path
 from pipeline.storage.schemas import TABLES, module_for
 from pipeline.storage.schemas.columns import check_required
@@ -51,8 +52,8 @@ _ACCOUNT_RE = re.compile(r"^[A-Za-z0-9_.@+-]{1,128}$")
 _FUTURES_MARKET = {"futures_orders": "usdm", "pm_um_orders": "pm_um"}
 
 
-class LakeError(Exception):
-    """Base class of the lake's own errors."""
+class LakeError(DataError):
+    """Base class of the lake's own errors: the data does not fit the lake (retrying cannot help)."""
 
 
 class SchemaMismatch(LakeError, ValueError):
