@@ -23,8 +23,9 @@ from pipeline import quality
 from pipeline.binance.exports import EXPORT_ENDPOINTS, ExportEndpoint
 from pipeline.errors import OrderlakeError
 from pipeline.exports import checks as export_checks
-from pipeline.exports.chain import ExportChain, table_for
+from pipeline.exports.chain import ExportChain
 from pipeline.exports.ledger import LedgerEntry
+from pipeline.exports.retrieval import table_for
 from pipeline.exports.states import READY
 from pipeline.times import day_of, days_between, fmt_ms
 

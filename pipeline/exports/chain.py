@@ -15,46 +15,34 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 from pipeline.binance import errors
 from pipeline.binance.exports import EXPORT_ENDPOINTS, ExportEndpoint
-from pipeline.binance.facts import EXPORT_MONTHLY_QUOTA, FUTURES_REST_RETENTION_DAYS, FUTURES_WINDOW_MS
-from pipeline.errors import CredentialError, TransientError
-from pipeline.exports import ingest, pacing, parsing
-from pipeline.exports.download import LinkExpiredByServer, download, normalise_url, sha256_file, url_where
+from pipeline.binance.facts import EXPORT_MONTHLY_QUOTA
+from pipeline.errors import CredentialError
+from pipeline.exports import pacing
+from pipeline.exports.download import normalise_url, url_where
 from pipeline.exports.errors import (
-    ExportError,
     ExportNotConfigured,
     ExportRejected,
     ExportRequestUnknown,
-    ExportStateError,
-    LinkExpired,
-    LinkRefreshFailed,
     QuotaWouldBeExceeded,
-    RawFileMismatch,
 )
 from pipeline.exports.ledger import ExportLedger, LedgerEntry, QuotaStatus, describe_unknown_help
-from pipeline.exports.planning import DEFAULT_REFRESH_DAYS, PlannedRange, coalesce, covered_days, refresh_range
-from pipeline.exports.states import BLOCKING, NEEDS_A_PERSON, READY, LedgerState
-from pipeline.times import DAY_MS, day_end_ms, day_of, day_start_ms, days_between, fmt_ms, month_of
+from pipeline.exports.outcomes import ExportPlan, PollOutcome, RequestResult, StatusSummary
+from pipeline.exports.planning import DEFAULT_REFRESH_DAYS, coalesce, covered_days, refresh_range
+from pipeline.exports.retrieval import RetrievalSteps
+from pipeline.exports.states import BLOCKING, NEEDS_A_PERSON, LedgerState
+from pipeline.times import day_end_ms, day_of, day_start_ms, fmt_ms, month_of
 
 log = logging.getLogger(__name__)
 
-# Lake table per (market, kind). Trade / income exports get their own tables when they are added.
-TABLES: dict[tuple[str, str], str] = {("usdm", "order"): "futures_orders", ("pm_um", "order"): "pm_um_orders"}
-RAW_EXTS = ("zip", "gz", "csv")
-EXPIRY_MARGIN_MS = 5_000  # a link this close to its expirationTimestamp is treated as expired
 # Only an HTTP 4xx answer proves Binance received AND refused a create call (no id made). 408 is a timeout.
 _DEFINITIVE_HTTP = range(400, 500)
-# Offset inference compares the export with /fapi/v1/allOrders (/papi/v1/um/allOrders): stay a minute inside its
-# window and a day inside its retention.
-REST_WINDOW_MS = FUTURES_WINDOW_MS - 60_000
-REST_RETENTION_MS = (FUTURES_REST_RETENTION_DAYS - 1) * DAY_MS
 
 
 def _as_int(value: Any) -> int | None:
@@ -64,157 +52,7 @@ def _as_int(value: Any) -> int | None:
         return None
 
 
-def table_for(market: str, kind: str) -> str:
-    try:
-        return TABLES[(market, kind)]
-    except KeyError:
-        raise ExportNotConfigured(
-            f"no lake table configured for {market}/{kind} exports (add it to pipeline.exports.chain.TABLES)"
-        ) from None
-
-
-@dataclass(frozen=True)
-class ExportPlan:
-    """What :meth:`ExportChain.request` would do for a range; computed without any API call."""
-
-    market: str
-    kind: str
-    account: str
-    start: date
-    end: date  # after clipping to the last complete UTC day
-    requested_end: date
-    requests: tuple[PlannedRange, ...]  # create calls still needed (oldest first)
-    covering: tuple[LedgerEntry, ...]  # ledger entries that already cover (part of) the range
-    blocked: tuple[LedgerEntry, ...]  # ... of which need the user (unknown / attempted / error)
-    quota: QuotaStatus
-
-    @property
-    def ids_needed(self) -> int:
-        return len(self.requests)
-
-    def describe(self) -> str:
-        lines = [
-            f"{self.market}/{self.kind} {self.account} {self.start}..{self.end}: "
-            f"{self.ids_needed} download id(s) needed, {self.quota.remaining} of {self.quota.limit} left "
-            f"in {self.quota.month}"
-        ]
-        if self.end != self.requested_end:
-            lines.append(
-                f"  end clipped from {self.requested_end} to {self.end} (only complete UTC days are "
-                "exported; the recent days come from the REST endpoints)"
-            )
-        lines += [f"  request {r} ({r.days} days)" for r in self.requests]
-        lines += [f"  reuse {e.describe()}" for e in self.covering if e not in self.blocked]
-        lines += [f"  BLOCKED by {e.describe()} - needs your decision (resolve_unknown)" for e in self.blocked]
-        return "\n".join(lines)
-
-
-class RequestResult(list):
-    """The entries created by :meth:`ExportChain.request` (a list), plus what was not done and why."""
-
-    def __init__(
-        self,
-        created: Iterable[LedgerEntry],
-        *,
-        plan: ExportPlan,
-        deferred: Iterable[PlannedRange] = (),
-        not_before: float | None = None,
-    ) -> None:
-        super().__init__(created)
-        self.plan = plan
-        self.deferred: list[PlannedRange] = list(deferred)  # pacing said "not yet" for these ranges
-        self.not_before = not_before  # epoch seconds of the next allowed create call
-
-    @property
-    def done(self) -> bool:
-        return not self.deferred
-
-
-@dataclass(frozen=True)
-class PollOutcome:
-    """Result of one link poll. ``status`` is completed | processing | error | poll_failed."""
-
-    entry_id: int
-    download_id: str
-    market: str
-    kind: str
-    account: str
-    status: str
-    message: str
-    next_poll_at: float | None = None  # epoch seconds
-    url_expires_at: int | None = None  # epoch ms
-
-    @property
-    def run_key(self) -> str:
-        """Idempotency key for the retrieval run the sensor launches."""
-        return self.download_id
-
-
-@dataclass(frozen=True)
-class RawFile:
-    path: Path
-    size: int
-    sha256: str
-    reused: bool = False  # True: the immutable raw copy was already there, no HTTP request made
-
-
-@dataclass
-class StatusSummary:
-    account: str
-    month: str
-    quotas: list[QuotaStatus] = field(default_factory=list)
-    by_status: dict[LedgerState, list[LedgerEntry]] = field(default_factory=dict)
-
-    def entries(self, *statuses: LedgerState) -> list[LedgerEntry]:
-        return [e for s in statuses for e in self.by_status.get(s, [])]
-
-    @property
-    def open(self) -> list[LedgerEntry]:
-        return self.entries(LedgerState.PROCESSING)
-
-    @property
-    def completed(self) -> list[LedgerEntry]:
-        return self.entries(*READY)
-
-    @property
-    def expired(self) -> list[LedgerEntry]:
-        return self.entries(LedgerState.EXPIRED)
-
-    @property
-    def unknown(self) -> list[LedgerEntry]:
-        return self.entries(LedgerState.UNKNOWN, LedgerState.ATTEMPTED)
-
-    @property
-    def errors(self) -> list[LedgerEntry]:
-        return self.entries(LedgerState.ERROR, LedgerState.FAILED)
-
-    def text(self) -> str:
-        out = [
-            f"Exports for account {self.account!r} (quota month {self.month} UTC; the Binance website's "
-            "download page shares this quota):"
-        ]
-        for q in self.quotas:
-            note = " (Binance said exhausted)" if q.blocked_by_binance else ""
-            unk = f", {q.unknown} with unknown outcome" if q.unknown else ""
-            out.append(
-                f"  {q.market}/{q.kind}: {q.used} used, {q.remaining} of {q.limit} left{unk}{note}; "
-                f"resets {fmt_ms(q.resets_at_ms)}"
-            )
-        for title, rows in (
-            ("open (processing)", self.open),
-            ("completed/retrieved/ingested", self.completed),
-            ("expired (need a new id)", self.expired),
-            ("UNKNOWN outcome (check the website, then resolve)", self.unknown),
-            ("error/failed", self.errors),
-        ):
-            out.append(f"  {title}: {len(rows)}")
-            out += [f"    {e.describe()}{(' - ' + e.error) if e.error else ''}" for e in rows]
-        return "\n".join(out)
-
-    __str__ = text
-
-
-class ExportChain:
+class ExportChain(RetrievalSteps):
     """Facade over ledger + client for one account. See module docstring; methods never sleep unless asked.
 
     ``utc_offset_minutes`` (ORDERLAKE_EXPORT_UTC_OFFSET_MINUTES) is the account's display timezone, used only for
@@ -646,251 +484,6 @@ class ExportChain:
     def pending_retrieval(self) -> list[LedgerEntry]:
         """Completed ids whose file is not stored yet (e.g. the retrieval run failed): retry them by run_key."""
         return self.ledger.entries(account=self.account, status=LedgerState.COMPLETED)
-
-    # -- 4. retrieval -----------------------------------------------------------------------------------------
-    def raw_path(self, entry: LedgerEntry, ext: str) -> Path:
-        return self.data_dir / "raw" / entry.market / f"{entry.download_id}.{ext}"
-
-    def retrieve(self, download_id: str) -> RawFile:
-        """Download the file once into raw/<market>/<id>.<ext>; afterwards always reuse that immutable copy."""
-        entry = self.ledger.by_download_id(str(download_id))
-        reused = self._reuse_raw(entry)
-        if reused is not None:
-            return reused
-        if entry.status is LedgerState.EXPIRED:
-            raise LinkExpired(
-                entry.error
-                or f"download id {download_id}: the link expired before the file was "
-                "retrieved; the range needs a new download id."
-            )
-        if entry.status not in READY:
-            raise ExportStateError(
-                f"export {entry.describe()}: no file to retrieve yet (status {entry.status}); "
-                "wait until polling reports it completed."
-            )
-        url, expires = entry.url, entry.url_expires_at
-        refreshed = False
-        if not url or (expires is not None and self._now_ms() >= expires - EXPIRY_MARGIN_MS):
-            url, expires = self._refresh_link(entry, old_url=url, server_said_expired=False)
-            refreshed = True
-        while True:
-            try:
-                got = download(
-                    url,
-                    tmp_dir=self.data_dir / "tmp",
-                    final_path=lambda ext: self.raw_path(entry, ext),
-                    allow_http_loopback=self.allow_http_loopback,
-                )
-                break
-            except LinkExpiredByServer as exc:
-                self.ledger.update(entry.id, self._now_ms(), "link_rejected", detail={"why": str(exc)})
-                if refreshed:
-                    self._expire(entry, f"the refreshed link was rejected too ({exc})")
-                url, expires = self._refresh_link(entry, old_url=url, server_said_expired=True)
-                refreshed = True
-            except ExportError as exc:
-                self.ledger.update(entry.id, self._now_ms(), "download_failed", detail={"error": str(exc)})
-                raise
-        rel = got.path.relative_to(self.data_dir).as_posix()
-        status = entry.status if entry.status is LedgerState.INGESTED else LedgerState.RETRIEVED
-        self.ledger.update(
-            entry.id,
-            self._now_ms(),
-            "retrieved",
-            detail={"size": got.size, "sha256": got.sha256, "path": rel, "name": got.name},
-            status=status,
-            raw_path=rel,
-            size=got.size,
-            sha256=got.sha256,
-            file_name=got.name,
-            retrieved_at=self._now_ms(),
-            url=None,
-        )
-        log.info("export %s stored as %s (%d bytes, sha256 %s)", download_id, rel, got.size, got.sha256)
-        return RawFile(got.path, got.size, got.sha256, reused=False)
-
-    def _reuse_raw(self, entry: LedgerEntry) -> RawFile | None:
-        """The raw copy is immutable: reuse it (verified against the recorded sha256) instead of downloading."""
-        if entry.raw_path:
-            path = self.data_dir / entry.raw_path
-            if path.exists():
-                size, sha = sha256_file(path)
-                if entry.sha256 and sha != entry.sha256:
-                    raise RawFileMismatch(
-                        f"raw export file {path} no longer matches the SHA-256 recorded for download id "
-                        f"{entry.download_id} (recorded {entry.sha256}, now {sha}). It is meant to be immutable; "
-                        "restore it from a backup. Nothing was downloaded."
-                    )
-                return RawFile(path, size, sha, reused=True)
-        for ext in RAW_EXTS:  # renamed into place but the ledger update was lost (crash): the file is complete
-            path = self.raw_path(entry, ext)
-            if path.exists():
-                size, sha = sha256_file(path)
-                rel = path.relative_to(self.data_dir).as_posix()
-                status = entry.status if entry.status is LedgerState.INGESTED else LedgerState.RETRIEVED
-                self.ledger.update(
-                    entry.id,
-                    self._now_ms(),
-                    "raw_adopted",
-                    detail={"path": rel},
-                    status=status,
-                    raw_path=rel,
-                    size=size,
-                    sha256=sha,
-                    retrieved_at=self._now_ms(),
-                    url=None,
-                )
-                return RawFile(path, size, sha, reused=True)
-        return None
-
-    def _refresh_link(
-        self, entry: LedgerEntry, *, old_url: str | None, server_said_expired: bool
-    ) -> tuple[str, int | None]:
-        """Re-poll …/asyn/id ONCE for a fresh link; mark the entry expired when there is none."""
-        ep = self.endpoint_for(entry.market, entry.kind)
-        try:
-            info = self.client.export_link(ep, str(entry.download_id))
-        except TransientError as exc:  # a permanent cause (a rejected key...) says what to fix itself
-            raise LinkRefreshFailed(
-                f"could not re-poll download id {entry.download_id} for a fresh link: {exc}; "
-                "retry later (the entry is unchanged)."
-            ) from exc
-        now = self._now_ms()
-        exp = info.get("expirationTimestamp")
-        exp = int(exp) if isinstance(exp, int | float) and exp > 0 else None
-        url = (info.get("url") or "").strip() or (info.get("s3Link") or "").strip()
-        url = normalise_url(url) if url else ""
-        self.ledger.update(
-            entry.id,
-            now,
-            "link_refresh",
-            detail={"status": info.get("status"), "where": url_where(url) if url else None, "expirationTimestamp": exp},
-        )
-        stale = (
-            not url
-            or str(info.get("status", "")).lower() != "completed"
-            or bool(info.get("isExpired"))
-            or (exp is not None and now >= exp - EXPIRY_MARGIN_MS)
-            or (server_said_expired and url == old_url)
-        )
-        if stale:
-            self._expire(entry, "Binance gave no fresh link when re-polled")
-        self.ledger.update(entry.id, now, "link_refreshed", url=url, url_where=url_where(url), url_expires_at=exp)
-        return url, exp
-
-    def _expire(self, entry: LedgerEntry, why: str) -> None:
-        now = self._now_ms()
-        entry = self.ledger.get(entry.id)
-        ep = self.endpoint_for(entry.market, entry.kind)
-        q = self.quota(ep)
-        msg = (
-            f"download id {entry.download_id} ({entry.market}/{entry.kind} {entry.range_text}): the download "
-            f"link expired (expirationTimestamp {fmt_ms(entry.url_expires_at)}) and {why}. The data of this "
-            "range needs a NEW download id: run the export backfill for this range again (the entry no longer "
-            f"blocks it). {q.remaining} of {q.limit} ids left in {q.month} for {entry.market}/{entry.kind} "
-            "(the Binance website's download page shares this quota)."
-        )
-        self.ledger.update(entry.id, now, "expired", status=LedgerState.EXPIRED, error=msg, url=None)
-        log.error(msg)
-        raise LinkExpired(msg)
-
-    # -- 5. ingest --------------------------------------------------------------------------------------------
-    def ingest(
-        self, download_id: str, *, infer_offset: bool = True, known_offset_minutes: int | None = None
-    ) -> ingest.ExportIngestResult:
-        """Parse the raw file into daily partitions (never downloads again if the raw copy exists).
-
-        The UTC offset of the file's local times is, best first: ``known_offset_minutes``, inferred from REST
-        orders overlapping the export (``infer_offset``), the file's name/header label, the configured
-        ``utc_offset_minutes``. A failure is recorded in the ledger (event ``ingest_failed``); the raw file stays
-        for a re-ingest after a fix.
-        """
-        raw = self.retrieve(download_id)
-        entry = self.ledger.by_download_id(str(download_id))
-        try:
-            offset = known_offset_minutes
-            if offset is None and infer_offset:
-                offset = self._inferred_offset(entry, raw.path)
-            result = ingest.write_export_partitions(
-                raw.path,
-                data_dir=self.data_dir,
-                table=table_for(entry.market, entry.kind),
-                market=entry.market,
-                account=entry.account,
-                download_id=str(download_id),
-                utc_offset_minutes=offset,
-                default_utc_offset_minutes=self.utc_offset_minutes,
-                source_name=entry.file_name,
-                days=days_between(day_of(entry.start_ms), day_of(entry.end_ms)),
-            )
-        except Exception as exc:
-            self.ledger.update(entry.id, self._now_ms(), "ingest_failed", detail={"error": str(exc)[:2000]})
-            raise
-        parts = {d.isoformat(): n for d, n in result.partitions.items()}
-        self.ledger.update(
-            entry.id,
-            self._now_ms(),
-            "ingested",
-            detail={
-                "rows": result.rows,
-                "partitions": len(parts),
-                "warnings": result.warnings[:20],
-                "duplicates_dropped": result.duplicates_dropped,
-                "outside_days_dropped": result.outside_days_dropped,
-            },
-            status=LedgerState.INGESTED,
-            rows=result.rows,
-            data_lines=result.data_lines,
-            parsed_rows=result.parsed_rows,
-            utc_offset_minutes=result.utc_offset_minutes,
-            partitions=parts,
-            ingested_at=self._now_ms(),
-        )
-        return result
-
-    def reingest(self, entry_id: int) -> ingest.ExportIngestResult:
-        """Parse a ledger entry's stored raw file into the lake again (after a parser fix): no network call, no new
-        download id. The UTC offset is the one the last ingest recorded, so an offset inferred from REST then is
-        kept; an entry never ingested falls back to the file's label and the configured offset."""
-        entry = self.ledger.get(entry_id)
-        if entry.download_id is None or self._reuse_raw(entry) is None:
-            raise ExportStateError(
-                f"export {entry.describe()}: no downloaded file to re-ingest (status {entry.status}). The retrieval "
-                "run (the export link sensor, or `orderlake backfill`) stores it once Binance has generated it."
-            )
-        return self.ingest(str(entry.download_id), infer_offset=False, known_offset_minutes=entry.utc_offset_minutes)
-
-    def overlap_orders(self, entry: LedgerEntry) -> list[dict[str, Any]]:
-        """REST order objects of the export's last days that REST still returns (empty when none overlap)."""
-        now = self._now_ms()
-        end = min(entry.end_ms, now)
-        start = max(entry.start_ms, end - REST_WINDOW_MS, now - REST_RETENTION_MS)
-        if start >= end:
-            return []
-        api = self.endpoint_for(entry.market, entry.kind).api
-        rest = self.client.futures if api == "futures" else self.client.papi
-        return list(rest.all_orders(start_time=start, end_time=end))
-
-    def _inferred_offset(self, entry: LedgerEntry, path: Path) -> int | None:
-        """Offset proven by orders present both in the export and in REST; None when there is no such order."""
-        try:
-            sample = self.overlap_orders(entry)
-        except errors.BinanceError as exc:  # e.g. an older deployment that insists on `symbol`
-            log.warning(
-                "download id %s: no REST orders to infer the UTC offset from (%s); using the file's "
-                "label or the configured offset",
-                entry.download_id,
-                exc,
-            )
-            return None
-        found = parsing.infer_utc_offset(path, sample)
-        detail = {
-            "reference_orders": len(sample),
-            "matched": found.matched if found else 0,
-            "offset_minutes": found.offset_minutes if found else None,
-        }
-        self.ledger.update(entry.id, self._now_ms(), "utc_offset_inferred", detail=detail)
-        return found.offset_minutes if found else None
 
     def entry_metadata(self, download_id: str) -> dict[str, Any]:
         """Plain values describing one export for Dagster metadata: quota this month, expected generation time,

@@ -19,8 +19,9 @@ import pipeline.sandbox.testing as testing
 from pipeline.binance import BinanceClient
 from pipeline.binance.exports import EXPORT_ENDPOINTS
 from pipeline.exports import checks
-from pipeline.exports.chain import ExportChain, table_for
+from pipeline.exports.chain import ExportChain
 from pipeline.exports.ledger import ExportLedger
+from pipeline.exports.retrieval import table_for
 from pipeline.settings import Settings
 from pipeline.storage import lake
 from pipeline.storage.schemas import futures_orders

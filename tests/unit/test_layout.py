@@ -78,3 +78,9 @@ def test_python_m_pipeline_is_the_orderlake_command(tmp_path: Path) -> None:
         "orderlake: invalid configuration: ORDERLAKE_TIME_SCALE='fast' is invalid (Input should be a valid number, "
         "unable to parse string as a number); allowed: number > 0"
     ]
+
+
+def test_no_module_of_pipeline_or_assets_is_over_600_lines() -> None:
+    sizes = {p: len(p.read_text().splitlines()) for top in ("pipeline", "assets") for p in (ROOT / top).rglob("*.py")}
+    assert len(sizes) > 50
+    assert {str(p.relative_to(ROOT)): n for p, n in sizes.items() if n > 600} == {}
