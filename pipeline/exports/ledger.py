@@ -31,6 +31,7 @@ def ledger_path(data_dir: str | os.PathLike[str]) -> Path:
     """Where a data dir's ledger lives (opening an :class:`ExportLedger` creates it; reading this does not)."""
     return Path(data_dir) / "state" / LEDGER_FILE
 
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
     id              INTEGER PRIMARY KEY AUTOINCREMENT,
