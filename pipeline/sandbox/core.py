@@ -197,7 +197,7 @@ class Exchange(FuturesRestApi, DerivativesApi):
         )
         return [Endpoint(f"{prefix}/{name}", group, True, fn, weight, False) for name, fn, weight in handlers]
 
-    # WS API method -> REST endpoint with the same semantics (binance-api.md §9)
+    # WS API method -> REST endpoint with the same semantics (docs/binance-facts.md §Spot WebSocket API)
     WS_METHODS: ClassVar[dict[str, str]] = {
         "ping": "/api/v3/ping",
         "time": "/api/v3/time",

@@ -201,7 +201,7 @@ class DerivativesApi:
             }
             if pm:
                 # Portfolio Margin: the link is given in s3Link and url is left empty (one of the two shapes the
-                # client must handle; binance-api.md §5.1).
+                # client must handle; docs/binance-facts.md §Export download links).
                 out["url"], out["s3Link"] = "", url
             return out
 
