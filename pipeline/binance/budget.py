@@ -1,8 +1,8 @@
 """A request-weight budget shared by every process on this machine that talks to the same (limiter group, host).
 
 Why: Binance limits weight per IP in FIXED windows aligned to epoch multiples of the interval (a 1-minute window
-resets at every minute boundary, server time; binance-api.md §3). Several orderlake processes (Dagster runs, the
-CLI) on one machine share that IP budget, so the bookkeeping lives in a small JSON state file in
+resets at every minute boundary, server time; docs/binance-facts.md §Rate limits). Several orderlake processes
+(Dagster runs, the CLI) on one machine share that IP budget, so the bookkeeping lives in a small JSON state file in
 ``ORDERLAKE_BUDGET_DIR`` (default ``<tempdir>/orderlake-budget``), read-modify-written under ``fcntl.flock``.
 
 The state file holds:

@@ -1,10 +1,10 @@
 """Server clock: local time + a measured offset to Binance's clock.
 
-Why: signed requests must carry a ``timestamp`` within ``recvWindow`` of the server's time (binance-api.md §2.2),
-and rate-limit windows are aligned to the SERVER's clock. One clock per server family: spot (REST ``/api/v3/time``
-or WS ``time``) and futures (``/fapi/v1/time``). Portfolio Margin (papi) has no public time endpoint (at least not
-in our sandbox), so PapiRest reuses the FUTURES clock: the offset measures this machine's clock against Binance's
-NTP-synced servers, which is the same for every Binance host.
+Why: signed requests must carry a ``timestamp`` within ``recvWindow`` of the server's time
+(docs/binance-facts.md §Timestamps and recvWindow), and rate-limit windows are aligned to the SERVER's clock. One clock
+per server family: spot (REST ``/api/v3/time`` or WS ``time``) and futures (``/fapi/v1/time``). Portfolio Margin (papi)
+has no public time endpoint (at least not in our sandbox), so PapiRest reuses the FUTURES clock: the offset measures
+this machine's clock against Binance's NTP-synced servers, which is the same for every Binance host.
 
 How exact the offset is matters to the weight budget: it decides on which side of a window boundary a request
 lands. The server stamped its time somewhere inside our round trip, so one sample is only known to within half of

@@ -1,4 +1,4 @@
-"""Spot WebSocket API client (binance-api.md §2.3, §9): one connection reused for every request.
+"""Spot WebSocket API client (docs/binance-facts.md §Spot WebSocket API): one connection reused for every request.
 
 Envelope: ``{"id", "method", "params"}`` -> ``{"id", "status", "result" | "error", "rateLimits"}``. Signed methods
 carry ``apiKey``, ``timestamp``, ``recvWindow`` and ``signature`` inside ``params`` (payload: params sorted by name,
@@ -176,7 +176,8 @@ class SpotWs(SpotApi):
                 continue
             event = reply.get("event")
             if isinstance(event, dict) and event.get("e") == "serverShutdown":
-                self._reopen = True  # finish this request, then reconnect (binance-api.md §1)
+                # finish this request, then reconnect (docs/binance-facts.md §Spot WS API connections)
+                self._reopen = True
                 continue
             if reply.get("id") == req_id:
                 return reply

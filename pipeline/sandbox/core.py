@@ -169,7 +169,7 @@ class Exchange(DerivativesApi):
         ]
         return {e.name: e for e in eps}
 
-    # WS API method -> REST endpoint with the same semantics (binance-api.md §9)
+    # WS API method -> REST endpoint with the same semantics (docs/binance-facts.md §Spot WebSocket API)
     WS_METHODS: ClassVar[dict[str, str]] = {
         "ping": "/api/v3/ping",
         "time": "/api/v3/time",

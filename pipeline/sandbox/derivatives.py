@@ -124,8 +124,9 @@ class DerivativesApi:
         """/fapi/v1/allOrders and /papi/v1/um/allOrders.
 
         Window <= 7 days (-4165), default the last 7 days; times filter the order's creation ``time``
-        (UNCONFIRMED; the docs do not say); ``orderId`` = ids >= orderId. Retention (binance-api.md §7): orders
-        created > 90 days ago and CANCELED/EXPIRED orders without fill created > 3 days ago are not returned.
+        (UNCONFIRMED; the docs do not say); ``orderId`` = ids >= orderId.
+        Retention (docs/binance-facts.md §Retention): orders created > 90 days ago and CANCELED/EXPIRED orders
+        without fill created > 3 days ago are not returned.
         ``symbol`` is optional (optional since 2026-08-25 per the change log).
         """
         book: FuturesBook = self.account.usdm if market == "usdm" else self.account.pm_um
@@ -241,7 +242,7 @@ class DerivativesApi:
             }
             if pm:
                 # Portfolio Margin: the link is given in s3Link and url is left empty (one of the two shapes the
-                # client must handle; binance-api.md §5.1).
+                # client must handle; docs/binance-facts.md §Export download links).
                 out["url"], out["s3Link"] = "", url
             return out
 

@@ -1,4 +1,4 @@
-"""Futures order-history export files, shaped like the website/API exports (binance-api.md §6).
+"""Futures order-history export files, shaped like the website/API exports (docs/export-files.md).
 
 ZIP holding one CSV: UTF-8 with BOM, CRLF, comma, no quoting; times in the display timezone with second
 precision; the offset is only in the file name, e.g. ``(UTC+8)``. Rows: the orders whose ``updateTime`` lies in

@@ -20,7 +20,6 @@ def test_every_docs_citation_resolves_to_a_file_and_heading() -> None:
     assert checked > 0, "no docs citation found at all: the scanner is looking in the wrong place"
 
 
-@pytest.mark.xfail(strict=True, reason="code citations are repointed in the issue-9 code pass")
 def test_nothing_cites_reference_notes_outside_the_repository() -> None:
     found = outside_citations(ROOT, scanned_files(ROOT), skip=SELF)
     assert not found, "citations of files outside the repository:\n" + "\n".join(map(str, found))

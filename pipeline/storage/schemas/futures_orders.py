@@ -1,6 +1,7 @@
 """Datasets ``futures_orders`` (USDⓈ-M) and ``pm_um_orders`` (Portfolio Margin UM): futures order objects
-(``/fapi/v1/allOrders``, ``/papi/v1/um/allOrders``, binance-api.md §10.2) and rows of the order-history EXPORT
-files (:mod:`pipeline.exports.parsing`). Both tables share this schema; ``market`` says which (``usdm``/``pm_um``).
+(``/fapi/v1/allOrders``, ``/papi/v1/um/allOrders``, docs/binance-facts.md §Order objects) and rows of the
+order-history EXPORT files (:mod:`pipeline.exports.parsing`). Both tables share this schema; ``market`` says which
+(``usdm``/``pm_um``).
 
 Decimal scales (why):
 * ``price``, ``orig_qty``, ``executed_qty``, ``stop_price``, ``activate_price``, ``price_rate``: 8. Futures

@@ -1,4 +1,4 @@
-"""Dataset ``spot_open_orders``: snapshots of ``openOrders`` (spot order objects, binance-api.md §10.1).
+"""Dataset ``spot_open_orders``: snapshots of ``openOrders`` (spot order objects, docs/binance-facts.md §Order objects).
 
 Same columns as :mod:`spot_orders` plus ``snapshot_time`` (when the snapshot was taken). A snapshot is complete:
 an EMPTY partition means "no open orders at that snapshot". Partition day = UTC date of ``snapshot_time``.

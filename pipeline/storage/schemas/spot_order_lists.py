@@ -1,4 +1,4 @@
-"""Dataset ``spot_order_lists``: ``allOrderList`` objects (OCO/OTO/OTOCO), binance-api.md §8/§9.
+"""Dataset ``spot_order_lists``: ``allOrderList`` objects (OCO/OTO/OTOCO), docs/binance-facts.md §Spot allOrderList.
 
 ``orders`` is the list of member orders as Binance gives it: ``[{symbol, orderId, clientOrderId}]`` ->
 ``list<struct<symbol, order_id, client_order_id>>``; join to ``spot_orders`` on (symbol, order_id).

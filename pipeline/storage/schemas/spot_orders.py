@@ -1,4 +1,5 @@
-"""Dataset ``spot_orders``: spot order objects from ``allOrders`` (REST or WS API), binance-api.md §10.1.
+"""Dataset ``spot_orders``: spot order objects from ``allOrders`` (REST or WS API),
+docs/binance-facts.md §Order objects.
 
 One row per order VERSION seen by a fetch: an order is mutable until terminal, so the same (symbol, order_id) can
 appear in several partitions/ingests; the catalog's ``spot_orders`` view keeps the greatest ``update_time``.
