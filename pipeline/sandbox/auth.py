@@ -1,8 +1,8 @@
 """Binance-style request validation: API key, signatures (HMAC / Ed25519 / RSA), timestamp window, params.
 
-Error codes and messages follow docs/binance-facts.md §Request signing,
-§Timestamps and recvWindow and §Error codes. Where Binance does not document a case the choice is
-marked UNCONFIRMED in a comment.
+Error codes and messages follow docs/binance-facts.md §Error codes; the rules they enforce are in
+docs/binance-facts.md §Request signing and docs/binance-facts.md §Timestamps and recvWindow. Where Binance does
+not document a case the choice is marked UNCONFIRMED in a comment.
 """
 
 from __future__ import annotations

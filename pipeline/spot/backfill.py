@@ -1,16 +1,8 @@
 """One spot backfill, end to end and without Dagster: discover -> plan -> fetch -> write daily partitions.
 
-The Dagster assets, ``orderlake backfill`` and the benchmarks all call :func:`backfill_spot`, so the orchestration
-overhead of Dagster can be measured against exactly the same loop.
-
-Rewriting a day MERGES with what the lake already holds (:func:`pipeline.storage.versions.write_day`) instead of
-replacing it blindly:
-
-* a row whose content did not change keeps its old ``ingested_at``: re-running a backfill changes no row;
-* an order the new fetch no longer returns for that day is kept. It is either an earlier version of an order that
-  was updated on a later day (Binance filters by last update, so day D stops returning it once it changes on D+3;
-  we keep every version) or a zero-fill cancel Binance archived after 90 days. Either way Binance dropping it from
-  the answer is no reason for us to lose it.
+The Dagster assets, ``orderlake backfill`` and the benchmarks all call :func:`backfill_spot`. Rewriting a day merges
+with what the lake holds (:func:`pipeline.storage.versions.write_day`): an unchanged row keeps its ``ingested_at`` and
+an order the new fetch no longer returns is kept. Design: docs/design/spot-planner.md §Writing: merge, never shrink.
 """
 
 from __future__ import annotations

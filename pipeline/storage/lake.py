@@ -1,21 +1,9 @@
-"""The Parquet lake: ``$DATA_DIR/lake/<table>/account=<account>/date=YYYY-MM-DD/part-0.parquet``.
+"""The Parquet lake: ``$ORDERLAKE_DATA_DIR/lake/<table>/account=<account>/date=YYYY-MM-DD/part-0.parquet``.
 
-Rules (why):
-* EXACTLY ONE file per partition, always named ``part-0.parquet``: re-running a partition overwrites it
-  (idempotent), and a reader's glob can never see two versions of a day.
-* Atomic replace (:mod:`pipeline.storage.atomic`): the temp file's name does not end in ``.parquet``, so DuckDB
-  globs never pick it up. A crash at any point leaves the old file or the new one, never a partial one; leftover
-  temp files are removed by later writes to that partition.
-* Two-step writes for bulk loads: :func:`stage_partition` validates, sorts, encodes and fsyncs a partition into a
-  staging directory (the lake is not touched), :func:`publish_partition` later renames it into place with the same
-  guarantees. A loader can thus encode while it is still reading its input and publish only once all of it is
-  known to be good.
-* Empty tables are written too: an empty partition says "this day was fetched and had no rows", which is how
-  coverage is known (a missing partition means "not fetched").
-* Every table is validated against its dataset schema (column names, Arrow types, non-nullable columns, the
-  partition's account and day) so one column never has two types across files.
-* Rows are sorted (``SORT_BY`` of the dataset, e.g. symbol, update_time, order_id) so Parquet row-group min/max
-  statistics prune filters on symbol/time well.
+Exactly one file per partition, replaced atomically (a crash leaves the old file or the new one). Every table is
+validated against its dataset schema and sorted by its sort key before it is written. An empty partition means
+"fetched, no rows", a missing one "not fetched". :func:`stage_partition` and :func:`publish_partition` split a write
+in two for bulk loads. Design: docs/design/storage.md §Layout and atomic writes.
 """
 
 from __future__ import annotations
@@ -173,10 +161,7 @@ def _check_partition(table_name: str, table: pa.Table, account: str, day: date, 
 
 
 def sort_for_lake(table_name: str, table: pa.Table) -> pa.Table:
-    """Rows in ``SORT_BY`` order (stable); a table already in that order is returned as it is, without a copy.
-
-    Measured on a 39k-row export day: ~6 ms, where Arrow's ``Table.sort_by`` took ~8.5 ms.
-    """
+    """Rows in ``SORT_BY`` order (stable); a table already in that order is returned as it is, without a copy."""
     keys = module_for(table_name).SORT_BY
     if table.num_rows <= 1:
         return table
@@ -186,16 +171,16 @@ def sort_for_lake(table_name: str, table: pa.Table) -> pa.Table:
     if np.array_equal(order, np.arange(len(order))):
         return table
     indices = pa.array(order)
-    # An all-NULL column stays all-NULL: building it costs nothing, while taking from it was ~40% of the take time
-    # of an export day (the usual export header leaves about a third of the 34 columns empty).
+    # An all-NULL column stays all-NULL: building it costs nothing, while taking from it is a large share of the take
+    # time of an export day (the usual export header leaves about a third of the columns empty).
     columns = [pa.nulls(len(order), c.type) if c.null_count == len(order) else c.take(indices) for c in table.columns]
     return pa.Table.from_arrays(columns, schema=table.schema)
 
 
 def _sort_order(table: pa.Table, keys: Sequence[str]) -> np.ndarray | None:
     """The stable ascending order by ``keys`` from numpy's lexsort over int64 views of the keys (strings by the rank
-    of their dictionary value): ~2.7 ms for a 39k-row export day, where Arrow's multi-key ``sort_indices`` took
-    ~4.4 ms. None when a key has NULLs or no such view: the caller then lets Arrow sort."""
+    of their dictionary value), which is faster than Arrow's multi-key ``sort_indices`` on an export day. None when a
+    key has NULLs or no such view: the caller then lets Arrow sort."""
     views: list[np.ndarray] = []
     for k in keys:
         col = table.column(k)
@@ -220,7 +205,7 @@ _HIGH_CARDINALITY = {"client_order_id", "list_client_order_id", "extra"}
 
 def _dictionary_columns(schema: pa.Schema) -> list[str]:
     """Dictionary-encode only low-cardinality strings (symbol, status, ...): it shrinks them a lot, while on ids,
-    decimals and times it costs write time and usually bytes (measured: ~40% faster writes of small partitions)."""
+    decimals and times it costs write time and usually bytes."""
     return [f.name for f in schema if pa.types.is_string(f.type) and f.name not in _HIGH_CARDINALITY]
 
 

@@ -1,22 +1,10 @@
 """Datasets ``futures_orders`` (USDⓈ-M) and ``pm_um_orders`` (Portfolio Margin UM): futures order objects
-(``/fapi/v1/allOrders``, ``/papi/v1/um/allOrders``, docs/binance-facts.md §Order objects) and rows of the
-order-history EXPORT files (:mod:`pipeline.exports.parsing`). Both tables share this schema; ``market`` says which
-(``usdm``/``pm_um``).
+from ``allOrders`` and rows of the order-history export files, one schema for both (``market`` says which).
 
-Decimal scales (why):
-* ``price``, ``orig_qty``, ``executed_qty``, ``stop_price``, ``activate_price``, ``price_rate``: 8. Futures
-  contracts have at most 8 price/quantity decimals; 8 keeps ``price * executed_qty`` at DECIMAL(38,16).
-* ``avg_price``: 12. It is a computed average, printed with more digits than the tick size; 12 leaves
-  ``avg_price * executed_qty`` = DECIMAL(38,20), i.e. 18 integer digits, enough for a SUM over millions of rows.
-  (Scale 18 would make that product DECIMAL(38,26) and overflow a sum above 10^12.)
-* ``cum_quote``: 10. price (<= 8 dp) x qty can carry more decimals than either; it is summed, rarely multiplied.
-Anything with more digits is refused (never rounded); the raw export file is kept, so a wider scale can be
-re-ingested without a new download id.
-
-Times: ``good_till_date`` ``0`` ("none") is stored as NULL. Export files have second precision and the account's
-display timezone; ``utc_offset_minutes`` records the offset the local times were converted from (NULL for REST
-rows), ``download_id`` the export it came from. ``uid`` is the export's ``Uid`` column (the account's user id;
-NULL for REST rows). ``extra``: JSON object of unknown API fields / unknown export columns.
+Decimals have scale 8, except ``avg_price`` (12) and ``cum_quote`` (10), so DuckDB products and sums do not overflow;
+``good_till_date`` ``0`` is NULL. Export rows also carry ``utc_offset_minutes`` (the offset their local times were
+converted from), ``download_id`` and ``uid``; these are NULL on REST rows. Unknown fields go to ``extra``. Why:
+docs/design/storage.md §Exact decimals; fields: docs/binance-facts.md §Order objects.
 """
 
 from __future__ import annotations

@@ -1,15 +1,9 @@
-"""Dataset ``spot_orders``: spot order objects from ``allOrders`` (REST or WS API),
-docs/binance-facts.md §Order objects.
+"""Dataset ``spot_orders``: spot order objects from ``allOrders`` (REST or WS API).
 
-One row per order VERSION seen by a fetch: an order is mutable until terminal, so the same (symbol, order_id) can
-appear in several partitions/ingests; the catalog's ``spot_orders`` view keeps the greatest ``update_time``.
-Partition day = UTC date of ``update_time``.
-
-Types: every decimal is ``decimal128(38, 8)``: spot JSON renders amounts with the asset precision, 8 decimals at
-most, and scale 8 keeps DuckDB's ``price * executed_qty`` at DECIMAL(38,16) (22 integer digits: no overflow).
-``cummulative_quote_qty`` can be NEGATIVE for old orders (Binance: "not available") and is kept as sent.
-``working_time`` / ``trailing_time`` ``-1`` ("not yet working / not yet active") are stored as NULL.
-Every conditional field is a nullable column; unknown future fields go to ``extra`` (JSON).
+One row per order version seen, partitioned by the UTC day of ``update_time``; the catalog's view keeps the latest.
+Every decimal is ``decimal128(38, 8)``; ``working_time``/``trailing_time`` ``-1`` are NULL; ``cummulative_quote_qty``
+may be negative (Binance's "not available") and is kept as sent; unknown fields go to ``extra``. Why:
+docs/design/storage.md; fields: docs/binance-facts.md §Order objects.
 """
 
 from __future__ import annotations
