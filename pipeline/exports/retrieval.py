@@ -268,21 +268,27 @@ class RetrievalSteps:
             )
         return self.ingest(str(entry.download_id), infer_offset=False, known_offset_minutes=entry.utc_offset_minutes)
 
-    def overlap_orders(self, entry: LedgerEntry) -> list[dict[str, Any]]:
-        """REST order objects of the export's last days that REST still returns (empty when none overlap)."""
+    def overlap_orders(self, entry: LedgerEntry, path: Path) -> list[dict[str, Any]]:
+        """REST order objects of the export's last days that REST still returns (empty when none overlap). PM's
+        ``allOrders`` requires ``symbol`` (docs/binance-facts.md §PM UM allOrders): it is asked per symbol of the
+        file."""
         now = self._now_ms()
         end = min(entry.end_ms, now)
         start = max(entry.start_ms, end - REST_WINDOW_MS, now - REST_RETENTION_MS)
         if start >= end:
             return []
         api = self.endpoint_for(entry.market, entry.kind).api
-        rest = self.client.futures if api == "futures" else self.client.papi
-        return list(rest.all_orders(start_time=start, end_time=end))
+        if api == "futures":
+            return list(self.client.futures.all_orders(start_time=start, end_time=end))
+        out: list[dict[str, Any]] = []
+        for symbol in parsing.export_symbols(path):
+            out += self.client.papi.all_orders(symbol, start_time=start, end_time=end)
+        return out
 
     def _inferred_offset(self, entry: LedgerEntry, path: Path) -> int | None:
         """Offset proven by orders present both in the export and in REST; None when there is no such order."""
         try:
-            sample = self.overlap_orders(entry)
+            sample = self.overlap_orders(entry, path)
         except errors.BinanceError as exc:  # e.g. an older deployment that insists on `symbol`
             log.warning(
                 "download id %s: no REST orders to infer the UTC offset from (%s); using the file's "

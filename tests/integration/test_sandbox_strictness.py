@@ -218,7 +218,9 @@ def test_futures_rules(sx, client):
     _err(client.get("/fapi/v1/order/asyn", {"endTime": now}), 400, -1102)
     _err(client.get("/papi/v1/um/order/asyn/id", {"downloadId": "123"}), 400, -1130)
     _err(client.get("/papi/v1/um/order/asyn", {"startTime": now - 366 * 86_400_000, "endTime": now}), 400, -1127)
-    _err(client.get("/papi/v1/um/allOrders", {"startTime": now - 8 * 86_400_000, "endTime": now}), 400, -4165)
+    _err(client.get("/papi/v1/um/allOrders", {"startTime": now - 8 * 86_400_000, "endTime": now}), 400, -1102)
+    pm_window = {"symbol": "BTCUSDT", "startTime": now - 8 * 86_400_000, "endTime": now}
+    _err(client.get("/papi/v1/um/allOrders", pm_window), 400, -4165)
     assert sx.stats()["export_ids_created"] == {}  # none of the rejected creates spent quota
 
 

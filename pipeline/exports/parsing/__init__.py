@@ -26,6 +26,7 @@ from pipeline.exports.parsing.stream import (
     EMPTY_SENTINEL,
     ParseStats,
     count_data_lines,
+    export_symbols,
     infer_utc_offset,
     parse_export,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "bind_header",
     "convert_batch",
     "count_data_lines",
+    "export_symbols",
     "infer_utc_offset",
     "parse_export",
     "parse_offset",

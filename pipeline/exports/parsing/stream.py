@@ -222,6 +222,15 @@ def infer_utc_offset(
     return proof.evidence(path)
 
 
+def export_symbols(path: str | os.PathLike[str], *, max_bytes: int = DEFAULT_MAX_UNCOMPRESSED) -> list[str]:
+    """The symbols an export file holds orders of: what a per-symbol REST call (PM ``allOrders`` needs ``symbol``)
+    can be asked about."""
+    seen: set[str] = set()
+    for symbols, _, _ in _local_times(Path(path), max_bytes):
+        seen.update(str(s) for s in symbols)
+    return sorted(seen)
+
+
 def _local_times(path: Path, max_bytes: int) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """(symbols, order ids, local ``Time`` read as if it were UTC, in ms) per batch, reading only 3 columns."""
     stats = ParseStats()
