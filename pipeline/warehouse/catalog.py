@@ -326,7 +326,7 @@ def lake_files_sql(root: Path, lake_root: Path, tables_with_files: list[str]) ->
 COVERAGE_SQL = """
 SELECT table_name, account, count(*) AS partitions, min(date) AS first_date, max(date) AS last_date,
        CAST(date_diff('day', min(date), max(date)) + 1 - count(DISTINCT date) AS BIGINT) AS missing_days,
-       sum(rows) AS rows, count(*) FILTER (WHERE rows = 0) AS empty_partitions
+       CAST(sum(rows) AS BIGINT) AS rows, count(*) FILTER (WHERE rows = 0) AS empty_partitions
 FROM lake_files
 GROUP BY ALL
 """
