@@ -213,8 +213,8 @@ def snapshot_open_orders(
 ) -> OpenOrdersSnapshot:
     """Today's open orders into ``spot_open_orders`` (members of open order lists carry their ``order_list_id``).
 
-    The partition of the snapshot's UTC day is replaced by the newest snapshot; an empty one means "no open orders
-    at that moment", which is an answer too.
+    The table's spec says ``snapshot``: the partition of the snapshot's UTC day is replaced by the newest snapshot;
+    an empty one means "no open orders at that moment", which is an answer too.
     """
     index = SymbolIndex.load(data_dir, account)
     snap = fetch_open_orders(spot_api, index, log=log)
@@ -224,7 +224,7 @@ def snapshot_open_orders(
         snap.orders, account=account, snapshot_time=taken, source=src_orders, ingested_at=taken
     )
     day = day_of(taken)
-    written = lake.write_partition(data_dir, "spot_open_orders", account, day, table)
+    stored = write_day(data_dir, spot_open_orders.SPEC, account, day, table)
     open_symbols = {row["symbol"] for row in snap.orders}
     for sym, act in index.symbols.items():
         act.has_open = sym in open_symbols
@@ -232,4 +232,5 @@ def snapshot_open_orders(
         index.get(sym).has_open = True
     index.order_lists.has_open = bool(snap.order_lists)
     index.save()
-    return OpenOrdersSnapshot(day, written.rows, snap.order_lists, snap.weight, written.path)
+    path = lake.partition_path(data_dir, spot_open_orders.SPEC.name, account, day)
+    return OpenOrdersSnapshot(day, stored.num_rows, snap.order_lists, snap.weight, path)

@@ -1,10 +1,11 @@
-"""A stream of record batches -> one lake partition per UTC day of the table's ``DAY_COLUMN``, all or nothing.
+"""A stream of record batches -> one lake partition per UTC day of the table's ``partition_by`` column, all or nothing.
 
 Days are staged as validated, sorted, fsynced Parquet files under ``$DATA_DIR/tmp/`` on writer threads while the
-stream is still being read; only once the whole stream has been read and deduplicated (newest version per key,
-:mod:`pipeline.storage.versions`) are the partitions swapped in, each atomically (:mod:`pipeline.storage.lake`). An
-error anywhere (in the stream, a writer, the dedupe) leaves the lake untouched and removes the staging directory.
-A partition is REPLACED by the stream's rows of that day.
+stream is still being read; only once the whole stream has been read and deduplicated (newest version per key of the
+table's spec, :mod:`pipeline.storage.versions`) are the partitions swapped in, each atomically
+(:mod:`pipeline.storage.lake`). An error anywhere (in the stream, a writer, the dedupe) leaves the lake untouched and
+removes the staging directory. A day is written as the spec's ``write`` mode says: merged with the stored day
+(``merge-versions``) or replaced by the stream's rows of that day (``replace-day``, ``snapshot``).
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline.storage import lake
-from pipeline.storage.schemas import schema_for
-from pipeline.storage.versions import Versioning, days_with_repeats, keep_newest, repeated_keys
+from pipeline.storage.schemas import TableSpec, spec_for
+from pipeline.storage.versions import Versioning, days_with_repeats, keep_newest, merge_day, repeated_keys, stored_day
 from pipeline.times import DAY_MS, day_of, day_start_ms
 
 # Threads that encode day partitions while the stream goes on, and how many handed-over days may be in their hands
@@ -86,11 +87,11 @@ class DayWriter:
     """
 
     def __init__(
-        self, staging: Path, table: str, account: str, wanted: set[int] | None, pool: ThreadPoolExecutor
+        self, staging: Path, spec: TableSpec, account: str, wanted: set[int] | None, pool: ThreadPoolExecutor
     ) -> None:
-        self._staging, self._table, self._account, self._wanted, self._pool = staging, table, account, wanted, pool
-        self._schema = schema_for(table)
-        self._day_column = Versioning.of(table).day_column
+        self._staging, self._table, self._account, self._wanted, self._pool = staging, spec.name, account, wanted, pool
+        self._schema = spec.schema
+        self._day_column = spec.partition_by
         self._buffered: dict[int, list[pa.RecordBatch]] = {}
         self._day_bytes: dict[int, float] = {}  # day -> Arrow bytes of its buffered rows
         self._last_batch: dict[int, int] = {}  # day -> number of the last batch with a row on it
@@ -180,23 +181,26 @@ def write_days(
     batches: Iterable[pa.RecordBatch],
     *,
     data_dir: str | os.PathLike[str],
-    table: str,
+    table: str | TableSpec,
     account: str,
     days: Iterable[date] | None = None,
 ) -> DaysWritten:
-    """Write ``batches`` (in ``table``'s schema) as the DAILY partitions of ``account``, newest version per key.
+    """Write ``batches`` (in ``table``'s schema) as the DAILY partitions of ``account``, newest version per key of the
+    table's spec, each day as its ``write`` mode says.
 
     With ``days``: every given day is written (empty ones too, so their coverage is recorded) and rows on other days
     are only counted in :attr:`DaysWritten.outside` (writing them would replace a partition the caller did not mean
     to touch). Without: the days that have rows.
     """
+    spec = spec_for(table)
     wanted = {day_number(d) for d in days} if days is not None else None
-    staging = Path(data_dir) / "tmp" / f"days-{table}-{uuid.uuid4().hex}"
+    staging = Path(data_dir) / "tmp" / f"days-{spec.name}-{uuid.uuid4().hex}"
     staging.mkdir(parents=True, exist_ok=False)
     try:
         with ThreadPoolExecutor(max_workers=WRITE_THREADS) as pool:
             try:
-                return _write(batches, DayWriter(staging, table, account, wanted, pool), data_dir, table, wanted, pool)
+                writer = DayWriter(staging, spec, account, wanted, pool)
+                return _write(batches, writer, data_dir, spec, account, wanted, pool)
             except BaseException:
                 pool.shutdown(wait=True, cancel_futures=True)  # no writer may still write into the staging dir
                 raise
@@ -208,13 +212,15 @@ def _write(
     batches: Iterable[pa.RecordBatch],
     writer: DayWriter,
     data_dir: str | os.PathLike[str],
-    table: str,
+    spec: TableSpec,
+    account: str,
     wanted: set[int] | None,
     pool: ThreadPoolExecutor,
 ) -> DaysWritten:
-    """Stage every day while reading, find repeated keys, then dedupe the days holding them and publish."""
-    versioning = Versioning.of(table)
-    key_schema = pa.schema([schema_for(table).field(n) for n in versioning.columns])
+    """Stage every day while reading, find repeated keys, then dedupe the days holding them (and merge them with the
+    stored days for ``merge-versions``) and publish."""
+    versioning = Versioning.of(spec)
+    key_schema = pa.schema([spec.schema.field(n) for n in versioning.columns])
     keys: list[pa.RecordBatch] = []
     for batch in batches:
         writer.add(batch)
@@ -227,12 +233,16 @@ def _write(
     days = sorted(wanted) if wanted is not None else sorted(writer.counts)
 
     def final(day: int) -> tuple[lake.StagedPartition, int]:
-        """The day's one staged file; merged from its parts, or re-staged after dedupe, where needed."""
+        """The day's one staged file; merged from its parts, re-staged after dedupe, or merged with the stored day,
+        where needed."""
         mine = parts.get(day, [])
-        if len(mine) == 1 and isinstance(mine[0], lake.StagedPartition) and day not in rework:
+        stored = stored_day(data_dir, spec, account, day_from_number(day)) if spec.write == "merge-versions" else None
+        if stored is None and len(mine) == 1 and isinstance(mine[0], lake.StagedPartition) and day not in rework:
             return mine[0], 0
-        rows = pa.concat_tables([writer.read_part(p) for p in mine]) if mine else schema_for(table).empty_table()
+        rows = pa.concat_tables([writer.read_part(p) for p in mine]) if mine else spec.schema.empty_table()
         rows, dropped = keep_newest(rows, dups, versioning)
+        if stored is not None:
+            rows = merge_day(stored, rows, spec)
         return writer.stage(day, rows), dropped
 
     finals = list(pool.map(final, days))

@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 
 from pipeline.errors import DataError
 from pipeline.storage.atomic import atomic_file, publish, temp_path
-from pipeline.storage.schemas import TABLES, module_for
+from pipeline.storage.schemas import TABLES, futures_orders, module_for, spec_for
 from pipeline.storage.schemas.columns import check_required
 from pipeline.times import DAY_MS, day_start_ms
 
@@ -37,7 +37,7 @@ STALE_TEMP_SECONDS = 3600  # a temp file this old belongs to a crashed writer
 ROW_GROUP_SIZE = 128 * 1024
 COMPRESSION = "zstd"
 _ACCOUNT_RE = re.compile(r"^[A-Za-z0-9_.@+-]{1,128}$")
-_FUTURES_MARKET = {"futures_orders": "usdm", "pm_um_orders": "pm_um"}
+_FUTURES_MARKET = {table: market for market, table in futures_orders.MARKETS.items()}
 
 
 class LakeError(DataError):
@@ -110,14 +110,14 @@ def partition_path(data_dir: str | os.PathLike[str], table: str, account: str, d
 # -- validation ---------------------------------------------------------------------------------------------------
 def conform(table_name: str, table: pa.Table) -> pa.Table:
     """Check ``table`` against the dataset schema and return it with the schema's column order and fields."""
-    schema = module_for(_check_table(table_name)).SCHEMA
+    schema = spec_for(_check_table(table_name)).schema
     got = set(table.column_names)
     missing = [n for n in schema.names if n not in got]
     extra = [n for n in table.column_names if n not in set(schema.names)]
     if missing or extra or len(got) != table.num_columns:
         raise SchemaMismatch(
             f"{table_name}: columns do not match the schema (missing: {missing or '-'}, unexpected: "
-            f"{extra or '-'}); build rows with {module_for(table_name).__name__}.from_api or cast to its SCHEMA"
+            f"{extra or '-'}); build rows with {module_for(table_name).__name__}.from_api or cast to its schema"
         )
     for f in schema:
         actual = table.schema.field(f.name).type
@@ -149,7 +149,7 @@ def _check_partition(table_name: str, table: pa.Table, account: str, day: date, 
         if markets != [market]:
             raise PartitionMismatch(f"{table_name}: rows of market(s) {markets}; this table holds {market!r}")
     if check_day:
-        col = module_for(table_name).DAY_COLUMN
+        col = spec_for(table_name).partition_by
         ms = pc.cast(table.column(col), pa.int64())
         lo, hi = _day_bounds(day)
         mm = pc.min_max(ms)
@@ -161,8 +161,9 @@ def _check_partition(table_name: str, table: pa.Table, account: str, day: date, 
 
 
 def sort_for_lake(table_name: str, table: pa.Table) -> pa.Table:
-    """Rows in ``SORT_BY`` order (stable); a table already in that order is returned as it is, without a copy."""
-    keys = module_for(table_name).SORT_BY
+    """Rows in the spec's ``sort_by`` order (stable); a table already in that order is returned as it is, without a
+    copy."""
+    keys = spec_for(table_name).sort_by
     if table.num_rows <= 1:
         return table
     order = _sort_order(table, keys)
@@ -273,7 +274,7 @@ def write_partition(
 ) -> WriteResult:
     """Replace one partition atomically with ``arrow_table`` (validated, sorted); empty tables are written too.
 
-    ``check_day``: refuse rows whose ``DAY_COLUMN`` is not on ``day`` (UTC). Turn off only for a dataset whose
+    ``check_day``: refuse rows whose ``partition_by`` column is not on ``day`` (UTC). Turn off only for a dataset whose
     partitioning deliberately differs.
     """
     data = _prepare(table, account, day, arrow_table, check_day)
@@ -313,8 +314,8 @@ def publish_partition(data_dir: str | os.PathLike[str], staged: StagedPartition)
 
 
 def split_by_day(table_name: str, arrow_table: pa.Table) -> dict[date, pa.Table]:
-    """Rows grouped by the UTC date of the dataset's ``DAY_COLUMN``."""
-    col = module_for(table_name).DAY_COLUMN
+    """Rows grouped by the UTC date of the spec's ``partition_by`` column."""
+    col = spec_for(table_name).partition_by
     if arrow_table.num_rows == 0:
         return {}
     days = pc.cast(pc.floor_temporal(arrow_table.column(col), unit="day"), pa.int64())
@@ -334,7 +335,7 @@ def write_partitions_by_day(
     arrow_table: pa.Table,
     days: Iterable[date] | None = None,
 ) -> dict[date, WriteResult]:
-    """Split rows by UTC day of ``DAY_COLUMN`` and write each day's partition.
+    """Split rows by UTC day of the spec's ``partition_by`` column and write each day's partition.
 
     With ``days``: every given day is written (EMPTY ones included, so their coverage is recorded), and a row
     outside ``days`` is an error (writing it would replace a partition the caller did not mean to touch).
@@ -358,7 +359,7 @@ def read_partition(data_dir: str | os.PathLike[str], table: str, account: str, d
     path = partition_path(data_dir, table, account, day)
     if not path.is_file():
         raise PartitionMissing(f"{table}: no partition for account={account} date={day.isoformat()} ({path})")
-    return pq.read_table(path, schema=module_for(table).SCHEMA)
+    return pq.read_table(path, schema=spec_for(table).schema)
 
 
 def list_partitions(data_dir: str | os.PathLike[str], table: str, account: str) -> list[date]:

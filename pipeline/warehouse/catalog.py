@@ -34,7 +34,7 @@ from pipeline.warehouse.snapshots import (
 )
 
 CATALOG_FILE = "warehouse.duckdb"
-TABLES = ("spot_orders", "spot_order_lists", "spot_open_orders", "futures_orders", "pm_um_orders")
+TABLES = schemas.TABLES
 MARKET_TABLES = {"spot": "spot_orders", "usdm": "futures_orders", "pm_um": "pm_um_orders"}
 STORAGE_COMPATIBILITY = "v1.0.0"
 DEFAULT_DECIMAL_SCALE = 8
@@ -149,13 +149,11 @@ def source_sql(con: Any, table: str, src: Source) -> str:
 
 
 # -- view SQL ---------------------------------------------------------------------------------------------------------
-ORDER_KEY = ("account", "market", "symbol", "order_id")
-
-
-def latest_sql(base: str, cols: dict[str, str], keys: tuple[str, ...] = ORDER_KEY, version: str = "update_time") -> str:
-    """Keep the latest version per key: greatest ``version`` time, then latest ingested_at, then latest partition."""
-    order = [f"{q(c)} DESC NULLS LAST" for c in (version, "ingested_at", "date") if c in cols]
-    part = ", ".join(q(k) for k in keys if k in cols)
+def latest_sql(base: str, cols: dict[str, str], spec: schemas.TableSpec) -> str:
+    """Keep the latest version per (account, spec key): greatest ``spec.version``, then latest ingested_at, then
+    latest partition."""
+    order = [f"{q(c)} DESC NULLS LAST" for c in (spec.version, "ingested_at", "date") if c in cols]
+    part = ", ".join(q(k) for k in ("account", *spec.key) if k in cols)
     return (
         f"SELECT * FROM ({base}) QUALIFY row_number() OVER (PARTITION BY {part} ORDER BY {', '.join(order) or '1'}) = 1"
     )
@@ -341,18 +339,14 @@ def _view_definitions(
     """(view name, SELECT) in dependency order; ``root`` holds the <table>/account=/date= tree of every day file."""
     src = {t: source_sql(con, t, sources[t]) for t in TABLES}
     cols = {t: describe(con, src[t]) for t in TABLES}
+
+    def latest(table: str, base: str | None = None) -> str:
+        return latest_sql(base or src[table], cols[table], schemas.spec_for(table))
+
     views = [
         ("spot_order_versions", src["spot_orders"]),
-        ("spot_orders", latest_sql("SELECT * FROM spot_order_versions", cols["spot_orders"])),
-        (
-            "spot_order_lists",
-            latest_sql(
-                src["spot_order_lists"],
-                cols["spot_order_lists"],
-                keys=("account", "order_list_id"),
-                version="transaction_time",
-            ),
-        ),
+        ("spot_orders", latest("spot_orders", "SELECT * FROM spot_order_versions")),
+        ("spot_order_lists", latest("spot_order_lists")),
         (
             "spot_open_orders",
             open_orders_sql(
@@ -361,8 +355,8 @@ def _view_definitions(
                 table_glob(root, "spot_open_orders") if files["spot_open_orders"] else None,
             ),
         ),
-        ("futures_orders", latest_sql(src["futures_orders"], cols["futures_orders"])),
-        ("pm_um_orders", latest_sql(src["pm_um_orders"], cols["pm_um_orders"])),
+        ("futures_orders", latest("futures_orders")),
+        ("pm_um_orders", latest("pm_um_orders")),
         ("orders", orders_sql({m: cols[t] for m, t in MARKET_TABLES.items()})),
         ("daily_activity", DAILY_ACTIVITY_SQL),
         ("lake_files", lake_files_sql(root, lake_root, [t for t in TABLES if files[t]])),

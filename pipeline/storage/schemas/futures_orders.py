@@ -15,14 +15,9 @@ from datetime import datetime
 import pyarrow as pa
 
 from pipeline.storage.schemas.columns import TS, Col, build_table, check_required, dec, schema_of
+from pipeline.storage.schemas.spec import TableSpec
 
-TABLE = "futures_orders"
-TABLES = ("futures_orders", "pm_um_orders")
-MARKETS = {"usdm": "futures_orders", "pm_um": "pm_um_orders"}
-KEY = ("market", "symbol", "order_id")
-VERSION = "update_time"
-DAY_COLUMN = "update_time"
-SORT_BY = ("symbol", "update_time", "order_id")
+MARKETS = {"usdm": "futures_orders", "pm_um": "pm_um_orders"}  # market -> its table
 AVG_PRICE_SCALE = 12
 CUM_QUOTE_SCALE = 10
 
@@ -63,6 +58,19 @@ COLUMNS: tuple[Col, ...] = (
     Col("ingested_at", TS, nullable=False),
 )
 SCHEMA: pa.Schema = schema_of(COLUMNS)
+# Both tables replace a day with the export's rows today; issue 10 makes them merge-versions.
+SPECS: tuple[TableSpec, ...] = tuple(
+    TableSpec(
+        name=table,
+        schema=SCHEMA,
+        key=("market", "symbol", "order_id"),
+        version="update_time",
+        sort_by=("symbol", "update_time", "order_id"),
+        partition_by="update_time",
+        write="replace-day",
+    )
+    for table in MARKETS.values()
+)
 
 
 def from_api(

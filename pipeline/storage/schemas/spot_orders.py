@@ -14,12 +14,7 @@ from datetime import datetime
 import pyarrow as pa
 
 from pipeline.storage.schemas.columns import TS, Col, build_table, check_required, dec, schema_of
-
-TABLE = "spot_orders"
-KEY = ("symbol", "order_id")
-VERSION = "update_time"  # which row of a key is newest
-DAY_COLUMN = "update_time"  # partition day = UTC date of this column
-SORT_BY = ("symbol", "update_time", "order_id")
+from pipeline.storage.schemas.spec import TableSpec
 
 ORDER_COLUMNS: tuple[Col, ...] = (
     Col("symbol", pa.string(), "symbol", nullable=False),
@@ -65,6 +60,16 @@ META_COLUMNS: tuple[Col, ...] = (
 )
 COLUMNS: tuple[Col, ...] = (META_COLUMNS[0], *ORDER_COLUMNS, *META_COLUMNS[1:])
 SCHEMA: pa.Schema = schema_of(COLUMNS)
+SPEC = TableSpec(
+    name="spot_orders",
+    schema=SCHEMA,
+    key=("symbol", "order_id"),
+    version="update_time",
+    sort_by=("symbol", "update_time", "order_id"),
+    partition_by="update_time",
+    write="merge-versions",
+)
+SPECS: tuple[TableSpec, ...] = (SPEC,)
 
 
 def from_api(rows: Sequence[dict], *, account: str, source: str, ingested_at: datetime | int) -> pa.Table:
