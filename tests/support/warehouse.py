@@ -225,3 +225,28 @@ def bi_writer(data_dir: str, stop: Any, rewrites: Any, swaps: Any) -> None:
             with swaps.get_lock():
                 swaps.value += 1
         i += 1
+
+
+# -- one row in every table, with the values that break unfaithful readers --------------------------------------------
+BIG_ID = 2**60 + 7  # futures ids exceed 2^53
+# 17 significant digits: a double cannot hold cum_quote = price * qty = 121932631112.63526 exactly
+BIG_PRICE, BIG_QTY = "98765432.1", "1234.5678"
+
+
+def write_every_table(data_dir: Path, day: date = date(2024, 1, 1)) -> Path:
+    """Rows in every lake table, so every view has rows: ids beyond 2^53 (also inside the order lists' members) and
+    decimals a double cannot hold."""
+    at = f"{day.isoformat()}T10:00:00"
+    write(
+        data_dir,
+        "spot_orders",
+        "main",
+        day,
+        [spot_row(1, time=at), spot_row(2, symbol="ETHBTC", price="0.05", qty="2", time=at)],
+    )
+    open_order = {**spot_row(3, status="NEW", executed="0", quote="0", time=at), "snapshot_time": ms(at)}
+    write(data_dir, "spot_open_orders", "main", day, [open_order])
+    write(data_dir, "spot_order_lists", "main", day, [order_list_row(BIG_ID, time=at, members=(BIG_ID + 1, 1))])
+    write(data_dir, "futures_orders", "main", day, [futures_row(BIG_ID, price=BIG_PRICE, qty=BIG_QTY, time=at)])
+    write(data_dir, "pm_um_orders", "main", day, [futures_row(BIG_ID + 2, market="pm_um", time=at)])
+    return data_dir

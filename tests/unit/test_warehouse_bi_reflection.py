@@ -9,7 +9,7 @@ again, whatever the versions pip resolved.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -18,14 +18,10 @@ import pytest
 import sqlalchemy as sa
 
 from pipeline.warehouse.catalog import build_catalog, list_views
-from tests.support.warehouse import futures_row, order_list_row, spot_row, write
+from tests.support.warehouse import BIG_ID, BIG_PRICE, BIG_QTY, write_every_table
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 README_DATA_DIR = "/abs/path/data"  # the README's placeholder for the absolute data dir
-DAY = date(2024, 1, 1)
-BIG_ID = 2**60 + 7  # futures ids exceed 2^53
-# 17 significant digits: a double cannot hold cum_quote = price * qty = 121932631112.63526 exactly
-PRICE, QTY = "98765432.1", "1234.5678"
 
 
 def readme_uri(data_dir: Path) -> str:
@@ -39,14 +35,7 @@ def readme_uri(data_dir: Path) -> str:
 
 @pytest.fixture(scope="module")
 def catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One row in every table, so every view has a row to fetch."""
-    data = tmp_path_factory.mktemp("bi") / "data"
-    write(data, "spot_orders", "main", DAY, [spot_row(1), spot_row(2, symbol="ETHBTC", price="0.05", qty="2")])
-    open_order = {**spot_row(3, status="NEW", executed="0", quote="0"), "snapshot_time": spot_row(3)["time"]}
-    write(data, "spot_open_orders", "main", DAY, [open_order])
-    write(data, "spot_order_lists", "main", DAY, [order_list_row(7)])
-    write(data, "futures_orders", "main", DAY, [futures_row(BIG_ID, price=PRICE, qty=QTY)])
-    write(data, "pm_um_orders", "main", DAY, [futures_row(BIG_ID + 2, market="pm_um")])
+    data = write_every_table(tmp_path_factory.mktemp("bi") / "data")
     build_catalog(data)
     return data
 
@@ -136,10 +125,10 @@ def test_values_come_back_exact(catalog: Path) -> None:
             ).one()
     finally:
         engine.dispose()
-    quote = Decimal(PRICE) * Decimal(QTY)
+    quote = Decimal(BIG_PRICE) * Decimal(BIG_QTY)
     assert float(quote) != quote  # the check below would pass through a double otherwise
     for row in (text_row, typed_row):
         assert row.order_id == BIG_ID
-        assert isinstance(row.price, Decimal) and row.price == Decimal(PRICE)
+        assert isinstance(row.price, Decimal) and row.price == Decimal(BIG_PRICE)
         assert isinstance(row.quote_qty, Decimal) and row.quote_qty == quote
         assert isinstance(row.time, datetime) and row.time.utcoffset().total_seconds() == 0
