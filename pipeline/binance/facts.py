@@ -66,6 +66,9 @@ FUTURES_ALL_ORDERS_WEIGHT: Final = 5
 FUTURES_ORDER_WEIGHT: Final = 1
 FUTURES_OPEN_ORDERS_WEIGHT: Final[dict[str, int]] = {"symbol": 1, "all": 40}
 FUTURES_INCOME_WEIGHT: Final = 30
+# docs/binance-facts.md §Futures userTrades: userTrades 5 on both surfaces; 3 months back planned for (6 in the SDK).
+FUTURES_USER_TRADES_WEIGHT: Final = 5
+FUTURES_TRADE_RETENTION_DAYS: Final = 90
 FUTURES_ACCOUNT_WEIGHT: Final = 5
 
 # -- rate limits ----------------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from pipeline.binance.facts import (
     FUTURES_ALL_ORDERS_WEIGHT,
     FUTURES_EXCHANGE_INFO_WEIGHT,
     FUTURES_TIME_WEIGHT,
+    FUTURES_USER_TRADES_WEIGHT,
     PAGE_LIMIT,
 )
 from pipeline.binance.transport import RestTransport
@@ -35,6 +36,29 @@ class _FuturesLike:
         :mod:`pipeline.binance.facts`); callers handle the "symbol required" answer."""
         params = {"symbol": symbol, "orderId": order_id, "startTime": start_time, "endTime": end_time, "limit": limit}
         return self.transport.call(self.all_orders_path, params, weight=FUTURES_ALL_ORDERS_WEIGHT, signed=True)
+
+    def user_trades(
+        self,
+        symbol: str,
+        *,
+        order_id: int | None = None,
+        from_id: int | None = None,
+        start_time: int | None = None,
+        end_time: int | None = None,
+        limit: int = PAGE_LIMIT,
+    ) -> list[dict]:
+        """The account's trades of one symbol (docs/binance-facts.md §Futures userTrades): a window of at most 7 days,
+        or from a trade id (not together with times), or one order's."""
+        params = {
+            "symbol": symbol,
+            "orderId": order_id,
+            "fromId": from_id,
+            "startTime": start_time,
+            "endTime": end_time,
+            "limit": limit,
+        }
+        path = self.all_orders_path.replace("allOrders", "userTrades")
+        return self.transport.call(path, params, weight=FUTURES_USER_TRADES_WEIGHT, signed=True)
 
     def get(self, path: str, params: dict[str, Any] | None = None, *, weight: int, signed: bool = True) -> Any:
         """Escape hatch for other idempotent GET endpoints of this API (still budgeted and retried)."""

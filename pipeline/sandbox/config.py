@@ -57,6 +57,9 @@ class SandboxConfig:
     # orders that end CANCELED/EXPIRED without fill more than 3 days after creation, or end after 90 days: REST never
     # shows their final state (docs/binance-facts.md §Retention)
     futures_late_finals: bool = True
+    # how far back userTrades reaches (docs/binance-facts.md §Futures userTrades): 6 months in the SDK of 2026-08, 3
+    # months in a later change-log entry; UNCONFIRMED, so both are served (the client plans for 90 days)
+    futures_trade_retention_days: int = 90
 
     # the market clock at start (order histories are read at it; it moves only when advanced); default: real time
     now_ms: int | None = None
@@ -88,6 +91,8 @@ class SandboxConfig:
         for name, allowed in _CHOICES.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"SandboxConfig.{name} must be one of {allowed}, not {getattr(self, name)!r}")
+        if self.futures_trade_retention_days not in (90, 180):
+            raise ValueError("SandboxConfig.futures_trade_retention_days must be 90 or 180")
         if self.futures_time_precision_ms not in (1, 1000):
             raise ValueError("SandboxConfig.futures_time_precision_ms must be 1 or 1000")
 

@@ -122,6 +122,7 @@ class Exchange(FuturesRestApi, DerivativesApi):
         )
         self.fault_rng = random.Random(f"orderlake-sandbox:{cfg.seed}:faults")
         self.id_rng = random.Random(f"orderlake-sandbox:{cfg.seed}:download-ids")
+        self.ledgers: dict = {}  # futures trades and income per market (pipeline.sandbox.futures_ledger)
         self.exports: dict[str, Export] = {}
         self.files: dict[str, Export] = {}
         self.quota_used: dict[tuple[str, str], int] = {}
@@ -196,6 +197,7 @@ class Exchange(FuturesRestApi, DerivativesApi):
             ("order", lambda p: self.futures_order(p, market), order),
             ("openOrders", lambda p: self.futures_open_orders(p, market), open_orders),
             ("income", lambda p: self.futures_income(p, market), income),
+            ("userTrades", lambda p: self.futures_user_trades(p, market), lambda p: facts.FUTURES_USER_TRADES_WEIGHT),
         )
         return [Endpoint(f"{prefix}/{name}", group, True, fn, weight, False) for name, fn, weight in handlers]
 
@@ -540,6 +542,7 @@ class Exchange(FuturesRestApi, DerivativesApi):
             "pm_um_orders": self.orders_as_of("pm_um", at),
             "usdm_versions": acct.usdm.versions_until(at),
             "pm_um_versions": acct.pm_um.versions_until(at),
+            **self._futures_ledger_truth(at),
             "delisted": list(acct.delisted),
             "delisted_orders": delisted_orders,
             "listed": list(acct.listed),
@@ -552,6 +555,16 @@ class Exchange(FuturesRestApi, DerivativesApi):
             "generated_at_ms": acct.now_ms,
             "as_of_ms": at,
         }
+
+    def _futures_ledger_truth(self, at: int) -> dict[str, list[dict]]:
+        """Every futures trade and income record up to ``at`` (no REST retention); ``at`` may not precede the
+        market clock's walk, which never goes back."""
+        out: dict[str, list[dict]] = {}
+        for market in ("usdm", "pm_um"):
+            led = self.ledger(market)
+            out[f"{market}_trades"] = [dict(t) for rows in led.trades.values() for t in rows if t["time"] <= at]
+            out[f"{market}_income"] = [dict(r) for r in led.income if r["time"] <= at]
+        return out
 
     def stats(self) -> dict[str, Any]:
         s = self.stats_data

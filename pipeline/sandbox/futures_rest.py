@@ -18,6 +18,7 @@ from pipeline.sandbox.auth import ApiError, mandatory
 from pipeline.sandbox.clock import SandboxClock
 from pipeline.sandbox.config import SandboxConfig
 from pipeline.sandbox.futures_history import OPEN, FuturesHistory, FuturesOrder
+from pipeline.sandbox.futures_ledger import FuturesLedger
 from pipeline.times import DAY_MS
 
 if TYPE_CHECKING:
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
 
 NO_SUCH_ORDER = (400, -2013, "Order does not exist.")
 INCOME_RETENTION_MS = 90 * DAY_MS  # "only the last three months" (docs/binance-facts.md §Futures income)
-COMMISSION_RATE = Decimal("0.0004")
 
 
 class FuturesRestApi:
@@ -35,6 +35,16 @@ class FuturesRestApi:
     cfg: SandboxConfig
     account: Account
     clock: SandboxClock
+    ledgers: dict[str, FuturesLedger]
+
+    def ledger(self, market: str) -> FuturesLedger:
+        """Trades and income of ``market`` walked up to the market clock."""
+        hist = self.history(market)
+        led = self.ledgers.get(market)
+        if led is None:
+            led = self.ledgers[market] = FuturesLedger(hist, {s[0]: s[1:] for s in hist.symbols})
+        led.advance(self.clock.market())
+        return led
 
     def history(self, market: str) -> FuturesHistory:
         hist = self.account.usdm if market == "usdm" else self.account.pm_um
@@ -161,10 +171,8 @@ class FuturesRestApi:
         return {"assets": assets, "positions": positions}
 
     def futures_income(self, p: Params, market: str) -> list[dict]:
-        """``/fapi/v1/income`` / ``/papi/v1/um/income``: one COMMISSION record per fill step of an order, last three
-        months only, the last 7 days without times, ``page``/``limit`` paging.
-
-        See docs/binance-facts.md §Futures income."""
+        """``/fapi/v1/income`` / ``/papi/v1/um/income``: the ledger's records, the last three months only, the last 7
+        days without times, ascending time, ``page``/``limit`` paging (docs/binance-facts.md §Futures income)."""
         symbol = self._symbol(p, market, required=False)
         kind = p.text("incomeType")
         start, end = p.int("startTime"), p.int("endTime")
@@ -175,13 +183,44 @@ class FuturesRestApi:
             start, end = now - 7 * DAY_MS, now
         start = max(start if start is not None else 0, now - INCOME_RETENTION_MS)
         end = min(end if end is not None else now, now)
-        records = []
-        if kind in (None, "COMMISSION"):
-            hist = self.history(market)
-            for o in hist.created_between(start - 400 * DAY_MS, end, symbol):
-                records += _commissions(o, start, end)
-        records.sort(key=lambda r: (r["time"], r["tranId"]))
-        return records[(page - 1) * limit : page * limit]
+        rows = [
+            dict(r)
+            for r in self.ledger(market).income_between(start, end)
+            if (symbol is None or r["symbol"] == symbol) and (kind is None or r["incomeType"] == kind)
+        ]
+        return rows[(page - 1) * limit : page * limit]
+
+    def futures_user_trades(self, p: Params, market: str) -> list[dict]:
+        """``/fapi/v1/userTrades`` / ``/papi/v1/um/userTrades`` (docs/binance-facts.md §Futures userTrades)."""
+        symbol = self._symbol(p, market, required=True) or ""
+        order_id, from_id = p.int("orderId"), p.int("fromId")
+        start, end = p.int("startTime"), p.int("endTime")
+        limit = p.limit()
+        if from_id is not None and (start is not None or end is not None):
+            raise ApiError(400, -1128, "Combination of optional parameters invalid.")  # UNCONFIRMED code
+        if start is not None and end is not None:
+            if start > end:
+                raise ApiError(400, -1023, "Start time is greater than end time.")
+            if end - start > facts.FUTURES_WINDOW_MS:
+                raise ApiError(400, -4165, "Invalid time interval. Maximum time interval is 7 days.")  # UNCONFIRMED
+        now = self.clock.market()
+        reach = now - self.cfg.futures_trade_retention_days * DAY_MS
+        rows = [t for t in self.ledger(market).trades.get(symbol, []) if reach <= t["time"] <= now]
+        if order_id is not None:
+            rows = [t for t in rows if t["orderId"] == order_id]
+        if from_id is not None:
+            rows = [t for t in rows if t["id"] >= from_id]
+        elif order_id is None or start is not None or end is not None:
+            if start is None and end is None:
+                start, end = now - facts.FUTURES_WINDOW_MS, now
+            elif end is None:
+                end = (start or 0) + facts.FUTURES_WINDOW_MS
+            elif start is None:
+                start = end - facts.FUTURES_WINDOW_MS
+            rows = [t for t in rows if (start or 0) <= t["time"] <= end]
+            if p.text("startTime") is None and p.text("endTime") is None and order_id is None:
+                return [dict(t) for t in rows[-limit:]]
+        return [dict(t) for t in rows[:limit]]
 
 
 def _first(rows: list[FuturesOrder], now: int, limit: int) -> list[dict]:
@@ -193,25 +232,4 @@ def _first(rows: list[FuturesOrder], now: int, limit: int) -> list[dict]:
                 out.append(row)
                 if len(out) >= limit:
                     break
-    return out
-
-
-def _commissions(o: FuturesOrder, start: int, end: int) -> list[dict]:
-    out, before = [], Decimal(0)
-    for n, v in enumerate(o.versions):
-        quote = Decimal(v["cumQuote"])
-        if quote > before and start <= v["updateTime"] <= end:
-            out.append(
-                {
-                    "symbol": o.symbol,
-                    "incomeType": "COMMISSION",
-                    "income": str(-(quote - before) * COMMISSION_RATE),
-                    "asset": "USDT",
-                    "info": "",
-                    "time": v["updateTime"],
-                    "tranId": (o.order_id % 10**15) * 8 + n,
-                    "tradeId": str((o.order_id % 10**12) * 8 + n),
-                }
-            )
-        before = max(before, quote)
     return out

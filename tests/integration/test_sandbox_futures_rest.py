@@ -152,7 +152,8 @@ def test_advancing_the_clock_moves_orders_open_orders_positions_and_income(sx, c
     positions = _get(sx, client, "/fapi/v3/account").json()["positions"]
     assert positions and all(set(p) >= {"symbol", "positionAmt"} for p in positions)
     income = _get(sx, client, "/fapi/v1/income", {"startTime": before - 7 * DAY, "endTime": before}).json()
-    assert income and {r["incomeType"] for r in income} == {"COMMISSION"}
-    assert {r["symbol"] for r in income} <= {o["symbol"] for o in sx.truth()["usdm_orders"]}
+    # the income ledger of issue 13: commissions and realized PnL of the trades, funding, transfers
+    assert income and {"COMMISSION", "FUNDING_FEE"} <= {r["incomeType"] for r in income}
+    assert {r["symbol"] for r in income if r["symbol"]} <= {o["symbol"] for o in sx.truth()["usdm_orders"]}
     pm = _get(sx, client, "/papi/v1/um/account").json()
     assert "positions" in pm

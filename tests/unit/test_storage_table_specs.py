@@ -40,6 +40,10 @@ def test_every_lake_table_has_one_spec_in_the_registry() -> None:
         "futures_orders",
         "pm_um_orders",
         "spot_trades",
+        "futures_trades",
+        "pm_um_trades",
+        "futures_income",
+        "pm_um_income",
     )
     assert all(name == spec.name for name, spec in SPECS.items())
     assert catalog.TABLES == TABLES  # the catalog builds a view per registered table, and only those
@@ -67,6 +71,10 @@ def test_write_semantics_per_table() -> None:
         "futures_orders": "replace-day",  # the export ingest, until issue 10 makes it merge-versions
         "pm_um_orders": "replace-day",
         "spot_trades": "merge-versions",  # a trade never changes: a re-fetch keeps the stored row
+        "futures_trades": "merge-versions",
+        "pm_um_trades": "merge-versions",
+        "futures_income": "merge-versions",
+        "pm_um_income": "merge-versions",
     }
 
 

@@ -286,6 +286,10 @@ def test_tables_constant_matches_contract() -> None:
         "futures_orders",
         "pm_um_orders",
         "spot_trades",
+        "futures_trades",
+        "pm_um_trades",
+        "futures_income",
+        "pm_um_income",
     )
 
 
