@@ -5,6 +5,7 @@ import dagster as dg
 from assets.warehouse.resources import CatalogResource
 from pipeline.storage.schemas import TABLES
 from pipeline.warehouse.chart import daily_activity_markdown
+from pipeline.warehouse.trade_views import order_trade_mismatches
 
 LAKE_TABLES = TABLES
 
@@ -22,6 +23,14 @@ REBUILD = (
     group_name="warehouse",
     kinds={"duckdb"},
     automation_condition=REBUILD,
+    check_specs=[
+        dg.AssetCheckSpec(
+            "trades_add_up_to_orders",
+            asset="warehouse",
+            description="Joining orders to trades on (market, account, symbol, order_id): sum(qty) = executed_qty for "
+            "every filled order whose fill days the trades tables cover (view order_trade_mismatches)",
+        )
+    ],
     description="$ORDERLAKE_DATA_DIR/warehouse.duckdb: views over the lake (latest version per order, every "
     "version, all markets, daily activity), built in a temp file and swapped in atomically. "
     "Open it read-only from SQL sessions and BI tools.",
@@ -30,7 +39,15 @@ def warehouse(context: dg.AssetExecutionContext, catalog: CatalogResource) -> dg
     built = catalog.build()
     chart_path, chart_md = daily_activity_markdown(catalog.lake.path)
     context.log.info(f"catalog {built.path}: {len(built.views)} views in {built.seconds:.2f}s")
+    mismatched, examples = order_trade_mismatches(built.path)
     return dg.MaterializeResult(
+        check_results=[
+            dg.AssetCheckResult(
+                check_name="trades_add_up_to_orders",
+                passed=mismatched == 0,
+                metadata={"mismatched_orders": mismatched, "examples": "; ".join(examples) or "none"},
+            )
+        ],
         metadata={
             "path": dg.MetadataValue.path(str(built.path)),
             "views": built.views,
@@ -38,7 +55,7 @@ def warehouse(context: dg.AssetExecutionContext, catalog: CatalogResource) -> dg
             "daily_activity": dg.MetadataValue.md(chart_md),
             "chart_path": dg.MetadataValue.path(str(chart_path)),
             "build_seconds": round(built.seconds, 3),
-        }
+        },
     )
 
 

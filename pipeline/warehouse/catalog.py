@@ -21,6 +21,7 @@ import pyarrow as pa
 from pipeline.storage import schemas
 from pipeline.storage.atomic import atomic_path
 from pipeline.times import now_ms as wall_now_ms
+from pipeline.warehouse import trade_views
 from pipeline.warehouse.compaction import compacted_sources, gc_compacted
 from pipeline.warehouse.reads import Source, describe, lit, q, read_parquet_sql, schemas_differ, table_glob
 from pipeline.warehouse.snapshots import (
@@ -36,6 +37,7 @@ from pipeline.warehouse.snapshots import (
 CATALOG_FILE = "warehouse.duckdb"
 TABLES = schemas.TABLES
 MARKET_TABLES = {"spot": "spot_orders", "usdm": "futures_orders", "pm_um": "pm_um_orders"}
+FUTURES_TRADE_TABLES = ("futures_trades", "pm_um_trades", "futures_income", "pm_um_income")
 STORAGE_COMPATIBILITY = "v1.0.0"
 DEFAULT_DECIMAL_SCALE = 8
 
@@ -55,6 +57,20 @@ VIEW_COMMENTS = {
     "overlapping exports may repeat an order, it appears once here.",
     "spot_trades": "Spot fills (myTrades), one row per (account, symbol, trade_id); qty in base_asset, price and "
     "quote_qty in quote_asset, commission in commission_asset.",
+    "futures_trades": "USD-M fills (userTrades, trade exports), one row per (account, symbol, trade_id).",
+    "pm_um_trades": "Portfolio Margin UM fills, one row per (account, symbol, trade_id).",
+    "futures_income": "USD-M income ledger, one row per (account, income_type, tran_id, asset); income in asset.",
+    "pm_um_income": "Portfolio Margin UM income ledger, one row per (account, income_type, tran_id, asset).",
+    "trades": "Every market's fills (market = spot | usdm | pm_um): qty in base_asset, price and quote_qty in "
+    "quote_asset, commission in commission_asset, realized_pnl in pnl_asset (futures only).",
+    "income": "Every futures market's income ledger (realized PnL, funding, commissions, transfers, ...); income in "
+    "asset.",
+    "fees_daily": "Per UTC day, account, market and commission asset: commissions paid and trades; never sums "
+    "two assets.",
+    "pnl_daily": "Per UTC day, account, market, symbol and asset: realized PnL, funding and commission (futures from "
+    "the income ledger, spot commissions negative from its trades); never sums two assets.",
+    "order_trade_mismatches": "Filled orders whose trades do not add up to executed_qty, among those whose fill days "
+    "the trades table covers: empty when orders and trades agree.",
     "orders": "All markets in one view (market = spot | usdm | pm_um), common columns. quote_qty = spot "
     "cummulative_quote_qty / futures cum_quote; avg_price = quote_qty / executed_qty for spot (exact, "
     "8 decimals), Binance's avgPrice for futures; NULL when nothing executed or quote unknown (<0).",
@@ -359,11 +375,16 @@ def _view_definitions(
         ),
         ("futures_orders", latest("futures_orders")),
         ("pm_um_orders", latest("pm_um_orders")),
-        ("spot_trades", latest("spot_trades")),
+        *((t, latest(t)) for t in ("spot_trades", *FUTURES_TRADE_TABLES)),
         ("orders", orders_sql({m: cols[t] for m, t in MARKET_TABLES.items()})),
         ("daily_activity", DAILY_ACTIVITY_SQL),
         ("lake_files", lake_files_sql(root, lake_root, [t for t in TABLES if files[t]])),
         ("coverage", COVERAGE_SQL),
+        ("trades", trade_views.trades_sql()),
+        ("income", trade_views.income_sql()),
+        ("fees_daily", trade_views.FEES_DAILY_SQL),
+        ("pnl_daily", trade_views.PNL_DAILY_SQL),
+        ("order_trade_mismatches", trade_views.ORDER_TRADE_MISMATCHES_SQL),
     ]
     return views
 

@@ -250,7 +250,32 @@ def write_every_table(data_dir: Path, day: date = date(2024, 1, 1)) -> Path:
     write(data_dir, "futures_orders", "main", day, [futures_row(BIG_ID, price=BIG_PRICE, qty=BIG_QTY, time=at)])
     write(data_dir, "pm_um_orders", "main", day, [futures_row(BIG_ID + 2, market="pm_um", time=at)])
     write(data_dir, "spot_trades", "main", day, [spot_trade_row(BIG_ID + 3, order_id=1, time=at)])
+    for market, trades, income in (
+        ("usdm", "futures_trades", "futures_income"),
+        ("pm_um", "pm_um_trades", "pm_um_income"),
+    ):
+        trade = {**spot_trade_row(BIG_ID + 4, order_id=BIG_ID, time=at), "market": market, "side": "SELL"}
+        trade |= {"position_side": "BOTH", "realized_pnl": "-12345678.12345678", "pnl_asset": "USDT"}
+        write(data_dir, trades, "main", day, [trade])
+        write(data_dir, income, "main", day, [income_row(BIG_ID + 5, market=market, time=at)])
     return data_dir
+
+
+def income_row(tran_id: int, *, market: str, time: str, kind: str = "REALIZED_PNL") -> dict[str, Any]:
+    return {
+        "account": "main",
+        "market": market,
+        "income_type": kind,
+        "tran_id": tran_id,
+        "asset": "USDT",
+        "symbol": "BTCUSDT",
+        "income": "-12345678.12345678",
+        "info": "",
+        "trade_id": str(BIG_ID + 4),
+        "time": ms(time),
+        "source": "rest_income",
+        "ingested_at": ms(time),
+    }
 
 
 def spot_trade_row(trade_id: int, *, order_id: int, time: str, symbol: str = "BTCUSDT") -> dict[str, Any]:

@@ -1,14 +1,15 @@
 """Datasets ``futures_trades`` (USDⓈ-M) and ``pm_um_trades`` (Portfolio Margin UM): the account's futures fills from
 ``userTrades`` or the trade-history export, one partition per UTC day of the trade's ``time``; ``market`` says which.
 
-Key (``market``, ``symbol``, ``trade_id``). ``qty`` is in the symbol's base asset, ``price`` and ``quote_qty`` in its
-quote (margin) asset, ``realized_pnl`` in ``pnl_asset`` (the margin asset) and ``commission`` in ``commission_asset``.
-Fields: docs/binance-facts.md §Futures userTrades.
+Key (``market``, ``symbol``, ``trade_id``). ``qty`` is in ``base_asset``, ``price`` and ``quote_qty`` in
+``quote_asset``, ``realized_pnl`` in ``pnl_asset`` (the margin asset) and ``commission`` in ``commission_asset``; the
+base, quote and margin assets come from ``exchangeInfo`` (NULL for a symbol it no longer lists). Fields:
+docs/binance-facts.md §Futures userTrades.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 import pyarrow as pa
@@ -30,11 +31,13 @@ COLUMNS: tuple[Col, ...] = (
     dec("qty", "qty"),
     dec("quote_qty", "quoteQty"),
     dec("realized_pnl", "realizedPnl"),
-    Col("pnl_asset", pa.string(), "marginAsset"),
+    Col("pnl_asset", pa.string()),
     dec("commission", "commission"),
     Col("commission_asset", pa.string(), "commissionAsset"),
     Col("is_buyer", pa.bool_(), "buyer"),
     Col("is_maker", pa.bool_(), "maker"),
+    Col("base_asset", pa.string()),
+    Col("quote_asset", pa.string()),
     Col("time", TS, "time", nullable=False),
     Col("uid", pa.int64()),
     Col("source", pa.string(), nullable=False),
@@ -65,14 +68,12 @@ def from_api(
     market: str,
     source: str,
     ingested_at: datetime | int,
-    margin_asset: str = "USDT",
+    assets: Mapping[str, tuple[str | None, str | None, str | None]] | None = None,
     download_id: str | None = None,
 ) -> pa.Table:
-    """Trade objects as Binance sent them -> table in :data:`SCHEMA`; a row without ``marginAsset`` (REST answers
-    carry none) gets ``margin_asset``, the asset realized PnL is settled in."""
+    """Trade objects as Binance sent them -> table in :data:`SCHEMA`; ``assets``: symbol -> (base, quote, margin)."""
     if market not in MARKETS:
         raise ValueError(f"unknown futures market {market!r}; expected one of {sorted(MARKETS)}")
-    rows = [r if "marginAsset" in r else {**r, "marginAsset": margin_asset} for r in rows]
     constants = {
         "account": account,
         "market": market,
@@ -81,5 +82,10 @@ def from_api(
         "download_id": download_id,
     }
     table = build_table(COLUMNS, rows, constants)
+    known = assets or {}
+    triples = [known.get(r["symbol"], (None, None, None)) for r in rows]
+    for i, name in enumerate(("base_asset", "quote_asset", "pnl_asset")):
+        column = pa.array([t[i] for t in triples], pa.string())
+        table = table.set_column(SCHEMA.get_field_index(name), SCHEMA.field(name), column)
     check_required(table, SCHEMA)
     return table
