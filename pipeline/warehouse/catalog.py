@@ -228,6 +228,7 @@ def _view_definitions(
         ("futures_orders", latest("futures_orders", "SELECT * FROM futures_order_versions")),
         ("pm_um_order_versions", versions("pm_um_orders", "pm_um")),
         ("pm_um_orders", latest("pm_um_orders", "SELECT * FROM pm_um_order_versions")),
+        ("spot_trades", latest("spot_trades")),
         (
             "orders",
             orders_sql(

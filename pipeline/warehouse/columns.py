@@ -91,6 +91,19 @@ TABLE_COLUMNS: dict[str, ColumnDoc] = {
     "list_client_order_id": ColumnDoc("Client id of the order list."),
     "transaction_time": ColumnDoc("When the order list last changed; its UTC day is the partition.", unit=UTC),
     "orders": ColumnDoc("Member orders: symbol, order_id, client_order_id (join to spot_orders on symbol, order_id)."),
+    "trade_id": ColumnDoc("Binance trade id (unique per symbol)."),
+    "qty": ColumnDoc("Quantity filled by this trade.", asset=BASE),
+    "quote_qty": ColumnDoc("Quote amount of this trade (price times qty).", asset=QUOTE),
+    "commission": ColumnDoc("Fee charged for this trade.", asset="commission_asset"),
+    "commission_asset": ColumnDoc("Asset the commission was charged in (BNB, the base or the quote asset, ...)."),
+    "is_buyer": ColumnDoc("The account was the buyer."),
+    "is_maker": ColumnDoc("The account's order was the maker."),
+    "is_best_match": ColumnDoc("The trade was at the best price available (Binance's isBestMatch)."),
+    BASE: ColumnDoc(
+        "Asset qty is in (exchangeInfo baseAsset, recorded when the trade was written); NULL when no exchangeInfo "
+        "listed the symbol then."
+    ),
+    QUOTE: ColumnDoc("Asset price and quote_qty are in (exchangeInfo quoteAsset); NULL when unknown, as base_asset."),
     "uid": ColumnDoc("Binance user id from the export file's Uid column; NULL for REST rows."),
     "source": ColumnDoc("Where the row came from: rest_allOrders, ws_allOrders, export_order_csv, ..."),
     "download_id": ColumnDoc("The export download id the row came from; NULL for REST rows."),

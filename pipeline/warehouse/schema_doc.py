@@ -24,6 +24,7 @@ TABLE_SOURCES = {
     "spot_open_orders": "`GET /api/v3/openOrders` snapshots; an empty partition is a snapshot with no open order",
     "futures_orders": "USDⓈ-M order-history export files and `GET /fapi/v1/allOrders`",
     "pm_um_orders": "Portfolio Margin UM order-history export files and `GET /papi/v1/um/allOrders`",
+    "spot_trades": "`GET /api/v3/myTrades` (or the WebSocket API's `myTrades`); base and quote asset from exchangeInfo",
 }
 _EXPORTED = ("futures_orders", "pm_um_orders")
 HEADER = """# Schema reference

@@ -87,6 +87,12 @@ VIEWS: tuple[ViewSpec, ...] = (
     *_order_views("futures_orders", "USDⓈ-M futures"),
     *_order_views("pm_um_orders", "Portfolio Margin UM"),
     ViewSpec(
+        "spot_trades",
+        "Spot fills (myTrades), one row per (account, symbol, trade_id); qty in base_asset, price and quote_qty in "
+        "quote_asset, commission in commission_asset.",
+        (lake("spot_trades"),),
+    ),
+    ViewSpec(
         "orders",
         "All markets in one view (market = spot | usdm | pm_um) with the common columns and each row's assets. "
         "quote_qty = spot cummulative_quote_qty / futures cum_quote; avg_price = quote_qty / executed_qty for spot "
