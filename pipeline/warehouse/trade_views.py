@@ -17,6 +17,7 @@ from pipeline.warehouse.reads import q
 # market -> (trades table, income table or None)
 TRADE_TABLES = {"spot": "spot_trades", "usdm": "futures_trades", "pm_um": "pm_um_trades"}
 INCOME_TABLES = {"usdm": "futures_income", "pm_um": "pm_um_income"}
+FUTURES_TABLES = ("futures_trades", "pm_um_trades", "futures_income", "pm_um_income")
 MONEY = "DECIMAL(38,8)"
 
 # column -> (type, spot expression, futures expression)
@@ -90,7 +91,7 @@ GROUP BY ALL
 # market's trades table covers (elsewhere a difference is a coverage gap, which `coverage` shows, not an error).
 ORDER_TRADE_MISMATCHES_SQL = """
 WITH sums AS (
-    SELECT market, account, symbol, order_id, sum(qty) AS trades_qty, count(*) AS trades
+    SELECT market, account, symbol, order_id, base_asset, sum(qty) AS trades_qty, count(*) AS trades
     FROM trades GROUP BY ALL
 ),
 covered AS (
@@ -99,13 +100,14 @@ covered AS (
     FROM lake_files WHERE table_name IN ('spot_trades', 'futures_trades', 'pm_um_trades')
 ),
 spans AS (
-    SELECT market, account, symbol, order_id, status, executed_qty,
+    SELECT market, account, symbol, order_id, status, executed_qty, base_asset,
            CAST(timezone('UTC', "time") AS DATE) AS first_day, CAST(timezone('UTC', update_time) AS DATE) AS last_day
     FROM orders WHERE executed_qty > 0
 )
-SELECT o.market, o.account, o.symbol, o.order_id, o.status, o.executed_qty,
+SELECT o.market, o.account, o.symbol, o.order_id, o.status, o.executed_qty, o.base_asset,
        coalesce(s.trades_qty, 0) AS trades_qty, coalesce(s.trades, 0) AS trades
-FROM spans o LEFT JOIN sums s USING (market, account, symbol, order_id)
+FROM spans o LEFT JOIN sums s ON s.market = o.market AND s.account = o.account AND s.symbol = o.symbol
+    AND s.order_id = o.order_id
 WHERE coalesce(s.trades_qty, 0) <> o.executed_qty
   AND (SELECT count(DISTINCT c.date) FROM covered c
        WHERE c.market = o.market AND c.account = o.account AND c.date BETWEEN o.first_day AND o.last_day)
