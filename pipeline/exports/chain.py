@@ -24,8 +24,13 @@ from pipeline.binance import errors
 from pipeline.binance.exports import EXPORT_ENDPOINTS, ExportEndpoint
 from pipeline.binance.facts import EXPORT_MONTHLY_QUOTA
 from pipeline.errors import CredentialError
-from pipeline.exports import pacing
-from pipeline.exports.download import normalise_url, url_where
+from pipeline.exports import links, pacing
+from pipeline.exports.download import (
+    DEFAULT_MAX_DOWNLOAD_BYTES,
+    DEFAULT_MAX_DOWNLOAD_SECONDS,
+    normalise_url,
+    url_where,
+)
 from pipeline.exports.errors import (
     ExportNotConfigured,
     ExportRejected,
@@ -74,6 +79,9 @@ class ExportChain(RetrievalSteps):
         utc_offset_minutes: int | None = None,
         refresh_days: int = DEFAULT_REFRESH_DAYS,
         endpoints: Mapping[tuple[str, str], ExportEndpoint] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
+        max_download_seconds: float = DEFAULT_MAX_DOWNLOAD_SECONDS,
     ) -> None:
         self.client = client
         self.ledger = ledger
@@ -87,6 +95,10 @@ class ExportChain(RetrievalSteps):
         self.include_today = include_today
         self.refresh_days = refresh_days
         self._endpoints: dict[tuple[str, str], ExportEndpoint] = {**EXPORT_ENDPOINTS, **(endpoints or {})}
+        self.sleep = sleep  # waits between download attempts (retrieval)
+        self.max_download_bytes = max_download_bytes
+        self.max_download_seconds = max_download_seconds
+        self._assets: dict[str, tuple[str, str]] | None = None
 
     # -- small helpers ----------------------------------------------------------------------------------------
     def _now_ms(self) -> int:
@@ -340,8 +352,7 @@ class ExportChain(RetrievalSteps):
         now = self._now_ms()
         did = str(entry.download_id)
         status = str(info.get("status") or "").strip().lower()
-        expires = info.get("expirationTimestamp")
-        expires = int(expires) if isinstance(expires, int | float) and expires > 0 else None
+        expires = links.expiration_ms(info)
         detail = {"status": status, "expirationTimestamp": expires, "isExpired": info.get("isExpired")}
         if status == "completed":
             # PM answers may carry the link in s3Link with url empty (binance-api.md §5.1)
