@@ -25,6 +25,7 @@ from pipeline.binance.exports import EXPORT_ENDPOINTS, ExportEndpoint
 from pipeline.binance.facts import EXPORT_MONTHLY_QUOTA
 from pipeline.errors import CredentialError
 from pipeline.exports import links, pacing
+from pipeline.exports.checks import open_orders_awaiting_final
 from pipeline.exports.download import (
     DEFAULT_MAX_DOWNLOAD_BYTES,
     DEFAULT_MAX_DOWNLOAD_SECONDS,
@@ -40,7 +41,7 @@ from pipeline.exports.errors import (
 from pipeline.exports.ledger import ExportLedger, LedgerEntry, QuotaStatus, describe_unknown_help
 from pipeline.exports.outcomes import ExportPlan, PollOutcome, RequestResult, StatusSummary
 from pipeline.exports.planning import DEFAULT_REFRESH_DAYS, coalesce, covered_days, refresh_range
-from pipeline.exports.retrieval import RetrievalSteps
+from pipeline.exports.retrieval import TABLES, RetrievalSteps
 from pipeline.exports.states import BLOCKING, NEEDS_A_PERSON, LedgerState
 from pipeline.times import day_end_ms, day_of, day_start_ms, fmt_ms, month_of
 
@@ -98,7 +99,6 @@ class ExportChain(RetrievalSteps):
         self.sleep = sleep  # waits between download attempts (retrieval)
         self.max_download_bytes = max_download_bytes
         self.max_download_seconds = max_download_seconds
-        self._assets: dict[str, tuple[str, str]] | None = None
 
     # -- small helpers ----------------------------------------------------------------------------------------
     def _now_ms(self) -> int:
@@ -527,8 +527,15 @@ class ExportChain(RetrievalSteps):
             "parsed_rows": e.parsed_rows,
             "utc_offset_minutes": e.utc_offset_minutes,
             "rows_per_partition": e.partitions or {},
+            "utc_offset_source": e.offset_source,
+            "open_orders_awaiting_final": self._awaiting(e),
             "error": e.error,
         }
+
+    def _awaiting(self, e: LedgerEntry) -> int | None:
+        """How many orders of the entry's table are still open in the lake (see open_orders_awaiting_final)."""
+        table = TABLES.get((e.market, e.kind))
+        return open_orders_awaiting_final(self.data_dir, table, e.account).num_rows if table else None
 
     # -- 6. status --------------------------------------------------------------------------------------------
     def status_summary(self, account: str | None = None) -> StatusSummary:
@@ -543,4 +550,13 @@ class ExportChain(RetrievalSteps):
             summary.quotas.append(self.ledger.quota(market, kind, account, month, limit))
         for e in entries:
             summary.by_status.setdefault(e.status, []).append(e)
+        for table in sorted({TABLES[k] for k in self._endpoints if k in TABLES}):
+            awaiting = open_orders_awaiting_final(self.data_dir, table, account).to_pylist()
+            if awaiting:
+                summary.awaiting_final[table] = [_describe_open(o) for o in awaiting]
         return summary
+
+
+def _describe_open(o: dict[str, Any]) -> str:
+    since = fmt_ms(int(o["update_time"].timestamp() * 1000))
+    return f"{o['symbol']} {o['order_id']} {o['status']} since {since} ({o['source']})"

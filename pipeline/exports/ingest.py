@@ -125,7 +125,7 @@ def _result(
         )
     if stats.data_lines != stats.rows:
         warnings.append(f"{path.name}: {stats.data_lines} data lines but {stats.rows} rows (quoted line breaks)")
-    if stats.offset_source not in ("", "none"):
+    if "differ" in stats.offset_note or "inference" in stats.offset_note:
         warnings.append(f"{path.name}: {stats.offset_note}")
     return ExportIngestResult(
         rows=stats.rows,

@@ -23,6 +23,7 @@ from pipeline.exports.errors import (
 from pipeline.exports.ledger import ExportLedger, LedgerEntry
 from pipeline.exports.outcomes import RawFile
 from pipeline.exports.states import READY, LedgerState
+from pipeline.storage.leftovers import sweep_stale
 from pipeline.times import DAY_MS, day_of, days_between, fmt_ms
 
 log = logging.getLogger(__name__)
@@ -59,13 +60,13 @@ class RetrievalSteps:
     sleep: Any
     max_download_bytes: int
     max_download_seconds: float
-    _assets: dict[str, tuple[str, str]] | None
 
     def raw_path(self, entry: LedgerEntry, ext: str) -> Path:
         return self.data_dir / "raw" / entry.market / f"{entry.download_id}.{ext}"
 
     def retrieve(self, download_id: str) -> RawFile:
         """Download the file once into raw/<market>/<id>.<ext>; afterwards always reuse that immutable copy."""
+        self.sweep_leftovers()
         entry = self.ledger.by_download_id(str(download_id))
         reused = self._reuse_raw(entry)
         if reused is not None:
@@ -135,6 +136,11 @@ class RetrievalSteps:
         )
         log.info("export %s stored as %s (%d bytes, sha256 %s)", download_id, rel, got.size, got.sha256)
         return RawFile(got.path, got.size, got.sha256, reused=False)
+
+    def sweep_leftovers(self) -> None:
+        """Remove scratch files of killed processes under tmp/ (never a live process's)."""
+        for path in sweep_stale(self.data_dir / "tmp"):
+            log.info("removed %s, left by a process that is gone", path)
 
     def _reuse_raw(self, entry: LedgerEntry) -> RawFile | None:
         """The raw copy is immutable: reuse it (verified against the recorded sha256) instead of downloading."""
@@ -257,7 +263,6 @@ class RetrievalSteps:
                 default_utc_offset_minutes=self.utc_offset_minutes,
                 source_name=entry.file_name,
                 inference_note=note,
-                symbol_assets=self.symbol_assets(),
                 transfer_verified=entry.content_length is not None and entry.content_length == raw.size,
                 accept_empty=accept_empty,
             )
@@ -307,28 +312,13 @@ class RetrievalSteps:
             str(entry.download_id), infer_offset=False, proven_offset_minutes=proven, accept_empty=accept_empty
         )
 
-    def symbol_assets(self) -> dict[str, tuple[str, str]]:
-        """(base, quote) per futures symbol from ``/fapi/v1/exchangeInfo`` (weight 1), once per chain; empty without
-        a client or when the call fails (the symbol's name is then split against the known quote assets)."""
-        if self._assets is None:
-            self._assets = {}
-            if self.client is not None:
-                try:
-                    info = self.client.futures.exchange_info()
-                except errors.BinanceError as exc:
-                    log.warning("exchangeInfo for asset-suffixed amounts failed (%s); using symbol names", exc)
-                    return self._assets
-                for s in info.get("symbols", []) if isinstance(info, dict) else []:
-                    if s.get("symbol") and s.get("baseAsset") and s.get("quoteAsset"):
-                        self._assets[str(s["symbol"])] = (str(s["baseAsset"]), str(s["quoteAsset"]))
-        return self._assets
-
     def _inferred_offset(self, entry: LedgerEntry, path: Path) -> tuple[int | None, str]:
         """The offset proven by orders both in the export and in REST, else None and why not.
 
         REST keeps orders for 90 days and answers at most 7 days per call, and Portfolio Margin requires a symbol:
         so per symbol of the file with an order created in the last 7 days of the export that REST still reaches
-        (read from the file itself, with a day of slack for the unknown offset), one call each, until one matches.
+        (read from the file itself, with a day of slack for the unknown offset), one call each for at most
+        :data:`MAX_INFERENCE_SYMBOLS`; every matched order must agree.
         """
         now = self._now_ms()
         end = min(entry.end_ms, now)
@@ -344,18 +334,16 @@ class RetrievalSteps:
         symbols = ft.symbols_between(start - DAY_MS, end + DAY_MS)
         api = self.endpoint_for(entry.market, entry.kind).api
         rest = self.client.futures if api == "futures" else self.client.papi
-        found, calls, reference = None, 0, 0
+        calls, sample = 0, []
         for symbol in symbols[:MAX_INFERENCE_SYMBOLS]:
             try:
-                sample = rest.all_orders(symbol, start_time=start - DAY_MS, end_time=end)
+                sample += rest.all_orders(symbol, start_time=start - DAY_MS, end_time=end)
             except errors.BinanceError as exc:
                 log.warning("download id %s: REST orders of %s (offset inference): %s", entry.download_id, symbol, exc)
                 continue
             calls += 1
-            reference += len(sample)
-            found = parsing.infer_utc_offset(path, sample, times_of_file=ft)
-            if found is not None:
-                break
+        reference = len(sample)
+        found = parsing.infer_utc_offset(path, sample, times_of_file=ft) if sample else None
         detail = {
             "symbols": len(symbols),
             "calls": calls,

@@ -94,16 +94,18 @@ def test_millisecond_times_local_and_epoch(tmp_path: Path) -> None:
     local = order(1, time="2024-03-05 08:00:01.123", update="2024-03-05 08:00:02.004")
     path = write_zip(tmp_path / "l.zip", {NAME8: csv_bytes([local])})
     r = parse_all(path)[0]
-    assert r["time"][0].value == ms("2024-03-05 00:00:01") + 123 and r["update_time"][0].value == ms(
-        "2024-03-05 00:00:02"
-    ) + 4
+    assert (
+        r["time"][0].value == ms("2024-03-05 00:00:01") + 123
+        and r["update_time"][0].value == ms("2024-03-05 00:00:02") + 4
+    )
     epoch = order(1, time=str(ms("2024-03-05 00:00:01") + 5), update=str(ms("2024-03-05 00:00:02") + 6))
     plain = tmp_path / "no-label.csv"  # epoch times are absolute: no offset is needed
     plain.write_bytes(csv_bytes([epoch]))
     r = parse_all(plain)[0]
-    assert r["time"][0].value == ms("2024-03-05 00:00:01") + 5 and r["update_time"][0].value == ms(
-        "2024-03-05 00:00:02"
-    ) + 6
+    assert (
+        r["time"][0].value == ms("2024-03-05 00:00:01") + 5
+        and r["update_time"][0].value == ms("2024-03-05 00:00:02") + 6
+    )
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,7 @@ import pytest
 from pipeline.exports import ingest
 from pipeline.exports.ingest import ExportIngestResult, write_export_partitions
 from pipeline.exports.parsing import BadValue, count_data_lines
-from pipeline.sandbox.exportfiles import HEADER
+from pipeline.sandbox.export_dialects import API_HEADER as HEADER
 from pipeline.storage import day_writer, lake
 from pipeline.storage.schemas import futures_orders
 from tests.support.export_files import NAME8, csv_bytes, order, parse_all, write_zip
