@@ -528,14 +528,8 @@ class ExportChain(RetrievalSteps):
             "utc_offset_minutes": e.utc_offset_minutes,
             "rows_per_partition": e.partitions or {},
             "utc_offset_source": e.offset_source,
-            "open_orders_awaiting_final": self._awaiting(e),
             "error": e.error,
         }
-
-    def _awaiting(self, e: LedgerEntry) -> int | None:
-        """How many orders of the entry's table are still open in the lake (see open_orders_awaiting_final)."""
-        table = TABLES.get((e.market, e.kind))
-        return open_orders_awaiting_final(self.data_dir, table, e.account).num_rows if table else None
 
     # -- 6. status --------------------------------------------------------------------------------------------
     def status_summary(self, account: str | None = None) -> StatusSummary:

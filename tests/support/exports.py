@@ -54,6 +54,8 @@ EXPORT_SANDBOX = {
     "active_symbols": 2,
     "history_days": 3,
     "busy_day_orders": 5,
+    # 24 h links are 24 s at this speed: too short for a loaded machine; their expiry has tests of its own
+    "export_link_ttl_seconds": 30 * 86400.0,
 }
 USDM = binance_exports.EXPORT_ENDPOINTS[("usdm", "order")]
 PM = binance_exports.EXPORT_ENDPOINTS[("pm_um", "order")]
