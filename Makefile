@@ -12,7 +12,8 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/pip uninstall --quiet --yes duckdb-engine  # older installs had it; it claims duckdb:// like the bi dialect
+	$(BIN)/pip install --quiet -e '.[dev,bench,bi]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -36,7 +36,8 @@ ORDER_CHECKS = (
         "prices and quantities are non-negative (cummulative_quote_qty < 0 is "
         "Binance's 'not available' for old orders and is allowed)",
     ),
-    # Binance keeps adding enum values (binance-api.md §10.1): an unknown one is worth a look, not a failed run.
+    # Binance keeps adding enum values (docs/binance-facts.md §Order objects): an unknown one is worth a look,
+    # not a failed run.
     Check("enums_known", "status and type belong to their documented enums", dg.AssetCheckSeverity.WARN),
 )
 ORDER_LIST_CHECKS = (

@@ -3,9 +3,10 @@
 import dagster as dg
 
 from assets.warehouse.resources import CatalogResource
+from pipeline.storage.schemas import TABLES
 from pipeline.warehouse.chart import daily_activity_markdown
 
-LAKE_TABLES = ("spot_orders", "spot_order_lists", "spot_open_orders", "futures_orders", "pm_um_orders")
+LAKE_TABLES = TABLES
 
 # Eager would wait until *every* daily partition upstream exists, which never happens for a history that starts in
 # the past: rebuild whenever any upstream partition was updated (or the catalog is missing), one build at a time.

@@ -1,28 +1,10 @@
 """A request-weight budget shared by every process on this machine that talks to the same (limiter group, host).
 
-Why: Binance limits weight per IP in FIXED windows aligned to epoch multiples of the interval (a 1-minute window
-resets at every minute boundary, server time; binance-api.md §3). Several orderlake processes (Dagster runs, the
-CLI) on one machine share that IP budget, so the bookkeeping lives in a small JSON state file in
-``ORDERLAKE_BUDGET_DIR`` (default ``<tempdir>/orderlake-budget``), read-modify-written under ``fcntl.flock``.
-
-The state file holds:
-
-* ``limits``: ``[[interval_ms, limit], ...]`` for REQUEST_WEIGHT, learned from exchangeInfo ``rateLimits`` (cached
-  here so only one process pays for exchangeInfo), from WS ``rateLimits``, from the interval named in
-  ``X-MBX-USED-WEIGHT-<n><S|M|H|D>`` headers and from 429 texts ("current limit is N request weight per 1 MINUTE");
-  group defaults until then (:data:`pipeline.binance.facts.WEIGHT_PER_MINUTE`);
-* ``windows``: per interval, used weight per window id (current and next window only);
-* ``blocked_until`` (server epoch ms) after a 429/418, with its kind and Binance's message: every process pauses.
-
-Protocol: :meth:`WeightBudget.reserve` before each request (sleeps into the next window if the weight does not fit
-under ``fraction`` × limit; a small ``guard`` after the boundary so the request surely lands in the new server
-window; a reservation made within ``guard`` of a window's end is counted in the next window too, because it may
-arrive there), :meth:`WeightBudget.settle` after each response (used = max(local, server's count)).
-
-Window boundaries are computed on OUR estimate of the server clock, which is only right to within the clock's
-``uncertainty_ms`` (see clock.py). Both margins grow by that error: otherwise a process whose offset is 30 ms too
-high wakes "after" the boundary while the server is still in the old, full window (429), or files the old window's
-count under the new one and leaves a whole window unused.
+:meth:`WeightBudget.reserve` before each request (it sleeps into the next window when the weight does not fit under
+``fraction`` × limit), :meth:`WeightBudget.settle` after each response (the server's count wins), and
+:meth:`WeightBudget.block` after a 429 or 418 (every process pauses the host). The state is a small JSON file per
+(group, host) in the budget directory, read-modify-written under ``fcntl.flock``. Design: docs/design/budget.md;
+facts: docs/binance-facts.md §Rate limits.
 """
 
 from __future__ import annotations

@@ -26,8 +26,9 @@ from pipeline.settings import PRODUCTION_URLS, Settings
 
 log = logging.getLogger(__name__)
 
-# Binance documents no error for an exhausted export quota (binance-api.md §4.2): any 4xx on a create call whose
-# text mentions month/limit/quota is treated as "quota exhausted" (429/418 are handled before this check).
+# Binance documents no error for an exhausted export quota (docs/binance-facts.md §Error codes): any 4xx on a
+# create call whose text mentions month/limit/quota is treated as "quota exhausted" (429/418 are handled before
+# this check).
 _QUOTA_RE = re.compile(r"month|limit|quota", re.IGNORECASE)
 
 
@@ -86,7 +87,7 @@ class BinanceClient:
                 max_ban_wait=self.retry.max_ban_wait,
             )
 
-        # The spot WS API shares the spot REST IP budget (binance-api.md §3.1): same limiter, same object.
+        # The spot WS API shares the spot REST IP budget (docs/binance-facts.md §Rate limits): one limiter object.
         self.budgets = {g: budget(g) for g in ("spot", "futures", "papi")}
         limits_paths = {
             "spot": ("/api/v3/exchangeInfo", SPOT_WEIGHTS["exchange_info"]),

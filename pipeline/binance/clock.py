@@ -1,15 +1,9 @@
-"""Server clock: local time + a measured offset to Binance's clock.
+"""Server clock: local time plus a measured offset to Binance's clock, one per server family (spot, futures).
 
-Why: signed requests must carry a ``timestamp`` within ``recvWindow`` of the server's time (binance-api.md §2.2),
-and rate-limit windows are aligned to the SERVER's clock. One clock per server family: spot (REST ``/api/v3/time``
-or WS ``time``) and futures (``/fapi/v1/time``). Portfolio Margin (papi) has no public time endpoint (at least not
-in our sandbox), so PapiRest reuses the FUTURES clock: the offset measures this machine's clock against Binance's
-NTP-synced servers, which is the same for every Binance host.
-
-How exact the offset is matters to the weight budget: it decides on which side of a window boundary a request
-lands. The server stamped its time somewhere inside our round trip, so one sample is only known to within half of
-its round trip; a sample slowed down by CPU load or a congested link can be off by tens of ms. ``sync`` therefore
-takes a few samples, keeps the one with the shortest round trip and publishes that bound as ``uncertainty_ms``.
+Signed requests need a ``timestamp`` within ``recvWindow`` of the server's time, and weight windows follow the
+server's clock (docs/binance-facts.md §Timestamps and recvWindow). ``sync`` keeps the sample with the shortest round
+trip and publishes half of it as ``uncertainty_ms``; Portfolio Margin reuses the futures clock. Design:
+docs/design/budget.md §Clock synchronisation and the window edges.
 """
 
 from __future__ import annotations

@@ -17,10 +17,12 @@ from pipeline.times import DAY_MS
 # docs/binance-facts.md §Spot allOrders, §Spot allOrderList: startTime..endTime spans at most 24 h (-1127 beyond); both
 # ends inclusive.
 SPOT_WINDOW_MS: Final = DAY_MS
-# docs/binance-facts.md §USDⓈ-M allOrders, §PM UM allOrders: the window must be shorter than 7 days (-4165). `symbol` is
-# mandatory on the pages and in the SDKs, reported optional since 2026-08 on USDⓈ-M: a caller that omits it must handle
-# the "symbol required" answer.
+# docs/binance-facts.md §USDⓈ-M allOrders, §PM UM allOrders: the window must be shorter than 7 days (-4165) on the
+# English pages, at most 7 days on the Chinese one. `symbol` is mandatory on the pages and in the SDKs, reported
+# optional since 2026-08 on USDⓈ-M: a caller that omits it must handle the "symbol required" answer.
 FUTURES_WINDOW_MS: Final = 7 * DAY_MS
+# The longest window valid under both readings: [start, start + 7 days - 1 ms] spans 7 days minus 1 ms.
+FUTURES_SAFE_WINDOW_MS: Final = FUTURES_WINDOW_MS - 1
 # docs/binance-facts.md §Export download ids and quotas: endTime - startTime must not exceed 1 year. What a "year" is
 # (365 days, a calendar year, 366 in a leap year) is undocumented, so a window holds at most 365 whole UTC days.
 EXPORT_MAX_SPAN_DAYS: Final = 365
@@ -57,6 +59,12 @@ WS_CONNECT_WEIGHT: Final = 2
 FUTURES_TIME_WEIGHT: Final = 1
 FUTURES_EXCHANGE_INFO_WEIGHT: Final = 1
 FUTURES_ALL_ORDERS_WEIGHT: Final = 5
+# docs/binance-facts.md §USDⓈ-M weights: one order 1 (both surfaces), open orders 1 with `symbol` and 40 without,
+# income 30, the account's positions 5 (/fapi/v3/account; /papi/v1/um/account UNCONFIRMED).
+FUTURES_ORDER_WEIGHT: Final = 1
+FUTURES_OPEN_ORDERS_WEIGHT: Final[dict[str, int]] = {"symbol": 1, "all": 40}
+FUTURES_INCOME_WEIGHT: Final = 30
+FUTURES_ACCOUNT_WEIGHT: Final = 5
 
 # -- rate limits ----------------------------------------------------------------------------------------------------
 # docs/binance-facts.md §Rate limits and weights, §PM rate limit: REQUEST_WEIGHT per minute per IP, per limiter group,

@@ -1,6 +1,6 @@
 """Request signing for Binance: HMAC-SHA256 (hex), Ed25519 and RSA PKCS#1 v1.5 SHA-256 (base64).
 
-Two payload rules (binance-api.md §2.1, §2.3):
+Two payload rules (docs/binance-facts.md §Request signing):
 
 * REST: the payload is the query string exactly as sent (+ the body, no separator), and ``signature`` must be the
   LAST parameter. A base64 signature is URL-encoded there (it can contain ``+ / =``).

@@ -1,16 +1,9 @@
-"""Spot WebSocket API client (binance-api.md §2.3, §9): one connection reused for every request.
+"""Spot WebSocket API client (docs/binance-facts.md §Spot WebSocket API): one connection reused for every request.
 
-Envelope: ``{"id", "method", "params"}`` -> ``{"id", "status", "result" | "error", "rateLimits"}``. Signed methods
-carry ``apiKey``, ``timestamp``, ``recvWindow`` and ``signature`` inside ``params`` (payload: params sorted by name,
-unencoded). Every request is signed individually, which works for HMAC, Ed25519 and RSA keys alike
-(``session.logon`` would only work for Ed25519).
-
-Quirks handled here:
-* ``rateLimits`` in each answer feed the shared weight budget (limits AND the server's count);
-* 429/418 carry ``error.data.retryAfter`` as EPOCH MILLISECONDS (not seconds like REST's Retry-After); on 418 the
-  server closes the connection;
-* a dropped connection (or a ``serverShutdown`` event) is re-opened (2 weight) and the read retried; all methods
-  here are reads, so that is safe.
+Every request is signed on its own, which works for HMAC, Ed25519 and RSA keys alike (``session.logon`` would need
+Ed25519). The ``rateLimits`` of each answer feed the shared weight budget; a 429/418 ``retryAfter`` is epoch ms; a
+dropped connection or a ``serverShutdown`` event is reopened and the read retried (every method here is a read).
+Design: docs/design/budget.md §Retries in the transport.
 """
 
 from __future__ import annotations
@@ -176,7 +169,8 @@ class SpotWs(SpotApi):
                 continue
             event = reply.get("event")
             if isinstance(event, dict) and event.get("e") == "serverShutdown":
-                self._reopen = True  # finish this request, then reconnect (binance-api.md §1)
+                # finish this request, then reconnect (docs/binance-facts.md §Spot WS API connections)
+                self._reopen = True
                 continue
             if reply.get("id") == req_id:
                 return reply

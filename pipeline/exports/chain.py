@@ -355,7 +355,7 @@ class ExportChain(RetrievalSteps):
         expires = links.expiration_ms(info)
         detail = {"status": status, "expirationTimestamp": expires, "isExpired": info.get("isExpired")}
         if status == "completed":
-            # PM answers may carry the link in s3Link with url empty (binance-api.md §5.1)
+            # PM answers may carry the link in s3Link with url empty (docs/binance-facts.md §Export download links)
             url = (info.get("url") or "").strip() or (info.get("s3Link") or "").strip()
             if not url:
                 nxt = now + int(pacing.poll_error_delay_s(entry.poll_failures + 1, self.time_scale) * 1000)

@@ -27,7 +27,7 @@ KEY_COLUMNS = ["symbol", "order_id", "update_time"]
 def _read(
     data_dir: str | os.PathLike[str], table: str, account: str, day: date, columns: list[str] | None = None
 ) -> pa.Table:
-    # ParquetFile.read: ~3x less overhead per small file than pq.read_table, and a year is 365 files
+    # ParquetFile.read has less overhead per small file than pq.read_table, and a year is 365 files
     return pq.ParquetFile(lake.partition_path(data_dir, table, account, day)).read(columns=columns)
 
 

@@ -41,12 +41,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Heavy imports here, not at the top: ``orderlake`` imports this module just to build its parser."""
     from pipeline.errors import OrderlakeError
-    from pipeline.exports.ledger import ExportLedger
+    from pipeline.exports.ledger import ExportLedger, ledger_path
 
     data_dir = args.data_dir or settings.data_dir
     try:
+        if not ledger_path(data_dir).exists():  # looking never creates a ledger
+            if args.export_command == "list":
+                return _list([])
+            print(
+                f"orderlake exports {args.export_command}: no export ledger at {ledger_path(data_dir)}: this data dir "
+                "has never requested an export (check ORDERLAKE_DATA_DIR or --data-dir)",
+                file=sys.stderr,
+            )
+            return 2
         if args.export_command == "list":
-            return _list(ExportLedger(data_dir), args.status)
+            return _list(ExportLedger(data_dir).entries(status=args.status))
         if args.export_command == "reingest":
             return _reingest(data_dir, settings, args.entry_id)
         return _resolve(ExportLedger(data_dir), args.entry_id, args.download_id)
@@ -55,10 +64,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return 2
 
 
-def _list(ledger: ExportLedger, statuses: list[str] | None) -> int:
+def _list(entries: list[LedgerEntry]) -> int:
     from pipeline.warehouse.cli import render_table
 
-    entries = ledger.entries(status=statuses)
     rows = [_row(e) for e in entries]
     names = ["id", "account", "market", "range", "status", "download id", "link expires", "file"]
     types = ["BIGINT", "VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR", "BIGINT", "VARCHAR", "VARCHAR"]

@@ -1,17 +1,11 @@
 """Streaming download of a pre-signed export link into the immutable raw area.
 
-Security rules (the link is pre-signed, i.e. the URL itself is the credential):
-* only ``https`` to a host that resolves to public addresses only (no private, loopback, link-local, CGNAT, ULA,
-  multicast or reserved address), and no credentials in the URL; plain ``http`` only to a loopback host and only
-  when explicitly allowed (the sandbox), which is the one exception;
-* a fresh ``requests.Session`` with no auth, no API key header, ``trust_env=False`` (so no ~/.netrc credentials
-  are attached); redirects are followed by hand and every hop is checked against the same rules before connecting;
-* the body is bounded in size and the transfer in total time (both configurable and generous);
-* the full URL is never logged or put in an exception: only host + path (:func:`url_where`).
-
-Integrity: bytes go to a temp file under ``data/tmp`` (same filesystem), Content-Length is checked, SHA-256 and
-size are computed while streaming, the type is sniffed from the first bytes, and only then the file is renamed
-into place. A failed download leaves nothing under ``raw/``.
+The link is the credential: only ``https`` to hosts that resolve to public addresses (plain ``http`` only to an
+allowed loopback host, the sandbox), no credentials in the URL, a fresh session with no auth and no credentials from
+the environment, redirects checked hop by hop before connecting, the size and the total time bounded, and only
+host + path ever logged (:func:`url_where`). Bytes stream to a temp file and are checked (Content-Length, SHA-256,
+type) before the rename into place, so a failed download leaves nothing under ``raw/``. Design:
+docs/design/exports.md §Retrieve.
 """
 
 from __future__ import annotations

@@ -1,15 +1,9 @@
 """The export ledger: the only place that knows which download ids (scarce quota) were spent, and on what.
 
-SQLite under ``$ORDERLAKE_DATA_DIR/state/export_ledger.sqlite``, WAL mode, busy timeout, ``synchronous=FULL``
-(an attempt row must be on disk BEFORE the create call goes out, even across a power cut). Several processes
-use it at once (the Dagster sensor, runs, the CLI): every read-check-write sequence runs in a ``BEGIN IMMEDIATE``
-transaction, so two processes can never both reserve the same range or the last id of the month.
-
-Entry life cycle: :mod:`pipeline.exports.states` (the states, the moves :meth:`ExportLedger.update` allows, and
-which states block their range from being requested again).
-Quota: every attempt counts in the calendar month (UTC) of its ``requested_at``, per (market, kind, account),
-unknown ones included; only attempts Binance definitively rejected (4xx) and unknowns the user released
-after checking the website are not counted (``counts_quota = 0``).
+SQLite under ``$ORDERLAKE_DATA_DIR/state/export_ledger.sqlite`` (WAL, ``synchronous=FULL``): an attempt row is on
+disk before its create call goes out, and every read-check-write runs in ``BEGIN IMMEDIATE``, so two processes never
+both reserve the same range or the month's last id. States and transitions: :mod:`pipeline.exports.states`. Quota
+counts per UTC month of ``requested_at`` and (market, kind, account). Design: docs/design/ledger.md.
 """
 
 from __future__ import annotations
@@ -31,6 +25,12 @@ from pipeline.times import now_ms as wall_now_ms
 
 LEDGER_FILE = "export_ledger.sqlite"
 SCHEMA_VERSION = 3
+
+
+def ledger_path(data_dir: str | os.PathLike[str]) -> Path:
+    """Where a data dir's ledger lives (opening an :class:`ExportLedger` creates it; reading this does not)."""
+    return Path(data_dir) / "state" / LEDGER_FILE
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -194,7 +194,7 @@ class ExportLedger:
 
     def __init__(self, data_dir: str | os.PathLike[str], *, busy_timeout_s: float = 30.0) -> None:
         self.data_dir = Path(data_dir)
-        self.path = self.data_dir / "state" / LEDGER_FILE
+        self.path = ledger_path(data_dir)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._busy_timeout_s = busy_timeout_s
         with self._connect() as con:

@@ -8,7 +8,7 @@ or 0.001 in unit tests. Nothing here sleeps: callers compare against ``next_poll
 from __future__ import annotations
 
 # Heavy create calls (weight 1000 on /fapi, 1500 on /papi) against a 2400/min futures budget: at most one per
-# 31 s per limiter group (binance-api.md §3.3 rule 6). The client's weight budget would also hold a call back,
+# 31 s per limiter group (docs/binance-facts.md §Export create). The client's weight budget would also hold a call back,
 # but it would do so by sleeping; the chain refuses early instead so a sensor tick never blocks.
 CREATE_SPACING_S = 31.0
 # After a create call Binance rejected (e.g. -2015 permissions), wait before trying again: each try costs 1000+

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pipeline.sandbox.books import Account
 from pipeline.sandbox.config import SandboxConfig
-from pipeline.sandbox.futures_history import futures_book
+from pipeline.sandbox.futures_history import futures_history
 from pipeline.sandbox.spot_history import SpotHistory
 
 
@@ -28,8 +28,8 @@ def generate_account(cfg: SandboxConfig, now_ms: int) -> Account:
         books=books,
         order_lists=order_lists,
         balances=balances,
-        usdm=futures_book(cfg, now_ms, "usdm", cfg.futures_orders_per_day),
-        pm_um=futures_book(cfg, now_ms, "pm_um", cfg.pm_orders_per_day),
+        usdm=futures_history(cfg, now_ms, "usdm"),
+        pm_um=futures_history(cfg, now_ms, "pm_um"),
         busy_day=busy,
     )
     acct.index_lists()

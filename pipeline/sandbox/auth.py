@@ -1,7 +1,8 @@
 """Binance-style request validation: API key, signatures (HMAC / Ed25519 / RSA), timestamp window, params.
 
-Error codes and messages follow binance-api.md §2 and §4. Where Binance does not document a case the choice is
-marked UNCONFIRMED in a comment.
+Error codes and messages follow docs/binance-facts.md §Error codes; the rules they enforce are in
+docs/binance-facts.md §Request signing and docs/binance-facts.md §Timestamps and recvWindow. Where Binance does
+not document a case the choice is marked UNCONFIRMED in a comment.
 """
 
 from __future__ import annotations
@@ -131,7 +132,7 @@ class Verifier:
 
 
 def check_timing(params: dict[str, str], now_ms: int) -> None:
-    """timestamp / recvWindow rules (binance-api.md §2.2): -1102, -1100, -1131, -1021."""
+    """timestamp / recvWindow rules (docs/binance-facts.md §Timestamps and recvWindow): -1102, -1100, -1131, -1021."""
     ts_text = params.get("timestamp")
     if ts_text is None or ts_text == "":
         raise mandatory("timestamp")
@@ -193,7 +194,7 @@ def rest_signed_payload(query: str, body: str) -> tuple[bytes | None, str | None
 
 def ws_payload(params: dict[str, Any]) -> bytes:
     """WS API signing payload: every param except ``signature``, sorted by name, ``name=value`` joined by ``&``,
-    no percent-encoding (binance-api.md §2.3)."""
+    no percent-encoding (docs/binance-facts.md §Request signing)."""
     parts = []
     for name in sorted(params):
         if name == "signature":

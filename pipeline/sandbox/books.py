@@ -1,5 +1,5 @@
 """The sandbox account's data: spot symbols, order books indexed the way allOrders / order / allOrderList read
-them, futures books, and exact decimal formatting (integers on a tick, so every product is exact)."""
+them, futures histories, and exact decimal formatting (integers on a tick, so every product is exact)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,12 @@ import base64
 import bisect
 import random
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline.sandbox.config import SandboxConfig
+
+if TYPE_CHECKING:
+    from pipeline.sandbox.futures_history import FuturesHistory
 
 OPEN_STATUSES = ("NEW", "PARTIALLY_FILLED")
 ARCHIVABLE = ("CANCELED", "EXPIRED", "EXPIRED_IN_MATCH")
@@ -110,27 +113,6 @@ class SpotBook:
 
 
 @dataclass
-class FuturesBook:
-    """One futures market's orders ("usdm" or "pm_um"), sorted by (time, orderId), plus per-symbol views."""
-
-    market: str
-    orders: list[dict] = field(default_factory=list)
-    times: list[int] = field(default_factory=list)
-    per_symbol: dict[str, list[dict]] = field(default_factory=dict)
-    per_symbol_times: dict[str, list[int]] = field(default_factory=dict)
-    per_symbol_ids: dict[str, list[int]] = field(default_factory=dict)
-
-    def index(self) -> None:
-        self.orders.sort(key=lambda o: (o["time"], o["orderId"]))
-        self.times = [o["time"] for o in self.orders]
-        self.per_symbol = {}
-        for o in self.orders:
-            self.per_symbol.setdefault(o["symbol"], []).append(o)
-        self.per_symbol_times = {s: [o["time"] for o in rows] for s, rows in self.per_symbol.items()}
-        self.per_symbol_ids = {s: [o["orderId"] for o in rows] for s, rows in self.per_symbol.items()}
-
-
-@dataclass
 class Account:
     cfg: SandboxConfig
     now_ms: int
@@ -142,8 +124,8 @@ class Account:
     books: dict[str, SpotBook]
     order_lists: list[dict]
     balances: list[dict]
-    usdm: FuturesBook
-    pm_um: FuturesBook
+    usdm: FuturesHistory
+    pm_um: FuturesHistory
     busy_day: dict[str, Any]
     list_times: list[int] = field(default_factory=list)
     lists_by_time: list[dict] = field(default_factory=list)

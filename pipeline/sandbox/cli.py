@@ -45,6 +45,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     shape.add_argument("--busy-day-orders", type=int, default=_D.busy_day_orders)
     shape.add_argument("--futures-history-days", type=int, default=_D.futures_history_days)
     shape.add_argument("--no-delisted-symbol", action="store_true", help="do not generate a delisted pair")
+    shape.add_argument(
+        "--no-futures-late-finals",
+        action="store_true",
+        help="no futures order ends where REST cannot show it (zero-fill cancels after 3 days, ends after 90)",
+    )
+    variants = parser.add_argument_group("futures REST variants (where Binance's documents disagree or are silent)")
+    variants.add_argument("--futures-window-field", choices=("time", "updateTime"), default=_D.futures_window_field)
+    variants.add_argument(
+        "--futures-order-id-in-window", choices=("combine", "ignore"), default=_D.futures_order_id_in_window
+    )
+    variants.add_argument("--futures-window-rule", choices=("less_than", "at_most"), default=_D.futures_window_rule)
+    variants.add_argument("--usdm-symbol-required", action="store_true", help="refuse allOrders without symbol")
+    variants.add_argument(
+        "--futures-ms-times", action="store_true", help="millisecond order times (default: whole seconds)"
+    )
     exports = parser.add_argument_group("exports")
     exports.add_argument("--export-quota", type=int, default=_D.export_quota, help="ids per endpoint per month")
     exports.add_argument("--export-processing-seconds", type=float, default=_D.export_processing_seconds)
@@ -88,6 +103,12 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
         busy_day_orders=args.busy_day_orders,
         futures_history_days=args.futures_history_days,
         delisted_symbol=not args.no_delisted_symbol,
+        futures_late_finals=not args.no_futures_late_finals,
+        futures_window_field=args.futures_window_field,
+        futures_order_id_in_window=args.futures_order_id_in_window,
+        futures_window_rule=args.futures_window_rule,
+        usdm_symbol_required=args.usdm_symbol_required,
+        futures_time_precision_ms=1 if args.futures_ms_times else 1000,
         time_scale=args.time_scale,
         export_quota=args.export_quota,
         export_processing_seconds=args.export_processing_seconds,

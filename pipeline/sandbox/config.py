@@ -9,6 +9,11 @@ from pipeline.binance.facts import EXPORT_LINK_LIFETIME_MS, EXPORT_MONTHLY_QUOTA
 
 DEFAULT_API_KEY = "sandbox-api-key"
 DEFAULT_API_SECRET = "sandbox-api-secret"
+_CHOICES = {
+    "futures_window_field": ("time", "updateTime"),
+    "futures_order_id_in_window": ("combine", "ignore"),
+    "futures_window_rule": ("less_than", "at_most"),
+}
 
 
 @dataclass(frozen=True)
@@ -42,7 +47,19 @@ class SandboxConfig:
     futures_orders_per_day: float = 6.0
     pm_orders_per_day: float = 3.0
 
-    now_ms: int | None = None  # "now" of the generated history; default: real time at start
+    # UNCONFIRMED variants of the futures REST (docs/binance-facts.md §USDⓈ-M allOrders, §PM UM allOrders); the
+    # client must work under each, so each is a setting:
+    futures_window_field: str = "time"  # what startTime/endTime filter: creation "time" or "updateTime"
+    futures_order_id_in_window: str = "combine"  # orderId with a window: "combine" (ids >= orderId in it) | "ignore"
+    futures_window_rule: str = "less_than"  # span "less_than" 7 days (English pages) | "at_most" (Chinese page)
+    usdm_symbol_required: bool = False  # the USDⓈ-M page says required, the 2026-08 change log optional
+    futures_time_precision_ms: int = 1000  # 1000: whole seconds, as export files print them; 1: milliseconds
+    # orders that end CANCELED/EXPIRED without fill more than 3 days after creation, or end after 90 days: REST never
+    # shows their final state (docs/binance-facts.md §Retention)
+    futures_late_finals: bool = True
+
+    # the market clock at start (order histories are read at it; it moves only when advanced); default: real time
+    now_ms: int | None = None
 
     # --- limits and clock ---
     time_scale: float = 1.0
@@ -69,6 +86,13 @@ class SandboxConfig:
     fault_rate_truncate: float = 0.0  # this fraction of export downloads (every k-th, not by chance) is cut short
 
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name, allowed in _CHOICES.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"SandboxConfig.{name} must be one of {allowed}, not {getattr(self, name)!r}")
+        if self.futures_time_precision_ms not in (1, 1000):
+            raise ValueError("SandboxConfig.futures_time_precision_ms must be 1 or 1000")
 
     def with_overrides(self, **overrides: Any) -> SandboxConfig:
         known = {f.name for f in fields(self)}

@@ -19,8 +19,10 @@ from pipeline.binance import facts
 from pipeline.sandbox.account import generate_account
 from pipeline.sandbox.auth import ApiError, Verifier, illegal, invalid_value, mandatory
 from pipeline.sandbox.books import OPEN_STATUSES, Account, SpotBook, fmt_units
+from pipeline.sandbox.clock import SandboxClock
 from pipeline.sandbox.config import SandboxConfig
 from pipeline.sandbox.derivatives import DerivativesApi, Export
+from pipeline.sandbox.futures_rest import FuturesRestApi
 from pipeline.sandbox.limits import WeightLimiter, scaled_interval
 from pipeline.times import now_ms
 
@@ -97,7 +99,7 @@ class Stats:
     export_quota_rejections: int = 0
 
 
-class Exchange(DerivativesApi):
+class Exchange(FuturesRestApi, DerivativesApi):
     """All sandbox state: account, limiter, exports, stats. Thread-safe enough for one event loop + readers."""
 
     def __init__(self, cfg: SandboxConfig) -> None:
@@ -106,6 +108,7 @@ class Exchange(DerivativesApi):
         self.exports_held = False  # tests: every export stays "processing", however slow the machine is
         started = time.monotonic()
         self.now_ms = cfg.now_ms if cfg.now_ms is not None else now_ms()
+        self.clock = SandboxClock(self.now_ms)
         self.account: Account = generate_account(cfg, self.now_ms)
         self.generation_seconds = time.monotonic() - started
         self.verifier = Verifier.from_config(cfg)
@@ -135,6 +138,12 @@ class Exchange(DerivativesApi):
         spot, ping, weights = {k: w(v) for k, v in facts.SPOT_WEIGHTS.items()}, w(1), facts.SPOT_WEIGHTS
         open_orders = lambda p: weights["open_orders_symbol" if p.items.get("symbol") else "open_orders_all"]  # noqa: E731
         fut_all, fut_info = w(facts.FUTURES_ALL_ORDERS_WEIGHT), w(facts.FUTURES_EXCHANGE_INFO_WEIGHT)
+        fut_order, fut_account, fut_income = (
+            w(facts.FUTURES_ORDER_WEIGHT),
+            w(facts.FUTURES_ACCOUNT_WEIGHT),
+            w(facts.FUTURES_INCOME_WEIGHT),
+        )
+        fut_open = lambda p: facts.FUTURES_OPEN_ORDERS_WEIGHT["symbol" if p.items.get("symbol") else "all"]  # noqa: E731
         fut_time, link = w(facts.FUTURES_TIME_WEIGHT), w(facts.EXPORT_LINK_WEIGHT)
         usdm_create, papi_create = w(facts.EXPORT_CREATE_WEIGHT["futures"]), w(facts.EXPORT_CREATE_WEIGHT["papi"])
         usdm_orders, pm_orders = (
@@ -160,7 +169,15 @@ class Exchange(DerivativesApi):
                 "/fapi/v1/order/asyn", "futures", True, lambda p: self.export_create(p, "usdm"), usdm_create, False
             ),
             Endpoint("/fapi/v1/order/asyn/id", "futures", True, lambda p: self.export_link(p, "usdm"), link, False),
+            *self._futures_reads("/fapi/v1", "futures", "usdm", fut_order, fut_open, fut_income),
+            Endpoint(
+                "/fapi/v3/account", "futures", True, lambda p: self.futures_account(p, "usdm"), fut_account, False
+            ),
             Endpoint("/papi/v1/ping", "papi", False, lambda p: {}, ping, False),
+            *self._futures_reads("/papi/v1/um", "papi", "pm_um", fut_order, fut_open, fut_income),
+            Endpoint(
+                "/papi/v1/um/account", "papi", True, lambda p: self.futures_account(p, "pm_um"), fut_account, False
+            ),
             Endpoint("/papi/v1/um/allOrders", "papi", True, pm_orders, fut_all, False),
             Endpoint(
                 "/papi/v1/um/order/asyn", "papi", True, lambda p: self.export_create(p, "pm_um"), papi_create, False
@@ -169,7 +186,18 @@ class Exchange(DerivativesApi):
         ]
         return {e.name: e for e in eps}
 
-    # WS API method -> REST endpoint with the same semantics (binance-api.md §9)
+    def _futures_reads(
+        self, prefix: str, group: str, market: str, order: Callable, open_orders: Callable, income: Callable
+    ) -> list[Endpoint]:
+        """``order``, ``openOrders`` and ``income`` of one futures surface (USDⓈ-M or PM UM)."""
+        handlers = (
+            ("order", lambda p: self.futures_order(p, market), order),
+            ("openOrders", lambda p: self.futures_open_orders(p, market), open_orders),
+            ("income", lambda p: self.futures_income(p, market), income),
+        )
+        return [Endpoint(f"{prefix}/{name}", group, True, fn, weight, False) for name, fn, weight in handlers]
+
+    # WS API method -> REST endpoint with the same semantics (docs/binance-facts.md §Spot WebSocket API)
     WS_METHODS: ClassVar[dict[str, str]] = {
         "ping": "/api/v3/ping",
         "time": "/api/v3/time",
@@ -187,7 +215,7 @@ class Exchange(DerivativesApi):
     # spot
 
     def spot_time(self, p: Params) -> dict:
-        return {"serverTime": now_ms()}
+        return {"serverTime": self.clock.wire()}
 
     def _spot_symbol_info(self, symbol: str) -> dict:
         s = self.account.symbols[symbol]
@@ -290,7 +318,7 @@ class Exchange(DerivativesApi):
             rows = self.exchange_info_symbols
         return {
             "timezone": "UTC",
-            "serverTime": now_ms(),
+            "serverTime": self.clock.wire(),
             "rateLimits": self._spot_rate_limits(),
             "exchangeFilters": [],
             "symbols": rows,
@@ -457,8 +485,11 @@ class Exchange(DerivativesApi):
     # -------------------------------------------------------------------------------------------------------
     # truth and stats
 
-    def truth(self) -> dict[str, Any]:
+    def truth(self, as_of_ms: int | None = None) -> dict[str, Any]:
+        """Everything the account holds; futures orders in their state at ``as_of_ms`` (default: the market clock),
+        with every state they passed through in ``usdm_versions`` / ``pm_um_versions``."""
         acct = self.account
+        at = self.clock.market() if as_of_ms is None else as_of_ms
         spot, delisted_orders = [], []
         for sym, book in acct.books.items():
             target = spot if acct.symbols[sym].listed else delisted_orders
@@ -470,8 +501,10 @@ class Exchange(DerivativesApi):
         return {
             "spot_orders": spot,
             "spot_order_lists": [_copy_list(r) for r in acct.order_lists],
-            "usdm_orders": [dict(o) for o in acct.usdm.orders],
-            "pm_um_orders": [dict(o) for o in acct.pm_um.orders],
+            "usdm_orders": self.orders_as_of("usdm", at),
+            "pm_um_orders": self.orders_as_of("pm_um", at),
+            "usdm_versions": acct.usdm.versions_until(at),
+            "pm_um_versions": acct.pm_um.versions_until(at),
             "delisted": list(acct.delisted),
             "delisted_orders": delisted_orders,
             "listed": list(acct.listed),
@@ -482,6 +515,7 @@ class Exchange(DerivativesApi):
             "uid": self.cfg.uid,
             "display_utc_offset_minutes": self.cfg.display_utc_offset_minutes,
             "generated_at_ms": acct.now_ms,
+            "as_of_ms": at,
         }
 
     def stats(self) -> dict[str, Any]:

@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-import bisect
 import random
 import secrets
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING
 from pipeline.binance import facts
 from pipeline.sandbox import export_dialects
 from pipeline.sandbox.auth import ApiError, invalid_value
-from pipeline.sandbox.books import Account, FuturesBook, fmt_units
+from pipeline.sandbox.books import Account, fmt_units
+from pipeline.sandbox.clock import SandboxClock
 from pipeline.sandbox.config import SandboxConfig
 from pipeline.sandbox.limits import WeightLimiter
 from pipeline.sandbox.universe import FUTURES_SYMBOLS
-from pipeline.times import DAY_MS, month_of, now_ms
+from pipeline.times import DAY_MS, month_of
 
 if TYPE_CHECKING:
     from pipeline.sandbox.core import Params, Stats
@@ -39,10 +40,11 @@ class Export:
     url_signature: str = field(default_factory=lambda: secrets.token_hex(32))
     file_name: str | None = None
     data: bytes | None = None
+    market_ms: int = 0  # the market clock when the export was requested: the file shows the account then
 
 
 class DerivativesApi:
-    """Futures allOrders and exchangeInfo, export create / link / file; the state is the Exchange's."""
+    """Futures exchangeInfo, export create / link / file; the state is the Exchange's."""
 
     cfg: SandboxConfig
     account: Account
@@ -54,6 +56,9 @@ class DerivativesApi:
     files: dict[str, Export]
     quota_used: dict[tuple[str, str], int]
     exports_held: bool
+    clock: SandboxClock
+
+    orders_as_of: Callable[[str, int], list[dict]]  # pipeline.sandbox.futures_rest.FuturesRestApi
 
     # -------------------------------------------------------------------------------------------------------
     # futures
@@ -109,7 +114,7 @@ class DerivativesApi:
             )
         return {
             "timezone": "UTC",
-            "serverTime": now_ms(),
+            "serverTime": self.clock.wire(),
             "futuresType": "U_MARGINED",
             "rateLimits": [
                 *self.limiter.rate_limits("futures"),
@@ -119,52 +124,6 @@ class DerivativesApi:
             "assets": [{"asset": "USDT", "marginAvailable": True, "autoAssetExchange": "-10000"}],
             "symbols": symbols,
         }
-
-    def futures_all_orders(self, p: Params, market: str) -> list[dict]:
-        """/fapi/v1/allOrders and /papi/v1/um/allOrders.
-
-        Window <= 7 days (-4165), default the last 7 days; times filter the order's creation ``time``
-        (UNCONFIRMED; the docs do not say); ``orderId`` = ids >= orderId. Retention (binance-api.md §7): orders
-        created > 90 days ago and CANCELED/EXPIRED orders without fill created > 3 days ago are not returned.
-        ``symbol`` is optional (optional since 2026-08-25 per the change log).
-        """
-        book: FuturesBook = self.account.usdm if market == "usdm" else self.account.pm_um
-        symbol = p.text("symbol")
-        order_id = p.int("orderId")
-        start, end = p.int("startTime"), p.int("endTime")
-        limit = p.limit()
-        if symbol is not None and symbol not in {s[0] for s in FUTURES_SYMBOLS}:
-            raise ApiError(400, -1121, "Invalid symbol.")
-        if start is not None and end is not None:
-            if start > end:
-                raise ApiError(400, -1023, "Start time is greater than end time.")
-            if end - start > facts.FUTURES_WINDOW_MS:
-                raise ApiError(400, -4165, "Invalid time interval. Maximum time interval is 7 days.")
-        now = now_ms()
-        rows = book.per_symbol.get(symbol, []) if symbol else book.orders
-        if order_id is not None and start is None and end is None:
-            ids = book.per_symbol_ids.get(symbol, []) if symbol else None
-            if ids is not None:
-                cand = rows[bisect.bisect_left(ids, order_id) :]
-            else:
-                cand = [o for o in rows if o["orderId"] >= order_id]
-            cand_iter = cand
-        else:
-            if start is None and end is None:
-                end = now
-            if start is None:
-                start = end - facts.FUTURES_WINDOW_MS
-            if end is None:
-                end = start + facts.FUTURES_WINDOW_MS
-            times = book.per_symbol_times.get(symbol, []) if symbol else book.times
-            cand_iter = rows[bisect.bisect_left(times, start) : bisect.bisect_right(times, end)]
-        out = []
-        for o in cand_iter:
-            if futures_rest_visible(o, now):
-                out.append(dict(o))
-                if len(out) >= limit:
-                    break
-        return out
 
     # -------------------------------------------------------------------------------------------------------
     # exports
@@ -179,7 +138,7 @@ class DerivativesApi:
             # UNCONFIRMED code/message: Binance only documents "must not exceed 1 year"; -1127 is the
             # "lookup interval is too big" code.
             raise ApiError(400, -1127, "More than 365 days between startTime and endTime.")
-        now = now_ms()
+        now = self.clock.wire()
         month = month_of(now)
         with self.lock:
             used = self.quota_used.get((market, month), 0)
@@ -198,6 +157,7 @@ class DerivativesApi:
             download_id = str(self.id_rng.randint(10**18, 9 * 10**18))
             processing_ms = int(self.cfg.export_processing_seconds * 1000 / self.cfg.time_scale)
             exp = Export(download_id, market, start, end, now, now + processing_ms, secrets.token_hex(16))
+            exp.market_ms = self.clock.market()
             self.exports[download_id] = exp
             self.files[exp.token] = exp
             ids = self.stats_data.export_ids_created
@@ -213,7 +173,7 @@ class DerivativesApi:
             if exp is None or exp.market != market:
                 # UNCONFIRMED: the answer for an unknown downloadId is not documented.
                 raise invalid_value("downloadId")
-            now = now_ms()
+            now = self.clock.wire()
             pm = market == "pm_um"
             if now < exp.ready_ms or self.exports_held:
                 out = {
@@ -241,13 +201,14 @@ class DerivativesApi:
             }
             if pm:
                 # Portfolio Margin: the link is given in s3Link and url is left empty (one of the two shapes the
-                # client must handle; binance-api.md §5.1).
+                # client must handle; docs/binance-facts.md §Export download links).
                 out["url"], out["s3Link"] = "", url
             return out
 
     def _build_file(self, exp: Export) -> None:
-        book = self.account.usdm if exp.market == "usdm" else self.account.pm_um
-        rows = export_dialects.selected(book.orders, exp.start_ms, exp.end_ms, self.cfg.export_selection)
+        # the account as it was when the export was requested (docs/design/futures-rest.md §Sandbox history)
+        held = self.orders_as_of(exp.market, exp.market_ms)
+        rows = export_dialects.selected(held, exp.start_ms, exp.end_ms, self.cfg.export_selection)
         exp.file_name, exp.data = export_dialects.build_export(
             rows,
             dialect=self.cfg.export_dialect,
@@ -270,11 +231,3 @@ class DerivativesApi:
             f"?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Date={stamp}&X-Amz-Expires={ttl}"
             f"&X-Amz-SignedHeaders=host&X-Amz-Signature={sig}"
         )
-
-
-def futures_rest_visible(o: dict, now: int) -> bool:
-    if o["time"] < now - facts.FUTURES_REST_RETENTION_DAYS * DAY_MS:
-        return False
-    zero = o["executedQty"].strip("0.") == ""
-    old = o["time"] < now - facts.FUTURES_ZERO_FILL_RETENTION_DAYS * DAY_MS
-    return not (o["status"] in ("CANCELED", "EXPIRED") and zero and old)

@@ -4,9 +4,10 @@ Scaling: the 1-minute window becomes ``60 / time_scale`` seconds, rounded to who
 advertised exactly the same way in exchangeInfo ``rateLimits`` (interval/intervalNum) and in the
 ``X-MBX-USED-WEIGHT-<intervalNum><letter>`` header: scale 1 -> 1M, scale 10 -> 6S, scale 60 -> 1S, scale 0.5 -> 2M.
 
-Binance behaviour modelled (binance-api.md §3): weight counted when a request is received (also for requests
-that are then rejected); over the limit -> HTTP 429 + Retry-After; sending again before Retry-After elapsed ->
-HTTP 418 IP ban (2 minutes scaled, doubling per repeat offence, capped at 3 days scaled), Retry-After = ban left.
+Binance behaviour modelled (docs/binance-facts.md §Rate limits, §Rate-limit responses: 429, 418 and Retry-After):
+weight counted when a request is received (also for requests that are then rejected); over the limit -> HTTP 429 +
+Retry-After; sending again before Retry-After elapsed -> HTTP 418 IP ban (2 minutes scaled, doubling per repeat
+offence, capped at 3 days scaled), Retry-After = ban left.
 """
 
 from __future__ import annotations

@@ -32,7 +32,6 @@ from pipeline.sandbox.config import SandboxConfig
 from pipeline.sandbox.core import Endpoint, Exchange, Params
 from pipeline.sandbox.exportfiles import s3_denied_xml, s3_expired_xml
 from pipeline.storage.atomic import atomic_write
-from pipeline.times import now_ms
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +64,8 @@ class App:
         app.router.add_get("/sandbox/stats", self.sandbox_stats)
         app.router.add_get("/sandbox/truth", self.sandbox_truth)
         app.router.add_post("/sandbox/reset-weights", self.sandbox_reset)
+        app.router.add_get("/sandbox/clock", self.sandbox_clock)
+        app.router.add_post("/sandbox/clock/advance", self.sandbox_advance)
         app.router.add_get("/sandbox-files/{token}/{name}", self.export_file)
         app.router.add_route("*", "/{tail:.*}", self.rest)
         return app
@@ -77,7 +78,7 @@ class App:
     ) -> web.Response:
         headers = {"Content-Type": JSON_CT}
         if group is not None:
-            headers[self.ex.interval.header] = str(self.ex.limiter.used(ip, group, now_ms()))
+            headers[self.ex.interval.header] = str(self.ex.limiter.used(ip, group, self.ex.clock.wire()))
         if extra:
             headers.update(extra)
         return web.Response(status=status, body=_dumps(obj), headers=headers)
@@ -133,7 +134,7 @@ class App:
             items[name] = value
         params = Params(items)
         try:
-            self.ex.limiter.charge(ip, ep.group, ep.weight(params), now_ms())
+            self.ex.limiter.charge(ip, ep.group, ep.weight(params), self.ex.clock.wire())
         except ApiError as err:
             return self._error(err, ep.group, ip)
         is_create = ep.name.endswith("/order/asyn")
@@ -172,7 +173,7 @@ class App:
         if payload is None:  # signature not the last parameter
             raise ApiError(400, -1022, "Signature for this request is not valid.")
         self.ex.verifier.verify(payload, sig)
-        check_timing(items, now_ms())
+        check_timing(items, self.ex.clock.wire())
 
     # ---------------------------------------------------------------------------------------------------------
     # WebSocket API
@@ -180,7 +181,7 @@ class App:
     async def ws_api(self, request: web.Request) -> web.StreamResponse:
         ip = request.remote or "?"
         try:
-            self.ex.limiter.charge(ip, "spot", 2, now_ms())  # opening a WS API connection costs 2 weight
+            self.ex.limiter.charge(ip, "spot", 2, self.ex.clock.wire())  # opening a WS API connection costs 2 weight
         except ApiError as err:
             return self._error(err, "spot", ip)
         self.ex.stats_data.ws_connections += 1
@@ -230,7 +231,7 @@ class App:
         items = {k: ws_value(v) for k, v in params.items()}
         p = Params(items)
         try:
-            self.ex.limiter.charge(ip, "spot", ep.weight(p), now_ms())
+            self.ex.limiter.charge(ip, "spot", ep.weight(p), self.ex.clock.wire())
         except ApiError as err:
             return self._ws_error(req_id, err, ip, show_rl), err.http_status == 418
         try:
@@ -257,11 +258,11 @@ class App:
         if not items.get("timestamp"):
             raise mandatory("timestamp")
         self.ex.verifier.verify(ws_payload(params), items["signature"])  # WS: the signature is not URL-encoded
-        check_timing(items, now_ms())
+        check_timing(items, self.ex.clock.wire())
 
     def _ws_rate_limits(self, ip: str) -> list[dict]:
         rl = self.ex.limiter.rate_limits("spot")[0]
-        return [{**rl, "count": self.ex.limiter.used(ip, "spot", now_ms())}]
+        return [{**rl, "count": self.ex.limiter.used(ip, "spot", self.ex.clock.wire())}]
 
     def _ws_error(self, req_id: Any, err: ApiError, ip: str, show_rl: bool) -> dict:
         codes = self.ex.stats_data.errors_by_code
@@ -283,7 +284,7 @@ class App:
         xml = {"Content-Type": "application/xml"}
         if exp is None or exp.data is None or request.match_info["name"] != exp.file_name:
             return web.Response(status=403, body=s3_denied_xml(rid), headers=xml)
-        now = now_ms()
+        now = self.ex.clock.wire()
         if now >= exp.expires_ms:
             return web.Response(status=403, body=s3_expired_xml(exp.expires_ms, now, rid), headers=xml)
         self.ex.stats_data.export_file_downloads += 1
@@ -313,6 +314,21 @@ class App:
 
     async def sandbox_truth(self, request: web.Request) -> web.Response:
         return web.Response(body=_dumps(self.ex.truth()), headers={"Content-Type": JSON_CT})
+
+    async def sandbox_clock(self, request: web.Request) -> web.Response:
+        return web.Response(body=_dumps(self._clock()), headers={"Content-Type": JSON_CT})
+
+    async def sandbox_advance(self, request: web.Request) -> web.Response:
+        """Test-only: ``POST /sandbox/clock/advance?days=N`` moves the market and wire clocks N days forward."""
+        try:
+            days = float(request.query.get("days", "0"))
+            self.ex.clock.advance(days=days)
+        except ValueError as exc:
+            return web.Response(status=400, body=_dumps({"error": str(exc)}), headers={"Content-Type": JSON_CT})
+        return web.Response(body=_dumps(self._clock()), headers={"Content-Type": JSON_CT})
+
+    def _clock(self) -> dict[str, int]:
+        return {"market_ms": self.ex.clock.market(), "server_time_ms": self.ex.clock.wire()}
 
     async def sandbox_reset(self, request: web.Request) -> web.Response:
         self.ex.limiter.reset()
@@ -396,8 +412,15 @@ class SandboxExchange:
     def ws_url(self) -> str:
         return self.url.replace("http://", "ws://", 1) + "/ws-api/v3"
 
-    def truth(self) -> dict[str, Any]:
-        return self.exchange.truth()
+    def truth(self, as_of_ms: int | None = None) -> dict[str, Any]:
+        return self.exchange.truth(as_of_ms)
+
+    def advance(self, *, days: float = 0, ms: int = 0) -> int:
+        """Move the sandbox's clocks forward (tests simulate days of daily runs this way); returns the market time."""
+        return self.exchange.clock.advance(days=days, ms=ms)
+
+    def orders_as_of(self, market: str, now_ms: int) -> list[dict]:
+        return self.exchange.orders_as_of(market, now_ms)
 
     def write_truth(self, path: str | Path) -> Path:
         path = Path(path)

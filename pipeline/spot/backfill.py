@@ -1,16 +1,8 @@
 """One spot backfill, end to end and without Dagster: discover -> plan -> fetch -> write daily partitions.
 
-The Dagster assets, ``orderlake backfill`` and the benchmarks all call :func:`backfill_spot`, so the orchestration
-overhead of Dagster can be measured against exactly the same loop.
-
-Rewriting a day MERGES with what the lake already holds (:func:`pipeline.storage.versions.write_day`) instead of
-replacing it blindly:
-
-* a row whose content did not change keeps its old ``ingested_at``: re-running a backfill changes no row;
-* an order the new fetch no longer returns for that day is kept. It is either an earlier version of an order that
-  was updated on a later day (Binance filters by last update, so day D stops returning it once it changes on D+3;
-  we keep every version) or a zero-fill cancel Binance archived after 90 days. Either way Binance dropping it from
-  the answer is no reason for us to lose it.
+The Dagster assets, ``orderlake backfill`` and the benchmarks all call :func:`backfill_spot`. Rewriting a day merges
+with what the lake holds (:func:`pipeline.storage.versions.write_day`): an unchanged row keeps its ``ingested_at`` and
+an order the new fetch no longer returns is kept. Design: docs/design/spot-planner.md §Writing: merge, never shrink.
 """
 
 from __future__ import annotations
@@ -221,8 +213,8 @@ def snapshot_open_orders(
 ) -> OpenOrdersSnapshot:
     """Today's open orders into ``spot_open_orders`` (members of open order lists carry their ``order_list_id``).
 
-    The partition of the snapshot's UTC day is replaced by the newest snapshot; an empty one means "no open orders
-    at that moment", which is an answer too.
+    The table's spec says ``snapshot``: the partition of the snapshot's UTC day is replaced by the newest snapshot;
+    an empty one means "no open orders at that moment", which is an answer too.
     """
     index = SymbolIndex.load(data_dir, account)
     snap = fetch_open_orders(spot_api, index, log=log)
@@ -232,7 +224,7 @@ def snapshot_open_orders(
         snap.orders, account=account, snapshot_time=taken, source=src_orders, ingested_at=taken
     )
     day = day_of(taken)
-    written = lake.write_partition(data_dir, "spot_open_orders", account, day, table)
+    stored = write_day(data_dir, spot_open_orders.SPEC, account, day, table)
     open_symbols = {row["symbol"] for row in snap.orders}
     for sym, act in index.symbols.items():
         act.has_open = sym in open_symbols
@@ -240,4 +232,5 @@ def snapshot_open_orders(
         index.get(sym).has_open = True
     index.order_lists.has_open = bool(snap.order_lists)
     index.save()
-    return OpenOrdersSnapshot(day, written.rows, snap.order_lists, snap.weight, written.path)
+    path = lake.partition_path(data_dir, spot_open_orders.SPEC.name, account, day)
+    return OpenOrdersSnapshot(day, stored.num_rows, snap.order_lists, snap.weight, path)

@@ -1,16 +1,9 @@
 """Spot symbol discovery: decide which symbols to ask ``allOrders`` about, from evidence.
 
-Evidence, cheapest first:
-1. balances (``account``) matched to pairs in ``exchangeInfo`` (misses positions that were closed completely);
-2. symbols the lake already holds (passed in by the caller);
-3. the explicit list ``ORDERLAKE_SPOT_SYMBOLS``, the only way to reach delisted pairs;
-4. a full probe: one ``allOrders(symbol, orderId=0, limit=1000)`` per listed symbol. Expensive (S × 20 weight,
-   6000 for 300 symbols) but complete, so it runs by default once per account and is cached in the
-   :class:`SymbolIndex`; its cost is printed before it starts.
-
-The probe returns the *oldest* page (orderId semantics: ids >= orderId, ascending), which gives the first order,
-and, when shorter than the limit, the whole history (last order, exact count). That is exactly what the
-planner needs to price an orderId cursor against 24 h windows.
+Evidence, cheapest first: balances matched to ``exchangeInfo`` pairs, symbols the lake holds, the configured spot
+symbols (the only way to reach delisted pairs), and a full probe of every listed symbol (once per account by default,
+its cost printed first). What it learns goes to the :class:`SymbolIndex`. Design:
+docs/design/spot-planner.md §Discovery: which symbols to ask about.
 """
 
 from __future__ import annotations

@@ -1,15 +1,9 @@
 """The fetch loop: executes a :class:`SpotPlan` and returns orders grouped by UTC day of ``updateTime``.
 
-Order of work, chosen so a caller can write partitions as they complete (crash safety):
-1. order lists by cursor, then every cursor symbol (each covers all days at once);
-2. day by day, ascending: every window symbol's window for that day, and the order-list window. When a day is
-   done it is complete for all symbols, and ``on_day(day, orders, order_lists)`` is called.
-A crash therefore leaves every day already passed to ``on_day`` intact; a rerun over the remaining days
-completes the rest. Callers that prefer to write at the end just read ``SpotFetchResult.orders_by_day``.
-
-Never truncate silently: a window that returns ``limit`` rows is paged (next startTime = the page's last
-updateTime, dedupe by orderId); if the page cannot advance (every row shares one updateTime) or the rows are not
-ordered by updateTime, the symbol falls back to the orderId cursor, which pages by id and cannot get stuck.
+Order lists and cursor symbols come first, then windows day by day, ascending: ``on_day(day, orders, order_lists)``
+is called as soon as a day is complete for every symbol, so a crash leaves each day already handed over intact. A
+full window is paged, and falls back to the orderId cursor when it cannot advance: nothing is truncated silently.
+Design: docs/design/spot-planner.md §Fetching without silent truncation.
 """
 
 from __future__ import annotations

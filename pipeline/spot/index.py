@@ -5,8 +5,8 @@ concurrent writers (:meth:`SymbolIndex.save`). It is a cache of *evidence*, neve
 re-probe, not data.
 
 Why it exists: spot ``allOrders`` needs a symbol, so without it every run would have to ask every listed symbol
-for every day (peers.md §14). With it the planner can skip symbols that cannot have orders in a window and
-choose between 24 h windows and an orderId cursor per symbol.
+for every day (docs/design/spot-planner.md §The problem). With it the planner can skip symbols that cannot have
+orders in a window and choose between 24 h windows and an orderId cursor per symbol.
 """
 
 from __future__ import annotations

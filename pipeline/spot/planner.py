@@ -1,19 +1,8 @@
-"""Cost-based request planner for spot order history.
+"""Cost-based request planner for spot order history: it makes no call, it returns a :class:`SpotPlan`.
 
-For every symbol the planner prices two ways of getting the orders whose last update falls in [start, end]:
-
-* windows: one ``allOrders(symbol, startTime=day 00:00, endTime=day 23:59:59.999)`` per day that *can* hold
-  updates (between the symbol's first order and its last known update, plus every day after our knowledge ends
-  if it may still be active), paged when a day has >= 1000 orders. Binance filters these by last update time,
-  so a window's rows are exactly one daily partition.
-* cursor: ``allOrders(symbol, orderId=k, limit=1000)`` pages from a safe starting id (the first order, or the
-  "settled" checkpoint below which every order is terminal and older than the range). It costs
-  ceil((N+1)/1000) calls for the N orders from that id, however long the history; rows are then filtered to the
-  range and split by UTC day of updateTime. Order ids are assigned at placement, so a page whose newest order was
-  placed after the range end ends the scan early.
-
-It picks the cheaper per symbol, does the same for order lists (which have no symbol), and reports the naive
-baselines (computed, never executed) next to its own estimate so a run can show what it saved.
+For every symbol it prices 24 h windows against an orderId cursor for the orders whose last update falls in the
+range and picks the cheaper; it does the same for order lists, and reports the naive baselines beside its estimate.
+Design: docs/design/spot-planner.md §Planning: two ways to fetch a symbol.
 """
 
 from __future__ import annotations

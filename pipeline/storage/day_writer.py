@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 from pipeline.storage import lake
 from pipeline.storage.day_merge import merge_day_stream
 from pipeline.storage.leftovers import lake_lock, owner_tag
-from pipeline.storage.schemas import schema_for
+from pipeline.storage.schemas import TableSpec, schema_for, spec_for
 from pipeline.storage.versions import Versioning, days_with_repeats, duplicate_rows, repeated_keys
 from pipeline.times import DAY_MS, day_of, day_start_ms
 
@@ -92,7 +92,7 @@ class DayWriter:
     ) -> None:
         self.staging, self.table, self.account, self._wanted, self._pool = staging, table, account, wanted, pool
         self._schema = schema_for(table)
-        self._day_column = Versioning.of(table).day_column
+        self._day_column = spec_for(table).partition_by
         self._buffered: dict[int, list[pa.RecordBatch]] = {}
         self._day_bytes: dict[int, float] = {}  # day -> Arrow bytes of its buffered rows
         self._last_batch: dict[int, int] = {}  # day -> number of the last batch with a row on it
@@ -182,7 +182,7 @@ def write_days(
     batches: Iterable[pa.RecordBatch],
     *,
     data_dir: str | os.PathLike[str],
-    table: str,
+    table: str | TableSpec,
     account: str,
     days: Iterable[date] | None = None,
     before_publish: Callable[[dict[date, int]], None] | None = None,
@@ -196,6 +196,10 @@ def write_days(
     per day once the stream is read, before anything is merged or published: raising there leaves the lake as it
     was.
     """
+    spec = spec_for(table)
+    if spec.write != "merge-versions":
+        raise ValueError(f"{spec.name}: write_days merges days; the table's spec says {spec.write!r}")
+    table = spec.name
     wanted = {day_number(d) for d in days} if days is not None else set()
     staging = Path(data_dir) / "tmp" / f"days-{table}-{owner_tag()}-{uuid.uuid4().hex}"
     staging.mkdir(parents=True, exist_ok=False)

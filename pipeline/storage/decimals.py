@@ -1,22 +1,9 @@
-"""Exact decimal handling: Binance decimal text -> ``Decimal`` / Arrow ``decimal128(38, scale)``, never rounding.
+"""Exact decimal conversion: Binance decimal text -> ``Decimal`` / Arrow ``decimal128(38, scale)``, never rounding.
 
-Why this module exists: money must be exact. A value with more significant fractional digits than its column's
-scale, or more digits than precision 38 allows, is an error that names the column and the value; it is never
-rounded or truncated. Trailing zeros are not significant ("0.10000000000" fits scale 8).
-
-Accepted text: plain decimal notation as Binance sends it (``"123"``, ``"-0.5"``, ``"0.00100000"``, ``".5"``,
-``"+1"``). Rejected: exponent notation (``"1e-8"``): Binance never sends it, and it is the typical trace of a file
-that went through a spreadsheet, which may already have rounded the value (``1.23457E-05``), so accepting it would
-hide corruption. Also rejected: empty text (use ``None`` for "absent"), whitespace, NaN/Infinity, thousands
-separators (the export parser strips those itself, with a strict pattern, before calling in here).
-
-Two paths with identical rules:
-
-* :func:`parse_decimal` for one value (Python ``Decimal``);
-* :func:`to_decimal_array` for an Arrow string array (vectorised). Arrow's string->decimal cast is exact: it raises
-  "Rescaling Decimal value would cause data loss" / "does not fit in precision" instead of rounding (verified with
-  pyarrow 26). So the fast path is ``pc.cast`` plus a cheap exponent check; only when that fails does a slow
-  per-value pass run, to name the first offending value and its row.
+:func:`parse_decimal` (one value) and :func:`to_decimal_array` (an Arrow string array) apply the same rules: plain
+decimal notation only, and a value with more significant fractional digits than the scale or more than 38 digits
+raises a :class:`DecimalError` that names the column and the value. Rules and why:
+docs/design/storage.md §Exact decimals.
 """
 
 from __future__ import annotations
@@ -152,7 +139,7 @@ def _buffer_has(arr: pa.Array, needles: tuple[bytes, ...]) -> bool:
     data = arr.buffers()[2]
     if data is None:
         return False
-    raw = data.to_pybytes()  # a copy, but bytes.__contains__ is memchr-fast: ~1 ms per 3 MB
+    raw = data.to_pybytes()  # a copy, but bytes.__contains__ is a memchr scan
     return any(n in raw for n in needles)
 
 

@@ -1,21 +1,9 @@
-"""The Parquet lake: ``$DATA_DIR/lake/<table>/account=<account>/date=YYYY-MM-DD/part-0.parquet``.
+"""The Parquet lake: ``$ORDERLAKE_DATA_DIR/lake/<table>/account=<account>/date=YYYY-MM-DD/part-0.parquet``.
 
-Rules (why):
-* EXACTLY ONE file per partition, always named ``part-0.parquet``: re-running a partition overwrites it
-  (idempotent), and a reader's glob can never see two versions of a day.
-* Atomic replace (:mod:`pipeline.storage.atomic`): the temp file's name does not end in ``.parquet``, so DuckDB
-  globs never pick it up. A crash at any point leaves the old file or the new one, never a partial one; leftover
-  temp files are removed by later writes to that partition.
-* Two-step writes for bulk loads: :func:`stage_partition` validates, sorts, encodes and fsyncs a partition into a
-  staging directory (the lake is not touched), :func:`publish_partition` later renames it into place with the same
-  guarantees. A loader can thus encode while it is still reading its input and publish only once all of it is
-  known to be good.
-* Empty tables are written too: an empty partition says "this day was fetched and had no rows", which is how
-  coverage is known (a missing partition means "not fetched").
-* Every table is validated against its dataset schema (column names, Arrow types, non-nullable columns, the
-  partition's account and day) so one column never has two types across files.
-* Rows are sorted (``SORT_BY`` of the dataset, e.g. symbol, update_time, order_id) so Parquet row-group min/max
-  statistics prune filters on symbol/time well.
+Exactly one file per partition, replaced atomically (a crash leaves the old file or the new one). Every table is
+validated against its dataset schema and sorted by its sort key before it is written. An empty partition means
+"fetched, no rows", a missing one "not fetched". :func:`stage_partition` and :func:`publish_partition` split a write
+in two for bulk loads. Design: docs/design/storage.md §Layout and atomic writes.
 """
 
 from __future__ import annotations
@@ -37,7 +25,7 @@ import pyarrow.parquet as pq
 
 from pipeline.errors import DataError
 from pipeline.storage.atomic import atomic_file, publish, temp_path
-from pipeline.storage.schemas import TABLES, module_for
+from pipeline.storage.schemas import TABLES, futures_orders, module_for, spec_for
 from pipeline.storage.schemas.columns import check_required
 from pipeline.times import DAY_MS, day_start_ms
 
@@ -49,7 +37,7 @@ STALE_TEMP_SECONDS = 3600  # a temp file this old belongs to a crashed writer
 ROW_GROUP_SIZE = 128 * 1024
 COMPRESSION = "zstd"
 _ACCOUNT_RE = re.compile(r"^[A-Za-z0-9_.@+-]{1,128}$")
-_FUTURES_MARKET = {"futures_orders": "usdm", "pm_um_orders": "pm_um"}
+_FUTURES_MARKET = {table: market for market, table in futures_orders.MARKETS.items()}
 
 
 class LakeError(DataError):
@@ -122,14 +110,14 @@ def partition_path(data_dir: str | os.PathLike[str], table: str, account: str, d
 # -- validation ---------------------------------------------------------------------------------------------------
 def conform(table_name: str, table: pa.Table) -> pa.Table:
     """Check ``table`` against the dataset schema and return it with the schema's column order and fields."""
-    schema = module_for(_check_table(table_name)).SCHEMA
+    schema = spec_for(_check_table(table_name)).schema
     got = set(table.column_names)
     missing = [n for n in schema.names if n not in got]
     extra = [n for n in table.column_names if n not in set(schema.names)]
     if missing or extra or len(got) != table.num_columns:
         raise SchemaMismatch(
             f"{table_name}: columns do not match the schema (missing: {missing or '-'}, unexpected: "
-            f"{extra or '-'}); build rows with {module_for(table_name).__name__}.from_api or cast to its SCHEMA"
+            f"{extra or '-'}); build rows with {module_for(table_name).__name__}.from_api or cast to its schema"
         )
     for f in schema:
         actual = table.schema.field(f.name).type
@@ -161,7 +149,7 @@ def _check_partition(table_name: str, table: pa.Table, account: str, day: date, 
         if markets != [market]:
             raise PartitionMismatch(f"{table_name}: rows of market(s) {markets}; this table holds {market!r}")
     if check_day:
-        col = module_for(table_name).DAY_COLUMN
+        col = spec_for(table_name).partition_by
         ms = pc.cast(table.column(col), pa.int64())
         lo, hi = _day_bounds(day)
         mm = pc.min_max(ms)
@@ -179,11 +167,9 @@ def check_rows(table_name: str, table: pa.Table, account: str) -> None:
 
 
 def sort_for_lake(table_name: str, table: pa.Table) -> pa.Table:
-    """Rows in ``SORT_BY`` order (stable); a table already in that order is returned as it is, without a copy.
-
-    Measured on a 39k-row export day: ~6 ms, where Arrow's ``Table.sort_by`` took ~8.5 ms.
-    """
-    keys = module_for(table_name).SORT_BY
+    """Rows in the spec's ``sort_by`` order (stable); a table already in that order is returned as it is, without a
+    copy."""
+    keys = spec_for(table_name).sort_by
     if table.num_rows <= 1:
         return table
     order = _sort_order(table, keys)
@@ -192,16 +178,16 @@ def sort_for_lake(table_name: str, table: pa.Table) -> pa.Table:
     if np.array_equal(order, np.arange(len(order))):
         return table
     indices = pa.array(order)
-    # An all-NULL column stays all-NULL: building it costs nothing, while taking from it was ~40% of the take time
-    # of an export day (the usual export header leaves about a third of the 34 columns empty).
+    # An all-NULL column stays all-NULL: building it costs nothing, while taking from it is a large share of the take
+    # time of an export day (the usual export header leaves about a third of the columns empty).
     columns = [pa.nulls(len(order), c.type) if c.null_count == len(order) else c.take(indices) for c in table.columns]
     return pa.Table.from_arrays(columns, schema=table.schema)
 
 
 def _sort_order(table: pa.Table, keys: Sequence[str]) -> np.ndarray | None:
     """The stable ascending order by ``keys`` from numpy's lexsort over int64 views of the keys (strings by the rank
-    of their dictionary value): ~2.7 ms for a 39k-row export day, where Arrow's multi-key ``sort_indices`` took
-    ~4.4 ms. None when a key has NULLs or no such view: the caller then lets Arrow sort."""
+    of their dictionary value), which is faster than Arrow's multi-key ``sort_indices`` on an export day. None when a
+    key has NULLs or no such view: the caller then lets Arrow sort."""
     views: list[np.ndarray] = []
     for k in keys:
         col = table.column(k)
@@ -226,7 +212,7 @@ _HIGH_CARDINALITY = {"client_order_id", "list_client_order_id", "extra"}
 
 def dictionary_columns(schema: pa.Schema) -> list[str]:
     """Dictionary-encode only low-cardinality strings (symbol, status, ...): it shrinks them a lot, while on ids,
-    decimals and times it costs write time and usually bytes (measured: ~40% faster writes of small partitions)."""
+    decimals and times it costs write time and usually bytes."""
     return [f.name for f in schema if pa.types.is_string(f.type) and f.name not in _HIGH_CARDINALITY]
 
 
@@ -298,7 +284,7 @@ def write_partition(
 ) -> WriteResult:
     """Replace one partition atomically with ``arrow_table`` (validated, sorted); empty tables are written too.
 
-    ``check_day``: refuse rows whose ``DAY_COLUMN`` is not on ``day`` (UTC). Turn off only for a dataset whose
+    ``check_day``: refuse rows whose ``partition_by`` column is not on ``day`` (UTC). Turn off only for a dataset whose
     partitioning deliberately differs.
     """
     data = _prepare(table, account, day, arrow_table, check_day)
@@ -338,8 +324,8 @@ def publish_partition(data_dir: str | os.PathLike[str], staged: StagedPartition)
 
 
 def split_by_day(table_name: str, arrow_table: pa.Table) -> dict[date, pa.Table]:
-    """Rows grouped by the UTC date of the dataset's ``DAY_COLUMN``."""
-    col = module_for(table_name).DAY_COLUMN
+    """Rows grouped by the UTC date of the spec's ``partition_by`` column."""
+    col = spec_for(table_name).partition_by
     if arrow_table.num_rows == 0:
         return {}
     days = pc.cast(pc.floor_temporal(arrow_table.column(col), unit="day"), pa.int64())
@@ -359,7 +345,7 @@ def write_partitions_by_day(
     arrow_table: pa.Table,
     days: Iterable[date] | None = None,
 ) -> dict[date, WriteResult]:
-    """Split rows by UTC day of ``DAY_COLUMN`` and write each day's partition.
+    """Split rows by UTC day of the spec's ``partition_by`` column and write each day's partition.
 
     With ``days``: every given day is written (EMPTY ones included, so their coverage is recorded), and a row
     outside ``days`` is an error (writing it would replace a partition the caller did not mean to touch).
@@ -383,7 +369,7 @@ def read_partition(data_dir: str | os.PathLike[str], table: str, account: str, d
     path = partition_path(data_dir, table, account, day)
     if not path.is_file():
         raise PartitionMissing(f"{table}: no partition for account={account} date={day.isoformat()} ({path})")
-    return pq.read_table(path, schema=module_for(table).SCHEMA)
+    return pq.read_table(path, schema=spec_for(table).schema)
 
 
 def list_partitions(data_dir: str | os.PathLike[str], table: str, account: str) -> list[date]:

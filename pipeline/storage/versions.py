@@ -1,7 +1,8 @@
 """Which rows of a key to keep: the newest version within one write, and a day's new rows merged with stored ones.
 
-Every table's schema module names its ``KEY``, its ``VERSION`` column (greater = newer) and its ``DAY_COLUMN``, so
-these helpers work for any lake table.
+Every helper takes a table's :class:`~pipeline.storage.schemas.TableSpec` (or its name): its ``key``, its ``version``
+column (greater = newer) and its ``partition_by`` column, so they work for any lake table. :func:`write_day` writes a
+day as the spec's ``write`` mode says.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline.storage import lake
-from pipeline.storage.schemas import module_for
+from pipeline.storage.schemas import TableSpec, spec_for
 from pipeline.times import DAY_MS
 
 
@@ -29,13 +30,12 @@ class Versioning:
     id_column: str
 
     @classmethod
-    def of(cls, table: str) -> Versioning:
-        module = module_for(table)
-        schema = module.SCHEMA
-        ids = [k for k in module.KEY if pa.types.is_integer(schema.field(k).type)]
+    def of(cls, table: str | TableSpec) -> Versioning:
+        spec = spec_for(table)
+        ids = [k for k in spec.key if pa.types.is_integer(spec.schema.field(k).type)]
         if not ids:
-            raise ValueError(f"{table}: no integer key column to find repeated keys by")
-        return cls(tuple(module.KEY), module.VERSION, module.DAY_COLUMN, ids[0])
+            raise ValueError(f"{spec.name}: no integer key column to find repeated keys by")
+        return cls(spec.key, spec.version, spec.partition_by, ids[0])
 
     @property
     def columns(self) -> list[str]:
@@ -87,7 +87,7 @@ def duplicate_rows(keys: pa.Table, dups: pa.Table | None, v: Versioning) -> dict
 
 
 # -- a day's partition: new rows merged with the stored ones ----------------------------------------------------------
-def merge_day(old: pa.Table | None, new: pa.Table, table: str) -> pa.Table:
+def merge_day(old: pa.Table | None, new: pa.Table, table: str | TableSpec) -> pa.Table:
     """The day's rows after a re-fetch: newest version per key, unchanged rows as they were.
 
     The stored row wins when it is newer, or the same version with the same content (it keeps its ``ingested_at``);
@@ -97,8 +97,8 @@ def merge_day(old: pa.Table | None, new: pa.Table, table: str) -> pa.Table:
     """
     if old is None or old.num_rows == 0:
         return new
-    module = module_for(table)
-    keys, version = list(module.KEY), module.VERSION
+    spec = spec_for(table)
+    keys, version = list(spec.key), spec.version
     left = old.select(keys).append_column("_old", pa.array(np.arange(old.num_rows)))
     right = new.select(keys).append_column("_new", pa.array(np.arange(new.num_rows)))
     joined = left.join(right, keys=keys, join_type="full outer")
@@ -130,12 +130,23 @@ def _same_content(a: pa.Table, b: pa.Table) -> pa.Array:
     return same
 
 
-def write_day(data_dir: str | os.PathLike[str], table: str, account: str, day: date, new: pa.Table) -> pa.Table:
-    """Merge ``new`` into the day's partition and replace it atomically; returns the table now stored."""
+def stored_day(data_dir: str | os.PathLike[str], table: str | TableSpec, account: str, day: date) -> pa.Table | None:
+    """The day's stored rows, or None when the day has no partition."""
     try:
-        old = lake.read_partition(data_dir, table, account, day)
+        return lake.read_partition(data_dir, spec_for(table).name, account, day)
     except lake.PartitionMissing:
-        old = None
-    merged = merge_day(old, new, table)
-    lake.write_partition(data_dir, table, account, day, merged)
-    return merged
+        return None
+
+
+def write_day(
+    data_dir: str | os.PathLike[str], table: str | TableSpec, account: str, day: date, new: pa.Table
+) -> pa.Table:
+    """Write one day as the table's spec says, atomically; returns the rows now stored.
+
+    ``merge-versions``: ``new`` is merged into the stored day (:func:`merge_day`), so the day never shrinks.
+    ``replace-day`` and ``snapshot``: ``new`` replaces the day.
+    """
+    spec = spec_for(table)
+    rows = merge_day(stored_day(data_dir, spec, account, day), new, spec) if spec.write == "merge-versions" else new
+    lake.write_partition(data_dir, spec.name, account, day, rows)
+    return rows

@@ -1,59 +1,9 @@
-"""The DuckDB catalog: ``$ORDERLAKE_DATA_DIR/warehouse.duckdb``, a file holding only VIEWS over the Parquet lake.
+"""The DuckDB catalog: ``$ORDERLAKE_DATA_DIR/warehouse.duckdb``, a file holding only views over the Parquet lake.
 
-Why views and not tables: the lake is the single source of truth; views cost nothing to rebuild, store no data, and
-always read the current partitions (a partition rewritten after the build is visible at once). BI tools see
-ordinary views.
-
-How it is built (why each step matters):
-
-* Into a temporary file in the same directory, then the connection is closed (DuckDB checkpoints, no ``.wal`` is
-  left), the file is fsynced and ``os.replace``-d over the old catalog. A reader that has the old file open keeps
-  its (complete) old catalog; a new reader sees the complete new one; nobody ever sees a half-built catalog, and the
-  builder never needs the write lock that read-only readers hold (DuckDB allows one read-write process OR many
-  read-only ones per file).
-* The views read a SNAPSHOT of the lake: at build time every partition file is hard-linked (no data copied) into
-  ``snapshots/<id>/<table>/account=/date=/``. Measured with duckdb 2.0: a query over a Parquet file that another
-  process ``os.replace``-s during the query fails ("Out of buffer", "TProtocolException: Invalid data") about one
-  time in ten, even with one file and without union_by_name: DuckDB opens the path more than once per query (bind
-  and scan) and mixes the footer of one version with the bytes of the other. A hard link pins the old inode, so a
-  snapshot never changes under a reader; the writer's atomic replace creates a new inode in the lake only. Bonus:
-  every view of one catalog sees the same instant. Cost: a partition written after the build shows up at the next
-  build (the pipeline rebuilds after every materialization). Old snapshots are deleted once a newer catalog has
-  been live for ORDERLAKE_SNAPSHOT_GRACE_SECONDS (default 1 h). ``build_catalog(..., snapshot=False)`` makes
-  live views over the lake instead (always current, but readers can hit the error above during writes).
-* ABSOLUTE paths in every view: DuckDB resolves relative globs against the *reader's* working directory.
-* Closed months are COMPACTED: one file per day costs every query ~0.12-0.2 ms per file (open and parse the footer,
-  scan one small row group), and a filter that is not on ``date`` (a lookup by order id) can skip no file. So for
-  each table and account, the days of every month before the current UTC month are written once as ONE Parquet file,
-  ``compact/<table>/account=<a>/month=YYYY-MM/<fingerprint>.parquet``: sorted by date then the lake's sort key (row
-  groups of 128k rows whose min/max statistics prune date, symbol, time and id filters), zstd, with ``date`` a real
-  DATE column and ``account`` the hive value, read with ``hive_partitioning = false``. It is written from the
-  snapshot (temp + fsync + rename) and never changed: the fingerprint covers the name, size, mtime and inode of
-  every day file of the month, so rewriting, adding or removing any day gives a new file at the next build, while
-  an unchanged month is reused (a rebuild only recompacts the months that changed). A compacted file is deleted once
-  no remaining snapshot lists it (``compacted.txt`` in each snapshot, written before the file is used), i.e. the
-  same grace period after the last catalog reading it was replaced. Days of open months (the current one, and any
-  later) are read from the snapshot as before. The lake itself is untouched: ``lake_files`` and ``coverage`` still
-  describe its day files. Live catalogs (snapshot=False) do not compact: they must show a rewrite at once.
-  Measured (5M orders, 730 days -> 24 files): queries 1.0-1.4x the same rows in one file, against 3-31x before;
-  compacting costs ~0.25 s a month, once; a rebuild with nothing changed only stats and hashes the day files.
-* ``union_by_name`` only where files differ: without it DuckDB takes the schema from the first file and silently
-  drops columns that only newer files have; with it DuckDB opens EVERY file's footer at bind time to merge the
-  schemas, before any filter is applied (measured on 730 daily files: 0.14-0.17 ms per file, 100-120 ms per query,
-  even when a ``date`` filter needs 31 files). The build reads the footers of each read's files once (the open
-  days, the compacted months) and sets it only when their columns or types differ (results are the same either
-  way). A live catalog's glob always has it: files written after the build may have new columns. ``hive_types``
-  pins ``account``/``date`` so they never change type between readers.
-* Every table view is ``<compacted months> UNION ALL BY NAME <day files> UNION ALL BY NAME <typed empty row set of
-  the table's Arrow schema>``: columns the schema knows but old files lack appear as NULL, and a table with no files
-  yet still gets a view with the right columns (a glob matching nothing is an error in DuckDB). The columns are in
-  the order one read over all day files gives (file columns, ``date``, then schema columns no file has), whichever
-  months are compacted. Filters and partition pruning still push down.
-* Written with ``storage_compatibility_version = v1.0.0`` so BI drivers that bundle an older DuckDB (JDBC, ODBC,
-  the Metabase driver) can open the file.
-
-Within ONE process DuckDB caches the database instance per path: a process that still has a connection open to the
-old catalog keeps seeing it until every connection to it is closed. BI tools open a connection per query/session.
+:func:`build_catalog` builds into a temporary file and swaps it in atomically, so a reader always opens a complete
+catalog (the old one or the new one) and the builder never needs the lock that read-only readers hold. By default the
+views read a hard-linked snapshot of the lake taken at build time (a partition written later shows up at the next
+build) and closed months from compacted files; every path is absolute. Design: docs/design/catalog.md.
 """
 
 from __future__ import annotations
@@ -84,7 +34,7 @@ from pipeline.warehouse.snapshots import (
 )
 
 CATALOG_FILE = "warehouse.duckdb"
-TABLES = ("spot_orders", "spot_order_lists", "spot_open_orders", "futures_orders", "pm_um_orders")
+TABLES = schemas.TABLES
 MARKET_TABLES = {"spot": "spot_orders", "usdm": "futures_orders", "pm_um": "pm_um_orders"}
 STORAGE_COMPATIBILITY = "v1.0.0"
 DEFAULT_DECIMAL_SCALE = 8
@@ -199,13 +149,11 @@ def source_sql(con: Any, table: str, src: Source) -> str:
 
 
 # -- view SQL ---------------------------------------------------------------------------------------------------------
-ORDER_KEY = ("account", "market", "symbol", "order_id")
-
-
-def latest_sql(base: str, cols: dict[str, str], keys: tuple[str, ...] = ORDER_KEY, version: str = "update_time") -> str:
-    """Keep the latest version per key: greatest ``version`` time, then latest ingested_at, then latest partition."""
-    order = [f"{q(c)} DESC NULLS LAST" for c in (version, "ingested_at", "date") if c in cols]
-    part = ", ".join(q(k) for k in keys if k in cols)
+def latest_sql(base: str, cols: dict[str, str], spec: schemas.TableSpec) -> str:
+    """Keep the latest version per (account, spec key): greatest ``spec.version``, then latest ingested_at, then
+    latest partition."""
+    order = [f"{q(c)} DESC NULLS LAST" for c in (spec.version, "ingested_at", "date") if c in cols]
+    part = ", ".join(q(k) for k in ("account", *spec.key) if k in cols)
     return (
         f"SELECT * FROM ({base}) QUALIFY row_number() OVER (PARTITION BY {part} ORDER BY {', '.join(order) or '1'}) = 1"
     )
@@ -378,7 +326,7 @@ def lake_files_sql(root: Path, lake_root: Path, tables_with_files: list[str]) ->
 COVERAGE_SQL = """
 SELECT table_name, account, count(*) AS partitions, min(date) AS first_date, max(date) AS last_date,
        CAST(date_diff('day', min(date), max(date)) + 1 - count(DISTINCT date) AS BIGINT) AS missing_days,
-       sum(rows) AS rows, count(*) FILTER (WHERE rows = 0) AS empty_partitions
+       CAST(sum(rows) AS BIGINT) AS rows, count(*) FILTER (WHERE rows = 0) AS empty_partitions
 FROM lake_files
 GROUP BY ALL
 """
@@ -391,18 +339,14 @@ def _view_definitions(
     """(view name, SELECT) in dependency order; ``root`` holds the <table>/account=/date= tree of every day file."""
     src = {t: source_sql(con, t, sources[t]) for t in TABLES}
     cols = {t: describe(con, src[t]) for t in TABLES}
+
+    def latest(table: str, base: str | None = None) -> str:
+        return latest_sql(base or src[table], cols[table], schemas.spec_for(table))
+
     views = [
         ("spot_order_versions", src["spot_orders"]),
-        ("spot_orders", latest_sql("SELECT * FROM spot_order_versions", cols["spot_orders"])),
-        (
-            "spot_order_lists",
-            latest_sql(
-                src["spot_order_lists"],
-                cols["spot_order_lists"],
-                keys=("account", "order_list_id"),
-                version="transaction_time",
-            ),
-        ),
+        ("spot_orders", latest("spot_orders", "SELECT * FROM spot_order_versions")),
+        ("spot_order_lists", latest("spot_order_lists")),
         (
             "spot_open_orders",
             open_orders_sql(
@@ -411,8 +355,8 @@ def _view_definitions(
                 table_glob(root, "spot_open_orders") if files["spot_open_orders"] else None,
             ),
         ),
-        ("futures_orders", latest_sql(src["futures_orders"], cols["futures_orders"])),
-        ("pm_um_orders", latest_sql(src["pm_um_orders"], cols["pm_um_orders"])),
+        ("futures_orders", latest("futures_orders")),
+        ("pm_um_orders", latest("pm_um_orders")),
         ("orders", orders_sql({m: cols[t] for m, t in MARKET_TABLES.items()})),
         ("daily_activity", DAILY_ACTIVITY_SQL),
         ("lake_files", lake_files_sql(root, lake_root, [t for t in TABLES if files[t]])),

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 from pipeline.storage.atomic import atomic_path, atomic_write
 
-FORMATS = ("table", "csv", "json", "parquet")
+FORMATS = ("table", "csv", "json", "ndjson", "parquet")  # all but table are written by result_formats.copy_result
 NO_CATALOG_HELP = (
     "run the pipeline first: `make run` (sandbox demo) or `orderlake backfill --start YYYY-MM-DD "
     "--end YYYY-MM-DD`; the catalog is (re)built after every materialization"
@@ -42,7 +42,8 @@ def add_sql_arguments(parser: argparse.ArgumentParser) -> None:
         "--format",
         choices=FORMATS,
         default="table",
-        help="table (default, aligned text), csv, json (array of objects) or parquet",
+        help="table (default, aligned text), csv, json (array of objects), ndjson (one object per line) or parquet; "
+        "json/ndjson write ids and decimals as strings and times as RFC 3339 UTC (see the README)",
     )
     parser.add_argument("--output", "-o", type=Path, help="write to FILE instead of stdout (required for parquet)")
     parser.add_argument("--max-rows", type=int, default=100, help="table format: rows shown (default 100)")
@@ -151,26 +152,20 @@ def _run_table(con: Any, query: str, args: argparse.Namespace) -> int:
 
 
 def _run_copy(con: Any, query: str, fmt: str, output: Path | None) -> int:
-    """csv/json/parquet through DuckDB COPY: exact decimals, every type DuckDB has, streamed to disk."""
+    """csv/json/ndjson/parquet through DuckDB COPY (:mod:`pipeline.warehouse.result_formats`), streamed to disk."""
+    from pipeline.warehouse.result_formats import copy_result
+
     if output is not None:
         with atomic_path(output, prefix=".orderlake-sql.", suffix=f".{fmt}.tmp") as tmp:
-            _copy(con, query, fmt, tmp)
+            copy_result(con, query, fmt, tmp)
         print(f"wrote {output} ({fmt})", file=sys.stderr)
         return 0
     with tempfile.TemporaryDirectory(prefix="orderlake-sql.") as scratch:
         tmp = Path(scratch) / f"result.{fmt}"
-        _copy(con, query, fmt, tmp)
+        copy_result(con, query, fmt, tmp)
         with tmp.open("r", encoding="utf-8") as fh:
             shutil.copyfileobj(fh, sys.stdout)
     return 0
-
-
-def _copy(con: Any, query: str, fmt: str, path: Path) -> None:
-    from pipeline.warehouse.reads import lit
-
-    options = {"csv": "FORMAT csv, HEADER", "json": "FORMAT json, ARRAY true", "parquet": "FORMAT parquet"}[fmt]
-    # newlines around the query: a trailing "-- comment" must not swallow the closing parenthesis
-    con.execute(f"COPY (\n{query}\n) TO {lit(path.as_posix())} ({options})")
 
 
 # -- table rendering --------------------------------------------------------------------------------------------------

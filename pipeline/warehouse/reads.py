@@ -67,7 +67,7 @@ def schemas_differ(paths: Iterable[Path]) -> bool:
 
 def compact_sort_key(table: str) -> tuple[str, ...]:
     """Row order of a compacted month: date, then the lake's own sort within a day (symbol, time, id)."""
-    return ("date", *schemas.module_for(table).SORT_BY)
+    return ("date", *schemas.spec_for(table).sort_by)
 
 
 def describe(con: Any, relation_sql: str) -> dict[str, str]:

@@ -1,5 +1,5 @@
-"""The BI read path: every view read through SQLAlchemy + duckdb-engine, READ-ONLY, while another PROCESS keeps
-rewriting partitions and rebuilding/swapping the catalog.
+"""The BI read path: every view read through SQLAlchemy and the `bi` extra's DuckDB dialect, READ-ONLY, while
+another PROCESS keeps rewriting partitions and rebuilding/swapping the catalog.
 
 What BI tools do: Superset/Metabase/Tableau open a connection per query or per session and close it; a long-lived
 read-only connection keeps seeing the catalog file it opened (the old inode) until it reconnects, which is still a
@@ -14,7 +14,6 @@ import multiprocessing as mp
 import time
 from pathlib import Path
 
-import duckdb_engine  # noqa: F401
 import pytest
 import sqlalchemy
 

@@ -110,6 +110,7 @@ def _assert_equals_truth(data_dir, entry, orders) -> None:
     assert len(lake.list_partitions(data_dir, table, "main")) == 365  # every day, empty ones included
     assert [r.name for r in checks.export_rules(data_dir, table, entry) if not r.passed] == []
     glob = str(data_dir / "lake" / table / "**" / "*.parquet")
-    with duckdb.connect() as con:  # DECIMAL(38,8) x DECIMAL(38,8) must not overflow (binance-api.md §10.3)
+    # DECIMAL(38,8) x DECIMAL(38,8) must not overflow (docs/binance-facts.md §Decimal and id types)
+    with duckdb.connect() as con:
         notional = con.execute(f"SELECT sum(price * executed_qty) FROM read_parquet('{glob}')").fetchone()[0]
     assert notional == sum(Decimal(o["price"]) * Decimal(o["executedQty"]) for o in want)

@@ -100,7 +100,7 @@ def test_signature_covers_exact_bytes_and_must_be_last(sx, client):
 
 
 def test_signature_over_query_plus_body_for_post_on_futures(sx):
-    """totalParams = query string + body, concatenated without a separator (binance-api.md §2.1)."""
+    """totalParams = query string + body, concatenated without a separator (docs/binance-facts.md §Request signing)."""
     ts = int(time.time() * 1000)
     query, body = "downloadId=999", f"timestamp={ts}"
     sig = _hmac(query + body)
@@ -218,13 +218,15 @@ def test_futures_rules(sx, client):
     _err(client.get("/fapi/v1/order/asyn", {"endTime": now}), 400, -1102)
     _err(client.get("/papi/v1/um/order/asyn/id", {"downloadId": "123"}), 400, -1130)
     _err(client.get("/papi/v1/um/order/asyn", {"startTime": now - 366 * 86_400_000, "endTime": now}), 400, -1127)
-    _err(client.get("/papi/v1/um/allOrders", {"startTime": now - 8 * 86_400_000, "endTime": now}), 400, -4165)
+    _err(client.get("/papi/v1/um/allOrders", {"startTime": now - 8 * 86_400_000, "endTime": now}), 400, -1102)
+    pm_window = {"symbol": "BTCUSDT", "startTime": now - 8 * 86_400_000, "endTime": now}
+    _err(client.get("/papi/v1/um/allOrders", pm_window), 400, -4165)
     assert sx.stats()["export_ids_created"] == {}  # none of the rejected creates spent quota
 
 
 @pytest.mark.parametrize(
     ("path", "params", "weight"),
-    [  # binance-api.md §5.2, §7, §8
+    [  # docs/binance-facts.md §Spot weights, §USDⓈ-M weights, §Export quotas
         ("/api/v3/time", None, 1),
         ("/api/v3/exchangeInfo", None, 20),
         ("/api/v3/account", {}, 20),

@@ -237,7 +237,8 @@ def test_429_then_418_ban_and_ws_429():
 
 
 def test_weight_is_counted_per_ip_and_limiter_group():
-    """Limits are per IP (binance-api.md §3): one IP over its budget does not affect another, nor futures."""
+    """Limits are per IP (docs/binance-facts.md §Rate limits): one IP over its budget affects neither another IP
+    nor futures."""
     limiter = WeightLimiter(
         limits={"spot": 60, "futures": 60}, interval=scaled_interval(1.0), ban_ms=120_000, max_ban_ms=3 * 86_400_000
     )

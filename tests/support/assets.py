@@ -12,7 +12,7 @@ from pipeline.sandbox import testing
 from pipeline.sandbox.server import SandboxExchange
 from pipeline.settings import Settings
 from pipeline.storage import lake
-from pipeline.storage.schemas import module_for, spot_orders
+from pipeline.storage.schemas import spec_for, spot_orders
 from pipeline.times import day_start_ms, day_window
 
 # Columns a fetch stamps on (not part of the order as Binance holds it).
@@ -34,11 +34,11 @@ def sandbox_settings(monkeypatch: pytest.MonkeyPatch, sx: SandboxExchange, data_
 def lake_rows(data_dir: Path, table: str, account: str = "main", drop: Iterable[str] = STAMPS) -> list[dict]:
     """Every row of a lake table, without the stamp columns, sorted by the table's key."""
     root = lake.account_dir(data_dir, table, account)
-    mod = module_for(table)
-    rows = ds.dataset(str(root), format="parquet", schema=mod.SCHEMA).to_table().to_pylist()
+    spec = spec_for(table)
+    rows = ds.dataset(str(root), format="parquet", schema=spec.schema).to_table().to_pylist()
     dropped = set(drop)
     return sorted(
-        ({k: v for k, v in r.items() if k not in dropped} for r in rows), key=lambda r: tuple(r[k] for k in mod.KEY)
+        ({k: v for k, v in r.items() if k not in dropped} for r in rows), key=lambda r: tuple(r[k] for k in spec.key)
     )
 
 

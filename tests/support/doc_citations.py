@@ -5,7 +5,8 @@ after the ``§`` is allowed): ``docs/binance-facts.md §Retention`` or ``docs/bi
 § Spot allOrders)``. Every ``§`` between a citation and the next citation on the same line names a heading of the
 cited file. A heading is matched as the longest heading that the text after ``§`` starts with, followed by a
 non-word character or the end of the line, so a citation may sit inside prose or a code comment.
-Relative Markdown links between docs (``[x](design/budget.md#…)``) are checked too.
+Relative Markdown links between docs (``[x](design/budget.md#…)``) are checked too. Outside Markdown files a ``§``
+with no citation before it on its line is reported: it is a citation wrapped across lines, which no check can resolve.
 """
 
 from __future__ import annotations
@@ -119,6 +120,11 @@ def check_citations(root: Path, files: Iterable[Path], *, skip: Iterable[Path] =
         rel = path.relative_to(root).as_posix()
         for lineno, line in enumerate(text.splitlines(), start=1):
             where = f"{rel}:{lineno}"
+            first = _CITATION.search(line)
+            orphan = _SECTION.search(line, 0, first.start() if first else len(line))
+            if orphan and path.suffix != ".md":
+                section = line[orphan.start() :].strip()
+                problems.append(Problem(where, section, "names a section but no docs file on its line (wrapped?)"))
             for match in _CITATION.finditer(line):
                 checked += 1
                 cited = match.group(0)

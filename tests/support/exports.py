@@ -22,7 +22,8 @@ from pipeline.exports.chain import ExportChain
 from pipeline.exports.ledger import ExportLedger, LedgerEntry
 from pipeline.sandbox import export_dialects
 
-# The columns the order-export file carries (the sandbox writes the fuller §6.2 header), compared with the API rows.
+# The columns the order-export file carries, compared with the API rows (the sandbox writes the fuller header of
+# docs/export-files.md §USDⓈ-M order history: column orders).
 FROM_EXPORT = (
     "order_id",
     "symbol",

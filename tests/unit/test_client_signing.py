@@ -1,4 +1,4 @@
-"""Signing: Binance's documented vectors (binance-api.md §2.1, §2.3), Ed25519/RSA round trips, key loading."""
+"""Signing: Binance's documented vectors (docs/binance-facts.md §Request signing), Ed25519/RSA round trips, keys."""
 
 from __future__ import annotations
 

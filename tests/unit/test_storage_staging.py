@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.storage import atomic, lake
-from pipeline.storage.schemas import futures_orders, spot_orders
+from pipeline.storage.schemas import futures_orders, spec_for, spot_orders
 
 DAY = date(2024, 3, 5)
 T0 = 1709596800000  # 2024-03-05 00:00:00 UTC
@@ -119,7 +119,7 @@ def test_new_directories_are_made_durable(tmp_path: Path, monkeypatch: pytest.Mo
 def test_sort_matches_arrow_sort_by(n: int) -> None:
     t = futures(n, seed=n)
     chunked = pa.Table.from_batches(t.to_batches(max_chunksize=max(1, n // 3)))
-    want = t.sort_by([(k, "ascending") for k in futures_orders.SORT_BY])
+    want = t.sort_by([(k, "ascending") for k in spec_for("futures_orders").sort_by])
     assert lake.sort_for_lake("futures_orders", chunked).equals(want)
 
 
@@ -150,4 +150,4 @@ def test_sorted_table_is_returned_as_is_and_nulls_fall_back_to_arrow() -> None:
         pa.array([None, T0 + 5, T0 + 1, None], t.schema.field("update_time").type),
     )
     got = lake.sort_for_lake("spot_orders", t)
-    assert got.equals(t.sort_by([(k, "ascending") for k in spot_orders.SORT_BY]))
+    assert got.equals(t.sort_by([(k, "ascending") for k in spot_orders.SPEC.sort_by]))

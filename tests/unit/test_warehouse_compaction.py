@@ -48,9 +48,13 @@ def view_sql(path: Path, view: str) -> str:
     return query(path, f"SELECT sql FROM duckdb_views() WHERE view_name = '{view}'")[0][0]
 
 
+_FLAG = r"(true|false|CAST\('[tf]' AS BOOLEAN\))"  # DuckDB 2.0 prints true; 1.5 prints CAST('t' AS BOOLEAN)
+
+
 def reads(sql: str) -> list[tuple[str, str]]:
     """(hive_partitioning, union_by_name) of every read_parquet in a view's SQL: hive false = compacted months."""
-    return re.findall(r"\(hive_partitioning = (true|false)\), \(union_by_name = (true|false)\)", sql)
+    found = re.findall(rf"\(hive_partitioning = {_FLAG}\), \(union_by_name = {_FLAG}\)", sql)
+    return [tuple("true" if v in ("true", "CAST('t' AS BOOLEAN)") else "false" for v in pair) for pair in found]
 
 
 def everything(path: Path) -> dict[str, tuple[list[tuple], list[tuple]]]:

@@ -1,17 +1,8 @@
-"""Column specs shared by the dataset schema modules, and the API-row -> Arrow conversion they all use.
+"""Column specs shared by the dataset schema modules (:class:`Col`), and the API-row -> Arrow conversion they use.
 
-Each dataset module lists its columns once (:class:`Col`); the Arrow schema, the JSON-key mapping and the
-conversion all derive from that list, so they cannot drift apart.
-
-Conventions (why):
-* ids and integer counts are int64 (Binance ids exceed 2^53; never float);
-* times are ``timestamp[ms, tz=UTC]``; Binance sentinels (``-1`` "not yet", ``0`` "none") become NULL for the
-  columns that use them (``sentinel_null=True``), because a 1970 timestamp in a BI tool is a lie, while NULL
-  says exactly "no such time";
-* money is ``decimal128(38, scale)`` converted exactly (:mod:`pipeline.storage.decimals`);
-* enums are plain strings: Binance keeps adding values;
-* API keys the schema does not know are kept as a JSON object in ``extra`` (Binance adds conditional fields over
-  time; dropping them silently would lose data).
+Each dataset lists its columns once; its Arrow schema, JSON-key mapping and conversion derive from that list. Ids are
+int64, times ``timestamp[ms, UTC]`` with Binance's sentinels as NULL, money an exact ``decimal128(38, scale)``, enums
+strings, and API keys the schema does not know a JSON object in ``extra``. Why: docs/design/storage.md §Types.
 """
 
 from __future__ import annotations

@@ -1,21 +1,10 @@
 """Datasets ``futures_orders`` (USDⓈ-M) and ``pm_um_orders`` (Portfolio Margin UM): futures order objects
-(``/fapi/v1/allOrders``, ``/papi/v1/um/allOrders``, binance-api.md §10.2) and rows of the order-history EXPORT
-files (:mod:`pipeline.exports.parsing`). Both tables share this schema; ``market`` says which (``usdm``/``pm_um``).
+from ``allOrders`` and rows of the order-history export files, one schema for both (``market`` says which).
 
-Decimal scales (why):
-* ``price``, ``orig_qty``, ``executed_qty``, ``stop_price``, ``activate_price``, ``price_rate``: 8. Futures
-  contracts have at most 8 price/quantity decimals; 8 keeps ``price * executed_qty`` at DECIMAL(38,16).
-* ``avg_price``: 12. It is a computed average, printed with more digits than the tick size; 12 leaves
-  ``avg_price * executed_qty`` = DECIMAL(38,20), i.e. 18 integer digits, enough for a SUM over millions of rows.
-  (Scale 18 would make that product DECIMAL(38,26) and overflow a sum above 10^12.)
-* ``cum_quote``: 10. price (<= 8 dp) x qty can carry more decimals than either; it is summed, rarely multiplied.
-Anything with more digits is refused (never rounded); the raw export file is kept, so a wider scale can be
-re-ingested without a new download id.
-
-Times: ``good_till_date`` ``0`` ("none") is stored as NULL. Export files have second precision and the account's
-display timezone; ``utc_offset_minutes`` records the offset the local times were converted from (NULL for REST
-rows), ``download_id`` the export it came from. ``uid`` is the export's ``Uid`` column (the account's user id;
-NULL for REST rows). ``extra``: JSON object of unknown API fields / unknown export columns.
+Decimals have scale 8, except ``avg_price`` (12) and ``cum_quote`` (10), so DuckDB products and sums do not overflow;
+``good_till_date`` ``0`` is NULL. Export rows also carry ``utc_offset_minutes`` (the offset their local times were
+converted from), ``download_id`` and ``uid``; these are NULL on REST rows. Unknown fields go to ``extra``. Why:
+docs/design/storage.md §Exact decimals; fields: docs/binance-facts.md §Order objects.
 """
 
 from __future__ import annotations
@@ -26,14 +15,9 @@ from datetime import datetime
 import pyarrow as pa
 
 from pipeline.storage.schemas.columns import TS, Col, build_table, check_required, dec, schema_of
+from pipeline.storage.schemas.spec import TableSpec
 
-TABLE = "futures_orders"
-TABLES = ("futures_orders", "pm_um_orders")
-MARKETS = {"usdm": "futures_orders", "pm_um": "pm_um_orders"}
-KEY = ("market", "symbol", "order_id")
-VERSION = "update_time"
-DAY_COLUMN = "update_time"
-SORT_BY = ("symbol", "update_time", "order_id")
+MARKETS = {"usdm": "futures_orders", "pm_um": "pm_um_orders"}  # market -> its table
 AVG_PRICE_SCALE = 12
 CUM_QUOTE_SCALE = 10
 
@@ -74,6 +58,19 @@ COLUMNS: tuple[Col, ...] = (
     Col("ingested_at", TS, nullable=False),
 )
 SCHEMA: pa.Schema = schema_of(COLUMNS)
+# Both tables replace a day with the export's rows today; issue 10 makes them merge-versions.
+SPECS: tuple[TableSpec, ...] = tuple(
+    TableSpec(
+        name=table,
+        schema=SCHEMA,
+        key=("market", "symbol", "order_id"),
+        version="update_time",
+        sort_by=("symbol", "update_time", "order_id"),
+        partition_by="update_time",
+        write="merge-versions",
+    )
+    for table in MARKETS.values()
+)
 
 
 def from_api(

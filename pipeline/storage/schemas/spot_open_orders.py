@@ -1,4 +1,4 @@
-"""Dataset ``spot_open_orders``: snapshots of ``openOrders`` (spot order objects, binance-api.md §10.1).
+"""Dataset ``spot_open_orders``: snapshots of ``openOrders`` (spot order objects, docs/binance-facts.md §Order objects).
 
 Same columns as :mod:`spot_orders` plus ``snapshot_time`` (when the snapshot was taken). A snapshot is complete:
 an EMPTY partition means "no open orders at that snapshot". Partition day = UTC date of ``snapshot_time``.
@@ -13,12 +13,7 @@ import pyarrow as pa
 
 from pipeline.storage.schemas import spot_orders
 from pipeline.storage.schemas.columns import TS, Col, build_table, check_required, schema_of
-
-TABLE = "spot_open_orders"
-KEY = ("snapshot_time", "symbol", "order_id")
-VERSION = "snapshot_time"
-DAY_COLUMN = "snapshot_time"
-SORT_BY = ("symbol", "update_time", "order_id")
+from pipeline.storage.schemas.spec import TableSpec
 
 COLUMNS: tuple[Col, ...] = (
     *spot_orders.COLUMNS[:-1],
@@ -26,6 +21,16 @@ COLUMNS: tuple[Col, ...] = (
     spot_orders.COLUMNS[-1],
 )
 SCHEMA: pa.Schema = schema_of(COLUMNS)
+SPEC = TableSpec(
+    name="spot_open_orders",
+    schema=SCHEMA,
+    key=("snapshot_time", "symbol", "order_id"),
+    version="snapshot_time",
+    sort_by=("symbol", "update_time", "order_id"),
+    partition_by="snapshot_time",
+    write="snapshot",
+)
+SPECS: tuple[TableSpec, ...] = (SPEC,)
 
 
 def from_api(

@@ -1,4 +1,4 @@
-"""Dataset ``spot_order_lists``: ``allOrderList`` objects (OCO/OTO/OTOCO), binance-api.md §8/§9.
+"""Dataset ``spot_order_lists``: ``allOrderList`` objects (OCO/OTO/OTOCO), docs/binance-facts.md §Spot allOrderList.
 
 ``orders`` is the list of member orders as Binance gives it: ``[{symbol, orderId, clientOrderId}]`` ->
 ``list<struct<symbol, order_id, client_order_id>>``; join to ``spot_orders`` on (symbol, order_id).
@@ -13,12 +13,7 @@ from datetime import datetime
 import pyarrow as pa
 
 from pipeline.storage.schemas.columns import TS, Col, build_table, check_required, schema_of
-
-TABLE = "spot_order_lists"
-KEY = ("order_list_id",)
-VERSION = "transaction_time"
-DAY_COLUMN = "transaction_time"
-SORT_BY = ("symbol", "transaction_time", "order_list_id")
+from pipeline.storage.schemas.spec import TableSpec
 
 MEMBER = pa.struct(
     [
@@ -43,6 +38,16 @@ COLUMNS: tuple[Col, ...] = (
     Col("ingested_at", TS, nullable=False),
 )
 SCHEMA: pa.Schema = schema_of(COLUMNS)
+SPEC = TableSpec(
+    name="spot_order_lists",
+    schema=SCHEMA,
+    key=("order_list_id",),
+    version="transaction_time",
+    sort_by=("symbol", "transaction_time", "order_list_id"),
+    partition_by="transaction_time",
+    write="merge-versions",
+)
+SPECS: tuple[TableSpec, ...] = (SPEC,)
 
 
 def _members(rows: Sequence[dict]) -> pa.Array:

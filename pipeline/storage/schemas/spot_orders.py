@@ -1,14 +1,9 @@
-"""Dataset ``spot_orders``: spot order objects from ``allOrders`` (REST or WS API), binance-api.md §10.1.
+"""Dataset ``spot_orders``: spot order objects from ``allOrders`` (REST or WS API).
 
-One row per order VERSION seen by a fetch: an order is mutable until terminal, so the same (symbol, order_id) can
-appear in several partitions/ingests; the catalog's ``spot_orders`` view keeps the greatest ``update_time``.
-Partition day = UTC date of ``update_time``.
-
-Types: every decimal is ``decimal128(38, 8)``: spot JSON renders amounts with the asset precision, 8 decimals at
-most, and scale 8 keeps DuckDB's ``price * executed_qty`` at DECIMAL(38,16) (22 integer digits: no overflow).
-``cummulative_quote_qty`` can be NEGATIVE for old orders (Binance: "not available") and is kept as sent.
-``working_time`` / ``trailing_time`` ``-1`` ("not yet working / not yet active") are stored as NULL.
-Every conditional field is a nullable column; unknown future fields go to ``extra`` (JSON).
+One row per order version seen, partitioned by the UTC day of ``update_time``; the catalog's view keeps the latest.
+Every decimal is ``decimal128(38, 8)``; ``working_time``/``trailing_time`` ``-1`` are NULL; ``cummulative_quote_qty``
+may be negative (Binance's "not available") and is kept as sent; unknown fields go to ``extra``. Why:
+docs/design/storage.md; fields: docs/binance-facts.md §Order objects.
 """
 
 from __future__ import annotations
@@ -19,12 +14,7 @@ from datetime import datetime
 import pyarrow as pa
 
 from pipeline.storage.schemas.columns import TS, Col, build_table, check_required, dec, schema_of
-
-TABLE = "spot_orders"
-KEY = ("symbol", "order_id")
-VERSION = "update_time"  # which row of a key is newest
-DAY_COLUMN = "update_time"  # partition day = UTC date of this column
-SORT_BY = ("symbol", "update_time", "order_id")
+from pipeline.storage.schemas.spec import TableSpec
 
 ORDER_COLUMNS: tuple[Col, ...] = (
     Col("symbol", pa.string(), "symbol", nullable=False),
@@ -70,6 +60,16 @@ META_COLUMNS: tuple[Col, ...] = (
 )
 COLUMNS: tuple[Col, ...] = (META_COLUMNS[0], *ORDER_COLUMNS, *META_COLUMNS[1:])
 SCHEMA: pa.Schema = schema_of(COLUMNS)
+SPEC = TableSpec(
+    name="spot_orders",
+    schema=SCHEMA,
+    key=("symbol", "order_id"),
+    version="update_time",
+    sort_by=("symbol", "update_time", "order_id"),
+    partition_by="update_time",
+    write="merge-versions",
+)
+SPECS: tuple[TableSpec, ...] = (SPEC,)
 
 
 def from_api(rows: Sequence[dict], *, account: str, source: str, ingested_at: datetime | int) -> pa.Table:
