@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.storage import lake
-from pipeline.storage.schemas import module_for, schema_for
+from pipeline.storage.schemas import spec_for
 from pipeline.times import DAY_MS, day_start_ms
 
 MEMORY_LIMIT = "256MB"  # DuckDB's share of the 600 MB an export ingest may use; it spills above it
@@ -49,10 +49,10 @@ def merge_day_stream(
 ) -> lake.StagedPartition:
     """Stage ``day``'s partition: the ``new`` rows (in ``table``'s schema, stream order) merged with the ``stored``
     partition file, newest version per key; returns the staged file for :func:`lake.publish_partition`."""
-    module = module_for(table)
-    schema = schema_for(table)
-    key = ", ".join(module.KEY)
-    version = module.VERSION
+    spec = spec_for(table)
+    schema = spec.schema
+    key = ", ".join(spec.key)
+    version = spec.version
     content = ", ".join(n for n in schema.names if n != "ingested_at")
     cols = ", ".join(schema.names)
     reader = pa.RecordBatchReader.from_batches(schema.append(pa.field(_SEQ, pa.int64())), _with_sequence(new, schema))
@@ -73,7 +73,7 @@ def merge_day_stream(
                      CASE WHEN {_SRC} = 0 AND _same_new > 0 THEN 2 WHEN {_SRC} = 1 THEN 1 ELSE 0 END DESC,
                      {_SEQ} DESC
         ) = 1
-        ORDER BY {", ".join(module.SORT_BY)}
+        ORDER BY {", ".join(spec.sort_by)}
     """
     path = lake.temp_path(staging, prefix=lake.TEMP_PREFIX, suffix=lake.TEMP_SUFFIX)
     spill = staging / f"duckdb-{path.name}"
@@ -101,7 +101,7 @@ def _write_stream(
     """Row groups from DuckDB's sorted stream, each cast back to the lake schema (DuckDB hands out microseconds;
     a cast that would lose anything raises) and checked like any partition; fsynced; returns the row count."""
     lo, hi = day_start_ms(day), day_start_ms(day) + DAY_MS
-    day_column = module_for(table).DAY_COLUMN
+    day_column = spec_for(table).partition_by
     rows = 0
     with open(path, "xb") as fh:
         with pq.ParquetWriter(
