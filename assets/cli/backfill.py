@@ -39,6 +39,7 @@ class BackfillFailed(PermanentError):
 class BackfillSummary:
     runs: list[str] = field(default_factory=list)
     spot_weight: int | None = None
+    trades_weight: int | None = None
     exports_created: int = 0
     exports_ingested: list[str] = field(default_factory=list)
     exports_waiting: list[str] = field(default_factory=list)
@@ -112,6 +113,10 @@ def backfill(
         res = run_job(defs, inst, "spot_backfill", tags=tags, quiet=quiet)
         summary.runs.append(res.run_id)
         summary.spot_weight = _metadata(res, "spot_orders").get("weight_spent")
+    if select in ("trades", "all"):
+        res = run_job(defs, inst, "spot_trades_backfill", tags=tags, quiet=quiet)
+        summary.runs.append(res.run_id)
+        summary.trades_weight = _metadata(res, "spot_trades").get("weight")
     failures: list[str] = []  # one market's failure never stops the other's, nor the catalog rebuild
     if select in ("exports", "all"):
         try:
@@ -240,12 +245,13 @@ def run_backfill_command(args: argparse.Namespace, settings: Settings) -> int:
     print(
         f"backfill {start}..{end} ({args.select}) done: {len(summary.runs)} Dagster run(s)"
         + (f", spot weight {summary.spot_weight}" if summary.spot_weight is not None else "")
+        + (f", trades weight {summary.trades_weight}" if summary.trades_weight is not None else "")
         + (
             f", {summary.exports_created} export id(s) requested, {len(summary.exports_ingested)} ingested"
-            if args.select != "spot"
+            if args.select in ("exports", "all")
             else ""
         )
     )
-    if args.no_wait and args.select != "spot":
+    if args.no_wait and args.select in ("exports", "all"):
         print("exports: the link sensor (make ui) retrieves them when Binance has generated the files")
     return 0

@@ -40,7 +40,7 @@ FUTURES_ZERO_FILL_RETENTION_DAYS: Final = 3
 
 # -- weights --------------------------------------------------------------------------------------------------------
 # docs/binance-facts.md §Rate limits and weights: REST and WS API price a spot method alike. Keys are the client's
-# method names; open_orders costs 6 for one symbol and 80 for all.
+# method names; open_orders costs 6 for one symbol and 80 for all; myTrades 20, or 5 with orderId.
 SPOT_WEIGHTS: Final[dict[str, int]] = {
     "time": 1,
     "exchange_info": 20,
@@ -52,6 +52,8 @@ SPOT_WEIGHTS: Final[dict[str, int]] = {
     "open_order_lists": 6,
     "order": 4,
     "order_list": 4,
+    "my_trades": 20,
+    "my_trades_order": 5,
 }
 # docs/binance-facts.md §Rate limits and weights: opening a WS API connection costs 2 weight.
 WS_CONNECT_WEIGHT: Final = 2

@@ -72,6 +72,29 @@ class SpotApi:
     def open_order_lists(self) -> list[dict]:
         return self._call("open_order_lists", {}, weight=SPOT_WEIGHTS["open_order_lists"], signed=True)
 
+    def my_trades(
+        self,
+        symbol: str,
+        *,
+        order_id: int | None = None,
+        from_id: int | None = None,
+        start_time: int | None = None,
+        end_time: int | None = None,
+        limit: int = PAGE_LIMIT,
+    ) -> list[dict]:
+        """The account's trades of one symbol (docs/binance-facts.md §Spot myTrades): by ``order_id`` (weight 5,
+        optionally from ``from_id``), from a trade id, or in a window of at most 24 h (weight 20)."""
+        params = {
+            "symbol": symbol,
+            "orderId": order_id,
+            "fromId": from_id,
+            "startTime": start_time,
+            "endTime": end_time,
+            "limit": limit,
+        }
+        weight = SPOT_WEIGHTS["my_trades_order" if order_id is not None else "my_trades"]
+        return self._call("my_trades", params, weight=weight, signed=True)
+
     def order(self, symbol: str, *, order_id: int | None = None, orig_client_order_id: str | None = None) -> dict:
         if order_id is None and orig_client_order_id is None:
             raise ValueError("order() needs order_id or orig_client_order_id")
@@ -95,6 +118,7 @@ _REST_PATHS = {
     "open_order_lists": "/api/v3/openOrderList",
     "order": "/api/v3/order",
     "order_list": "/api/v3/orderList",
+    "my_trades": "/api/v3/myTrades",
 }
 
 

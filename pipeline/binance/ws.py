@@ -226,4 +226,5 @@ _WS_METHODS = {
     "open_order_lists": "openOrderLists.status",
     "order": "order.status",
     "order_list": "orderList.status",
+    "my_trades": "myTrades",
 }

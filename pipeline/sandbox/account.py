@@ -11,6 +11,7 @@ from pipeline.sandbox.books import Account
 from pipeline.sandbox.config import SandboxConfig
 from pipeline.sandbox.futures_history import futures_history
 from pipeline.sandbox.spot_history import SpotHistory
+from pipeline.sandbox.spot_trades import generate_spot_trades
 
 
 def generate_account(cfg: SandboxConfig, now_ms: int) -> Account:
@@ -31,6 +32,7 @@ def generate_account(cfg: SandboxConfig, now_ms: int) -> Account:
         usdm=futures_history(cfg, now_ms, "usdm"),
         pm_um=futures_history(cfg, now_ms, "pm_um"),
         busy_day=busy,
+        spot_trades=generate_spot_trades(cfg.seed, symbols, books),
     )
     acct.index_lists()
     return acct

@@ -13,6 +13,7 @@ from pipeline.sandbox.config import SandboxConfig
 
 if TYPE_CHECKING:
     from pipeline.sandbox.futures_history import FuturesHistory
+    from pipeline.sandbox.spot_trades import SpotTrades
 
 OPEN_STATUSES = ("NEW", "PARTIALLY_FILLED")
 ARCHIVABLE = ("CANCELED", "EXPIRED", "EXPIRED_IN_MATCH")
@@ -127,6 +128,7 @@ class Account:
     usdm: FuturesHistory
     pm_um: FuturesHistory
     busy_day: dict[str, Any]
+    spot_trades: dict[str, SpotTrades] = field(default_factory=dict)
     list_times: list[int] = field(default_factory=list)
     lists_by_time: list[dict] = field(default_factory=list)
     list_ids: list[int] = field(default_factory=list)

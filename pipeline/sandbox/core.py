@@ -24,6 +24,7 @@ from pipeline.sandbox.config import SandboxConfig
 from pipeline.sandbox.derivatives import DerivativesApi, Export
 from pipeline.sandbox.futures_rest import FuturesRestApi
 from pipeline.sandbox.limits import WeightLimiter, scaled_interval
+from pipeline.sandbox.spot_trades import SUPPORTED_COMBINATIONS, SpotTrades, my_trades_weight
 from pipeline.times import now_ms
 
 _INT_RE = re.compile(r"^-?[0-9]{1,20}$")
@@ -161,6 +162,7 @@ class Exchange(FuturesRestApi, DerivativesApi):
             Endpoint("/api/v3/order", "spot", True, self.spot_order, spot["order"]),
             Endpoint("/api/v3/orderList", "spot", True, self.spot_order_list, spot["order_list"]),
             Endpoint("/api/v3/openOrderList", "spot", True, self.spot_open_order_lists, spot["open_order_lists"]),
+            Endpoint("/api/v3/myTrades", "spot", True, self.spot_my_trades, lambda p: my_trades_weight(p.items)),
             Endpoint("/fapi/v1/ping", "futures", False, lambda p: {}, ping, False),
             Endpoint("/fapi/v1/time", "futures", False, self.spot_time, fut_time, False),
             Endpoint("/fapi/v1/exchangeInfo", "futures", False, self.futures_exchange_info, fut_info, False),
@@ -209,6 +211,7 @@ class Exchange(FuturesRestApi, DerivativesApi):
         "orderList.status": "/api/v3/orderList",
         "openOrderLists.status": "/api/v3/openOrderList",
         "allOrderLists": "/api/v3/allOrderList",
+        "myTrades": "/api/v3/myTrades",
     }
 
     # -------------------------------------------------------------------------------------------------------
@@ -479,6 +482,35 @@ class Exchange(FuturesRestApi, DerivativesApi):
             raise ApiError(400, -2013, "Order list does not exist.")
         return _copy_list(row)
 
+    def spot_my_trades(self, p: Params) -> list[dict]:
+        """``myTrades`` (REST and WS API alike; docs/binance-facts.md §Spot myTrades)."""
+        self._book(p)  # -1121 for an unknown or delisted symbol
+        trades = self.account.spot_trades.get(p.text("symbol") or "") or SpotTrades("")
+        order_id, from_id = p.int("orderId"), p.int("fromId")
+        start, end = p.int("startTime"), p.int("endTime")
+        limit = p.limit()
+        given = {
+            k
+            for k, v in (("orderId", order_id), ("fromId", from_id), ("startTime", start), ("endTime", end))
+            if v is not None
+        }
+        if frozenset(given) not in SUPPORTED_COMBINATIONS:
+            raise ApiError(400, -1128, "Combination of optional parameters invalid.")
+        if start is not None and end is not None:
+            if end < start:
+                raise mandatory("endTime")  # UNCONFIRMED, as for allOrders
+            if end - start > facts.SPOT_WINDOW_MS:
+                raise ApiError(400, -1127, "More than 24 hours between startTime and endTime.")
+        if order_id is not None:
+            rows = trades.of_order(order_id, from_id, limit)
+        elif from_id is not None:
+            rows = trades.from_id(from_id, limit)
+        elif start is not None or end is not None:
+            rows = trades.between(start, end, limit)
+        else:
+            rows = trades.recent(limit)
+        return [dict(t) for t in rows]
+
     def spot_open_order_lists(self, p: Params) -> list[dict]:
         return [_copy_list(r) for r in self.account.order_lists if r["listOrderStatus"] == "EXECUTING"]
 
@@ -498,8 +530,11 @@ class Exchange(FuturesRestApi, DerivativesApi):
                 row["archived"] = o["orderId"] in book.archived_ids
                 target.append(row)
         spot.sort(key=lambda r: (r["symbol"], r["orderId"]))
+        trades = [dict(t) for name, book in sorted(acct.spot_trades.items()) for t in book.trades]
         return {
             "spot_orders": spot,
+            "spot_trades": [t for t in trades if acct.symbols[t["symbol"]].listed],
+            "delisted_trades": [t for t in trades if not acct.symbols[t["symbol"]].listed],
             "spot_order_lists": [_copy_list(r) for r in acct.order_lists],
             "usdm_orders": self.orders_as_of("usdm", at),
             "pm_um_orders": self.orders_as_of("pm_um", at),

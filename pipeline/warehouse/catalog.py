@@ -53,6 +53,8 @@ VIEW_COMMENTS = {
     "futures_orders": "USD-M futures orders (exports + REST), latest version per (account, symbol, order_id).",
     "pm_um_orders": "Portfolio Margin UM orders (exports), latest version per (account, symbol, order_id); "
     "overlapping exports may repeat an order, it appears once here.",
+    "spot_trades": "Spot fills (myTrades), one row per (account, symbol, trade_id); qty in base_asset, price and "
+    "quote_qty in quote_asset, commission in commission_asset.",
     "orders": "All markets in one view (market = spot | usdm | pm_um), common columns. quote_qty = spot "
     "cummulative_quote_qty / futures cum_quote; avg_price = quote_qty / executed_qty for spot (exact, "
     "8 decimals), Binance's avgPrice for futures; NULL when nothing executed or quote unknown (<0).",
@@ -357,6 +359,7 @@ def _view_definitions(
         ),
         ("futures_orders", latest("futures_orders")),
         ("pm_um_orders", latest("pm_um_orders")),
+        ("spot_trades", latest("spot_trades")),
         ("orders", orders_sql({m: cols[t] for m, t in MARKET_TABLES.items()})),
         ("daily_activity", DAILY_ACTIVITY_SQL),
         ("lake_files", lake_files_sql(root, lake_root, [t for t in TABLES if files[t]])),

@@ -24,6 +24,7 @@ from pipeline.sandbox.testing import start_sandbox
 from pipeline.settings import Settings
 from pipeline.storage import lake
 from pipeline.storage.schemas import spot_order_lists
+from pipeline.times import day_start_ms, day_window
 from tests.support.assets import lake_rows, partition_days, sandbox_settings, truth_spot_orders
 
 DAYS = 60
@@ -259,3 +260,23 @@ def test_daily_job_uses_plain_windows_over_active_symbols(sandbox, window, tmp_p
     assert plan["strategies"]["windows"]["symbols"] >= len(traded)
     assert mats["spot_orders"]["discovery"].value is None  # the index asset just refreshed it
     assert "spot_open_orders" in mats and partition_days(data, "spot_orders") == [day]
+
+
+def test_cli_backfill_of_trades_equals_truth(sandbox, window, tmp_path, monkeypatch) -> None:
+    from tests.support.trades import api_shape, lake_shape
+
+    data = tmp_path / "data"
+    settings = _settings(monkeypatch, sandbox, data)
+    start, end = window
+    argv = ["backfill", "--start", start.isoformat(), "--end", end.isoformat(), "--quiet"]
+    assert main([*argv, "--select", "spot"], settings) == 0
+    before = sandbox.stats()["weight"]["spot"]
+    assert main([*argv, "--select", "trades"], settings) == 0
+    spent = sandbox.stats()["weight"]["spot"] - before
+
+    lo, hi = day_start_ms(start), day_window(end)[1]
+    want = sorted(api_shape(t) for t in sandbox.truth()["spot_trades"] if lo <= t["time"] <= hi)
+    assert sorted(lake_shape(r) for r in lake_rows(data, "spot_trades")) == want
+    assert partition_days(data, "spot_trades")[0] == start
+    active = len(sandbox.truth()["active"])
+    assert spent * 5 <= active * DAYS * SPOT_WEIGHTS["my_trades"] + 2 * SPOT_WEIGHTS["time"]

@@ -21,6 +21,7 @@ from tests.support.assets import sandbox_settings
 JOBS = (
     "spot_daily",
     "spot_backfill",
+    "spot_trades_backfill",
     "export_requests",
     "warehouse_build",
     "futures_order_export_retrieval",
@@ -39,6 +40,7 @@ def test_definitions_load_and_every_job_resolves() -> None:
         "spot_orders",
         "spot_order_lists",
         "spot_open_orders",
+        "spot_trades",
         "warehouse",
         "futures_order_exports",
         "futures_order_export_links",

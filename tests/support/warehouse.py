@@ -249,4 +249,29 @@ def write_every_table(data_dir: Path, day: date = date(2024, 1, 1)) -> Path:
     write(data_dir, "spot_order_lists", "main", day, [order_list_row(BIG_ID, time=at, members=(BIG_ID + 1, 1))])
     write(data_dir, "futures_orders", "main", day, [futures_row(BIG_ID, price=BIG_PRICE, qty=BIG_QTY, time=at)])
     write(data_dir, "pm_um_orders", "main", day, [futures_row(BIG_ID + 2, market="pm_um", time=at)])
+    write(data_dir, "spot_trades", "main", day, [spot_trade_row(BIG_ID + 3, order_id=1, time=at)])
     return data_dir
+
+
+def spot_trade_row(trade_id: int, *, order_id: int, time: str, symbol: str = "BTCUSDT") -> dict[str, Any]:
+    """A fill of a double-breaking size: quote_qty = price * qty has 17 significant digits."""
+    return {
+        "account": "main",
+        "symbol": symbol,
+        "trade_id": trade_id,
+        "order_id": order_id,
+        "order_list_id": -1,
+        "price": BIG_PRICE,
+        "qty": BIG_QTY,
+        "quote_qty": "121932631112.63526",
+        "commission": "0.00012345",
+        "commission_asset": "BNB",
+        "base_asset": "BTC",
+        "quote_asset": "USDT",
+        "time": ms(time),
+        "is_buyer": True,
+        "is_maker": False,
+        "is_best_match": True,
+        "source": "rest_myTrades",
+        "ingested_at": ms(time),
+    }

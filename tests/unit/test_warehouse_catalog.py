@@ -24,6 +24,7 @@ ALL_VIEWS = {
     "spot_open_orders",
     "futures_orders",
     "pm_um_orders",
+    "spot_trades",
     "orders",
     "daily_activity",
     "lake_files",
@@ -278,7 +279,14 @@ def test_daily_activity_definitions(lake: Path) -> None:
 
 
 def test_tables_constant_matches_contract() -> None:
-    assert TABLES == ("spot_orders", "spot_order_lists", "spot_open_orders", "futures_orders", "pm_um_orders")
+    assert TABLES == (
+        "spot_orders",
+        "spot_order_lists",
+        "spot_open_orders",
+        "futures_orders",
+        "pm_um_orders",
+        "spot_trades",
+    )
 
 
 def test_snapshots_pin_files_and_are_collected(lake: Path) -> None:

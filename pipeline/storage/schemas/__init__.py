@@ -10,10 +10,10 @@ from types import ModuleType
 
 import pyarrow as pa
 
-from pipeline.storage.schemas import futures_orders, spot_open_orders, spot_order_lists, spot_orders
+from pipeline.storage.schemas import futures_orders, spot_open_orders, spot_order_lists, spot_orders, spot_trades
 from pipeline.storage.schemas.spec import TableSpec, WriteMode
 
-_DATASETS = (spot_orders, spot_order_lists, spot_open_orders, futures_orders)
+_DATASETS = (spot_orders, spot_order_lists, spot_open_orders, futures_orders, spot_trades)
 SPECS: dict[str, TableSpec] = {spec.name: spec for module in _DATASETS for spec in module.SPECS}
 TABLES: tuple[str, ...] = tuple(SPECS)
 _MODULES: dict[str, ModuleType] = {spec.name: module for module in _DATASETS for spec in module.SPECS}
