@@ -8,6 +8,7 @@ the rows come in as an Arrow stream and go out as row groups. See docs/design/ex
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterable, Iterator
 from datetime import date
 from pathlib import Path
@@ -18,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.storage import lake
-from pipeline.storage.schemas import spec_for
+from pipeline.storage.schemas import TableSpec
 from pipeline.times import DAY_MS, day_start_ms
 
 MEMORY_LIMIT = "256MB"  # DuckDB's share of the 600 MB an export ingest may use; it spills above it
@@ -40,28 +41,31 @@ def _with_sequence(batches: Iterable[pa.RecordBatch], schema: pa.Schema) -> Iter
 
 def merge_day_stream(
     staging: Path,
-    table: str,
+    spec: TableSpec,
     account: str,
     day: date,
     new: Iterable[pa.RecordBatch],
     *,
     stored: Path | None,
 ) -> lake.StagedPartition:
-    """Stage ``day``'s partition: the ``new`` rows (in ``table``'s schema, stream order) merged with the ``stored``
-    partition file, newest version per key; returns the staged file for :func:`lake.publish_partition`."""
-    spec = spec_for(table)
+    """Stage ``day``'s partition: the ``new`` rows (in ``spec``'s schema, stream order) merged with the ``stored``
+    partition file, newest version per ``spec.key``; returns the staged file for :func:`lake.publish_partition`.
+
+    The new rows are copied once into a DuckDB temporary table (spilled under the memory limit) before the merge
+    reads them: an Arrow stream can be read only once, and DuckDB may plan more than one scan of a view over it
+    (DuckDB 1.5 returned no rows at all for the windowed query straight over the stream).
+    """
     schema = spec.schema
     key = ", ".join(spec.key)
     version = spec.version
     content = ", ".join(n for n in schema.names if n != "ingested_at")
     cols = ", ".join(schema.names)
     reader = pa.RecordBatchReader.from_batches(schema.append(pa.field(_SEQ, pa.int64())), _with_sequence(new, schema))
-    old = f"SELECT {cols}, 0 AS {_SRC}, 0::BIGINT AS {_SEQ} FROM read_parquet(?)" if stored else None
-    union = f"SELECT {cols}, 1 AS {_SRC}, {_SEQ} FROM new_rows" + (f" UNION ALL {old}" if old else "")
+    old = f" UNION ALL SELECT {cols}, 0 AS {_SRC}, 0::BIGINT AS {_SEQ} FROM read_parquet(?)" if stored else ""
+    load = f"CREATE TEMP TABLE src AS SELECT {cols}, 1 AS {_SRC}, {_SEQ} FROM new_rows{old}"
     # rank 2: a stored row the new rows repeat unchanged; 1: a new row; 0: a stored row the new rows changed
-    sql = f"""
-        WITH src AS ({union}),
-        tagged AS (
+    merge = f"""
+        WITH tagged AS (
             SELECT *, count(*) FILTER (WHERE {_SRC} = 1)
                 OVER (PARTITION BY {key}, {version}, hash({content})) AS _same_new
             FROM src
@@ -82,26 +86,24 @@ def merge_day_stream(
     try:
         con.execute("SET TimeZone = 'UTC'")
         con.register("new_rows", reader)
-        result = con.execute(sql, [str(stored)] if stored else [])
-        rows = _write_stream(path, table, account, day, schema, result.to_arrow_reader(OUT_BATCH_ROWS))
+        con.execute(load, [str(stored)] if stored else [])
+        con.unregister("new_rows")
+        result = con.execute(merge)
+        rows = _write_stream(path, spec, account, day, result.to_arrow_reader(OUT_BATCH_ROWS))
     except BaseException:
         path.unlink(missing_ok=True)
         raise
     finally:
         con.close()
-        for leftover in spill.glob("*"):
-            leftover.unlink(missing_ok=True)
-        spill.rmdir()
-    return lake.StagedPartition(table, account, day, path, rows, path.stat().st_size)
+        shutil.rmtree(spill, ignore_errors=True)
+    return lake.StagedPartition(spec.name, account, day, path, rows, path.stat().st_size)
 
 
-def _write_stream(
-    path: Path, table: str, account: str, day: date, schema: pa.Schema, reader: pa.RecordBatchReader
-) -> int:
+def _write_stream(path: Path, spec: TableSpec, account: str, day: date, reader: pa.RecordBatchReader) -> int:
     """Row groups from DuckDB's sorted stream, each cast back to the lake schema (DuckDB hands out microseconds;
     a cast that would lose anything raises) and checked like any partition; fsynced; returns the row count."""
     lo, hi = day_start_ms(day), day_start_ms(day) + DAY_MS
-    day_column = spec_for(table).partition_by
+    table, schema, day_column = spec.name, spec.schema, spec.partition_by
     rows = 0
     with open(path, "xb") as fh:
         with pq.ParquetWriter(

@@ -1,4 +1,4 @@
-"""A stream of record batches -> one lake partition per UTC day of the table's ``DAY_COLUMN``, all or nothing.
+"""A stream of record batches -> one lake partition per UTC day of the table's ``partition_by`` column, all or nothing.
 
 Days are staged as validated, sorted, fsynced Parquet files under ``$DATA_DIR/tmp/`` on writer threads while the
 stream is still being read; only once the whole stream has been read and each day merged with its stored rows (newest
@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 from pipeline.storage import lake
 from pipeline.storage.day_merge import merge_day_stream
 from pipeline.storage.leftovers import lake_lock, owner_tag
-from pipeline.storage.schemas import TableSpec, schema_for, spec_for
+from pipeline.storage.schemas import TableSpec, spec_for
 from pipeline.storage.versions import Versioning, days_with_repeats, duplicate_rows, repeated_keys
 from pipeline.times import DAY_MS, day_of, day_start_ms
 
@@ -84,15 +84,13 @@ class DayWriter:
     has moved past it. When the rows held in memory exceed :data:`BUFFER_BYTES` (a stream out of time order, where
     no day goes cold), every buffered day is spilled instead, as is, into one Arrow IPC file: cheap to write and to
     map back. A day with more than one part (spills, or rows that came after it was encoded) is merged at the end,
-    its parts in stream order. Rows of days outside ``wanted`` are only counted: they are never written.
+    its parts in stream order.
     """
 
-    def __init__(
-        self, staging: Path, table: str, account: str, wanted: set[int] | None, pool: ThreadPoolExecutor
-    ) -> None:
-        self.staging, self.table, self.account, self._wanted, self._pool = staging, table, account, wanted, pool
-        self._schema = schema_for(table)
-        self._day_column = spec_for(table).partition_by
+    def __init__(self, staging: Path, spec: TableSpec, account: str, pool: ThreadPoolExecutor) -> None:
+        self.staging, self.spec, self.account, self._pool = staging, spec, account, pool
+        self._schema = spec.schema
+        self._day_column = spec.partition_by
         self._buffered: dict[int, list[pa.RecordBatch]] = {}
         self._day_bytes: dict[int, float] = {}  # day -> Arrow bytes of its buffered rows
         self._last_batch: dict[int, int] = {}  # day -> number of the last batch with a row on it
@@ -100,17 +98,16 @@ class DayWriter:
         self._spills = 0
         self._queued: deque[Future[lake.StagedPartition]] = deque()
         self._parts: dict[int, list[Future[lake.StagedPartition] | _Spilled | pa.Table]] = {}
-        self.counts: dict[int, int] = {}  # day -> rows in the stream (outside days included)
+        self.counts: dict[int, int] = {}  # day -> rows in the stream
 
     def add(self, batch: pa.RecordBatch) -> None:
         self._batches += 1
         row_bytes = batch.nbytes / batch.num_rows  # nbytes is costly: once per batch, not per piece
         for day, piece in split_by_day(batch, self._day_column):
             self.counts[day] = self.counts.get(day, 0) + piece.num_rows
-            if self._wanted is None or day in self._wanted:
-                self._buffered.setdefault(day, []).append(piece)
-                self._day_bytes[day] = self._day_bytes.get(day, 0.0) + piece.num_rows * row_bytes
-                self._last_batch[day] = self._batches
+            self._buffered.setdefault(day, []).append(piece)
+            self._day_bytes[day] = self._day_bytes.get(day, 0.0) + piece.num_rows * row_bytes
+            self._last_batch[day] = self._batches
         if sum(self._day_bytes.values()) > BUFFER_BYTES:
             self._spill()
         for day in [d for d, last in self._last_batch.items() if last <= self._batches - COLD_BATCHES]:
@@ -130,7 +127,7 @@ class DayWriter:
         return {day: [p.result() if isinstance(p, Future) else p for p in parts] for day, parts in self._parts.items()}
 
     def stage(self, day: int, rows: pa.Table) -> lake.StagedPartition:
-        return lake.stage_partition(self.staging, self.table, self.account, day_from_number(day), rows)
+        return lake.stage_partition(self.staging, self.spec.name, self.account, day_from_number(day), rows)
 
     def part_batches(self, part: _Part) -> Iterator[pa.RecordBatch]:
         """A part's rows batch by batch, so a merge never holds a whole day; a staged file read is deleted."""
@@ -189,24 +186,23 @@ def write_days(
 ) -> DaysWritten:
     """MERGE ``batches`` (in ``table``'s schema) into the DAILY partitions of ``account``, keeping versions.
 
-    Every row goes to the day of its ``DAY_COLUMN``, inside ``days`` or not. A day's stored rows are merged with the
-    new ones (:mod:`pipeline.storage.day_merge`): a stored key the stream lacks is kept, the newest version of a key
-    wins, so a day is never replaced by a subset. A day of ``days`` without rows and without a partition gets an
-    empty one (its coverage is known); an existing one is left as it is. ``before_publish`` gets the stream's rows
-    per day once the stream is read, before anything is merged or published: raising there leaves the lake as it
-    was.
+    Every row goes to the day of its ``partition_by`` column, inside ``days`` or not. A day's stored rows are merged
+    with the new ones (:mod:`pipeline.storage.day_merge`): a stored key the stream lacks is kept, the newest version
+    of a key wins, so a day is never replaced by a subset. A day of ``days`` without rows and without a partition
+    gets an empty one (its coverage is known); an existing one is left as it is. ``before_publish`` gets the
+    stream's rows per day once the stream is read, before anything is merged or published: raising there leaves the
+    lake as it was.
     """
     spec = spec_for(table)
-    if spec.write != "merge-versions":
+    if spec.write != "merge-versions":  # a snapshot replaces its day: versions.write_day
         raise ValueError(f"{spec.name}: write_days merges days; the table's spec says {spec.write!r}")
-    table = spec.name
     wanted = {day_number(d) for d in days} if days is not None else set()
-    staging = Path(data_dir) / "tmp" / f"days-{table}-{owner_tag()}-{uuid.uuid4().hex}"
+    staging = Path(data_dir) / "tmp" / f"days-{spec.name}-{owner_tag()}-{uuid.uuid4().hex}"
     staging.mkdir(parents=True, exist_ok=False)
     try:
-        with lake_lock(data_dir, table, account), ThreadPoolExecutor(max_workers=WRITE_THREADS) as pool:
+        with lake_lock(data_dir, spec.name, account), ThreadPoolExecutor(max_workers=WRITE_THREADS) as pool:
             try:
-                writer = DayWriter(staging, table, account, None, pool)
+                writer = DayWriter(staging, spec, account, pool)
                 return _write(batches, writer, data_dir, wanted, pool, before_publish)
             except BaseException:
                 pool.shutdown(wait=True, cancel_futures=True)  # no writer may still write into the staging dir
@@ -224,9 +220,9 @@ def _write(
     before_publish: Callable[[dict[date, int]], None] | None,
 ) -> DaysWritten:
     """Stage every day while reading, find repeated keys, merge the days that need it, then publish them all."""
-    table, account = writer.table, writer.account
-    versioning = Versioning.of(table)
-    key_schema = pa.schema([schema_for(table).field(n) for n in versioning.columns])
+    spec, account = writer.spec, writer.account
+    versioning = Versioning.of(spec)
+    key_schema = pa.schema([spec.schema.field(n) for n in versioning.columns])
     keys: list[pa.RecordBatch] = []
     for batch in batches:
         writer.add(batch)
@@ -241,17 +237,17 @@ def _write(
     finals: dict[int, lake.StagedPartition] = {}
     for day in sorted(set(parts) | wanted):
         mine = parts.get(day, [])
-        stored = lake.partition_path(data_dir, table, account, day_from_number(day))
+        stored = lake.partition_path(data_dir, spec.name, account, day_from_number(day))
         if not mine:
             if not stored.is_file():  # coverage of a day without rows; a stored day is left as it is
-                finals[day] = writer.stage(day, schema_for(table).empty_table())
+                finals[day] = writer.stage(day, spec.schema.empty_table())
             continue
         if len(mine) == 1 and isinstance(mine[0], lake.StagedPartition) and day not in rework and not stored.is_file():
             finals[day] = mine[0]
             continue
         finals[day] = merge_day_stream(
             writer.staging,
-            table,
+            spec,
             account,
             day_from_number(day),
             (b for p in mine for b in writer.part_batches(p)),

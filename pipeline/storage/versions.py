@@ -144,7 +144,7 @@ def write_day(
     """Write one day as the table's spec says, atomically; returns the rows now stored.
 
     ``merge-versions``: ``new`` is merged into the stored day (:func:`merge_day`), so the day never shrinks.
-    ``replace-day`` and ``snapshot``: ``new`` replaces the day.
+    ``snapshot``: ``new`` replaces the day (an empty snapshot is an answer: nothing was open).
     """
     spec = spec_for(table)
     rows = merge_day(stored_day(data_dir, spec, account, day), new, spec) if spec.write == "merge-versions" else new
