@@ -7,7 +7,7 @@ STAMP   := $(VENV)/.installed-stamp
 PYTHON  ?= python3
 export DAGSTER_HOME ?= $(CURDIR)/.dagster
 
-.PHONY: run test test-unit ui lint bench install clean
+.PHONY: run test test-unit ui lint bench install clean schema
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+## make schema: regenerate docs/schema.md (every table and view column) after a schema or view change
+schema: $(STAMP)
+	$(BIN)/orderlake schema --output docs/schema.md
 
 ## make bench [QUICK=1]: side-by-side benchmarks, written to bench/results.md
 bench: $(STAMP)

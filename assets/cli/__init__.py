@@ -42,6 +42,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
     warehouse_cli.add_sql_arguments(sub.add_parser("sql", help="run SQL against the DuckDB catalog"))
     warehouse_cli.add_status_arguments(sub.add_parser("status", help="coverage report: what is in the lake"))
+    warehouse_cli.add_schema_arguments(sub.add_parser("schema", help="the schema reference of every table and view"))
 
     from pipeline.exports import cli as exports_cli
 
@@ -61,6 +62,10 @@ def main(argv: Sequence[str] | None = None, settings: Settings | None = None) ->
             from pipeline.sandbox import cli as sandbox_cli
 
             return sandbox_cli.run(args)
+        if args.command == "schema":  # describes the code's schemas, not a data dir
+            from pipeline.warehouse import cli as warehouse_cli
+
+            return warehouse_cli.run_schema(args)
         try:
             settings = settings or Settings.from_env()
         except ConfigurationError as exc:

@@ -27,16 +27,19 @@ from pipeline.times import day_start_ms
 TIME_SCALE = 120.0
 SPOT_HISTORY_DAYS = 120  # more than 90, so Binance's archive rule (zero-fill cancels vanish) shows up
 ANCHOR_FILE = "sandbox_demo.json"
-EXAMPLE_QUERIES = (
+EXAMPLE_QUERIES = (  # amounts per quote asset, never added across assets (tests/unit/test_warehouse_amounts.py)
     (
-        "Filled notional per market and month",
-        "SELECT market, strftime(day, '%Y-%m') AS month, sum(orders) AS orders, sum(filled_notional) AS notional "
-        "FROM daily_activity GROUP BY ALL ORDER BY month DESC, market LIMIT 9",
+        "Filled notional per month, market and quote asset",
+        "SELECT strftime(day, '%Y-%m') AS month, market, quote_asset, sum(orders) AS orders, "
+        "sum(filled_notional) AS filled_notional FROM daily_activity WHERE quote_asset IS NOT NULL "
+        "GROUP BY ALL ORDER BY month DESC, market, quote_asset LIMIT 12",
     ),
     (
-        "Largest spot fills (exact decimals)",
-        "SELECT symbol, order_id, side, price, executed_qty, price * executed_qty AS notional FROM spot_orders "
-        "WHERE status = 'FILLED' ORDER BY notional DESC LIMIT 5",
+        "Largest spot fills per quote asset (exact decimals)",
+        "SELECT quote_asset, symbol, order_id, side, price, executed_qty, cummulative_quote_qty AS filled "
+        "FROM spot_orders WHERE status = 'FILLED' AND quote_asset IS NOT NULL "
+        "QUALIFY row_number() OVER (PARTITION BY quote_asset ORDER BY cummulative_quote_qty DESC) <= 2 "
+        "ORDER BY quote_asset, filled DESC",
     ),
 )
 

@@ -21,6 +21,7 @@ import pyarrow as pa
 from pipeline.storage import schemas
 from pipeline.storage.atomic import atomic_path
 from pipeline.times import now_ms as wall_now_ms
+from pipeline.warehouse.amounts import DAILY_ACTIVITY_SQL, lake_symbols, orders_sql, symbols_sql, with_assets
 from pipeline.warehouse.compaction import compacted_sources, gc_compacted
 from pipeline.warehouse.reads import Source, describe, lit, q, read_parquet_sql, schemas_differ, table_glob
 from pipeline.warehouse.snapshots import (
@@ -32,41 +33,12 @@ from pipeline.warehouse.snapshots import (
     snapshot_id,
     snapshot_lake,
 )
+from pipeline.warehouse.symbols import KnownAssets, load_known_assets
+from pipeline.warehouse.views import MARKET_TABLES, SPECS, VIEWS
 
 CATALOG_FILE = "warehouse.duckdb"
 TABLES = schemas.TABLES
-MARKET_TABLES = {"spot": "spot_orders", "usdm": "futures_orders", "pm_um": "pm_um_orders"}
 STORAGE_COMPATIBILITY = "v1.0.0"
-DEFAULT_DECIMAL_SCALE = 8
-
-_TS = "TIMESTAMP WITH TIME ZONE"
-
-VIEW_COMMENTS = {
-    "spot_order_versions": "Every stored version of every spot order (a mutable order appears once per partition "
-    "and fetch that saw it). Source: lake/spot_orders.",
-    "spot_orders": "Spot orders, the LATEST version per (account, symbol, order_id): greatest update_time, "
-    "tie-break latest ingested_at. Decimals exact (DECIMAL).",
-    "spot_order_lists": "Spot order lists (OCO/OTO/OTOCO) from allOrderList, latest version per (account, "
-    "order_list_id) by transaction_time. Source: lake/spot_order_lists.",
-    "spot_open_orders": "Spot open orders of the latest snapshot per account (an empty latest snapshot means no "
-    "open orders).",
-    "futures_orders": "USD-M futures orders (exports + REST), latest version per (account, symbol, order_id).",
-    "pm_um_orders": "Portfolio Margin UM orders (exports), latest version per (account, symbol, order_id); "
-    "overlapping exports may repeat an order, it appears once here.",
-    "spot_trades": "Spot fills (myTrades), one row per (account, symbol, trade_id); qty in base_asset, price and "
-    "quote_qty in quote_asset, commission in commission_asset.",
-    "orders": "All markets in one view (market = spot | usdm | pm_um), common columns. quote_qty = spot "
-    "cummulative_quote_qty / futures cum_quote; avg_price = quote_qty / executed_qty for spot (exact, "
-    "8 decimals), Binance's avgPrice for futures; NULL when nothing executed or quote unknown (<0).",
-    "daily_activity": "Per UTC day the order was PLACED (column day, from orders.time), account, market and "
-    "symbol: orders placed, filled_orders (executed_qty > 0, includes partial fills later "
-    "canceled), fully_filled_orders (status FILLED), filled_notional = exact sum of quote_qty of "
-    "orders with executed_qty > 0 (quote unknown (<0) excluded and counted in "
-    "unknown_notional_orders), buy/sell split.",
-    "lake_files": "One row per Parquet partition file in the lake: table, account, date, rows, bytes, path. "
-    "Empty partitions (0 rows) are real: the day was fetched and had no orders.",
-    "coverage": "Per table and account: partitions present, first/last date, missing days between them, rows.",
-}
 
 
 @dataclass(frozen=True)
@@ -81,6 +53,8 @@ class CatalogResult:
     snapshot: Path | None = None  # the hard-link snapshot the views read (None: live)
     compacted: dict[str, tuple[Path, ...]] = field(default_factory=dict)  # closed-month files the views read
     months_compacted: int = 0  # of those, written by this build (the others reused)
+    unknown_assets: tuple[tuple[str, str], ...] = ()  # (market, symbol) in the lake whose assets no state file knows
+    asset_problems: tuple[str, ...] = ()  # state files that could not be read
 
 
 def catalog_path(data_dir: str | os.PathLike[str]) -> Path:
@@ -181,120 +155,6 @@ def open_orders_sql(base: str, cols: dict[str, str], glob: str | None) -> str:
     return sql
 
 
-def _decimal_scale(dtype: str) -> int | None:
-    if dtype.startswith("DECIMAL("):
-        return int(dtype[len("DECIMAL(") : -1].split(",")[1])
-    return None
-
-
-def _exact_ratio(num: str, den: str, num_scale: int, den_scale: int, out_scale: int) -> str:
-    """num / den rounded half-up to ``out_scale`` decimals, in integer arithmetic (DuckDB's DECIMAL / DECIMAL is a
-    DOUBLE). Only for num >= 0 and den > 0."""
-    un = f"CAST({num} * {10**num_scale} AS HUGEINT)"
-    ud = f"CAST({den} * {10**den_scale} AS HUGEINT)"
-    shift = 10 ** (out_scale + den_scale - num_scale) if out_scale + den_scale >= num_scale else 1
-    unit = "0." + "0" * (out_scale - 1) + "1" if out_scale else "1"
-    # DECIMAL(38,0) * DECIMAL(38,s) is an exact DECIMAL(38,s): the integer result scaled back, no float anywhere
-    return f"(CAST(({un} * {shift} + {ud} // 2) // {ud} AS DECIMAL(38,0)) * CAST('{unit}' AS DECIMAL(38,{out_scale})))"
-
-
-ORDERS_COLUMNS = (
-    "account",
-    "market",
-    "symbol",
-    "order_id",
-    "client_order_id",
-    "side",
-    "type",
-    "status",
-    "price",
-    "orig_qty",
-    "executed_qty",
-    "quote_qty",
-    "avg_price",
-    "time",
-    "update_time",
-    "date",
-)
-_ORDERS_TYPES = {
-    "account": "VARCHAR",
-    "market": "VARCHAR",
-    "symbol": "VARCHAR",
-    "order_id": "BIGINT",
-    "client_order_id": "VARCHAR",
-    "side": "VARCHAR",
-    "type": "VARCHAR",
-    "status": "VARCHAR",
-    "time": _TS,
-    "update_time": _TS,
-    "date": "DATE",
-}
-_DECIMAL_COLS = ("price", "orig_qty", "executed_qty", "quote_qty", "avg_price")
-
-
-def _market_exprs(market: str, cols: dict[str, str]) -> dict[str, tuple[str, str | None]]:
-    """Column name -> (SQL expression, source type) for one market's branch of the ``orders`` view."""
-
-    def col(name: str) -> tuple[str, str | None]:
-        return (q(name), cols[name]) if name in cols else ("NULL", None)
-
-    out = {c: col(c) for c in ORDERS_COLUMNS if c not in ("market", "quote_qty", "avg_price")}
-    out["market"] = (lit(market), "VARCHAR")
-    quote_name = "cummulative_quote_qty" if market == "spot" else "cum_quote"
-    out["quote_qty"] = col(quote_name)
-    filled = "executed_qty > 0" if "executed_qty" in cols else "false"
-    if market == "spot":
-        qs, es = _decimal_scale(cols.get(quote_name, "")), _decimal_scale(cols.get("executed_qty", ""))
-        if qs is not None and es is not None:
-            ratio = _exact_ratio(q(quote_name), "executed_qty", qs, es, max(qs, es, DEFAULT_DECIMAL_SCALE))
-            # a negative cummulativeQuoteQty (old orders) means "unknown"
-            out["avg_price"] = (
-                f"CASE WHEN {filled} AND {q(quote_name)} >= 0 THEN {ratio} END",
-                f"DECIMAL(38,{max(qs, es, DEFAULT_DECIMAL_SCALE)})",
-            )
-        else:
-            out["avg_price"] = ("NULL", None)
-    else:
-        # Binance sends avgPrice "0" for orders that never traded: NULL, like spot
-        out["avg_price"] = (
-            (f"CASE WHEN {filled} THEN avg_price END", cols["avg_price"]) if "avg_price" in cols else ("NULL", None)
-        )
-    return out
-
-
-def orders_sql(branches: dict[str, dict[str, str]]) -> str:
-    """UNION ALL of the market views with explicit casts.
-
-    The casts matter: DuckDB's union of DECIMAL(38,8) and DECIMAL(38,12) is DECIMAL(38,8) (it would ROUND), so every
-    decimal column is cast to DECIMAL(38, max scale over the markets) first.
-    """
-    exprs = {m: _market_exprs(m, cols) for m, cols in branches.items()}
-    types = dict(_ORDERS_TYPES)
-    for c in _DECIMAL_COLS:
-        scales = [_decimal_scale(t or "") for e in exprs.values() for _, t in [e[c]]]
-        types[c] = f"DECIMAL(38,{max([s for s in scales if s is not None] + [DEFAULT_DECIMAL_SCALE])})"
-    parts = []
-    for market, ex in exprs.items():
-        select = ", ".join(f"CAST({ex[c][0]} AS {types[c]}) AS {q(c)}" for c in ORDERS_COLUMNS)
-        parts.append(f"SELECT {select} FROM {q(MARKET_TABLES[market])}")
-    return "\nUNION ALL\n".join(parts)
-
-
-DAILY_ACTIVITY_SQL = """
-SELECT CAST(timezone('UTC', coalesce("time", update_time)) AS DATE) AS day, account, market, symbol,
-       count(*) AS orders,
-       count(*) FILTER (WHERE executed_qty > 0) AS filled_orders,
-       count(*) FILTER (WHERE status = 'FILLED') AS fully_filled_orders,
-       coalesce(sum(quote_qty) FILTER (WHERE executed_qty > 0 AND quote_qty >= 0), 0) AS filled_notional,
-       coalesce(sum(quote_qty) FILTER (WHERE executed_qty > 0 AND quote_qty >= 0 AND side = 'BUY'), 0)
-           AS buy_notional,
-       coalesce(sum(quote_qty) FILTER (WHERE executed_qty > 0 AND quote_qty >= 0 AND side = 'SELL'), 0)
-           AS sell_notional,
-       count(*) FILTER (WHERE executed_qty > 0 AND (quote_qty IS NULL OR quote_qty < 0)) AS unknown_notional_orders
-FROM orders
-GROUP BY ALL
-"""
-
 _LAKE_FILES_COLS = [
     ("table_name", "VARCHAR"),
     ("account", "VARCHAR"),
@@ -336,36 +196,55 @@ GROUP BY ALL
 
 # -- build ------------------------------------------------------------------------------------------------------------
 def _view_definitions(
-    con: Any, root: Path, lake_root: Path, files: dict[str, int], sources: dict[str, Source]
-) -> list[tuple[str, str]]:
-    """(view name, SELECT) in dependency order; ``root`` holds the <table>/account=/date= tree of every day file."""
+    con: Any, root: Path, lake_root: Path, files: dict[str, int], sources: dict[str, Source], known: KnownAssets
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(view name, SELECT) in the registry's order, and the lake's (market, symbol) pairs; ``root`` holds the
+    <table>/account=/date= tree of every day file."""
     src = {t: source_sql(con, t, sources[t]) for t in TABLES}
     cols = {t: describe(con, src[t]) for t in TABLES}
 
     def latest(table: str, base: str | None = None) -> str:
         return latest_sql(base or src[table], cols[table], schemas.spec_for(table))
 
+    def versions(table: str, market: str) -> str:
+        return with_assets(src[table], cols[table], market)
+
+    pairs = lake_symbols(con, src)
+    open_orders = versions("spot_open_orders", "spot")
     views = [
-        ("spot_order_versions", src["spot_orders"]),
+        ("symbols", symbols_sql(pairs, known)),
+        ("spot_order_versions", versions("spot_orders", "spot")),
         ("spot_orders", latest("spot_orders", "SELECT * FROM spot_order_versions")),
         ("spot_order_lists", latest("spot_order_lists")),
         (
             "spot_open_orders",
             open_orders_sql(
-                src["spot_open_orders"],
+                open_orders,
                 cols["spot_open_orders"],
                 table_glob(root, "spot_open_orders") if files["spot_open_orders"] else None,
             ),
         ),
-        ("futures_orders", latest("futures_orders")),
-        ("pm_um_orders", latest("pm_um_orders")),
+        ("futures_order_versions", versions("futures_orders", "usdm")),
+        ("futures_orders", latest("futures_orders", "SELECT * FROM futures_order_versions")),
+        ("pm_um_order_versions", versions("pm_um_orders", "pm_um")),
+        ("pm_um_orders", latest("pm_um_orders", "SELECT * FROM pm_um_order_versions")),
         ("spot_trades", latest("spot_trades")),
-        ("orders", orders_sql({m: cols[t] for m, t in MARKET_TABLES.items()})),
+        (
+            "orders",
+            orders_sql(
+                {m: {**cols[t], "base_asset": "VARCHAR", "quote_asset": "VARCHAR"} for m, t in MARKET_TABLES.items()}
+            ),
+        ),
         ("daily_activity", DAILY_ACTIVITY_SQL),
         ("lake_files", lake_files_sql(root, lake_root, [t for t in TABLES if files[t]])),
         ("coverage", COVERAGE_SQL),
     ]
-    return views
+    if [name for name, _ in views] != [v.name for v in VIEWS]:
+        raise ValueError(
+            "the catalog's views and their registry (pipeline/warehouse/views.py) differ: "
+            f"{[name for name, _ in views]} vs {[v.name for v in VIEWS]}; register every view, in build order"
+        )
+    return views, pairs
 
 
 def _clean_stale_temps(directory: Path) -> None:
@@ -411,15 +290,16 @@ def build_catalog(
     else:
         files, root = {t: has_files(lake_root, t) for t in TABLES}, lake_root
         sources = {t: Source(days=table_glob(lake_root, t)) if files[t] else Source() for t in TABLES}
+    known = load_known_assets(data_dir)
     counts: dict[str, int] = {}
     with atomic_path(final, prefix=f".{CATALOG_FILE}.", suffix=".tmp") as tmp:
         try:
             con = duckdb.connect(str(tmp), config={"storage_compatibility_version": STORAGE_COMPATIBILITY})
             try:
-                for name, select in _view_definitions(con, root, lake_root, files, sources):
+                views, pairs = _view_definitions(con, root, lake_root, files, sources, known)
+                for name, select in views:
                     con.execute(f"CREATE OR REPLACE VIEW {q(name)} AS {select}")
-                    if name in VIEW_COMMENTS:
-                        con.execute(f"COMMENT ON VIEW {q(name)} IS {lit(VIEW_COMMENTS[name])}")
+                    con.execute(f"COMMENT ON VIEW {q(name)} IS {lit(SPECS[name].description)}")
                     counts[name] = int(con.execute(f"SELECT count(*) FROM {q(name)}").fetchall()[0][0])
                 con.execute("CHECKPOINT")
             finally:
@@ -439,6 +319,8 @@ def build_catalog(
         snapshot=snap_root,
         compacted={t: src.compacted for t, src in sources.items() if src.compacted},
         months_compacted=written,
+        unknown_assets=tuple(p for p in pairs if p not in known.symbols),
+        asset_problems=known.problems,
     )
 
 

@@ -58,6 +58,14 @@ def add_status_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--account", help="only this account (default: every account found)")
 
 
+def add_schema_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Print the schema reference: every lake table and catalog view with each column's type, asset or unit, "
+        "nullability, Binance source field and meaning (the repository keeps it as docs/schema.md)."
+    )
+    parser.add_argument("--output", "-o", type=Path, help="write to FILE (e.g. docs/schema.md) instead of stdout")
+
+
 def _err(message: str) -> int:
     print(f"error: {message}", file=sys.stderr)
     return 1
@@ -243,6 +251,19 @@ def render_table(
     else:
         out.append(f"({total} {noun})")
     return "\n".join(out) + "\n"
+
+
+# -- schema -----------------------------------------------------------------------------------------------------------
+def run_schema(args: argparse.Namespace) -> int:
+    from pipeline.warehouse.schema_doc import render
+
+    text = render()
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        atomic_write(args.output, text)
+        print(f"wrote {args.output}", file=sys.stderr)
+    return 0
 
 
 # -- status -----------------------------------------------------------------------------------------------------------

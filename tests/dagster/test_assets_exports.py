@@ -24,8 +24,10 @@ from pipeline.storage.schemas import futures_orders
 from tests.support.assets import lake_rows, partition_days, sandbox_settings
 from tests.support.exports import EXPORT_SANDBOX, FROM_EXPORT
 
-# processing takes four poll cycles or more, so the sensor is seen skipping while files are generated
-SANDBOX = {**EXPORT_SANDBOX, "export_processing_seconds": 4 * 3600.0}
+# Processing takes four poll cycles or more, so the sensor is seen skipping while files are generated. Links live
+# 7 days (the SDK's variant, docs/binance-facts.md §Export link lifetime): at the sandbox's speed the 24 h variant is
+# 24 s of wall time, which one retrieval run can outlast on a loaded machine; expiry has tests of its own.
+SANDBOX = {**EXPORT_SANDBOX, "export_processing_seconds": 4 * 3600.0, "export_link_ttl_seconds": 7 * 86_400.0}
 
 
 def _year() -> tuple[date, date]:

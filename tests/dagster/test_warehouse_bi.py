@@ -18,21 +18,11 @@ import pytest
 import sqlalchemy
 
 from pipeline.warehouse.catalog import build_catalog
+from pipeline.warehouse.views import VIEWS as REGISTERED
 from tests.support.warehouse import BI_DAYS, BI_STATES, bi_rows, bi_writer, futures_row, write
 
 READ_SECONDS = 6.0
-VIEWS = (
-    "spot_orders",
-    "spot_order_versions",
-    "spot_order_lists",
-    "spot_open_orders",
-    "futures_orders",
-    "pm_um_orders",
-    "orders",
-    "daily_activity",
-    "lake_files",
-    "coverage",
-)
+VIEWS = tuple(v.name for v in REGISTERED)
 N_DAYS = len(BI_DAYS)
 CONSISTENT_TOTALS = {N_DAYS * BI_STATES[0] + k * (BI_STATES[1] - BI_STATES[0]) for k in range(N_DAYS + 1)}
 SUM_FOR = {n: n * (n + 1) // 2 for n in BI_STATES}

@@ -17,8 +17,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline.spot.index import SymbolIndex
 from pipeline.storage import lake
 from pipeline.warehouse import catalog
+from pipeline.warehouse.symbols import record_futures_exchange_info
 
 
 def table_schema(table: str) -> pa.Schema:
@@ -233,9 +235,35 @@ BIG_ID = 2**60 + 7  # futures ids exceed 2^53
 BIG_PRICE, BIG_QTY = "98765432.1", "1234.5678"
 
 
+def record_assets(
+    data_dir: Path,
+    spot: dict[str, tuple[str, str]] | None = None,
+    futures: dict[str, tuple[str, str, str]] | None = None,
+    account: str = "main",
+) -> None:
+    """What exchangeInfo told the pipeline, written the way the pipeline writes it: spot (base, quote) into the
+    symbol index, futures (base, quote, margin) into the futures symbol file."""
+    if spot:
+        index = SymbolIndex.load(data_dir, account)
+        for symbol, (base, quote) in spot.items():
+            act = index.get(symbol)
+            act.status, act.base_asset, act.quote_asset = "listed", base, quote
+        index.save()
+    if futures:
+        info = {
+            "symbols": [
+                {"symbol": s, "baseAsset": b, "quoteAsset": q, "marginAsset": m} for s, (b, q, m) in futures.items()
+            ]
+        }
+        record_futures_exchange_info(data_dir, info, ms("2024-01-01T00:00:00"))
+
+
 def write_every_table(data_dir: Path, day: date = date(2024, 1, 1)) -> Path:
     """Rows in every lake table, so every view has rows: ids beyond 2^53 (also inside the order lists' members) and
-    decimals a double cannot hold."""
+    decimals a double cannot hold; the symbols' assets recorded."""
+    record_assets(
+        data_dir, {"BTCUSDT": ("BTC", "USDT"), "ETHBTC": ("ETH", "BTC")}, {"BTCUSDT": ("BTC", "USDT", "USDT")}
+    )
     at = f"{day.isoformat()}T10:00:00"
     write(
         data_dir,

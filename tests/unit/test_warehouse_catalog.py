@@ -18,6 +18,9 @@ from pipeline.warehouse.snapshots import gc_snapshots
 from tests.support.warehouse import futures_row, make_table, spot_row, write, write_raw
 
 ALL_VIEWS = {
+    "symbols",
+    "futures_order_versions",
+    "pm_um_order_versions",
     "spot_orders",
     "spot_order_versions",
     "spot_order_lists",
@@ -133,6 +136,8 @@ def test_orders_view_and_exact_decimals(lake: Path) -> None:
         "account",
         "market",
         "symbol",
+        "base_asset",
+        "quote_asset",
         "order_id",
         "client_order_id",
         "side",

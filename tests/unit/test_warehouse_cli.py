@@ -17,10 +17,18 @@ import pytest
 from pipeline.settings import Settings
 from pipeline.warehouse import cli
 from pipeline.warehouse.catalog import build_catalog
-from pipeline.warehouse.chart import png_markdown, render_daily_activity
+from pipeline.warehouse.chart import (
+    INLINE_MARKDOWN_LIMIT,
+    DayRow,
+    daily_activity_report,
+    load_daily_activity,
+    plain_number,
+    png_markdown,
+    summary_markdown,
+)
 from pipeline.warehouse.status import coverage_report
 from tests.support.exports import attempt
-from tests.support.warehouse import futures_row, ms, spot_row, write
+from tests.support.warehouse import futures_row, ms, record_assets, spot_row, write
 
 BIG = "123456789012.12345678"  # 20 significant digits: a float would lose the tail
 
@@ -196,16 +204,58 @@ def test_status_survives_missing_and_broken_state(tmp_path: Path, capsys: pytest
 
 # -- chart ----------------------------------------------------------------------------------------------------
 def test_chart_png_and_markdown(data: Path) -> None:
-    path = render_daily_activity(data)
+    report = daily_activity_report(data)
+    path = report.path
     assert path == data / "reports" / "daily_activity.png"
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     md = png_markdown(path)
     assert md.startswith("![daily activity](data:image/png;base64,")
     assert base64.b64decode(md.split(",", 1)[1].rstrip(")")) == path.read_bytes()
+    assert report.chart_markdown.split(",", 1)[1] == md.split(",", 1)[1]
     assert not list(path.parent.glob(".*tmp"))
 
 
 def test_chart_on_empty_lake(tmp_path: Path) -> None:
-    path = render_daily_activity(tmp_path / "empty", tmp_path / "x.png")
-    assert path.exists() and path.stat().st_size > 1000
-    assert io.BytesIO(path.read_bytes()).read(4) == b"\x89PNG"
+    report = daily_activity_report(tmp_path / "empty")
+    assert report.path.exists() and report.path.stat().st_size > 1000
+    assert io.BytesIO(report.path.read_bytes()).read(4) == b"\x89PNG"
+    assert report.summary_markdown == "No orders in the lake yet."
+
+
+def test_chart_rows_and_panels_are_per_quote_asset(tmp_path: Path) -> None:
+    d = tmp_path / "data"
+    day = date(2024, 1, 1)
+    at = "2024-01-01T10:00:00"
+    record_assets(d, {"BTCUSDT": ("BTC", "USDT"), "ETHBTC": ("ETH", "BTC")})
+    write(
+        d,
+        "spot_orders",
+        "main",
+        day,
+        [
+            spot_row(1, time=at),
+            spot_row(2, symbol="ETHBTC", price="0.05", qty="2", time=at),
+            spot_row(3, symbol="GONEUSDT", time=at),
+        ],
+    )
+    build_catalog(d)
+    rows = load_daily_activity(d)
+    assert {(r.quote_asset, r.notional) for r in rows} == {
+        ("USDT", Decimal(100)),
+        ("BTC", Decimal("0.1")),
+        (None, Decimal(100)),
+    }
+    report = daily_activity_report(d)
+    assert "| BTC | 1 | 0.1 |" in report.summary_markdown and "| USDT | 1 | 100 |" in report.summary_markdown
+    assert "| unknown | 1 | not summed |" in report.summary_markdown
+    assert len(report.summary_markdown) < INLINE_MARKDOWN_LIMIT
+
+
+def test_summary_stays_inline_sized_with_many_assets() -> None:
+    rows = [DayRow(date(2024, 1, 1), "spot", f"ASSET{i:03d}", 10**6, Decimal("123456789.12345678")) for i in range(200)]
+    text = summary_markdown(rows)
+    assert len(text) < INLINE_MARKDOWN_LIMIT and text.endswith("| … | | |")
+
+
+def test_log_axis_ticks_read_as_numbers() -> None:
+    assert [plain_number(v) for v in (0.01, 5, 1000, 20000, 3e6)] == ["0.01", "5", "1k", "20k", "3M"]

@@ -260,7 +260,7 @@ def test_union_by_name_only_where_the_schemas_differ(lake: Path) -> None:
     rebuilt = build_catalog(lake, now=NOW)
     assert rebuilt.months_compacted == 0
     assert reads(view_sql(rebuilt.path, "spot_order_versions")) == [("false", "false"), ("true", "true")]
-    assert reads(view_sql(rebuilt.path, "futures_orders")) == [("false", "false"), ("true", "false")]
+    assert reads(view_sql(rebuilt.path, "futures_order_versions")) == [("false", "false"), ("true", "false")]
     # a live catalog's glob may gain new columns after the build: always by name
     live = build_catalog(lake, snapshot=False)
     assert reads(view_sql(live.path, "spot_order_versions")) == [("true", "true")]
