@@ -24,7 +24,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from bench.core import Context, Figure, ScenarioResult, Target, fmt_int, fmt_s, run_child
-from pipeline.sandbox.exportfiles import HEADER, csv_name
+from pipeline.sandbox.export_dialects import API_HEADER as HEADER
+from pipeline.sandbox.export_dialects import file_name
 
 SEED = 7
 OFFSET_MINUTES = 480  # the file name says (UTC+8), like the website's default display timezone
@@ -92,7 +93,7 @@ def generate(rows: int, days: int, directory: str) -> dict[str, Any]:
     """Write the export ZIP (one CSV member named like Binance's, ``(UTC+8)`` in its name) and return its path."""
     rng = np.random.default_rng(SEED)
     created_ms = (START_S + days * 86400) * 1000
-    member = csv_name(created_ms, OFFSET_MINUTES)
+    member = file_name(created_ms, OFFSET_MINUTES, "api") + ".csv"
     path = Path(directory) / (member[:-4] + ".zip")
     with (
         zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf,

@@ -227,7 +227,7 @@ class _RowGroupWriter:
 
     def __init__(self, path: Path, schema: pa.Schema) -> None:
         self.writer = pq.ParquetWriter(
-            path, schema, compression=lake.COMPRESSION, use_dictionary=lake._dictionary_columns(schema)
+            path, schema, compression=lake.COMPRESSION, use_dictionary=lake.dictionary_columns(schema)
         )
         self.buffer: list[pa.Table] = []
         self.buffered = 0

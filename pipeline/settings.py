@@ -196,9 +196,26 @@ class Settings(BaseModel):
         "ORDERLAKE_EXPORT_UTC_OFFSET_MINUTES",
         None,
         "integer −720–840",
-        "display time zone of export files, if it can be neither inferred nor read from the file name",
+        "display time zone of export files when it cannot be proven from REST orders; it wins over the file's "
+        "`(UTC…)` labels and settles labels that disagree",
         ge=-720,
         le=840,
+    )
+    export_max_download_bytes: int = _setting(
+        "ORDERLAKE_EXPORT_MAX_DOWNLOAD_BYTES",
+        4 * 1024**3,
+        "integer ≥ 1",
+        "largest export file downloaded (real exports reach hundreds of MB)",
+        shown_default="`4294967296` (4 GiB)",
+        ge=1,
+    )
+    export_max_download_seconds: float = _setting(
+        "ORDERLAKE_EXPORT_MAX_DOWNLOAD_SECONDS",
+        3600.0,
+        "number > 0",
+        "longest time one export file transfer may take",
+        shown_default="`3600`",
+        gt=0,
     )
     budget_dir: Path = _setting(
         "ORDERLAKE_BUDGET_DIR",

@@ -117,14 +117,22 @@ def backfill(
         res = run_job(defs, inst, "spot_trades_backfill", tags=tags, quiet=quiet)
         summary.runs.append(res.run_id)
         summary.trades_weight = _metadata(res, "spot_trades").get("weight")
+    failures: list[str] = []  # one market's failure never stops the other's, nor the catalog rebuild
     if select in ("exports", "all"):
-        res = run_job(defs, inst, "export_requests", tags=tags, quiet=quiet)
-        summary.runs.append(res.run_id)
-        summary.exports_created = sum(int(_metadata(res, c.requests).get("ids_created", 0)) for c in CHAINS)
+        try:
+            res = run_job(defs, inst, "export_requests", tags=tags, quiet=quiet)
+            summary.runs.append(res.run_id)
+            summary.exports_created = sum(int(_metadata(res, c.requests).get("ids_created", 0)) for c in CHAINS)
+        except BackfillFailed as exc:
+            failures.append(str(exc))
         if wait:
-            _drive_exports(defs, inst, start, end, summary, quiet=quiet, sleep=sleep, timeout_s=wait_timeout_s)
+            failures += _drive_exports(
+                defs, inst, start, end, summary, quiet=quiet, sleep=sleep, timeout_s=wait_timeout_s
+            )
     res = run_job(defs, inst, "warehouse_build", tags={}, quiet=quiet)
     summary.runs.append(res.run_id)
+    if failures:
+        raise BackfillFailed("; ".join(failures) + " (the catalog was rebuilt with what did land)")
     return summary
 
 
@@ -138,10 +146,10 @@ def _drive_exports(
     quiet: bool,
     sleep: Callable[[float], None],
     timeout_s: float | None,
-) -> None:
-    """Poll and retrieve like the sensor does, until no export of this range is processing."""
+) -> list[str]:
+    """Poll and retrieve like the sensor does, until no export of this range is processing; returns the failures."""
     with dg.build_resources({"exports": defs.resources["exports"]}) as resources:
-        _poll_and_retrieve(
+        return _poll_and_retrieve(
             defs, inst, resources.exports.chain(), start, end, summary, quiet=quiet, sleep=sleep, timeout_s=timeout_s
         )
 
@@ -157,17 +165,24 @@ def _poll_and_retrieve(
     quiet: bool,
     sleep: Callable[[float], None],
     timeout_s: float | None,
-) -> None:
+) -> list[str]:
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    failures: list[str] = []
+    failed: set[str] = set()
     while True:
         for outcome in chain.poll_due():
             if outcome.status == "error":
-                raise BackfillFailed(outcome.message)
+                failures.append(outcome.message)
         for spec, entry in ready_for_retrieval(chain):
-            if day_of(entry.end_ms) < start or day_of(entry.start_ms) > end:
-                continue  # someone else's export (another range): the sensor takes care of it
+            if day_of(entry.end_ms) < start or day_of(entry.start_ms) > end or str(entry.download_id) in failed:
+                continue  # another range's export (the sensor takes care of it), or one that failed already
             req = retrieval_request(spec, entry)
-            res = run_job(defs, inst, spec.retrieval_job, tags=dict(req.tags), quiet=quiet)
+            try:
+                res = run_job(defs, inst, spec.retrieval_job, tags=dict(req.tags), quiet=quiet)
+            except BackfillFailed as exc:
+                failed.add(str(entry.download_id))
+                failures.append(str(exc))
+                continue
             summary.runs.append(res.run_id)
             summary.exports_ingested.append(str(entry.download_id))
         processing = [
@@ -178,10 +193,10 @@ def _poll_and_retrieve(
         total = len(summary.exports_ingested) + len(processing)
         progress.report("exports", len(summary.exports_ingested), total, note=f"{len(processing)} processing")
         if not processing:
-            return
+            return failures
         if deadline is not None and time.monotonic() > deadline:
             summary.exports_waiting = [e.describe() for e in processing]
-            return
+            return failures
         nxt = chain.ledger.next_poll_time(account=chain.account)
         sleep(max(0.05, (nxt / 1000 - time.time()) if nxt else 1.0))
 

@@ -278,9 +278,11 @@ def _partition_materializations(
         entry, rows = by_day[day.isoformat()]
         meta: dict = {"row_count": rows, "download_id": entry.download_id}
         if day == days[-1]:
+            awaiting = export_checks.open_orders_awaiting_final(chain.data_dir, table, chain.account)
             meta |= {
                 "run_rows": sum(e.rows or 0 for e in entries),
                 "exports": [chain.entry_metadata(str(e.download_id)) for e in entries],
+                "open_orders_awaiting_final": awaiting.num_rows,
             }
         yield dg.AssetMaterialization(asset_key=table, partition=day.isoformat(), metadata=meta)
 

@@ -16,7 +16,9 @@ class ExportsResource(dg.ConfigurableResource):
     monthly_limit: int | None  # ORDERLAKE_EXPORT_MONTHLY_LIMIT (None: Binance's quota), shared with the website
     allow_http_loopback: bool  # ORDERLAKE_ALLOW_HTTP_LOOPBACK: the sandbox serves files over http
     time_scale: float  # ORDERLAKE_TIME_SCALE: the sandbox's --time-scale; pacing durations are divided by it
-    utc_offset_minutes: int | None  # ORDERLAKE_EXPORT_UTC_OFFSET_MINUTES: last resort for a file's time zone
+    utc_offset_minutes: int | None  # ORDERLAKE_EXPORT_UTC_OFFSET_MINUTES: a file's time zone unless proven
+    max_download_bytes: int  # ORDERLAKE_EXPORT_MAX_DOWNLOAD_BYTES
+    max_download_seconds: float  # ORDERLAKE_EXPORT_MAX_DOWNLOAD_SECONDS
 
     @classmethod
     def from_settings(cls, settings: Settings, binance: BinanceResource, lake: LakeResource) -> ExportsResource:
@@ -27,6 +29,8 @@ class ExportsResource(dg.ConfigurableResource):
             allow_http_loopback=settings.allow_http_loopback,
             time_scale=settings.time_scale,
             utc_offset_minutes=settings.export_utc_offset_minutes,
+            max_download_bytes=settings.export_max_download_bytes,
+            max_download_seconds=settings.export_max_download_seconds,
         )
 
     def chain(self) -> ExportChain:
@@ -40,4 +44,6 @@ class ExportsResource(dg.ConfigurableResource):
             allow_http_loopback=self.allow_http_loopback,
             time_scale=1.0 / self.time_scale,
             utc_offset_minutes=self.utc_offset_minutes,
+            max_download_bytes=self.max_download_bytes,
+            max_download_seconds=self.max_download_seconds,
         )

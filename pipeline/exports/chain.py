@@ -24,8 +24,14 @@ from pipeline.binance import errors
 from pipeline.binance.exports import EXPORT_ENDPOINTS, ExportEndpoint
 from pipeline.binance.facts import EXPORT_MONTHLY_QUOTA
 from pipeline.errors import CredentialError
-from pipeline.exports import pacing
-from pipeline.exports.download import normalise_url, url_where
+from pipeline.exports import links, pacing
+from pipeline.exports.checks import open_orders_awaiting_final
+from pipeline.exports.download import (
+    DEFAULT_MAX_DOWNLOAD_BYTES,
+    DEFAULT_MAX_DOWNLOAD_SECONDS,
+    normalise_url,
+    url_where,
+)
 from pipeline.exports.errors import (
     ExportNotConfigured,
     ExportRejected,
@@ -35,7 +41,7 @@ from pipeline.exports.errors import (
 from pipeline.exports.ledger import ExportLedger, LedgerEntry, QuotaStatus, describe_unknown_help
 from pipeline.exports.outcomes import ExportPlan, PollOutcome, RequestResult, StatusSummary
 from pipeline.exports.planning import DEFAULT_REFRESH_DAYS, coalesce, covered_days, refresh_range
-from pipeline.exports.retrieval import RetrievalSteps
+from pipeline.exports.retrieval import TABLES, RetrievalSteps
 from pipeline.exports.states import BLOCKING, NEEDS_A_PERSON, LedgerState
 from pipeline.times import day_end_ms, day_of, day_start_ms, fmt_ms, month_of
 
@@ -74,6 +80,9 @@ class ExportChain(RetrievalSteps):
         utc_offset_minutes: int | None = None,
         refresh_days: int = DEFAULT_REFRESH_DAYS,
         endpoints: Mapping[tuple[str, str], ExportEndpoint] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
+        max_download_seconds: float = DEFAULT_MAX_DOWNLOAD_SECONDS,
     ) -> None:
         self.client = client
         self.ledger = ledger
@@ -87,6 +96,9 @@ class ExportChain(RetrievalSteps):
         self.include_today = include_today
         self.refresh_days = refresh_days
         self._endpoints: dict[tuple[str, str], ExportEndpoint] = {**EXPORT_ENDPOINTS, **(endpoints or {})}
+        self.sleep = sleep  # waits between download attempts (retrieval)
+        self.max_download_bytes = max_download_bytes
+        self.max_download_seconds = max_download_seconds
 
     # -- small helpers ----------------------------------------------------------------------------------------
     def _now_ms(self) -> int:
@@ -340,8 +352,7 @@ class ExportChain(RetrievalSteps):
         now = self._now_ms()
         did = str(entry.download_id)
         status = str(info.get("status") or "").strip().lower()
-        expires = info.get("expirationTimestamp")
-        expires = int(expires) if isinstance(expires, int | float) and expires > 0 else None
+        expires = links.expiration_ms(info)
         detail = {"status": status, "expirationTimestamp": expires, "isExpired": info.get("isExpired")}
         if status == "completed":
             # PM answers may carry the link in s3Link with url empty (docs/binance-facts.md §Export download links)
@@ -516,6 +527,7 @@ class ExportChain(RetrievalSteps):
             "parsed_rows": e.parsed_rows,
             "utc_offset_minutes": e.utc_offset_minutes,
             "rows_per_partition": e.partitions or {},
+            "utc_offset_source": e.offset_source,
             "error": e.error,
         }
 
@@ -532,4 +544,13 @@ class ExportChain(RetrievalSteps):
             summary.quotas.append(self.ledger.quota(market, kind, account, month, limit))
         for e in entries:
             summary.by_status.setdefault(e.status, []).append(e)
+        for table in sorted({TABLES[k] for k in self._endpoints if k in TABLES}):
+            awaiting = open_orders_awaiting_final(self.data_dir, table, account).to_pylist()
+            if awaiting:
+                summary.awaiting_final[table] = [_describe_open(o) for o in awaiting]
         return summary
+
+
+def _describe_open(o: dict[str, Any]) -> str:
+    since = fmt_ms(int(o["update_time"].timestamp() * 1000))
+    return f"{o['symbol']} {o['order_id']} {o['status']} since {since} ({o['source']})"

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from datetime import date
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline import quality
@@ -43,6 +44,27 @@ def account_order_keys(
     ]
     schema = schema_for(table)
     return pa.concat_tables(parts) if parts else pa.schema([schema.field(c) for c in KEY_COLUMNS]).empty_table()
+
+
+OPEN_STATUSES = ("NEW", "PARTIALLY_FILLED")
+_OPEN_COLUMNS = ["symbol", "order_id", "status", "update_time", "source"]
+
+
+def open_orders_awaiting_final(data_dir: str | os.PathLike[str], table: str, account: str) -> pa.Table:
+    """Orders whose LATEST stored version is still open (NEW, PARTIALLY_FILLED): an export made while they were open
+    cannot show how they ended, so they wait for a later export of their update day or the daily REST refresh.
+    Columns: symbol, order_id, status, update_time, source; oldest first."""
+    parts = [_read(data_dir, table, account, d, _OPEN_COLUMNS) for d in lake.list_partitions(data_dir, table, account)]
+    schema = schema_for(table)
+    if not parts:
+        return pa.schema([schema.field(c) for c in _OPEN_COLUMNS]).empty_table()
+    rows = pa.concat_tables(parts)
+    latest = rows.group_by(["symbol", "order_id"]).aggregate([("update_time", "max")])
+    newest = rows.join(latest, keys=["symbol", "order_id"]).filter(
+        pc.equal(pc.field("update_time"), pc.field("update_time_max"))
+    )
+    still_open = newest.filter(pc.is_in(newest["status"], pa.array(OPEN_STATUSES)))
+    return still_open.select(_OPEN_COLUMNS).sort_by([("update_time", "ascending"), ("order_id", "ascending")])
 
 
 def unique_order_id(keys: pa.Table) -> quality.RuleResult:

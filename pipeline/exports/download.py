@@ -1,9 +1,11 @@
 """Streaming download of a pre-signed export link into the immutable raw area.
 
-The link is the credential: only ``https`` (plain ``http`` only to an allowed loopback host), a fresh session with no
-auth and no credentials from the environment, redirects checked hop by hop, and only host + path ever logged
-(:func:`url_where`). Bytes stream to a temp file and are checked (Content-Length, SHA-256, type) before the rename
-into place, so a failed download leaves nothing under ``raw/``. Design: docs/design/exports.md §Retrieve.
+The link is the credential: only ``https`` to hosts that resolve to public addresses (plain ``http`` only to an
+allowed loopback host, the sandbox), no credentials in the URL, a fresh session with no auth and no credentials from
+the environment, redirects checked hop by hop before connecting, the size and the total time bounded, and only
+host + path ever logged (:func:`url_where`). Bytes stream to a temp file and are checked (Content-Length, SHA-256,
+type) before the rename into place, so a failed download leaves nothing under ``raw/``. Design:
+docs/design/exports.md §Retrieve.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import ipaddress
 import logging
 import os
 import re
+import socket
+import time
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,16 +31,22 @@ from pipeline.errors import PermanentError
 from pipeline.exports.errors import (
     BadDownload,
     DownloadError,
+    DownloadTooLarge,
     DownloadUnavailable,
     TruncatedDownload,
     UnsafeDownloadUrl,
 )
 from pipeline.storage.atomic import publish, temp_path
+from pipeline.storage.leftovers import owner_tag
 
 log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20
 SNIFF_BYTES = 4096
+DEFAULT_MAX_DOWNLOAD_BYTES = 4 * 1024**3  # real exports reach hundreds of MB
+DEFAULT_MAX_DOWNLOAD_SECONDS = 3600.0
+# Addresses a pre-signed link never points to: RFC 6598 CGNAT is not "private" to the ipaddress module.
+_CGNAT = ipaddress.ip_network("100.64.0.0/10")
 MAX_REDIRECTS = 5
 USER_AGENT = "orderlake-export-download/1"
 
@@ -70,6 +80,7 @@ class Downloaded:
     sha256: str
     ext: str
     name: str | None  # the name the server gave the file (Content-Disposition, else the URL path's last part)
+    content_length: int | None = None  # what the server declared (the size matched it)
 
 
 def served_name(resp: requests.Response) -> str | None:
@@ -98,8 +109,35 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _not_public(address: str) -> str | None:
+    """Why an address is no public internet address, or None."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    for why, hit in (
+        ("loopback", ip.is_loopback),
+        ("link-local", ip.is_link_local),
+        ("CGNAT", isinstance(ip, ipaddress.IPv4Address) and ip in _CGNAT),
+        ("private or ULA", ip.is_private),
+        ("multicast", ip.is_multicast),
+        ("reserved or unspecified", ip.is_reserved or ip.is_unspecified),
+    ):
+        if hit:
+            return why
+    return None
+
+
+def _resolve(host: str, port: int) -> list[str]:
+    """Every address ``host`` resolves to (separate so tests can resolve names without DNS)."""
+    try:
+        return sorted({str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)})
+    except OSError as exc:
+        raise DownloadUnavailable(f"export link host {host!r} does not resolve ({exc}); retry later") from None
+
+
 def check_url(url: str, *, allow_http_loopback: bool) -> None:
-    """Refuse anything but https (and http to 127.0.0.0/8, ::1, localhost when allowed) before connecting."""
+    """Refuse, before connecting: anything but https to public addresses (and http to 127.0.0.0/8, ::1, localhost
+    when allowed), and credentials in the URL."""
     parts = urlsplit(url)
     scheme, host = parts.scheme.lower(), parts.hostname or ""
     if not host:
@@ -107,7 +145,22 @@ def check_url(url: str, *, allow_http_loopback: bool) -> None:
             f"export link has no host ({url_where(url)!r}); Binance returned an odd url. "
             "Re-poll the download id or inspect the link endpoint's answer."
         )
+    if parts.username is not None or parts.password is not None:
+        raise UnsafeDownloadUrl(
+            f"refusing export link {url_where(url)}: it carries credentials (user:password@); a pre-signed link never "
+            "does, so it is not followed."
+        )
     if scheme == "https":
+        if allow_http_loopback and _is_loopback(host):
+            return
+        for address in _resolve(host, parts.port or 443):
+            why = _not_public(address)
+            if why:
+                raise UnsafeDownloadUrl(
+                    f"refusing export link {url_where(url)}: {host} resolves to {address}, a {why} address; a "
+                    "Binance link points to public addresses only. Only the sandbox may use loopback "
+                    "(ORDERLAKE_ALLOW_HTTP_LOOPBACK=1)."
+                )
         return
     if scheme == "http" and _is_loopback(host):
         if allow_http_loopback:
@@ -209,12 +262,17 @@ def download(
     allow_http_loopback: bool,
     timeout: tuple[float, float] = (10.0, 60.0),
     chunk_size: int = CHUNK,
+    max_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
+    max_seconds: float = DEFAULT_MAX_DOWNLOAD_SECONDS,
+    clock: Callable[[], float] = time.monotonic,
 ) -> Downloaded:
-    """Stream ``url`` to ``final_path(ext)`` via a temp file in ``tmp_dir``; verify length, hash, type."""
+    """Stream ``url`` to ``final_path(ext)`` via a temp file in ``tmp_dir``; verify length, hash, type; refuse a
+    body above ``max_bytes`` and a transfer longer than ``max_seconds``."""
     url = normalise_url(url)
     where = url_where(url)
     tmp_dir.mkdir(parents=True, exist_ok=True)
-    tmp = temp_path(tmp_dir, prefix=".export-", suffix=".part")
+    tmp = temp_path(tmp_dir, prefix=f".export-{owner_tag()}-", suffix=".part")
+    started = clock()
     with requests.Session() as session:
         session.trust_env = False  # no ~/.netrc Authorization, no env-provided headers: the URL is the credential
         session.headers.clear()
@@ -225,6 +283,12 @@ def download(
             _check_status(resp, where)
             log.info("downloading export file from %s", where)
             expected = resp.headers.get("Content-Length")
+            if expected is not None and expected.isdigit() and int(expected) > max_bytes:
+                raise DownloadTooLarge(
+                    f"export download from {where} declares {int(expected):,} bytes, above the limit of {max_bytes:,} "
+                    "(ORDERLAKE_EXPORT_MAX_DOWNLOAD_BYTES); nothing was stored. Raise the limit if the export is "
+                    "genuinely that large."
+                )
             ctype = resp.headers.get("Content-Type", "")
             name = served_name(resp)
             digest, ext, head = hashlib.sha256(), None, b""
@@ -241,6 +305,18 @@ def download(
                     fh.write(chunk)
                     digest.update(chunk)
                     size += len(chunk)
+                    if size > max_bytes:
+                        raise DownloadTooLarge(
+                            f"export download from {where} exceeds {max_bytes:,} bytes "
+                            "(ORDERLAKE_EXPORT_MAX_DOWNLOAD_BYTES); nothing was stored. Raise the limit if the "
+                            "export is genuinely that large."
+                        )
+                    if clock() - started > max_seconds:
+                        raise DownloadUnavailable(
+                            f"export download from {where} took longer than {max_seconds:.0f} s "
+                            f"(ORDERLAKE_EXPORT_MAX_DOWNLOAD_SECONDS) after {size:,} bytes; nothing was stored, "
+                            "retry (the link stays valid until its expiration time)."
+                        )
                 if ext is None:
                     ext = sniff(head, ctype)
                 fh.flush()
@@ -264,7 +340,8 @@ def download(
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    return Downloaded(dest, size, digest.hexdigest(), ext, name)
+    declared = int(expected) if expected is not None and expected.isdigit() else None
+    return Downloaded(dest, size, digest.hexdigest(), ext, name, declared)
 
 
 def _verify(tmp: Path, size: int, expected: str | None, ext: str, where: str) -> None:

@@ -99,6 +99,10 @@ class DownloadUnavailable(DownloadError, TransientError):
     """The file server could not be reached, or answered an error status other than "link expired"."""
 
 
+class DownloadTooLarge(DownloadError, PermanentError):
+    """The file is larger than the configured download limit."""
+
+
 class TruncatedDownload(DownloadError, TransientError):
     """Fewer (or more) bytes arrived than Content-Length announced."""
 

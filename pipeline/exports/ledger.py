@@ -24,7 +24,7 @@ from pipeline.times import day_end_ms, day_of, day_start_ms, days_between, fmt_m
 from pipeline.times import now_ms as wall_now_ms
 
 LEDGER_FILE = "export_ledger.sqlite"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def ledger_path(data_dir: str | os.PathLike[str]) -> Path:
@@ -69,7 +69,9 @@ CREATE TABLE IF NOT EXISTS entries (
     updated_at      INTEGER NOT NULL,
     parsed_rows     INTEGER,              -- rows the CSV reader produced (must equal data_lines)
     utc_offset_minutes INTEGER,           -- offset the export's local times were converted from
-    file_name       TEXT                  -- the file's name as served (may carry "(UTC+8)"); raw/ renames it
+    file_name       TEXT,                 -- the file's name as served (may carry "(UTC+8)"); raw/ renames it
+    offset_source   TEXT,                 -- where utc_offset_minutes came from (proven, configured, a label)
+    content_length  INTEGER               -- the Content-Length the file server declared (checked on download)
 );
 CREATE INDEX IF NOT EXISTS entries_scope ON entries (market, kind, account, status);
 CREATE TABLE IF NOT EXISTS events (
@@ -91,6 +93,11 @@ _MIGRATE_V2 = (
     "ALTER TABLE entries ADD COLUMN parsed_rows INTEGER",
     "ALTER TABLE entries ADD COLUMN utc_offset_minutes INTEGER",
     "ALTER TABLE entries ADD COLUMN file_name TEXT",
+)
+# Version 2 -> 3: where the offset came from, and the declared size of the download.
+_MIGRATE_V3 = (
+    "ALTER TABLE entries ADD COLUMN offset_source TEXT",
+    "ALTER TABLE entries ADD COLUMN content_length INTEGER",
 )
 
 
@@ -132,6 +139,8 @@ class LedgerEntry:
     parsed_rows: int | None
     utc_offset_minutes: int | None
     file_name: str | None
+    offset_source: str | None = None
+    content_length: int | None = None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> LedgerEntry:
@@ -194,9 +203,12 @@ class ExportLedger:
                 con.executescript(_SCHEMA)  # IF NOT EXISTS: harmless when another process does it at once
                 con.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         with self._tx() as con:  # BEGIN IMMEDIATE: exactly one process runs the migration
-            if con.execute("PRAGMA user_version").fetchone()[0] == 1:
-                for statement in _MIGRATE_V2:
-                    con.execute(statement)
+            version = con.execute("PRAGMA user_version").fetchone()[0]
+            for since, statements in ((1, _MIGRATE_V2), (2, _MIGRATE_V3)):
+                if version <= since < SCHEMA_VERSION:
+                    for statement in statements:
+                        con.execute(statement)
+            if version < SCHEMA_VERSION:
                 con.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def __repr__(self) -> str:

@@ -105,6 +105,8 @@ class StatusSummary:
     month: str
     quotas: list[QuotaStatus] = field(default_factory=list)
     by_status: dict[LedgerState, list[LedgerEntry]] = field(default_factory=dict)
+    # table -> orders whose latest version is still open ("symbol order_id status since ...", oldest first)
+    awaiting_final: dict[str, list[str]] = field(default_factory=dict)
 
     def entries(self, *statuses: LedgerState) -> list[LedgerEntry]:
         return [e for s in statuses for e in self.by_status.get(s, [])]
@@ -150,6 +152,12 @@ class StatusSummary:
         ):
             out.append(f"  {title}: {len(rows)}")
             out += [f"    {e.describe()}{(' - ' + e.error) if e.error else ''}" for e in rows]
+        for table, orders in self.awaiting_final.items():
+            out.append(
+                f"  {table}: {len(orders)} order(s) still open in the lake, awaiting a final state (a later export "
+                "of their update day or the daily REST refresh brings it)"
+            )
+            out += [f"    {o}" for o in orders[:10]] + (["    ..."] if len(orders) > 10 else [])
         return "\n".join(out)
 
     __str__ = text

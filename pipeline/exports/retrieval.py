@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.binance import errors
-from pipeline.binance.facts import FUTURES_REST_RETENTION_DAYS, FUTURES_WINDOW_MS
+from pipeline.binance.facts import EXPORT_CREATE_WEIGHT, FUTURES_REST_RETENTION_DAYS, FUTURES_WINDOW_MS
 from pipeline.errors import TransientError
-from pipeline.exports import ingest, parsing
+from pipeline.exports import ingest, links, parsing
 from pipeline.exports.download import LinkExpiredByServer, download, normalise_url, sha256_file, url_where
 from pipeline.exports.errors import (
     ExportError,
@@ -23,6 +23,7 @@ from pipeline.exports.errors import (
 from pipeline.exports.ledger import ExportLedger, LedgerEntry
 from pipeline.exports.outcomes import RawFile
 from pipeline.exports.states import READY, LedgerState
+from pipeline.storage.leftovers import sweep_stale
 from pipeline.times import DAY_MS, day_of, days_between, fmt_ms
 
 log = logging.getLogger(__name__)
@@ -30,11 +31,11 @@ log = logging.getLogger(__name__)
 # Lake table per (market, kind). Trade / income exports get their own tables when they are added.
 TABLES: dict[tuple[str, str], str] = {("usdm", "order"): "futures_orders", ("pm_um", "order"): "pm_um_orders"}
 RAW_EXTS = ("zip", "gz", "csv")
-EXPIRY_MARGIN_MS = 5_000  # a link this close to its expirationTimestamp is treated as expired
 # Offset inference compares the export with /fapi/v1/allOrders (/papi/v1/um/allOrders): stay a minute inside its
-# window and a day inside its retention.
+# window and a day inside its retention, and ask for at most this many symbols (5 weight each).
 REST_WINDOW_MS = FUTURES_WINDOW_MS - 60_000
 REST_RETENTION_MS = (FUTURES_REST_RETENTION_DAYS - 1) * DAY_MS
+MAX_INFERENCE_SYMBOLS = 10
 
 
 def table_for(market: str, kind: str) -> str:
@@ -55,12 +56,17 @@ class RetrievalSteps:
     data_dir: Path
     allow_http_loopback: bool
     utc_offset_minutes: int | None
+    time_scale: float
+    sleep: Any
+    max_download_bytes: int
+    max_download_seconds: float
 
     def raw_path(self, entry: LedgerEntry, ext: str) -> Path:
         return self.data_dir / "raw" / entry.market / f"{entry.download_id}.{ext}"
 
     def retrieve(self, download_id: str) -> RawFile:
         """Download the file once into raw/<market>/<id>.<ext>; afterwards always reuse that immutable copy."""
+        self.sweep_leftovers()
         entry = self.ledger.by_download_id(str(download_id))
         reused = self._reuse_raw(entry)
         if reused is not None:
@@ -78,9 +84,10 @@ class RetrievalSteps:
             )
         url, expires = entry.url, entry.url_expires_at
         refreshed = False
-        if not url or (expires is not None and self._now_ms() >= expires - EXPIRY_MARGIN_MS):
+        if not url or (expires is not None and self._now_ms() >= expires - links.EXPIRY_MARGIN_MS):
             url, expires = self._refresh_link(entry, old_url=url, server_said_expired=False)
             refreshed = True
+        attempt = 0
         while True:
             try:
                 got = download(
@@ -88,6 +95,8 @@ class RetrievalSteps:
                     tmp_dir=self.data_dir / "tmp",
                     final_path=lambda ext: self.raw_path(entry, ext),
                     allow_http_loopback=self.allow_http_loopback,
+                    max_bytes=self.max_download_bytes,
+                    max_seconds=self.max_download_seconds,
                 )
                 break
             except LinkExpiredByServer as exc:
@@ -96,6 +105,16 @@ class RetrievalSteps:
                     self._expire(entry, f"the refreshed link was rejected too ({exc})")
                 url, expires = self._refresh_link(entry, old_url=url, server_said_expired=True)
                 refreshed = True
+            except TransientError as exc:  # a cut or failed transfer: again, with backoff, while the link lives
+                attempt += 1
+                wait_s = links.backoff_s(attempt) * self.time_scale
+                detail = {"error": str(exc), "attempt": attempt}
+                self.ledger.update(entry.id, self._now_ms(), "download_failed", detail=detail)
+                late = expires is not None and self._now_ms() + wait_s * 1000 >= expires - links.EXPIRY_MARGIN_MS
+                if attempt >= links.DOWNLOAD_ATTEMPTS or late:
+                    raise
+                log.warning("download id %s: %s; attempt %d in %.1f s", download_id, exc, attempt + 1, wait_s)
+                self.sleep(wait_s)
             except ExportError as exc:
                 self.ledger.update(entry.id, self._now_ms(), "download_failed", detail={"error": str(exc)})
                 raise
@@ -105,17 +124,23 @@ class RetrievalSteps:
             entry.id,
             self._now_ms(),
             "retrieved",
-            detail={"size": got.size, "sha256": got.sha256, "path": rel, "name": got.name},
+            detail={"size": got.size, "sha256": got.sha256, "path": rel, "name": got.name, "attempts": attempt + 1},
             status=status,
             raw_path=rel,
             size=got.size,
             sha256=got.sha256,
             file_name=got.name,
+            content_length=got.content_length,
             retrieved_at=self._now_ms(),
             url=None,
         )
         log.info("export %s stored as %s (%d bytes, sha256 %s)", download_id, rel, got.size, got.sha256)
         return RawFile(got.path, got.size, got.sha256, reused=False)
+
+    def sweep_leftovers(self) -> None:
+        """Remove scratch files of killed processes under tmp/ (never a live process's)."""
+        for path in sweep_stale(self.data_dir / "tmp"):
+            log.info("removed %s, left by a process that is gone", path)
 
     def _reuse_raw(self, entry: LedgerEntry) -> RawFile | None:
         """The raw copy is immutable: reuse it (verified against the recorded sha256) instead of downloading."""
@@ -164,8 +189,8 @@ class RetrievalSteps:
                 "retry later (the entry is unchanged)."
             ) from exc
         now = self._now_ms()
-        exp = info.get("expirationTimestamp")
-        exp = int(exp) if isinstance(exp, int | float) and exp > 0 else None
+        state = links.link_state(info, now)
+        exp = state.expires_ms
         url = (info.get("url") or "").strip() or (info.get("s3Link") or "").strip()
         url = normalise_url(url) if url else ""
         self.ledger.update(
@@ -177,8 +202,7 @@ class RetrievalSteps:
         stale = (
             not url
             or str(info.get("status", "")).lower() != "completed"
-            or bool(info.get("isExpired"))
-            or (exp is not None and now >= exp - EXPIRY_MARGIN_MS)
+            or state.expired
             or (server_said_expired and url == old_url)
         )
         if stale:
@@ -191,12 +215,14 @@ class RetrievalSteps:
         entry = self.ledger.get(entry.id)
         ep = self.endpoint_for(entry.market, entry.kind)
         q = self.quota(ep)
+        weight = EXPORT_CREATE_WEIGHT.get(ep.api, max(EXPORT_CREATE_WEIGHT.values()))
         msg = (
             f"download id {entry.download_id} ({entry.market}/{entry.kind} {entry.range_text}): the download "
             f"link expired (expirationTimestamp {fmt_ms(entry.url_expires_at)}) and {why}. The data of this "
-            "range needs a NEW download id: run the export backfill for this range again (the entry no longer "
-            f"blocks it). {q.remaining} of {q.limit} ids left in {q.month} for {entry.market}/{entry.kind} "
-            "(the Binance website's download page shares this quota)."
+            "range needs a NEW download id, which is never requested automatically: run the export backfill for "
+            f"this range again (the entry no longer blocks it). A new id costs 1 of the {q.remaining} of {q.limit} "
+            f"ids left in {q.month} for {entry.market}/{entry.kind} (the Binance website's download page shares this "
+            f"quota) and {weight} request weight."
         )
         self.ledger.update(entry.id, now, "expired", status=LedgerState.EXPIRED, error=msg, url=None)
         log.error(msg)
@@ -204,21 +230,27 @@ class RetrievalSteps:
 
     # -- 5. ingest --------------------------------------------------------------------------------------------
     def ingest(
-        self, download_id: str, *, infer_offset: bool = True, known_offset_minutes: int | None = None
+        self,
+        download_id: str,
+        *,
+        infer_offset: bool = True,
+        proven_offset_minutes: int | None = None,
+        accept_empty: bool = False,
     ) -> ingest.ExportIngestResult:
-        """Parse the raw file into daily partitions (never downloads again if the raw copy exists).
+        """Parse the raw file, check it and merge it into its daily partitions (never downloads again if the raw
+        copy exists).
 
-        The UTC offset of the file's local times is, best first: ``known_offset_minutes``, inferred from REST
-        orders overlapping the export (``infer_offset``), the file's name/header label, the configured
-        ``utc_offset_minutes``. A failure is recorded in the ledger (event ``ingest_failed``); the raw file stays
-        for a re-ingest after a fix.
+        The file's one UTC offset is, best first: ``proven_offset_minutes``, proven by REST orders overlapping the
+        export (``infer_offset``), the configured ``utc_offset_minutes``, the file's header label, its name's label.
+        A failure or a refusal is recorded in the ledger (event ``ingest_failed``, the entry's ``error``); the raw
+        file stays for a re-ingest after a fix.
         """
         raw = self.retrieve(download_id)
         entry = self.ledger.by_download_id(str(download_id))
         try:
-            offset = known_offset_minutes
+            offset, note = proven_offset_minutes, ""
             if offset is None and infer_offset:
-                offset = self._inferred_offset(entry, raw.path)
+                offset, note = self._inferred_offset(entry, raw.path)
             result = ingest.write_export_partitions(
                 raw.path,
                 data_dir=self.data_dir,
@@ -226,13 +258,18 @@ class RetrievalSteps:
                 market=entry.market,
                 account=entry.account,
                 download_id=str(download_id),
+                days=days_between(day_of(entry.start_ms), day_of(entry.end_ms)),
                 utc_offset_minutes=offset,
                 default_utc_offset_minutes=self.utc_offset_minutes,
                 source_name=entry.file_name,
-                days=days_between(day_of(entry.start_ms), day_of(entry.end_ms)),
+                inference_note=note,
+                transfer_verified=entry.content_length is not None and entry.content_length == raw.size,
+                accept_empty=accept_empty,
             )
         except Exception as exc:
-            self.ledger.update(entry.id, self._now_ms(), "ingest_failed", detail={"error": str(exc)[:2000]})
+            self.ledger.update(
+                entry.id, self._now_ms(), "ingest_failed", detail={"error": str(exc)[:2000]}, error=str(exc)[:2000]
+            )
             raise
         parts = {d.isoformat(): n for d, n in result.partitions.items()}
         self.ledger.update(
@@ -244,64 +281,78 @@ class RetrievalSteps:
                 "partitions": len(parts),
                 "warnings": result.warnings[:20],
                 "duplicates_dropped": result.duplicates_dropped,
-                "outside_days_dropped": result.outside_days_dropped,
+                "outside_days": len(result.outside_days),
+                "offset": result.offset_note,
+                "accepted_empty": accept_empty,
             },
             status=LedgerState.INGESTED,
             rows=result.rows,
             data_lines=result.data_lines,
             parsed_rows=result.parsed_rows,
             utc_offset_minutes=result.utc_offset_minutes,
+            offset_source=result.offset_source,
             partitions=parts,
             ingested_at=self._now_ms(),
+            error=None,
         )
         return result
 
-    def reingest(self, entry_id: int) -> ingest.ExportIngestResult:
-        """Parse a ledger entry's stored raw file into the lake again (after a parser fix): no network call, no new
-        download id. The UTC offset is the one the last ingest recorded, so an offset inferred from REST then is
-        kept; an entry never ingested falls back to the file's label and the configured offset."""
+    def reingest(self, entry_id: int, *, accept_empty: bool = False) -> ingest.ExportIngestResult:
+        """Parse a ledger entry's stored raw file into the lake again (after a fix, or a refused file): no network
+        call, no new download id. An offset the last ingest PROVED from REST is kept as proven (REST may no longer
+        reach those days); any other offset is decided again from the file and the configuration."""
         entry = self.ledger.get(entry_id)
         if entry.download_id is None or self._reuse_raw(entry) is None:
             raise ExportStateError(
                 f"export {entry.describe()}: no downloaded file to re-ingest (status {entry.status}). The retrieval "
                 "run (the export link sensor, or `orderlake backfill`) stores it once Binance has generated it."
             )
-        return self.ingest(str(entry.download_id), infer_offset=False, known_offset_minutes=entry.utc_offset_minutes)
+        proven = entry.utc_offset_minutes if entry.offset_source == "proven" else None
+        return self.ingest(
+            str(entry.download_id), infer_offset=False, proven_offset_minutes=proven, accept_empty=accept_empty
+        )
 
-    def overlap_orders(self, entry: LedgerEntry, path: Path) -> list[dict[str, Any]]:
-        """REST order objects of the export's last days that REST still returns (empty when none overlap). PM's
-        ``allOrders`` requires ``symbol`` (docs/binance-facts.md §PM UM allOrders): it is asked per symbol of the
-        file."""
+    def _inferred_offset(self, entry: LedgerEntry, path: Path) -> tuple[int | None, str]:
+        """The offset proven by orders both in the export and in REST, else None and why not.
+
+        REST keeps orders for 90 days and answers at most 7 days per call, and Portfolio Margin requires a symbol:
+        so per symbol of the file with an order created in the last 7 days of the export that REST still reaches
+        (read from the file itself, with a day of slack for the unknown offset), one call each for at most
+        :data:`MAX_INFERENCE_SYMBOLS`; every matched order must agree.
+        """
         now = self._now_ms()
         end = min(entry.end_ms, now)
-        start = max(entry.start_ms, end - REST_WINDOW_MS, now - REST_RETENTION_MS)
+        start = max(entry.start_ms, end - REST_WINDOW_MS + DAY_MS, now - REST_RETENTION_MS + DAY_MS)
         if start >= end:
-            return []
-        api = self.endpoint_for(entry.market, entry.kind).api
-        if api == "futures":
-            return list(self.client.futures.all_orders(start_time=start, end_time=end))
-        out: list[dict[str, Any]] = []
-        for symbol in parsing.export_symbols(path):
-            out += self.client.papi.all_orders(symbol, start_time=start, end_time=end)
-        return out
-
-    def _inferred_offset(self, entry: LedgerEntry, path: Path) -> int | None:
-        """Offset proven by orders present both in the export and in REST; None when there is no such order."""
-        try:
-            sample = self.overlap_orders(entry, path)
-        except errors.BinanceError as exc:  # e.g. an older deployment that insists on `symbol`
-            log.warning(
-                "download id %s: no REST orders to infer the UTC offset from (%s); using the file's "
-                "label or the configured offset",
-                entry.download_id,
-                exc,
+            note = (
+                f"no offset inference: the export's last day {day_of(entry.end_ms)} is past REST's "
+                f"{FUTURES_REST_RETENTION_DAYS}-day retention"
             )
-            return None
-        found = parsing.infer_utc_offset(path, sample)
+            self.ledger.update(entry.id, now, "utc_offset_not_inferred", detail={"why": note})
+            return None, note
+        ft = parsing.file_times(path)
+        symbols = ft.symbols_between(start - DAY_MS, end + DAY_MS)
+        api = self.endpoint_for(entry.market, entry.kind).api
+        rest = self.client.futures if api == "futures" else self.client.papi
+        calls, sample = 0, []
+        for symbol in symbols[:MAX_INFERENCE_SYMBOLS]:
+            try:
+                sample += rest.all_orders(symbol, start_time=start - DAY_MS, end_time=end)
+            except errors.BinanceError as exc:
+                log.warning("download id %s: REST orders of %s (offset inference): %s", entry.download_id, symbol, exc)
+                continue
+            calls += 1
+        reference = len(sample)
+        found = parsing.infer_utc_offset(path, sample, times_of_file=ft) if sample else None
         detail = {
-            "reference_orders": len(sample),
+            "symbols": len(symbols),
+            "calls": calls,
+            "reference_orders": reference,
             "matched": found.matched if found else 0,
             "offset_minutes": found.offset_minutes if found else None,
         }
         self.ledger.update(entry.id, self._now_ms(), "utc_offset_inferred", detail=detail)
-        return found.offset_minutes if found else None
+        if found is None:
+            why = "no order of the file's last days" if symbols else "the file has no order in REST's reach"
+            return None, f"no offset inference: {why} matched a REST order ({calls} call(s))"
+        return found.offset_minutes, ""

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from pipeline.sandbox.config import DEFAULT_API_KEY, DEFAULT_API_SECRET, SandboxConfig
+from pipeline.sandbox.export_dialects import DIALECTS, EMPTY_FORMS, SELECTIONS
 from pipeline.sandbox.server import SandboxExchange, run_sandbox
 
 _D = SandboxConfig()
@@ -63,11 +64,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     exports.add_argument("--export-quota", type=int, default=_D.export_quota, help="ids per endpoint per month")
     exports.add_argument("--export-processing-seconds", type=float, default=_D.export_processing_seconds)
     exports.add_argument("--display-utc-offset-minutes", type=int, default=_D.display_utc_offset_minutes)
+    exports.add_argument(
+        "--export-dialect", choices=DIALECTS, default=_D.export_dialect, help="header, values and times of the files"
+    )
+    exports.add_argument(
+        "--export-selection",
+        choices=SELECTIONS,
+        default=_D.export_selection,
+        help="an export lists the orders last updated (update) or created (created) in its range",
+    )
+    exports.add_argument(
+        "--export-empty-form", choices=EMPTY_FORMS, default=_D.export_empty_form, help="what an empty export holds"
+    )
     faults = parser.add_argument_group("fault injection (probability per request)")
     faults.add_argument("--fault-5xx", type=float, default=0.0)
     faults.add_argument("--fault-html", type=float, default=0.0)
     faults.add_argument("--fault-timeout", type=float, default=0.0)
-    faults.add_argument("--fault-truncate", type=float, default=0.0, help="truncated export downloads")
+    faults.add_argument(
+        "--fault-truncate", type=float, default=0.0, help="fraction of export downloads cut short (every k-th)"
+    )
     return parser
 
 
@@ -98,6 +113,9 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
         export_quota=args.export_quota,
         export_processing_seconds=args.export_processing_seconds,
         display_utc_offset_minutes=args.display_utc_offset_minutes,
+        export_dialect=args.export_dialect,
+        export_selection=args.export_selection,
+        export_empty_form=args.export_empty_form,
         fault_rate_5xx=args.fault_5xx,
         fault_rate_html=args.fault_html,
         fault_rate_timeout=args.fault_timeout,

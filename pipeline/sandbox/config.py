@@ -77,13 +77,16 @@ class SandboxConfig:
     # scaled; Binance's pages say 24 h, a newer SDK 7 days: the default is the shorter, the longer one is a setting
     export_link_ttl_seconds: float = EXPORT_LINK_LIFETIME_MS / 1000
     display_utc_offset_minutes: int = 480
+    export_dialect: str = "api"  # pipeline.sandbox.export_dialects.DIALECTS
+    export_selection: str = "update"  # rows by last update or by creation time (Binance does not say)
+    export_empty_form: str = "full"  # the empty export: full header, short header or the sentinel alone
 
     # --- faults (probabilities per API request; deterministic RNG from seed) ---
     fault_rate_5xx: float = 0.0
     fault_rate_html: float = 0.0
     fault_rate_timeout: float = 0.0
     fault_timeout_seconds: float = 30.0  # how long a "timeout" request hangs before the server answers 503
-    fault_rate_truncate: float = 0.0  # export downloads: send Content-Length N but only part of the body
+    fault_rate_truncate: float = 0.0  # this fraction of export downloads (every k-th, not by chance) is cut short
 
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from pipeline.binance import facts
-from pipeline.sandbox import exportfiles
+from pipeline.sandbox import export_dialects
 from pipeline.sandbox.auth import ApiError, invalid_value
 from pipeline.sandbox.books import Account, fmt_units
 from pipeline.sandbox.clock import SandboxClock
@@ -208,13 +208,16 @@ class DerivativesApi:
     def _build_file(self, exp: Export) -> None:
         # the account as it was when the export was requested (docs/design/futures-rest.md §Sandbox history)
         held = self.orders_as_of(exp.market, exp.market_ms)
-        rows = [o for o in held if exp.start_ms <= o["updateTime"] <= exp.end_ms]
-        rows.sort(key=lambda o: (o["updateTime"], o["orderId"]))
-        name, data = exportfiles.build_zip(
-            rows, uid=self.cfg.uid, offset_minutes=self.cfg.display_utc_offset_minutes, created_ms=exp.ready_ms
+        rows = export_dialects.selected(held, exp.start_ms, exp.end_ms, self.cfg.export_selection)
+        exp.file_name, exp.data = export_dialects.build_export(
+            rows,
+            dialect=self.cfg.export_dialect,
+            offset_minutes=self.cfg.display_utc_offset_minutes,
+            uid=self.cfg.uid,
+            created_ms=exp.ready_ms,
+            suffix=exp.token[:8],
+            empty_form=self.cfg.export_empty_form,
         )
-        exp.file_name = f"{name[:-4]}_{exp.token[:8]}.zip"
-        exp.data = data
         exp.expires_ms = exp.ready_ms + int(self.cfg.export_link_ttl_seconds * 1000 / self.cfg.time_scale)
 
     def file_url(self, exp: Export, base_url: str) -> str:

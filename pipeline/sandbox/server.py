@@ -294,7 +294,9 @@ class App:
             "Content-Disposition": f'attachment; filename="{exp.file_name}"',
             "ETag": f'"{rid.lower()}"',
         }
-        if self.cfg.fault_rate_truncate and self.ex.fault_rng.random() < self.cfg.fault_rate_truncate:
+        n = self.ex.stats_data.export_file_downloads  # 1-based: the n-th transfer is cut when the rate steps up
+        rate = self.cfg.fault_rate_truncate
+        if rate and int(n * rate) > int((n - 1) * rate):
             faults = self.ex.stats_data.faults
             faults["truncate"] = faults.get("truncate", 0) + 1
             resp = web.StreamResponse(status=200, headers=headers)

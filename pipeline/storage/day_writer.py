@@ -1,11 +1,10 @@
 """A stream of record batches -> one lake partition per UTC day of the table's ``partition_by`` column, all or nothing.
 
 Days are staged as validated, sorted, fsynced Parquet files under ``$DATA_DIR/tmp/`` on writer threads while the
-stream is still being read; only once the whole stream has been read and deduplicated (newest version per key of the
-table's spec, :mod:`pipeline.storage.versions`) are the partitions swapped in, each atomically
-(:mod:`pipeline.storage.lake`). An error anywhere (in the stream, a writer, the dedupe) leaves the lake untouched and
-removes the staging directory. A day is written as the spec's ``write`` mode says: merged with the stored day
-(``merge-versions``) or replaced by the stream's rows of that day (``replace-day``, ``snapshot``).
+stream is still being read; only once the whole stream has been read and each day merged with its stored rows (newest
+version per key, stored keys kept: :mod:`pipeline.storage.day_merge`) are the partitions swapped in, each atomically
+(:mod:`pipeline.storage.lake`). An error anywhere (in the stream, a writer, the merge) leaves the lake untouched and
+removes the staging directory.
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ import os
 import shutil
 import uuid
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
@@ -26,8 +25,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline.storage import lake
+from pipeline.storage.day_merge import merge_day_stream
+from pipeline.storage.leftovers import lake_lock, owner_tag
 from pipeline.storage.schemas import TableSpec, spec_for
-from pipeline.storage.versions import Versioning, days_with_repeats, keep_newest, merge_day, repeated_keys, stored_day
+from pipeline.storage.versions import Versioning, days_with_repeats, duplicate_rows, repeated_keys
 from pipeline.times import DAY_MS, day_of, day_start_ms
 
 # Threads that encode day partitions while the stream goes on, and how many handed-over days may be in their hands
@@ -45,9 +46,9 @@ BUFFER_BYTES = 64 << 20
 class DaysWritten:
     """What :func:`write_days` published: every requested day (empty ones included), and what it left out."""
 
-    partitions: dict[date, lake.WriteResult]
-    duplicates_dropped: int  # rows of a repeated key that were not the newest version
-    outside: dict[date, int]  # rows on days that were not requested: never written
+    partitions: dict[date, lake.WriteResult]  # every day written (a stored day the stream had no row for is not)
+    duplicates_dropped: int  # rows of a key repeated on one day that were not its newest version
+    rows_per_day: dict[date, int]  # the stream's rows per day, one per key (before merging with stored rows)
 
 
 def day_number(day: date) -> int:
@@ -83,13 +84,11 @@ class DayWriter:
     has moved past it. When the rows held in memory exceed :data:`BUFFER_BYTES` (a stream out of time order, where
     no day goes cold), every buffered day is spilled instead, as is, into one Arrow IPC file: cheap to write and to
     map back. A day with more than one part (spills, or rows that came after it was encoded) is merged at the end,
-    its parts in stream order. Rows of days outside ``wanted`` are only counted: they are never written.
+    its parts in stream order.
     """
 
-    def __init__(
-        self, staging: Path, spec: TableSpec, account: str, wanted: set[int] | None, pool: ThreadPoolExecutor
-    ) -> None:
-        self._staging, self._table, self._account, self._wanted, self._pool = staging, spec.name, account, wanted, pool
+    def __init__(self, staging: Path, spec: TableSpec, account: str, pool: ThreadPoolExecutor) -> None:
+        self.staging, self.spec, self.account, self._pool = staging, spec, account, pool
         self._schema = spec.schema
         self._day_column = spec.partition_by
         self._buffered: dict[int, list[pa.RecordBatch]] = {}
@@ -99,17 +98,16 @@ class DayWriter:
         self._spills = 0
         self._queued: deque[Future[lake.StagedPartition]] = deque()
         self._parts: dict[int, list[Future[lake.StagedPartition] | _Spilled | pa.Table]] = {}
-        self.counts: dict[int, int] = {}  # day -> rows in the stream (outside days included)
+        self.counts: dict[int, int] = {}  # day -> rows in the stream
 
     def add(self, batch: pa.RecordBatch) -> None:
         self._batches += 1
         row_bytes = batch.nbytes / batch.num_rows  # nbytes is costly: once per batch, not per piece
         for day, piece in split_by_day(batch, self._day_column):
             self.counts[day] = self.counts.get(day, 0) + piece.num_rows
-            if self._wanted is None or day in self._wanted:
-                self._buffered.setdefault(day, []).append(piece)
-                self._day_bytes[day] = self._day_bytes.get(day, 0.0) + piece.num_rows * row_bytes
-                self._last_batch[day] = self._batches
+            self._buffered.setdefault(day, []).append(piece)
+            self._day_bytes[day] = self._day_bytes.get(day, 0.0) + piece.num_rows * row_bytes
+            self._last_batch[day] = self._batches
         if sum(self._day_bytes.values()) > BUFFER_BYTES:
             self._spill()
         for day in [d for d, last in self._last_batch.items() if last <= self._batches - COLD_BATCHES]:
@@ -129,17 +127,17 @@ class DayWriter:
         return {day: [p.result() if isinstance(p, Future) else p for p in parts] for day, parts in self._parts.items()}
 
     def stage(self, day: int, rows: pa.Table) -> lake.StagedPartition:
-        return lake.stage_partition(self._staging, self._table, self._account, day_from_number(day), rows)
+        return lake.stage_partition(self.staging, self.spec.name, self.account, day_from_number(day), rows)
 
-    def read_part(self, part: _Part) -> pa.Table:
-        """A part's rows; a staged file that is read back is deleted (its rows are staged again, merged)."""
+    def part_batches(self, part: _Part) -> Iterator[pa.RecordBatch]:
+        """A part's rows batch by batch, so a merge never holds a whole day; a staged file read is deleted."""
         if isinstance(part, pa.Table):
-            return part
-        if isinstance(part, _Spilled):
-            return part.read()
-        rows = pq.read_table(part.path, schema=self._schema)
-        part.path.unlink()
-        return rows
+            yield from part.to_batches()
+        elif isinstance(part, _Spilled):
+            yield from part.read().to_batches()
+        else:
+            yield from pq.ParquetFile(part.path).iter_batches(batch_size=64 * 1024)
+            part.path.unlink()
 
     def _take(self, day: int) -> pa.Table:
         del self._last_batch[day], self._day_bytes[day]
@@ -154,7 +152,7 @@ class DayWriter:
 
     def _spill(self) -> None:
         self._spills += 1
-        path = self._staging / f"spill-{self._spills}.arrow"
+        path = self.staging / f"spill-{self._spills}.arrow"
         with pa.ipc.new_file(str(path), self._schema) as out:
             for number, day in enumerate(list(self._buffered)):
                 # One batch per day: a scattered stream leaves small pieces, and writing them one by one is slow.
@@ -184,23 +182,28 @@ def write_days(
     table: str | TableSpec,
     account: str,
     days: Iterable[date] | None = None,
+    before_publish: Callable[[dict[date, int]], None] | None = None,
 ) -> DaysWritten:
-    """Write ``batches`` (in ``table``'s schema) as the DAILY partitions of ``account``, newest version per key of the
-    table's spec, each day as its ``write`` mode says.
+    """MERGE ``batches`` (in ``table``'s schema) into the DAILY partitions of ``account``, keeping versions.
 
-    With ``days``: every given day is written (empty ones too, so their coverage is recorded) and rows on other days
-    are only counted in :attr:`DaysWritten.outside` (writing them would replace a partition the caller did not mean
-    to touch). Without: the days that have rows.
+    Every row goes to the day of its ``partition_by`` column, inside ``days`` or not. A day's stored rows are merged
+    with the new ones (:mod:`pipeline.storage.day_merge`): a stored key the stream lacks is kept, the newest version
+    of a key wins, so a day is never replaced by a subset. A day of ``days`` without rows and without a partition
+    gets an empty one (its coverage is known); an existing one is left as it is. ``before_publish`` gets the
+    stream's rows per day once the stream is read, before anything is merged or published: raising there leaves the
+    lake as it was.
     """
     spec = spec_for(table)
-    wanted = {day_number(d) for d in days} if days is not None else None
-    staging = Path(data_dir) / "tmp" / f"days-{spec.name}-{uuid.uuid4().hex}"
+    if spec.write != "merge-versions":  # a snapshot replaces its day: versions.write_day
+        raise ValueError(f"{spec.name}: write_days merges days; the table's spec says {spec.write!r}")
+    wanted = {day_number(d) for d in days} if days is not None else set()
+    staging = Path(data_dir) / "tmp" / f"days-{spec.name}-{owner_tag()}-{uuid.uuid4().hex}"
     staging.mkdir(parents=True, exist_ok=False)
     try:
-        with ThreadPoolExecutor(max_workers=WRITE_THREADS) as pool:
+        with lake_lock(data_dir, spec.name, account), ThreadPoolExecutor(max_workers=WRITE_THREADS) as pool:
             try:
-                writer = DayWriter(staging, spec, account, wanted, pool)
-                return _write(batches, writer, data_dir, spec, account, wanted, pool)
+                writer = DayWriter(staging, spec, account, pool)
+                return _write(batches, writer, data_dir, wanted, pool, before_publish)
             except BaseException:
                 pool.shutdown(wait=True, cancel_futures=True)  # no writer may still write into the staging dir
                 raise
@@ -212,13 +215,12 @@ def _write(
     batches: Iterable[pa.RecordBatch],
     writer: DayWriter,
     data_dir: str | os.PathLike[str],
-    spec: TableSpec,
-    account: str,
-    wanted: set[int] | None,
+    wanted: set[int],
     pool: ThreadPoolExecutor,
+    before_publish: Callable[[dict[date, int]], None] | None,
 ) -> DaysWritten:
-    """Stage every day while reading, find repeated keys, then dedupe the days holding them (and merge them with the
-    stored days for ``merge-versions``) and publish."""
+    """Stage every day while reading, find repeated keys, merge the days that need it, then publish them all."""
+    spec, account = writer.spec, writer.account
     versioning = Versioning.of(spec)
     key_schema = pa.schema([spec.schema.field(n) for n in versioning.columns])
     keys: list[pa.RecordBatch] = []
@@ -226,30 +228,35 @@ def _write(
         writer.add(batch)
         keys.append(batch.select(versioning.columns))
     writer.flush()
+    if before_publish is not None:
+        before_publish({day_from_number(d): n for d, n in sorted(writer.counts.items())})
     key_table = pa.Table.from_batches(keys, schema=key_schema)
     dups = repeated_keys(key_table, versioning)
-    rework = days_with_repeats(key_table, dups, versioning)  # found while the writer threads encode the last days
+    rework = days_with_repeats(key_table, dups, versioning)
     parts = writer.parts()
-    days = sorted(wanted) if wanted is not None else sorted(writer.counts)
-
-    def final(day: int) -> tuple[lake.StagedPartition, int]:
-        """The day's one staged file; merged from its parts, re-staged after dedupe, or merged with the stored day,
-        where needed."""
+    finals: dict[int, lake.StagedPartition] = {}
+    for day in sorted(set(parts) | wanted):
         mine = parts.get(day, [])
-        stored = stored_day(data_dir, spec, account, day_from_number(day)) if spec.write == "merge-versions" else None
-        if stored is None and len(mine) == 1 and isinstance(mine[0], lake.StagedPartition) and day not in rework:
-            return mine[0], 0
-        rows = pa.concat_tables([writer.read_part(p) for p in mine]) if mine else spec.schema.empty_table()
-        rows, dropped = keep_newest(rows, dups, versioning)
-        if stored is not None:
-            rows = merge_day(stored, rows, spec)
-        return writer.stage(day, rows), dropped
-
-    finals = list(pool.map(final, days))
-    published = list(pool.map(lambda f: lake.publish_partition(data_dir, f[0]), finals))
-    outside = {day_from_number(d): n for d, n in writer.counts.items() if wanted is not None and d not in wanted}
+        stored = lake.partition_path(data_dir, spec.name, account, day_from_number(day))
+        if not mine:
+            if not stored.is_file():  # coverage of a day without rows; a stored day is left as it is
+                finals[day] = writer.stage(day, spec.schema.empty_table())
+            continue
+        if len(mine) == 1 and isinstance(mine[0], lake.StagedPartition) and day not in rework and not stored.is_file():
+            finals[day] = mine[0]
+            continue
+        finals[day] = merge_day_stream(
+            writer.staging,
+            spec,
+            account,
+            day_from_number(day),
+            (b for p in mine for b in writer.part_batches(p)),
+            stored=stored if stored.is_file() else None,
+        )
+    dropped = duplicate_rows(key_table, dups, versioning)
+    published = dict(zip(finals, pool.map(lambda f: lake.publish_partition(data_dir, f), finals.values()), strict=True))
     return DaysWritten(
-        partitions={day_from_number(d): r for d, r in zip(days, published, strict=True)},
-        duplicates_dropped=sum(n for _, n in finals),
-        outside=outside,
+        partitions={day_from_number(d): r for d, r in sorted(published.items())},
+        duplicates_dropped=sum(dropped.values()),
+        rows_per_day={day_from_number(d): n - dropped.get(d, 0) for d, n in sorted(writer.counts.items())},
     )

@@ -160,6 +160,12 @@ def _check_partition(table_name: str, table: pa.Table, account: str, day: date, 
             )
 
 
+def check_rows(table_name: str, table: pa.Table, account: str) -> None:
+    """Schema, account and market of rows streamed into a partition in pieces (the day is checked by the caller)."""
+    conform(table_name, table)
+    _check_partition(table_name, table, account, date(1970, 1, 1), check_day=False)
+
+
 def sort_for_lake(table_name: str, table: pa.Table) -> pa.Table:
     """Rows in the spec's ``sort_by`` order (stable); a table already in that order is returned as it is, without a
     copy."""
@@ -204,7 +210,7 @@ def _sort_order(table: pa.Table, keys: Sequence[str]) -> np.ndarray | None:
 _HIGH_CARDINALITY = {"client_order_id", "list_client_order_id", "extra"}
 
 
-def _dictionary_columns(schema: pa.Schema) -> list[str]:
+def dictionary_columns(schema: pa.Schema) -> list[str]:
     """Dictionary-encode only low-cardinality strings (symbol, status, ...): it shrinks them a lot, while on ids,
     decimals and times it costs write time and usually bytes."""
     return [f.name for f in schema if pa.types.is_string(f.type) and f.name not in _HIGH_CARDINALITY]
@@ -217,7 +223,7 @@ def _write_file(table: pa.Table, fh: BinaryIO) -> None:
         fh,
         compression=COMPRESSION,
         row_group_size=ROW_GROUP_SIZE,
-        use_dictionary=_dictionary_columns(table.schema),
+        use_dictionary=dictionary_columns(table.schema),
     )
 
 
@@ -248,6 +254,10 @@ def _write_durably(path: Path, table: pa.Table) -> int:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
         raise
+
+
+def fsync_file(fh: BinaryIO) -> None:
+    os.fsync(fh.fileno())
 
 
 def atomic_write_table(final: Path, table: pa.Table) -> int:

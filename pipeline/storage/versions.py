@@ -66,38 +66,24 @@ def repeated_keys(keys: pa.Table, v: Versioning) -> pa.Table | None:
 
 
 def days_with_repeats(keys: pa.Table, dups: pa.Table | None, v: Versioning) -> set[int]:
-    """Days (since the epoch) holding a row of a repeated key: the only days :func:`keep_newest` can change."""
+    """Days (since the epoch) holding a row of a repeated key: the only days a merge must deduplicate."""
     if dups is None:
         return set()
     hit = keys.filter(pc.is_in(keys[v.id_column], value_set=dups[v.id_column]))
     return set((pc.cast(hit[v.day_column], pa.int64()).to_numpy() // DAY_MS).tolist())
 
 
-def keep_newest(rows: pa.Table, dups: pa.Table | None, v: Versioning) -> tuple[pa.Table, int]:
-    """``rows`` (in input order) with one row per repeated key: the one of the greatest version over the whole
-    write (ties: the last row); returns the rows kept and how many were dropped."""
-    if dups is None or rows.num_rows == 0:
-        return rows, 0
-    key = list(v.key)
-    left = pa.table(
-        {
-            **{k: rows[k] for k in key},
-            "_version": pc.cast(rows[v.version], pa.int64()),
-            "_row": pa.array(np.arange(rows.num_rows, dtype=np.int64)),
-        }
-    )
-    right = pa.table({**{k: dups[k] for k in key}, "_max": pc.cast(dups[f"{v.version}_max"], pa.int64())})
-    joined = left.join(right, keys=key, join_type="left outer")
-    is_dup = pc.is_valid(joined["_max"])
-    if not pc.any(is_dup).as_py():
-        return rows, 0
-    single = joined.filter(pc.invert(is_dup))["_row"]
-    newest = joined.filter(pc.and_(is_dup, pc.equal(joined["_version"], joined["_max"])))
-    last = newest.group_by(key).aggregate([("_row", "max")])["_row_max"]
-    keep = pc.sort_indices(pa.chunked_array([*single.chunks, *last.chunks], pa.int64()))
-    indices = pc.take(pa.chunked_array([*single.chunks, *last.chunks], pa.int64()), keep)
-    result = rows.take(indices)
-    return result, rows.num_rows - result.num_rows
+def duplicate_rows(keys: pa.Table, dups: pa.Table | None, v: Versioning) -> dict[int, int]:
+    """Per day (since the epoch): rows a merge drops as older versions of a key repeated on that day (each day
+    keeps one row per key)."""
+    if dups is None:
+        return {}
+    hit = keys.filter(pc.is_in(keys[v.id_column], value_set=dups[v.id_column]))
+    day = pc.divide(pc.cast(hit[v.day_column], pa.int64()), DAY_MS)
+    per_key = hit.select(list(v.key)).append_column("_day", day).group_by([*v.key, "_day"]).aggregate([])
+    rows = dict(zip(*np.unique(day.to_numpy(), return_counts=True), strict=True))
+    keys_per_day = dict(zip(*np.unique(per_key["_day"].to_numpy(), return_counts=True), strict=True))
+    return {int(d): int(n - keys_per_day[d]) for d, n in rows.items() if n > keys_per_day[d]}
 
 
 # -- a day's partition: new rows merged with the stored ones ----------------------------------------------------------
@@ -158,7 +144,7 @@ def write_day(
     """Write one day as the table's spec says, atomically; returns the rows now stored.
 
     ``merge-versions``: ``new`` is merged into the stored day (:func:`merge_day`), so the day never shrinks.
-    ``replace-day`` and ``snapshot``: ``new`` replaces the day.
+    ``snapshot``: ``new`` replaces the day (an empty snapshot is an answer: nothing was open).
     """
     spec = spec_for(table)
     rows = merge_day(stored_day(data_dir, spec, account, day), new, spec) if spec.write == "merge-versions" else new

@@ -9,9 +9,12 @@ from datetime import date
 
 import pytest
 
+from pipeline.exports import download as download_module
 from pipeline.exports.download import check_url, sniff
 from pipeline.exports.errors import (
     BadDownload,
+    DownloadTooLarge,
+    DownloadUnavailable,
     LinkExpired,
     RawFileMismatch,
     TruncatedDownload,
@@ -116,6 +119,7 @@ def test_html_instead_of_file_has_its_own_message(tmp_path, server) -> None:
 
 
 def test_https_only_and_loopback_http_needs_opt_in(monkeypatch) -> None:
+    monkeypatch.setattr(download_module, "_resolve", lambda host, port: ["13.32.1.1"])  # no DNS in tests
     check_url("https://bin.bnbstatic.com/x.zip?sig=1", allow_http_loopback=False)
     for url in ("http://bin.bnbstatic.com/x.zip", "ftp://127.0.0.1/x", "http://10.0.0.1/x", "file:///etc/passwd"):
         with pytest.raises(UnsafeDownloadUrl):
@@ -124,6 +128,50 @@ def test_https_only_and_loopback_http_needs_opt_in(monkeypatch) -> None:
         with pytest.raises(UnsafeDownloadUrl, match="ORDERLAKE_ALLOW_HTTP_LOOPBACK"):
             check_url(url, allow_http_loopback=False)
         check_url(url, allow_http_loopback=True)
+
+
+@pytest.mark.parametrize(
+    ("address", "why"),
+    [
+        ("10.1.2.3", "private"),
+        ("192.168.0.7", "private"),
+        ("127.0.0.2", "loopback"),
+        ("169.254.169.254", "link-local"),
+        ("100.64.3.4", "CGNAT"),
+        ("fd12::1", "private or ULA"),
+        ("::ffff:10.0.0.1", "private"),
+        ("::1", "loopback"),
+    ],
+)
+def test_https_to_a_non_public_address_is_refused_before_connecting(monkeypatch, address: str, why: str) -> None:
+    monkeypatch.setattr(download_module, "_resolve", lambda host, port: ["13.32.1.1", address])
+    with pytest.raises(UnsafeDownloadUrl, match=why):
+        check_url("https://files.example/x.zip?sig=1", allow_http_loopback=False)
+
+
+def test_credentials_in_the_url_and_oversized_or_slow_downloads(tmp_path, server, monkeypatch) -> None:
+    monkeypatch.setattr(download_module, "_resolve", lambda host, port: ["13.32.1.1"])
+    with pytest.raises(UnsafeDownloadUrl, match="credentials"):
+        check_url("https://user:pw@files.example/x.zip", allow_http_loopback=False)
+    body = zip_bytes()
+    server.routes["/f/big.zip"] = Route(body=body)
+    final = lambda ext: tmp_path / "raw" / f"x.{ext}"  # noqa: E731
+    with pytest.raises(DownloadTooLarge, match="declares"):
+        download_module.download(
+            server.url("/f/big.zip"), tmp_dir=tmp_path / "tmp", final_path=final, allow_http_loopback=True, max_bytes=10
+        )
+    ticks = iter(range(0, 10_000, 100))
+    with pytest.raises(DownloadUnavailable, match="took longer"):
+        download_module.download(
+            server.url("/f/big.zip"),
+            tmp_dir=tmp_path / "tmp",
+            final_path=final,
+            allow_http_loopback=True,
+            max_seconds=50,
+            chunk_size=16,
+            clock=lambda: next(ticks),
+        )
+    assert not (tmp_path / "raw").exists() and list((tmp_path / "tmp").iterdir()) == []
 
 
 def test_http_loopback_refused_without_opt_in_makes_no_request(tmp_path, server) -> None:

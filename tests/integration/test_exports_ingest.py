@@ -12,7 +12,7 @@ import pytest
 
 from pipeline.exports import checks
 from pipeline.exports.parsing import UnknownTimezone, ZipBombRefused
-from pipeline.sandbox import exportfiles
+from pipeline.sandbox import export_dialects
 from pipeline.storage import lake
 from pipeline.storage.schemas import futures_orders
 from tests.support.exports import (
@@ -58,8 +58,10 @@ def test_ingest_infers_offset_and_partitions_equal_the_orders(tmp_path, server) 
     chain, client, did = ready(tmp_path, server, zipped(orders, 330))
     client.futures.orders = orders  # REST still returns the export's last week
     result = chain.ingest(did)
-    [(start, end)] = client.futures.calls
-    assert end == int(datetime(2025, 2, 1, tzinfo=UTC).timestamp() * 1000) - 1 and end - start < 7 * 86_400_000
+    # one call per symbol of the file's last days (Portfolio Margin requires a symbol), each under 7 days
+    assert sorted(client.futures.symbols) == sorted({o["symbol"] for o in orders})
+    for start, end in client.futures.calls:
+        assert end == int(datetime(2025, 2, 1, tzinfo=UTC).timestamp() * 1000) - 1 and end - start < 7 * 86_400_000
     e = chain.ledger.by_download_id(did)
     assert (e.status, e.utc_offset_minutes, e.rows, e.parsed_rows, e.data_lines) == (
         "ingested",
@@ -84,9 +86,9 @@ def test_ingest_infers_offset_and_partitions_equal_the_orders(tmp_path, server) 
     assert (meta["quota_used"], meta["quota_remaining"], meta["avg_cost_ms"]) == (1, 9, 7_241_837)
     assert meta["rows_per_partition"] == e.partitions and meta["utc_offset_minutes"] == 330
     assert meta["expected_ready_at"].endswith("UTC") and "url" not in meta
-    seen = len(server.seen)
+    seen, calls = len(server.seen), len(client.futures.calls)
     chain.ingest(did, infer_offset=False)  # re-ingest (parser fix): from the raw copy, the file's label
-    assert len(server.seen) == seen and len(client.futures.calls) == 1
+    assert len(server.seen) == seen and len(client.futures.calls) == calls
     assert chain.ledger.by_download_id(did).utc_offset_minutes == 330
 
 
@@ -95,14 +97,18 @@ def test_inferred_offset_wins_over_a_wrong_label(tmp_path, server) -> None:
     chain, client, did = ready(tmp_path, server, zipped(orders, 180, label=480))
     client.futures.orders = orders
     result = chain.ingest(did)
-    assert result.utc_offset_minutes == 180 and any("using 180" in w for w in result.warnings)
+    assert result.utc_offset_minutes == 180 and result.offset_source == "proven"
+    assert any("labels differ" in w and "UTC+8" in w for w in result.warnings)
+    calls = client.futures.calls  # per symbol of the file's last days, each window shorter than 7 days
+    assert calls and all(end - start < 7 * 86_400_000 for start, end in calls)
+    assert None not in client.futures.symbols
     by_id = {r["order_id"]: r for r in lake_rows(tmp_path)}
     assert all(by_id[o["orderId"]]["update_time"].timestamp() * 1000 == o["updateTime"] for o in orders)
 
 
 def test_plain_csv_offset_from_the_served_name_or_configuration(tmp_path, server) -> None:
     orders = api_orders(10)
-    body = exportfiles.build_csv(orders, uid=1, offset_minutes=-360)
+    body = export_dialects.build_csv(orders, uid=1, offset_minutes=-360, dialect="api")
     named = Route(
         body=body,
         headers={
@@ -138,7 +144,9 @@ def test_rest_failure_falls_back_to_the_file_label(tmp_path, server, caplog) -> 
     chain, client, did = ready(tmp_path, server, zipped(orders, 330))
     client.futures.error = make_error("BadSymbol", "-1102 Mandatory parameter 'symbol' was not sent", http_status=400)
     assert chain.ingest(did).utc_offset_minutes == 330
-    assert "no REST orders to infer the UTC offset" in caplog.text
+    assert "offset inference" in caplog.text and "-1102" in caplog.text
+    entry = chain.ledger.by_download_id(did)
+    assert entry.offset_source == "file-name label"
 
 
 def test_zip_bomb_is_stored_raw_but_refused_at_ingest(tmp_path, server) -> None:

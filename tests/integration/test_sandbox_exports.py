@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from pipeline.sandbox.exportfiles import HEADER
+from pipeline.sandbox.export_dialects import API_HEADER as HEADER
 from pipeline.sandbox.testing import SignedClient, start_sandbox
 
 DAY = 86_400_000

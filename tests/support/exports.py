@@ -20,7 +20,7 @@ from pipeline.binance import errors
 from pipeline.binance import exports as binance_exports
 from pipeline.exports.chain import ExportChain
 from pipeline.exports.ledger import ExportLedger, LedgerEntry
-from pipeline.sandbox import exportfiles
+from pipeline.sandbox import export_dialects
 
 # The columns the order-export file carries, compared with the API rows (the sandbox writes the fuller header of
 # docs/export-files.md §USDⓈ-M order history: column orders).
@@ -55,6 +55,8 @@ EXPORT_SANDBOX = {
     "active_symbols": 2,
     "history_days": 3,
     "busy_day_orders": 5,
+    # 24 h links are 24 s at this speed: too short for a loaded machine; their expiry has tests of its own
+    "export_link_ttl_seconds": 30 * 86400.0,
 }
 USDM = binance_exports.EXPORT_ENDPOINTS[("usdm", "order")]
 PM = binance_exports.EXPORT_ENDPOINTS[("pm_um", "order")]
@@ -93,6 +95,7 @@ class FakeRest:
     def __init__(self) -> None:
         self.orders: list[dict[str, Any]] = []
         self.calls: list[tuple[int, int]] = []
+        self.symbols: list[str | None] = []  # the symbol of each call (Portfolio Margin requires one)
         self.error: BaseException | None = None
 
     def all_orders(
@@ -108,7 +111,9 @@ class FakeRest:
         self.calls.append((start_time, end_time))
         if self.error is not None:
             raise self.error
-        return [o for o in self.orders if start_time <= o["time"] <= end_time][:limit]
+        self.symbols.append(symbol)
+        rows = [o for o in self.orders if start_time <= o["time"] <= end_time and symbol in (None, o["symbol"])]
+        return rows[:limit]
 
 
 class FakeClient:
@@ -179,6 +184,7 @@ _CLIENTS: dict[Path, set[FakeClient]] = {}
 def make_chain(tmp_path: Path, client: FakeClient, clock: Clock, **kw: Any) -> ExportChain:
     kw.setdefault("monthly_limit", 10)
     kw.setdefault("allow_http_loopback", True)
+    kw.setdefault("sleep", clock.sleep)  # download retries wait on the test's clock
     _CLIENTS.setdefault(Path(tmp_path), set()).add(client)
     return ExportChain(client, ExportLedger(tmp_path), data_dir=tmp_path, account="main", now=clock, **kw)
 
@@ -338,7 +344,7 @@ def zipped(rows: list[dict[str, Any]], offset: int, *, label: int | None = None)
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         zf.writestr(
-            exportfiles.csv_name(0, offset if label is None else label),
-            exportfiles.build_csv(rows, uid=1, offset_minutes=offset),
+            export_dialects.file_name(0, offset if label is None else label, "api") + ".csv",
+            export_dialects.build_csv(rows, uid=1, offset_minutes=offset, dialect="api"),
         )
     return buf.getvalue()

@@ -23,7 +23,7 @@ NAME = "Binance-Futures-Order-History-202403010000(UTC+8).csv"
 GENERATE = r"""
 import sys
 import numpy as np, pyarrow as pa, pyarrow.compute as pc
-from pipeline.sandbox.exportfiles import HEADER
+from pipeline.sandbox.export_dialects import API_HEADER as HEADER
 
 rows, days, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 rng = np.random.default_rng(7)

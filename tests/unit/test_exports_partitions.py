@@ -13,12 +13,13 @@ from decimal import Decimal
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from pipeline.exports import ingest
 from pipeline.exports.ingest import ExportIngestResult, write_export_partitions
 from pipeline.exports.parsing import BadValue, count_data_lines
-from pipeline.sandbox.exportfiles import HEADER
+from pipeline.sandbox.export_dialects import API_HEADER as HEADER
 from pipeline.storage import day_writer, lake
 from pipeline.storage.schemas import futures_orders
 from tests.support.export_files import NAME8, csv_bytes, order, parse_all, write_zip
@@ -92,10 +93,11 @@ def _rows(n: int, seed: int = 3) -> list[dict[str, str]]:
 
 
 def _expected(rows: list[dict[str, str]]) -> dict[date, list[tuple[str, int, str]]]:
-    """Independent reference: newest version of each order (last row on ties), per UTC day, in lake order."""
-    newest: dict[tuple[str, int], dict[str, str]] = {}
+    """Independent reference: each day holds the newest version (last row on ties) of every order with a version on
+    that UTC day (versions on other days are kept there), in lake order."""
+    newest: dict[tuple[str, int, str], dict[str, str]] = {}
     for r in rows:
-        key = (r["Symbol"], int(r["Order No"]))
+        key = (r["Symbol"], int(r["Order No"]), r["Update Time"][:10])
         if key not in newest or r["Update Time"] >= newest[key]["Update Time"]:
             newest[key] = r
     out: dict[date, list[tuple[str, int, str]]] = {d: [] for d in DAYS}
@@ -125,14 +127,20 @@ def _ingest(path: Path, data: Path, days: list[date] | None = None) -> ExportIng
 
 
 def _recording_stage(monkeypatch: pytest.MonkeyPatch) -> list[date]:
+    """Days staged while the stream goes on and days merged from their parts at the end, in call order."""
     calls: list[date] = []
-    real = lake.stage_partition
+    real, real_merge = lake.stage_partition, day_writer.merge_day_stream
 
     def stage(staging: Path, table: str, account: str, day: date, rows: pa.Table) -> lake.StagedPartition:
         calls.append(day)
         return real(staging, table, account, day, rows)
 
+    def merge(staging: Path, table: str, account: str, day: date, new, *, stored):  # type: ignore[no-untyped-def]
+        calls.append(day)
+        return real_merge(staging, table, account, day, new, stored=stored)
+
     monkeypatch.setattr(lake, "stage_partition", stage)
+    monkeypatch.setattr(day_writer, "merge_day_stream", merge)
     return calls
 
 
@@ -225,18 +233,18 @@ def test_encoded_and_spilled_parts_merge_in_file_order(tmp_path: Path, monkeypat
         assert _lake(data, d) == expected[d]
 
 
-def test_rows_outside_days_are_never_staged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rows_outside_the_range_go_to_their_own_days(tmp_path: Path) -> None:
     rows = _rows(400)
     path = _write(tmp_path / NAME, rows)
-    calls = _recording_stage(monkeypatch)
     data = tmp_path / "data"
-    wanted = [*DAYS[1:3], date(2024, 3, 20)]  # one day without rows: written empty
+    wanted = DAYS[1:3]
     res = _ingest(path, data, wanted)
-    assert set(calls) <= set(wanted)
-    assert res.partitions[date(2024, 3, 20)] == 0 and lake.list_partitions(data, "futures_orders", "main") == wanted
-    assert res.outside_days_dropped == sum(
-        1 for r in rows if r["Update Time"][:10] not in {d.isoformat() for d in wanted}
-    )
+    expected = _expected(rows)
+    assert lake.list_partitions(data, "futures_orders", "main") == DAYS
+    for d in DAYS:  # nothing is dropped: the days outside the range hold their rows too
+        assert _lake(data, d) == expected[d]
+    assert res.outside_days == {d: len(expected[d]) for d in DAYS if d not in wanted}
+    assert any("outside the export's range" in w for w in res.warnings)
 
 
 def test_tie_on_update_time_keeps_the_last_row_across_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -313,7 +321,8 @@ def test_daily_split_dedupe_and_days(tmp_path: Path) -> None:
         order(3, update="2024-03-06 07:59:59"),  # 2024-03-05 23:59:59 UTC
         order(4, update="2024-03-07 12:00:00", Status="NEW"),  # 2024-03-07, older version of 4
         order(4, update="2024-03-08 09:00:00", Status="FILLED"),  # 2024-03-08 01:00 UTC, newest version
-        order(9, update="2024-03-20 09:00:00"),  # outside the requested days
+        order(9, update="2024-03-20 09:00:00"),  # outside the requested days: written to its own day
+        order(2, update="2024-03-05 08:00:00", Status="NEW"),  # the same order and version again: one row kept
     ]
     path = write_zip(tmp_path / "d.zip", {NAME8: csv_bytes(rows)})
     data = tmp_path / "data"
@@ -325,22 +334,26 @@ def test_daily_split_dedupe_and_days(tmp_path: Path) -> None:
         date(2024, 3, 4): 1,
         date(2024, 3, 5): 2,
         date(2024, 3, 6): 0,
-        date(2024, 3, 7): 0,
+        date(2024, 3, 7): 1,
         date(2024, 3, 8): 1,
+        date(2024, 3, 20): 1,
     }
-    assert res.data_lines == 6 and res.rows == 4
-    assert res.duplicates_dropped == 1 and res.outside_days_dropped == 1
-    assert any("outside" in w for w in res.warnings) and any("duplicate" in w for w in res.warnings)
+    assert res.data_lines == 7 and res.rows == 7
+    assert res.duplicates_dropped == 1 and res.outside_days == {date(2024, 3, 20): 1}
+    assert any("outside" in w for w in res.warnings) and any("repeated" in w for w in res.warnings)
     got = lake.read_partition(data, "futures_orders", "main", date(2024, 3, 8)).to_pylist()
     assert [(r["order_id"], r["status"]) for r in got] == [(4, "FILLED")]
+    older = lake.read_partition(data, "futures_orders", "main", date(2024, 3, 7)).to_pylist()
+    assert [(r["order_id"], r["status"]) for r in older] == [(4, "NEW")]  # every version is kept
     assert lake.read_partition(data, "futures_orders", "main", date(2024, 3, 5))["order_id"].to_pylist() == [2, 3]
     assert not any((data / "tmp").iterdir())  # staging cleaned up
-    # idempotent re-ingest: same partitions, one file each
+    before = {p: pq.read_table(p) for p in (data / "lake").rglob("*.parquet")}
+    # idempotent re-ingest: same partitions, one file each, unchanged rows keep their ingested_at
     again = write_export_partitions(
         path, data_dir=data, table="futures_orders", market="usdm", account="main", download_id="777", days=days
     )
     assert again.partitions == res.partitions
-    assert len(list((data / "lake").rglob("*.parquet"))) == 5
+    assert {p: pq.read_table(p) for p in (data / "lake").rglob("*.parquet")} == before
 
 
 def test_parse_failure_leaves_lake_untouched(tmp_path: Path) -> None:

@@ -386,7 +386,13 @@ def test_v1_ledger_is_migrated_in_place(tmp_path) -> None:
     from pipeline.exports import ledger as ledger_module
 
     v1 = ledger_module._SCHEMA
-    for column in ("    parsed_rows     INTEGER,", "    utc_offset_minutes INTEGER,", "    file_name       TEXT"):
+    for column in (
+        "    parsed_rows     INTEGER,",
+        "    utc_offset_minutes INTEGER,",
+        "    file_name       TEXT",
+        "    offset_source   TEXT",
+        "    content_length  INTEGER",
+    ):
         v1 = "\n".join(line for line in v1.splitlines() if not line.startswith(column))
     v1 = v1.replace("updated_at      INTEGER NOT NULL,", "updated_at      INTEGER NOT NULL")
     path = tmp_path / "state" / "export_ledger.sqlite"

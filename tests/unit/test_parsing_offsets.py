@@ -17,14 +17,16 @@ def test_double_minus_offset_explicit_override_and_unknown_offset(tmp_path: Path
     r = parse_all(path)[0].to_pylist()[0]
     assert r["time"].timestamp() * 1000 == ms("2024-03-05 00:00:01") and r["utc_offset_minutes"] == -360
     table, stats = parse_all(path, utc_offset_minutes=0)
-    assert table["utc_offset_minutes"][0].as_py() == 0 and any("using 0" in w for w in stats.warnings)
+    assert table["utc_offset_minutes"][0].as_py() == 0 and stats.offset_source == "proven"
+    assert "labels differ" in stats.offset_note and "UTC-6" in stats.offset_note
     plain = tmp_path / "export.csv"
     plain.write_bytes(data)
     with pytest.raises(UnknownTimezone, match="ORDERLAKE_EXPORT_UTC_OFFSET_MINUTES"):
         parse_all(plain)
-    # the configured offset is used only where the file says nothing
+    # the configured offset wins over the file's labels (and says they differ)
     assert parse_all(plain, default_utc_offset_minutes=-360)[0]["time"][0].value == ms("2024-03-05 00:00:01")
-    assert parse_all(path, default_utc_offset_minutes=60)[0]["utc_offset_minutes"][0].as_py() == -360
+    table, stats = parse_all(path, default_utc_offset_minutes=60)
+    assert table["utc_offset_minutes"][0].as_py() == 60 and stats.offset_source == "configured"
     zero = tmp_path / "Binance-Futures-Order-History-202403051200(UTC0).csv"
     zero.write_bytes(data)
     assert parse_all(zero)[0]["utc_offset_minutes"][0].as_py() == 0

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.exports.parsing import BadRow, count_data_lines
+from pipeline.sandbox import export_dialects
 from pipeline.storage.schemas import futures_orders
 from tests.support.export_files import BIG_ID, NAME8, csv_bytes, ms, order, parse_all, write_zip
 from tests.support.exports import FROM_EXPORT
@@ -46,7 +47,6 @@ def test_quoted_line_break_in_a_field(tmp_path: Path) -> None:
 
 def test_matches_api_rows_through_sandbox_export_writer(tmp_path: Path) -> None:
     """Contract with the sandbox: the export of API rows parses back to the same values as the API rows."""
-    import pipeline.sandbox.exportfiles as exportfiles
 
     t = ms("2024-03-05 23:30:05")
     api_rows = [
@@ -105,7 +105,9 @@ def test_matches_api_rows_through_sandbox_export_writer(tmp_path: Path) -> None:
             "goodTillDate": 0,
         },
     ]
-    name, blob = exportfiles.build_zip(api_rows, uid=42, offset_minutes=330, created_ms=t)
+    name, blob = export_dialects.build_export(
+        api_rows, dialect="api", uid=42, offset_minutes=330, created_ms=t, suffix="abcd1234"
+    )
     path = tmp_path / name
     path.write_bytes(blob)
     parsed = parse_all(path)[0].to_pylist()

@@ -46,6 +46,8 @@ EVERY_VARIABLE = {
     "ORDERLAKE_EXPORT_CRON": ("0  2 * * mon-fri", "export_cron", "0 2 * * mon-fri"),
     "ORDERLAKE_EXPORT_WINDOW_DAYS": ("14", "export_window_days", 14),
     "ORDERLAKE_EXPORT_UTC_OFFSET_MINUTES": ("-300", "export_utc_offset_minutes", -300),
+    "ORDERLAKE_EXPORT_MAX_DOWNLOAD_BYTES": ("1000000", "export_max_download_bytes", 1_000_000),
+    "ORDERLAKE_EXPORT_MAX_DOWNLOAD_SECONDS": ("90.5", "export_max_download_seconds", 90.5),
     "ORDERLAKE_BUDGET_DIR": ("/var/tmp/budget", "budget_dir", Path("/var/tmp/budget")),
     "ORDERLAKE_SNAPSHOT_GRACE_SECONDS": ("120.5", "snapshot_grace_seconds", 120.5),
     "ORDERLAKE_ALLOW_HTTP_LOOPBACK": ("yes", "allow_http_loopback", True),

@@ -48,21 +48,32 @@ def test_spot_rows_written_by_day_newest_version_per_key(tmp_path: Path, monkeyp
         make_order("ETHBTC", 1, _at(DAYS[0], 10), _at(DAYS[2], 40)),  # newer version of (ETHBTC, 1) on day 3
         make_order("ETHBTC", 3, _at(DAYS[2], 50), _at(DAYS[2], 60), price="1.00000000"),
         make_order("ETHBTC", 3, _at(DAYS[2], 50), _at(DAYS[2], 60), price="2.00000000"),  # tie: the last row wins
-        make_order("ETHBTC", 9, _at(date(2024, 3, 20), 1)),  # not a requested day
+        make_order("ETHBTC", 9, _at(date(2024, 3, 20), 1)),  # not a requested day: written to its own day
     ]
     data = tmp_path / "data"
     written = write_days(_batches(_orders(rows)), data_dir=data, table="spot_orders", account="main", days=DAYS)
-    assert {d: r.rows for d, r in written.partitions.items()} == {DAYS[0]: 1, DAYS[1]: 1, DAYS[2]: 2, DAYS[3]: 0}
-    assert written.duplicates_dropped == 2 and written.outside == {date(2024, 3, 20): 1}
+    extra = date(2024, 3, 20)
+    assert {d: r.rows for d, r in written.partitions.items()} == {
+        DAYS[0]: 2,
+        DAYS[1]: 1,
+        DAYS[2]: 2,
+        DAYS[3]: 0,
+        extra: 1,
+    }
+    assert written.duplicates_dropped == 1 and written.rows_per_day[extra] == 1
     stored = {d: lake.read_partition(data, "spot_orders", "main", d).to_pylist() for d in DAYS}
-    assert [(r["symbol"], r["order_id"]) for r in stored[DAYS[0]]] == [("ETHBTC", 2)]
+    # (ETHBTC, 1)'s older version stays on its own day: every version is kept
+    assert [(r["symbol"], r["order_id"], r["status"]) for r in stored[DAYS[0]]] == [
+        ("ETHBTC", 1, "NEW"),
+        ("ETHBTC", 2, "FILLED"),
+    ]
     assert [(r["symbol"], r["order_id"]) for r in stored[DAYS[1]]] == [("BTCUSDT", 2)]
     assert [(r["order_id"], r["status"], str(r["price"])) for r in stored[DAYS[2]]] == [
         (1, "FILLED", "100.00000000"),
         (3, "FILLED", "2.00000000"),
     ]
-    assert lake.list_partitions(data, "spot_orders", "main") == DAYS
-    assert not any((data / "tmp").iterdir())
+    assert lake.list_partitions(data, "spot_orders", "main") == [*DAYS, extra]
+    assert not any(p.name.startswith("days-") for p in (data / "tmp").iterdir())
 
 
 def test_a_failing_stream_leaves_the_lake_untouched(tmp_path: Path) -> None:

@@ -68,8 +68,8 @@ def test_write_semantics_per_table() -> None:
         "spot_orders": "merge-versions",
         "spot_order_lists": "merge-versions",
         "spot_open_orders": "snapshot",
-        "futures_orders": "replace-day",  # the export ingest, until issue 10 makes it merge-versions
-        "pm_um_orders": "replace-day",
+        "futures_orders": "merge-versions",  # exports and REST merge into one day: a later file never removes an order
+        "pm_um_orders": "merge-versions",
         "spot_trades": "merge-versions",  # a trade never changes: a re-fetch keeps the stored row
         "futures_trades": "merge-versions",
         "pm_um_trades": "merge-versions",
@@ -86,7 +86,8 @@ def test_write_semantics_per_table() -> None:
         ({"key": ()}, "at least one column"),
         ({"partition_by": "symbol"}, "must be a timestamp column"),
         ({"sort_by": ("symbol", "nope")}, "columns not in its schema: nope"),
-        ({"write": "append"}, "write 'append' is not one of merge-versions, replace-day, snapshot"),
+        ({"write": "append"}, "write 'append' is not one of merge-versions, snapshot"),
+        ({"write": "replace-day"}, "write 'replace-day' is not one of merge-versions, snapshot"),  # no table needs it
     ],
 )
 def test_a_spec_refuses_what_no_writer_could_honour(change: dict, message: str) -> None:
@@ -107,7 +108,7 @@ def test_the_day_merge_uses_the_key_of_the_spec_it_is_given() -> None:
     [
         (spot_orders.SPEC, ["BTCUSDT", "ETHBTC"]),  # two orders, merged: the day keeps both
         (BY_ID, ["BTCUSDT"]),  # one order by this key: its newer version
-        (dataclasses.replace(spot_orders.SPEC, write="replace-day"), ["BTCUSDT"]),  # the new rows replace the day
+        (dataclasses.replace(spot_orders.SPEC, write="snapshot"), ["BTCUSDT"]),  # the new snapshot replaces the day
     ],
 )
 def test_write_day_uses_the_spec_key_and_write_mode(tmp_path: Path, spec: TableSpec, kept: list[str]) -> None:
@@ -124,18 +125,35 @@ def test_the_stream_writer_dedupes_by_the_spec_key(tmp_path: Path) -> None:
     assert lake.read_partition(tmp_path / "b", "spot_orders", "main", DAY)["symbol"].to_pylist() == ["BTCUSDT"]
 
 
-@pytest.mark.parametrize(("write", "kept"), [("merge-versions", ["BTCUSDT", "ETHBTC"]), ("replace-day", ["BTCUSDT"])])
-def test_the_stream_writer_merges_or_replaces_a_stored_day_as_the_spec_says(
-    tmp_path: Path, write: str, kept: list[str]
-) -> None:
-    spec = dataclasses.replace(spot_orders.SPEC, write=write)
-    write_days(SAME_ID.slice(0, 1).to_batches(), data_dir=tmp_path, table=spec, account="main", days=[DAY])
-    written = write_days(SAME_ID.slice(1, 1).to_batches(), data_dir=tmp_path, table=spec, account="main", days=[DAY])
-    assert written.partitions[DAY].rows == len(kept)
-    assert sorted(lake.read_partition(tmp_path, "spot_orders", "main", DAY)["symbol"].to_pylist()) == kept
-    # a requested day without new rows: merge-versions keeps what is stored, replace-day writes it empty
-    again = write_days(iter(()), data_dir=tmp_path, table=spec, account="main", days=[DAY])
-    assert again.partitions[DAY].rows == (len(kept) if write == "merge-versions" else 0)
+def test_the_stream_writer_merges_a_stored_day_and_never_shrinks_it(tmp_path: Path) -> None:
+    write_days(SAME_ID.slice(0, 1).to_batches(), data_dir=tmp_path, table="spot_orders", account="main", days=[DAY])
+    written = write_days(
+        SAME_ID.slice(1, 1).to_batches(), data_dir=tmp_path, table="spot_orders", account="main", days=[DAY]
+    )
+    assert written.partitions[DAY].rows == 2
+    assert sorted(lake.read_partition(tmp_path, "spot_orders", "main", DAY)["symbol"].to_pylist()) == [
+        "BTCUSDT",
+        "ETHBTC",
+    ]
+    # a requested day without new rows keeps what is stored: it is not rewritten, let alone emptied
+    before = lake.partition_path(tmp_path, "spot_orders", "main", DAY).read_bytes()
+    again = write_days(iter(()), data_dir=tmp_path, table="spot_orders", account="main", days=[DAY])
+    assert DAY not in again.partitions
+    assert lake.partition_path(tmp_path, "spot_orders", "main", DAY).read_bytes() == before
+
+
+def test_the_stream_writer_merges_by_the_spec_key_against_a_stored_day(tmp_path: Path) -> None:
+    write_days(SAME_ID.slice(0, 1).to_batches(), data_dir=tmp_path, table=BY_ID, account="main", days=[DAY])
+    written = write_days(SAME_ID.slice(1, 1).to_batches(), data_dir=tmp_path, table=BY_ID, account="main", days=[DAY])
+    assert written.partitions[DAY].rows == 1  # one order by this key: its newer version replaces the stored one
+    assert lake.read_partition(tmp_path, "spot_orders", "main", DAY)["symbol"].to_pylist() == ["BTCUSDT"]
+
+
+def test_the_stream_writer_refuses_a_snapshot_table(tmp_path: Path) -> None:
+    snapshot = dataclasses.replace(spot_orders.SPEC, write="snapshot")
+    with pytest.raises(ValueError, match="spot_orders: write_days merges days; the table's spec says 'snapshot'"):
+        write_days(SAME_ID.to_batches(), data_dir=tmp_path, table=snapshot, account="main", days=[DAY])
+    assert not (tmp_path / "lake").exists()
 
 
 def test_the_catalog_latest_view_partitions_by_the_spec_key() -> None:

@@ -24,9 +24,10 @@ from pipeline.exports.parsing.offsets import OffsetEvidence, parse_offset
 from pipeline.exports.parsing.stream import (
     BLOCK_BYTES,
     EMPTY_SENTINEL,
+    FileTimes,
     ParseStats,
     count_data_lines,
-    export_symbols,
+    file_times,
     infer_utc_offset,
     parse_export,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "BadValue",
     "Binding",
     "ExportFileError",
+    "FileTimes",
     "MissingColumn",
     "OffsetEvidence",
     "ParseStats",
@@ -53,7 +55,7 @@ __all__ = [
     "bind_header",
     "convert_batch",
     "count_data_lines",
-    "export_symbols",
+    "file_times",
     "infer_utc_offset",
     "parse_export",
     "parse_offset",

@@ -1,8 +1,10 @@
 """Header binding: export columns are bound to schema columns by HEADER NAME, never by position.
 
-Header names are normalised (case, spaces, ``_`` and ``.``) and looked up in :data:`ALIASES`; a ``(UTC...)``
-label after a time column's name is its offset. Unknown columns are kept per row as a JSON object in ``extra``
-(and warned about); a missing required column is an error naming the file and the column.
+Header names are normalised (case, spaces, ``_`` and ``.``) and looked up in :data:`ALIASES` (English and the
+Simplified Chinese website export; the table and its sources: docs/export-files.md §Alias table); a ``(UTC...)``
+label after a time column's name is its offset label. Unknown columns are kept per row as a JSON object in
+``extra`` (and warned about); a missing required column is an error naming the file and the column once the member
+turns out to hold rows (an empty export may carry a short header).
 """
 
 from __future__ import annotations
@@ -16,25 +18,25 @@ from pipeline.exports.parsing.offsets import parse_offset
 
 # canonical schema column -> accepted header spellings (normalised: lower case, single spaces)
 ALIASES: dict[str, tuple[str, ...]] = {
-    "uid": ("uid", "user id"),
-    "time": ("time", "date", "create time", "order time", "created time"),
-    "order_id": ("order no", "order id", "orderid", "order number"),
-    "symbol": ("symbol", "contract", "pair"),
-    "type": ("type", "order type"),
-    "side": ("side", "direction"),
+    "uid": ("uid", "user id", "用户id"),
+    "time": ("time", "date", "create time", "order time", "created time", "时间"),
+    "order_id": ("order no", "order id", "orderid", "order number", "订单编号"),
+    "symbol": ("symbol", "contract", "pair", "代币名称/币种名称/币对"),
+    "type": ("type", "order type", "类型"),
+    "side": ("side", "direction", "方向"),
     "position_side": ("position side",),
-    "price": ("price", "order price"),
-    "avg_price": ("average price", "avg price", "avg  price", "average"),
-    "orig_qty": ("amount", "quantity", "orig qty", "original amount"),
-    "executed_qty": ("executed amount", "executed qty", "executed", "filled", "executed quantity"),
-    "cum_quote": ("executed quote amount", "cum quote", "total", "executed quote"),
-    "stop_price": ("stop price", "trigger price"),
-    "status": ("status",),
+    "price": ("price", "order price", "价格"),
+    "avg_price": ("average price", "avg price", "avg  price", "average", "平均价格"),
+    "orig_qty": ("amount", "quantity", "orig qty", "original amount", "original quantity", "金额"),
+    "executed_qty": ("executed amount", "executed qty", "executed", "filled", "executed quantity", "执行金额"),
+    "cum_quote": ("executed quote amount", "cum quote", "total", "executed quote", "已执行报价金额"),
+    "stop_price": ("stop price", "trigger price", "止损价格"),
+    "status": ("status", "状态"),
     "client_order_id": ("client order id", "clientorderid"),
     "time_in_force": ("time in force", "tif"),
     "activate_price": ("activate price", "activation price"),
     "price_rate": ("price rate", "callback rate"),
-    "update_time": ("update time", "updated time", "last update time"),
+    "update_time": ("update time", "updated time", "last update time", "更新时间"),
     "reduce_only": ("reduce only", "reduceonly"),
     "close_position": ("close position",),
     "orig_type": ("orig type", "original type"),
@@ -75,10 +77,27 @@ class Binding:
     columns: dict[str, str]  # schema column -> CSV column name
     unknown: list[tuple[str, str]]  # (key in ``extra``, CSV column name) of unknown columns; keys are unique
     header_offsets: dict[str, int]  # schema column -> offset from a "(UTC...)" header label
+    missing: list[str]  # required columns the header lacks (fatal once the member has a data row)
+    header: list[str]
+
+    def require(self, path: Any) -> None:
+        """Raise :class:`MissingColumn` for the first required column the header lacks."""
+        if not self.missing:
+            return
+        col = self.missing[0]
+        raise MissingColumn(
+            f"{path}: required column {col!r} (header {ALIASES[col][0].title()!r} or an alias) is missing; "
+            f"header is {self.header!r}. Is this a futures ORDER-history export (not trade/transaction history)? "
+            "If Binance renamed the column, add the new name to ALIASES in pipeline/exports/parsing/binding.py "
+            "and docs/export-files.md, then `orderlake exports reingest ID` (no new download id).",
+            path=path,
+            column=col,
+        )
 
 
 def bind_header(header: list[str], *, path: Any) -> tuple[Binding, list[str]]:
-    """Map header names to schema columns; returns the binding and warnings."""
+    """Map header names to schema columns; returns the binding and warnings (missing columns are in
+    :attr:`Binding.missing`: :meth:`Binding.require` raises for them)."""
     warnings: list[str] = []
     names: list[str] = []
     columns: dict[str, str] = {}
@@ -107,18 +126,9 @@ def bind_header(header: list[str], *, path: Any) -> tuple[Binding, list[str]]:
                 raise UnsupportedFile(f"{path}: cannot read the timezone label in header {original!r}", path=path)
             offsets[canon] = off
     missing = [c for c in REQUIRED if c not in columns]
-    if missing:
-        col = missing[0]
-        raise MissingColumn(
-            f"{path}: required column {col!r} (header {ALIASES[col][0].title()!r} or an alias) is missing; "
-            f"header is {header!r}. Is this a futures ORDER-history export (not trade/transaction history)? "
-            "If Binance renamed the column, add the new name to ALIASES in pipeline/exports/parsing/binding.py.",
-            path=path,
-            column=col,
-        )
     if unknown:
         warnings.append(f"{path}: unknown column(s) {[u[0] for u in unknown]} kept as JSON in 'extra'")
-    return Binding(names, columns, unknown, offsets), warnings
+    return Binding(names, columns, unknown, offsets, missing, list(header)), warnings
 
 
 def _extra_key(name: str, csv_name: str, unknown: list[tuple[str, str]]) -> str:

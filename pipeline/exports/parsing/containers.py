@@ -50,6 +50,7 @@ class CountingReader(io.RawIOBase):
         self._budget = budget  # shared across members: [bytes still allowed]
         self.count = 0
         self.newlines = 0
+        self.quotes = 0  # '"' bytes: a quoted value may hold a line break, so lines and rows may then differ
         self.last_byte = b""
         self.error: ExportFileError | None = None  # what read() raised: pyarrow may report a follow-up error first
 
@@ -76,7 +77,9 @@ class CountingReader(io.RawIOBase):
         self.count += len(data)
         self._budget[0] -= len(data)
         if data:  # numpy counts far faster than bytes.count, which holds the GIL the parse needs
-            self.newlines += int(np.count_nonzero(np.frombuffer(data, dtype=np.uint8) == 0x0A))
+            view = np.frombuffer(data, dtype=np.uint8)
+            self.newlines += int(np.count_nonzero(view == 0x0A))
+            self.quotes += int(np.count_nonzero(view == 0x22))
             self.last_byte = data[-1:]
         if self._budget[0] < 0:
             raise ZipBombRefused(
@@ -266,10 +269,31 @@ def read_header(member: Member, path: Path) -> list[str] | None:
             path=path,
         )
     line = buf.split(b"\n", 1)[0]
+    if buf.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in line:
+        raise UnsupportedFile(
+            f"{path}: {member.name!r} is UTF-16 text, not the UTF-8 of Binance's exports; not parsed. Re-save it as "
+            "UTF-8 only if you produced it yourself; a file from Binance should be downloaded again.",
+            path=path,
+        )
     try:
         text = line.decode("utf-8-sig").rstrip("\r")
-        return next(csv.reader([text]))
-    except (UnicodeDecodeError, csv.Error) as exc:
+        fields = next(csv.reader([text]))
+    except UnicodeDecodeError as exc:
+        raise UnsupportedFile(
+            f"{path}: {member.name!r} is not UTF-8 text (byte {line[exc.start : exc.start + 1]!r} at {exc.start}; "
+            "GBK or Latin-1?); Binance's exports are UTF-8, so this is not parsed.",
+            path=path,
+        ) from exc
+    except csv.Error as exc:
         raise UnsupportedFile(
             f"{path}: {member.name!r} does not start with a CSV header ({exc}); not a Binance CSV export", path=path
         ) from exc
+    if len(fields) == 1:
+        for sep, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "bars")):
+            if sep in text:
+                raise UnsupportedFile(
+                    f"{path}: {member.name!r} separates its header with {name} ({text[:80]!r}); Binance's exports "
+                    "use commas, so the file is not parsed (a spreadsheet may have re-saved it).",
+                    path=path,
+                )
+    return fields

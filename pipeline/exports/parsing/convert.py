@@ -1,10 +1,12 @@
 """Value conversion: one all-string CSV batch -> a batch in the futures_orders schema, exactly or not at all.
 
 Numbers become exact decimals (:mod:`pipeline.storage.decimals`; defensive thousands separators such as
-``1,234.5`` are stripped, a decimal comma is refused); ids stay exact int64 (they exceed 2^53); local
-``yyyy-MM-dd HH:mm:ss`` / ``yy-MM-dd HH:mm:ss`` times become UTC ``timestamp[ms]`` with the resolved offset;
-unknown columns become the ``extra`` JSON object. A value that does not convert is a :class:`BadValue` naming the
-line, the column and the value.
+``1,234.5`` are stripped, a decimal comma is refused, an asset suffix is checked and split off by
+:mod:`~.values`); ids stay exact int64 (they exceed 2^53); local ``yyyy-MM-dd HH:mm:ss[.fff]`` /
+``yy-MM-dd HH:mm:ss`` times become UTC ``timestamp[ms]`` with the file's one offset, and epoch-millisecond times
+are taken as they are; website enum spellings become the API's (:mod:`~.values`); unknown columns become the
+``extra`` JSON object. A value that does not convert is a :class:`BadValue` naming the line, the column and the
+value.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline.exports.parsing.binding import Binding
-from pipeline.exports.parsing.errors import BadValue
+from pipeline.exports.parsing.errors import BadValue, UnknownTimezone
 from pipeline.exports.parsing.offsets import TIME_COLUMNS
+from pipeline.exports.parsing.values import ENUMS, enum_values, strip_asset_suffix
 from pipeline.storage.decimals import DecimalError, to_decimal_array
 from pipeline.storage.schemas import futures_orders
 from pipeline.storage.schemas.columns import extra_from_columns
@@ -47,10 +50,13 @@ class ConvertContext:
     account: str
     download_id: str | None
     ingested_at_ms: int
-    offsets: dict[str, int]  # schema time column -> offset minutes
+    offset: int | None  # the file's one UTC offset of local display times (None: the file must hold none)
     row_offset: int = 0  # data rows before this batch (line = row_offset + index + 2)
     time_format: dict[str, str] = field(default_factory=dict)
     cache: dict = field(default_factory=dict)  # constant columns (see _constant)
+    assets: dict[str, tuple[str, str]] = field(default_factory=dict)  # symbol -> (base, quote) from exchangeInfo
+    no_offset: str = ""  # why no offset could be found (the error a local time then raises)
+    local_times: bool = False  # a local (not epoch) time was converted: the offset was used
 
     def bad(self, column: str, index: int | None, value: object, why: str) -> BadValue:
         line = None if index is None else self.row_offset + index + 2
@@ -87,7 +93,10 @@ def ints(arr: pa.Array, header: str, ctx: ConvertContext) -> pa.Array:
         raise
 
 
-def _decimals(arr: pa.Array, col: str, header: str, ctx: ConvertContext) -> pa.Array:
+def _decimals(arr: pa.Array, col: str, header: str, ctx: ConvertContext, symbols: pa.Array) -> pa.Array:
+    arr, bad = strip_asset_suffix(arr, symbols, col, ctx.assets)
+    if bad is not None:
+        raise ctx.bad(header, bad[0], bad[1], bad[2])
     try:
         return to_decimal_array(arr, scale=_DEC_COLS[col], column=col, allow_thousands=True)
     except DecimalError as exc:
@@ -95,8 +104,12 @@ def _decimals(arr: pa.Array, col: str, header: str, ctx: ConvertContext) -> pa.A
 
 
 def _time_format(sample: str) -> str:
-    head = sample.strip().split(" ", 1)[0]
-    return "%y-%m-%d %H:%M:%S" if re.fullmatch(r"\d{2}-\d{1,2}-\d{1,2}", head) else "%Y-%m-%d %H:%M:%S"
+    text = sample.strip()
+    if re.fullmatch(r"\d{12,13}", text):
+        return EPOCH_MS
+    head = text.split(" ", 1)[0]
+    fmt = "%y-%m-%d %H:%M:%S" if re.fullmatch(r"\d{2}-\d{1,2}-\d{1,2}", head) else "%Y-%m-%d %H:%M:%S"
+    return fmt + ".%f" if re.search(r":\d{2}\.\d{1,3}$", text) else fmt
 
 
 # Days since the epoch of each month's first day, and its length, for 1970-01..2199-12 (the fast time path's range).
@@ -162,31 +175,60 @@ def _fixed_width_seconds(arr: pa.Array, fmt: str) -> np.ndarray | None:
     return (_MONTH_FIRST_DAY[months] + day - 1) * _DAY_S + hour * 3600 + minute * 60 + second
 
 
+EPOCH_MS = "epoch-ms"
+_TS = pa.timestamp("ms", tz="UTC")
+
+
+def _epoch_ms(arr: pa.Array, header: str, ctx: ConvertContext) -> pa.Array:
+    """Epoch-millisecond text (absolute UTC: no offset applies)."""
+    ok = pc.fill_null(pc.match_substring_regex(arr, r"^\s*\d{12,13}\s*$"), True)
+    if not pc.all(ok).as_py():
+        i = _first_index(pc.invert(ok))
+        raise ctx.bad(header, i, arr[i].as_py(), "not epoch milliseconds like the column's other values")
+    return pc.cast(pc.cast(pc.utf8_trim_whitespace(arr), pa.int64()), _TS)
+
+
+def _local_offset_s(ctx: ConvertContext, path_hint: str) -> int:
+    if ctx.offset is None:
+        raise UnknownTimezone(ctx.no_offset or f"{path_hint}: no UTC offset for the local times", path=ctx.path)
+    ctx.local_times = True
+    return ctx.offset * 60
+
+
 def times(arr: pa.Array, col: str, header: str, ctx: ConvertContext) -> pa.Array:
-    """Local ``yyyy-MM-dd HH:mm:ss`` text -> UTC timestamp[ms] (offset from ``ctx.offsets[col]``)."""
+    """Local ``yyyy-MM-dd HH:mm:ss[.fff]`` text -> UTC timestamp[ms] with the file's offset; epoch ms as is."""
     valid = arr.drop_null()
     if len(valid) == 0:
-        return pa.nulls(len(arr), pa.timestamp("ms", tz="UTC"))
+        return pa.nulls(len(arr), _TS)
     fmt = ctx.time_format.get(col) or _time_format(valid[0].as_py())
     ctx.time_format[col] = fmt
-    offset_s = ctx.offsets[col] * 60
-    fast = _fixed_width_seconds(arr, fmt)
+    if fmt == EPOCH_MS:
+        return _epoch_ms(arr, header, ctx)
+    offset_s = _local_offset_s(ctx, f"{ctx.path} ({ctx.member})")
+    millis = None
+    if fmt.endswith(".%f") and not arr.null_count and pc.all(pc.equal(pc.utf8_length(arr), 23)).as_py():
+        millis = ints(pc.utf8_slice_codeunits(arr, 20, 23), header, ctx).to_numpy()
+        fast = _fixed_width_seconds(pc.utf8_slice_codeunits(arr, 0, 19), fmt[:-3])
+    else:
+        fast = _fixed_width_seconds(arr, fmt)
     if fast is not None:
-        return pa.array((fast - offset_s) * 1000, pa.int64()).cast(pa.timestamp("ms", tz="UTC"))
+        ms = (fast - offset_s) * 1000 + (millis if millis is not None else 0)
+        return pa.array(ms, pa.int64()).cast(_TS)
     # General path (NULLs, unpadded fields, or an invalid value somewhere): Python validates each value.
     values = arr.to_pylist()
-    seconds: list[int | None] = []
+    utc_ms: list[int | None] = []
     for i, v in enumerate(values):
         if v is None:
-            seconds.append(None)
+            utc_ms.append(None)
             continue
         try:
             dt = datetime.strptime(v.strip(), fmt)
         except ValueError:
             raise ctx.bad(header, i, v, f"not a time in the format {fmt!r} (local display time)") from None
-        seconds.append(int(dt.replace(tzinfo=UTC).timestamp()))
-    utc_ms = pc.multiply(pc.subtract(pa.array(seconds, pa.int64()), offset_s), 1000)
-    return pc.cast(utc_ms, pa.timestamp("ms", tz="UTC"))
+        if dt.microsecond % 1000:
+            raise ctx.bad(header, i, v, "more precise than milliseconds")
+        utc_ms.append(int(dt.replace(tzinfo=UTC).timestamp()) * 1000 + dt.microsecond // 1000 - offset_s * 1000)
+    return pc.cast(pa.array(utc_ms, pa.int64()), _TS)
 
 
 def _bools(arr: pa.Array, header: str, ctx: ConvertContext) -> pa.Array:
@@ -226,7 +268,7 @@ def _convert_column(f: pa.Field, batch: pa.RecordBatch, binding: Binding, ctx: C
         "market": ctx.market,
         "source": SOURCE,
         "download_id": ctx.download_id,
-        "utc_offset_minutes": ctx.offsets.get("update_time"),
+        "utc_offset_minutes": ctx.offset,
     }
     if name in constants:
         return _constant(constants[name], n, f.type, ctx.cache)
@@ -239,13 +281,22 @@ def _convert_column(f: pa.Field, batch: pa.RecordBatch, binding: Binding, ctx: C
     csv_name = binding.columns[name]
     col = batch.column(csv_name)
     if name in _DEC_COLS:
-        out = _decimals(col, name, csv_name, ctx)
+        out = _decimals(col, name, csv_name, ctx, batch.column(binding.columns["symbol"]))
     elif name in _INT_COLS:
         out = ints(col, csv_name, ctx)
     elif name in TIME_COLUMNS:
         out = times(col, name, csv_name, ctx)
     elif name in _BOOL_COLS:
         out = _bools(col, csv_name, ctx)
+    elif name in ENUMS:
+        out, bad = enum_values(col, name)
+        if bad is not None:
+            raise ctx.bad(
+                csv_name,
+                bad[0],
+                bad[1],
+                f"not a {name} value the API knows, nor a website spelling of one (docs/export-files.md §Values)",
+            )
     else:
         out = col
     if not f.nullable and out.null_count:

@@ -1,10 +1,9 @@
-"""The UTC offset of an export's local display times: labels, resolution, and proof from REST orders.
+"""The UTC offset of an export's local display times: labels, the file's one offset, and proof from REST orders.
 
-``Time``/``Update Time`` hold the account's display-timezone text. Its offset comes from, best first: a proven
-offset (``utc_offset_minutes``, see :class:`OffsetProof`), a ``(UTC...)`` label in the column header
-(``Time(UTC)`` = 0), the CSV/ZIP file name (``(UTC+8)``, ``(UTC--6)`` with the double minus of real names,
-``(UTC0)``, ``(UTC+5:30)``), another time column's header label, then the configured default. No offset found is
-an error, never a guess.
+``Time``/``Update Time`` hold the account's display-timezone text. One offset applies to every time column of a
+file (:func:`decide_offset`), best first: proven by REST orders (:class:`OffsetProof`), configured, a ``(UTC...)``
+header label (``Time(UTC)`` = 0), a file-name label (``(UTC+8)``, ``(UTC--6)`` with the double minus of real names,
+``(UTC0)``, ``(UTC+5:30)``). Labels that disagree are refused; no offset found is an error, never a guess.
 """
 
 from __future__ import annotations
@@ -49,48 +48,88 @@ def valid_offset(minutes: int) -> bool:
 class OffsetHints:
     """What the caller knows about the offset besides the file itself."""
 
-    explicit: int | None  # a proven offset: overrides the file's labels
-    default: int | None  # configuration: used only where the file says nothing
+    proven: int | None  # proven by inference from REST orders: overrides everything
+    configured: int | None  # ORDERLAKE_EXPORT_UTC_OFFSET_MINUTES: overrides the file's labels
     source_name: str | None  # the file's name as served (the raw copy is renamed to <downloadId>.<ext>)
+    inference_note: str = ""  # why inference proved nothing (shown with the offset that was used)
 
 
-def resolve_offsets(
-    binding: Binding, member: str, path: Path, hints: OffsetHints, warnings: list[str]
-) -> dict[str, int]:
-    """Offset minutes of each bound time column (see the module doc for the order); disagreements with a proven
-    offset are added to ``warnings``."""
-    explicit = hints.explicit
-    names = (member, path.name, hints.source_name or "")
-    from_name = next((o for o in map(parse_offset, names) if o is not None), None)
-    if from_name is None:  # "Time(UTC)" but a bare "Update Time": the label is the file's
-        labels = set(binding.header_offsets.values())
-        from_name = labels.pop() if len(labels) == 1 else None
-    if from_name is None:
-        from_name = hints.default
-    offsets: dict[str, int] = {}
-    for col in TIME_COLUMNS & set(binding.columns):
-        if explicit is not None:
-            offsets[col] = explicit
-            seen = binding.header_offsets.get(col, from_name)
-            if seen is not None and seen != explicit:
-                warnings.append(
-                    f"{path.name}: {col} labelled UTC{seen / 60:+g} in the file, but "
-                    f"utc_offset_minutes={explicit} was given; using {explicit}"
-                )
-        elif col in binding.header_offsets:
-            offsets[col] = binding.header_offsets[col]
-        elif from_name is not None:
-            offsets[col] = from_name
-        else:
-            raise UnknownTimezone(
-                f"{path} ({member}): column {binding.columns[col]!r} holds local display-timezone times, but "
-                "neither the file name nor the header says which offset (e.g. '(UTC+8)'). Set "
-                "ORDERLAKE_EXPORT_UTC_OFFSET_MINUTES (the account's display timezone on the Binance website, "
-                "e.g. 480 for UTC+8) or ingest while REST still returns some of the export's orders, so the "
-                "offset can be inferred.",
-                path=path,
-            )
-    return offsets
+@dataclass(frozen=True)
+class OffsetDecision:
+    """The one offset of every local time column of a file, and where it came from."""
+
+    minutes: int | None
+    source: str  # "proven" | "configured" | "header label" | "file-name label" | "none"
+    note: str  # one line for the ledger and the warnings
+    error: str = ""  # when minutes is None: the message a local time raises
+
+
+def _labels(values: dict[str, int | None]) -> dict[str, int]:
+    return {where: minutes for where, minutes in values.items() if minutes is not None}
+
+
+def _fmt(minutes: int) -> str:
+    h, m = divmod(abs(minutes), 60)
+    return f"UTC{'-' if minutes < 0 else '+'}{h}" + (f":{m:02d}" if m else "")
+
+
+def decide_offset(bindings: list[tuple[str, Binding]], path: Path, hints: OffsetHints) -> OffsetDecision:
+    """One offset for the whole file, best first: proven, configured, header label, file-name label.
+
+    Labels that disagree (two header labels, two members' names, header against name) are refused with a message
+    naming both and the setting that resolves it, unless a proven or configured offset decides.
+    """
+    header = _labels({f"header {b.header[b_idx]!r}": off for _, b in bindings for b_idx, off in _header_label_items(b)})
+    names = _labels({f"file name {n!r}": parse_offset(n) for n in _names(bindings, path, hints)})
+    seen = {**header, **names}
+    described = ", ".join(f"{where} says {_fmt(m)}" for where, m in seen.items())
+    note = f" ({hints.inference_note})" if hints.inference_note else ""
+    for source, value in (("proven", hints.proven), ("configured", hints.configured)):
+        if value is not None:
+            disagree = {w: m for w, m in seen.items() if m != value}
+            extra = f"; the file's labels differ: {described}" if disagree else ""
+            return OffsetDecision(value, source, f"UTC offset {_fmt(value)} {source}{extra}")
+    if (
+        len(set(header.values())) > 1
+        or len(set(names.values())) > 1
+        or (header and names and set(header.values()) != set(names.values()))
+    ):
+        raise UnknownTimezone(
+            f"{path}: the file's time-zone labels disagree ({described}); not ingested, because one of them would "
+            "shift every time. Set ORDERLAKE_EXPORT_UTC_OFFSET_MINUTES to the display time zone the export was made "
+            "with (the Binance website's setting, e.g. 480 for UTC+8), then `orderlake exports reingest ID`; or "
+            f"re-ingest while REST still returns the export's last orders, so the offset is proven{note}.",
+            path=path,
+        )
+    for source, found in (("header label", header), ("file-name label", names)):
+        if found:
+            value = next(iter(found.values()))
+            return OffsetDecision(value, source, f"UTC offset {_fmt(value)} from the {source}{note}")
+    return OffsetDecision(
+        None,
+        "none",
+        f"no UTC offset{note}",
+        error=(
+            f"{path}: the file holds local display-time times, but neither its name nor its header says which UTC "
+            "offset (e.g. '(UTC+8)'). Set ORDERLAKE_EXPORT_UTC_OFFSET_MINUTES (the account's display time zone "
+            "on the Binance website, e.g. 480 for UTC+8), then `orderlake exports reingest ID`; or ingest while "
+            f"REST still returns some of the export's orders, so the offset can be proven{note}."
+        ),
+    )
+
+
+def _header_label_items(binding: Binding) -> list[tuple[int, int]]:
+    """(header index, offset) of every labelled time column."""
+    index = {name: i for i, name in enumerate(binding.names)}
+    return [(index[binding.columns[col]], off) for col, off in binding.header_offsets.items() if col in TIME_COLUMNS]
+
+
+def _names(bindings: list[tuple[str, Binding]], path: Path, hints: OffsetHints) -> list[str]:
+    """The names that may carry a label: each member's, the file's, the served file's."""
+    names = [member for member, _ in bindings] + [path.name]
+    if hints.source_name:
+        names.append(hints.source_name)
+    return list(dict.fromkeys(names))
 
 
 @dataclass(frozen=True)

@@ -32,8 +32,8 @@ from pipeline.exports.parsing.containers import (
     read_header,
 )
 from pipeline.exports.parsing.convert import ConvertContext, convert_batch, ints, times
-from pipeline.exports.parsing.errors import BadRow, UnsupportedFile
-from pipeline.exports.parsing.offsets import OffsetEvidence, OffsetHints, OffsetProof, resolve_offsets
+from pipeline.exports.parsing.errors import BadRow, TruncatedFile, UnsupportedFile
+from pipeline.exports.parsing.offsets import OffsetEvidence, OffsetHints, OffsetProof, decide_offset
 from pipeline.storage.schemas import futures_orders
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,11 @@ class ParseStats:
     members: list[str] = field(default_factory=list)
     container: str = ""
     utc_offset_minutes: int | None = None
+    offset_source: str = ""
+    offset_note: str = ""
+    headers: int = 0  # members with a header line (the sentinel alone is none)
+    unterminated: list[str] = field(default_factory=list)  # members whose last line has no line break
+    quoted: bool = False  # some member quotes values (a quoted line break makes lines and rows differ)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -66,6 +71,8 @@ def parse_export(
     utc_offset_minutes: int | None = None,
     default_utc_offset_minutes: int | None = None,
     source_name: str | None = None,
+    inference_note: str = "",
+    symbol_assets: dict[str, tuple[str, str]] | None = None,
     block_bytes: int = BLOCK_BYTES,
     max_uncompressed_bytes: int = DEFAULT_MAX_UNCOMPRESSED,
     max_ratio: float = DEFAULT_MAX_RATIO,
@@ -74,10 +81,11 @@ def parse_export(
 ) -> Iterator[pa.RecordBatch]:
     """Stream an export file as record batches in the futures_orders schema (rows in file order).
 
-    ``utc_offset_minutes`` overrides the file's own labels (a proven offset); ``default_utc_offset_minutes`` is
-    used only where the file says nothing; ``source_name`` is the name the file was served under, which may
-    carry the ``(UTC+8)`` label. Batches hold about ``block_bytes`` of CSV each. Warnings go to
-    ``stats.warnings`` and the log.
+    ``utc_offset_minutes`` is a proven offset and ``default_utc_offset_minutes`` the configured one; with neither,
+    the file's labels decide (:func:`~.offsets.decide_offset`: one offset for the whole file). ``source_name`` is
+    the name the file was served under, which may carry the ``(UTC+8)`` label; ``symbol_assets`` maps symbols to
+    (base, quote) from exchangeInfo for asset-suffixed amounts. Batches hold about ``block_bytes`` of CSV each.
+    Warnings go to ``stats.warnings`` and the log.
     """
     path = Path(path)
     if market not in futures_orders.MARKETS:
@@ -85,39 +93,66 @@ def parse_export(
     stats = stats if stats is not None else ParseStats()
     ingested_ms = int((ingested_at or datetime.now(UTC)).timestamp() * 1000)
     budget = [max_uncompressed_bytes]
+    hints = OffsetHints(utc_offset_minutes, default_utc_offset_minutes, source_name, inference_note)
     with contextlib.ExitStack() as stack:
         members, stats.container = open_members(
             path, stack, max_bytes=max_uncompressed_bytes, max_ratio=max_ratio, budget=budget
         )
-        for member in members:
+        bound = [(m, _member_binding(m, path, budget, stats)) for m in members]
+        decision = decide_offset([(m.name, b) for m, b in bound if b is not None], path, hints)
+        stats.utc_offset_minutes, stats.offset_source, stats.offset_note = (
+            decision.minutes,
+            decision.source,
+            decision.note,
+        )
+        for member, binding in bound:
             stats.members.append(member.name)
-            hints = OffsetHints(utc_offset_minutes, default_utc_offset_minutes, source_name)
-            yield from _parse_member(
-                member,
+            if binding is None:
+                continue
+            ctx = ConvertContext(
                 path,
-                market=market,
-                account=account,
-                download_id=download_id,
-                hints=hints,
-                block_bytes=block_bytes,
-                ingested_ms=ingested_ms,
-                stats=stats,
-                budget=budget,
+                member.name,
+                market,
+                account,
+                download_id,
+                ingested_ms,
+                decision.minutes,
+                assets=dict(symbol_assets or {}),
+                no_offset=decision.error,
             )
+            yield from _parse_member(member, binding, path, ctx, block_bytes=block_bytes, stats=stats)
     if stats.sentinels and stats.rows:
-        stats.warnings.append(f"{path}: '{EMPTY_SENTINEL}' line found in a file that also has {stats.rows} rows")
+        raise BadRow(
+            f"{path}: the empty-export line '{EMPTY_SENTINEL}' stands in a file that also has {stats.rows} rows; "
+            "such a file is not one Binance writes, so nothing was ingested. Download the export again.",
+            path=path,
+        )
     for w in stats.warnings:
         log.warning("%s", w)
 
 
-def _member_binding(member: Member, path: Path, budget: list[int]) -> tuple[Binding, list[str]] | None:
-    """The header binding of a member (None for an empty member)."""
+def _member_binding(member: Member, path: Path, budget: list[int], stats: ParseStats) -> Binding | None:
+    """The header binding of a member; None for a member that is the empty-export sentinel alone.
+
+    A 0-byte member is refused: a ZIP whose CSV is empty is no export Binance writes, and accepting it would say
+    "no orders on these days"."""
     before = budget[0]
     header = read_header(member, path)
     budget[0] = before  # the header peek is not counted twice
     if header is None:
+        raise TruncatedFile(
+            f"{path}: {member.name!r} is empty (0 bytes, no header); an export always has at least a header or the "
+            f"line '{EMPTY_SENTINEL}'. Nothing was ingested; the file stays under raw/. If the download was cut, "
+            "it is fetched again while the link lives; otherwise check the export on the Binance website.",
+            path=path,
+        )
+    if len(header) == 1 and header[0].strip().strip('"') == EMPTY_SENTINEL:
+        stats.sentinels += 1
         return None
-    return bind_header(header, path=f"{path} ({member.name})")
+    stats.headers += 1
+    binding, warnings = bind_header(header, path=f"{path} ({member.name})")
+    stats.warnings.extend(warnings)
+    return binding
 
 
 def _csv_batches(
@@ -167,38 +202,51 @@ def _csv_batches(
 
 
 def _parse_member(
-    member: Member,
-    path: Path,
-    *,
-    market: str,
-    account: str,
-    download_id: str | None,
-    hints: OffsetHints,
-    block_bytes: int,
-    ingested_ms: int,
-    stats: ParseStats,
-    budget: list[int],
+    member: Member, binding: Binding, path: Path, ctx: ConvertContext, *, block_bytes: int, stats: ParseStats
 ) -> Iterator[pa.RecordBatch]:
-    bound = _member_binding(member, path, budget)
-    if bound is None:
-        stats.warnings.append(f"{path}: {member.name!r} is empty (no header)")
-        return
-    binding, warnings = bound
-    stats.warnings.extend(warnings)
-    resolved = resolve_offsets(binding, member.name, path, hints, stats.warnings)
-    stats.utc_offset_minutes = resolved.get("update_time")
-    ctx = ConvertContext(path, member.name, market, account, download_id, ingested_ms, resolved, row_offset=0)
     sentinels_before = stats.sentinels
     stream = member.opener()
     with stream:
         for batch in _csv_batches(stream, binding, path, member.name, stats, block_bytes=block_bytes):
             if batch.num_rows == 0:
                 continue
+            binding.require(f"{path} ({member.name})")
             out = convert_batch(batch, binding, ctx)
             ctx.row_offset += batch.num_rows
             stats.rows += batch.num_rows
             yield out
         stats.data_lines += max(0, stream.lines - 1 - (stats.sentinels - sentinels_before))
+        if stream.count and stream.last_byte != b"\n":
+            stats.unterminated.append(member.name)
+        stats.quoted = stats.quoted or stream.quotes > 0
+
+
+@dataclass(frozen=True)
+class FileTimes:
+    """Every row's symbol, order id and local ``Time`` read as if it were UTC (ms): what offset inference needs."""
+
+    symbols: np.ndarray
+    ids: np.ndarray
+    local_ms: np.ndarray
+
+    def symbols_between(self, lo_ms: int, hi_ms: int) -> list[str]:
+        """The file's symbols with an order created in [lo_ms, hi_ms] (local time read as UTC), most orders first."""
+        hit = (self.local_ms >= lo_ms) & (self.local_ms <= hi_ms)
+        names, counts = np.unique(self.symbols[hit].astype(str), return_counts=True)
+        return [str(n) for n in names[np.argsort(-counts, kind="stable")]]
+
+    @property
+    def last_ms(self) -> int | None:
+        return int(self.local_ms.max()) if len(self.local_ms) else None
+
+
+def file_times(path: str | os.PathLike[str], *, max_uncompressed_bytes: int = DEFAULT_MAX_UNCOMPRESSED) -> FileTimes:
+    """Read only the symbol, order id and ``Time`` columns of an export (see :class:`FileTimes`)."""
+    parts = list(_local_times(Path(path), max_uncompressed_bytes))
+    if not parts:
+        empty = np.array([], dtype=np.int64)
+        return FileTimes(np.array([], dtype=object), empty, empty)
+    return FileTimes(*(np.concatenate([p[k] for p in parts]) for k in range(3)))
 
 
 def infer_utc_offset(
@@ -206,6 +254,7 @@ def infer_utc_offset(
     reference_orders: Iterable[Mapping[str, Any]],
     *,
     max_uncompressed_bytes: int = DEFAULT_MAX_UNCOMPRESSED,
+    times_of_file: FileTimes | None = None,
 ) -> OffsetEvidence | None:
     """Which UTC offset the export's local ``Time`` values use, from orders REST also returns.
 
@@ -217,18 +266,9 @@ def infer_utc_offset(
     proof = OffsetProof(reference_orders)
     if not proof.has_reference:
         return None
-    for symbols, ids, local_ms in _local_times(path, max_uncompressed_bytes):
-        proof.add(symbols, ids, local_ms)
+    ft = times_of_file or file_times(path, max_uncompressed_bytes=max_uncompressed_bytes)
+    proof.add(ft.symbols, ft.ids, ft.local_ms)
     return proof.evidence(path)
-
-
-def export_symbols(path: str | os.PathLike[str], *, max_bytes: int = DEFAULT_MAX_UNCOMPRESSED) -> list[str]:
-    """The symbols an export file holds orders of: what a per-symbol REST call (PM ``allOrders`` needs ``symbol``)
-    can be asked about."""
-    seen: set[str] = set()
-    for symbols, _, _ in _local_times(Path(path), max_bytes):
-        seen.update(str(s) for s in symbols)
-    return sorted(seen)
 
 
 def _local_times(path: Path, max_bytes: int) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -238,12 +278,11 @@ def _local_times(path: Path, max_bytes: int) -> Iterator[tuple[np.ndarray, np.nd
     with contextlib.ExitStack() as stack:
         members, _ = open_members(path, stack, max_bytes=max_bytes, max_ratio=DEFAULT_MAX_RATIO, budget=budget)
         for member in members:
-            bound = _member_binding(member, path, budget)
-            if bound is None:
+            binding = _member_binding(member, path, budget, stats)
+            if binding is None or binding.missing:
                 continue
-            binding = bound[0]
             names = [binding.columns[c] for c in ("symbol", "order_id", "time")]
-            ctx = ConvertContext(path, member.name, "", "", None, 0, {"time": 0})
+            ctx = ConvertContext(path, member.name, "", "", None, 0, 0)
             with member.opener() as stream:
                 for batch in _csv_batches(
                     stream, binding, path, member.name, stats, block_bytes=BLOCK_BYTES, columns=names
@@ -252,7 +291,7 @@ def _local_times(path: Path, max_bytes: int) -> Iterator[tuple[np.ndarray, np.nd
                     ids = ints(batch.column(names[1]), names[1], ctx)
                     ctx.row_offset += batch.num_rows
                     t = pa.table({"s": batch.column(names[0]), "i": ids, "t": pc.cast(local, pa.int64())}).drop_null()
-                    yield (t["s"].to_numpy(), t["i"].to_numpy(), t["t"].to_numpy())
+                    yield (t["s"].to_numpy(zero_copy_only=False), t["i"].to_numpy(), t["t"].to_numpy())
 
 
 def count_data_lines(path: str | os.PathLike[str], *, max_uncompressed_bytes: int = DEFAULT_MAX_UNCOMPRESSED) -> int:

@@ -58,7 +58,7 @@ COLUMNS: tuple[Col, ...] = (
     Col("ingested_at", TS, nullable=False),
 )
 SCHEMA: pa.Schema = schema_of(COLUMNS)
-# Both tables replace a day with the export's rows today; issue 10 makes them merge-versions.
+# Exports and REST merge into the same days, keeping versions: a later file never removes a stored order.
 SPECS: tuple[TableSpec, ...] = tuple(
     TableSpec(
         name=table,
@@ -67,7 +67,7 @@ SPECS: tuple[TableSpec, ...] = tuple(
         version="update_time",
         sort_by=("symbol", "update_time", "order_id"),
         partition_by="update_time",
-        write="replace-day",
+        write="merge-versions",
     )
     for table in MARKETS.values()
 )

@@ -12,7 +12,7 @@ from typing import Literal, get_args
 
 import pyarrow as pa
 
-WriteMode = Literal["merge-versions", "replace-day", "snapshot"]
+WriteMode = Literal["merge-versions", "snapshot"]
 WRITE_MODES: tuple[str, ...] = get_args(WriteMode)
 
 
@@ -26,7 +26,6 @@ class TableSpec:
 
     * ``merge-versions``: merge the new rows with the stored day, newest version per key, stored keys kept: a day
       never shrinks;
-    * ``replace-day``: the new rows replace the day (the export ingest, until issue 10 makes it merge-versions);
     * ``snapshot``: the newest snapshot replaces the day (an empty snapshot is an answer: nothing was open).
     """
 
