@@ -8,13 +8,16 @@ import dagster as dg
 from assets.common.resources import Common
 from assets.exports import definitions as exports
 from assets.spot import definitions as spot
+from assets.trades import definitions as trades
 from assets.warehouse import definitions as warehouse
 from pipeline.settings import Settings
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
     common = Common.from_settings(settings)  # one object per shared resource, so the sources merge
-    return dg.Definitions.merge(*(source.build_definitions(settings, common) for source in (spot, exports, warehouse)))
+    return dg.Definitions.merge(
+        *(source.build_definitions(settings, common) for source in (spot, exports, trades, warehouse))
+    )
 
 
 @dg.definitions

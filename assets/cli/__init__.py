@@ -29,7 +29,7 @@ def _build_parser() -> argparse.ArgumentParser:
     backfill = sub.add_parser("backfill", help="materialize a date range through Dagster, in-process")
     backfill.add_argument("--start", required=True, help="first UTC day, YYYY-MM-DD")
     backfill.add_argument("--end", required=True, help="last UTC day, YYYY-MM-DD (inclusive)")
-    backfill.add_argument("--select", choices=("spot", "trades", "exports", "all"), default="all")
+    backfill.add_argument("--select", choices=("spot", "trades", "income", "exports", "all"), default="all")
     backfill.add_argument(
         "--no-wait",
         action="store_true",

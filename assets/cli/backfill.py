@@ -109,15 +109,11 @@ def backfill(
     """Run the selected parts for ``start``..``end``, then rebuild the catalog. Raises BackfillFailed."""
     summary = BackfillSummary()
     tags = _range_tags(start, end)
+    failures: list[str] = []  # one market's failure never stops the other's, nor the catalog rebuild
     if select in ("spot", "all"):
         res = run_job(defs, inst, "spot_backfill", tags=tags, quiet=quiet)
         summary.runs.append(res.run_id)
         summary.spot_weight = _metadata(res, "spot_orders").get("weight_spent")
-    if select in ("trades", "all"):
-        res = run_job(defs, inst, "spot_trades_backfill", tags=tags, quiet=quiet)
-        summary.runs.append(res.run_id)
-        summary.trades_weight = _metadata(res, "spot_trades").get("weight")
-    failures: list[str] = []  # one market's failure never stops the other's, nor the catalog rebuild
     if select in ("exports", "all"):
         try:
             res = run_job(defs, inst, "export_requests", tags=tags, quiet=quiet)
@@ -129,6 +125,16 @@ def backfill(
             failures += _drive_exports(
                 defs, inst, start, end, summary, quiet=quiet, sleep=sleep, timeout_s=wait_timeout_s
             )
+    # trades and income are planned from the orders the steps above wrote
+    if select in ("trades", "all"):
+        res = run_job(defs, inst, "spot_trades_backfill", tags=tags, quiet=quiet)
+        summary.runs.append(res.run_id)
+        summary.trades_weight = _metadata(res, "spot_trades").get("weight")
+        res = run_job(defs, inst, "futures_trades_backfill", tags=tags, quiet=quiet)
+        summary.runs.append(res.run_id)
+    if select in ("income", "all"):
+        res = run_job(defs, inst, "futures_income_backfill", tags=tags, quiet=quiet)
+        summary.runs.append(res.run_id)
     res = run_job(defs, inst, "warehouse_build", tags={}, quiet=quiet)
     summary.runs.append(res.run_id)
     if failures:

@@ -1,0 +1,23 @@
+"""Put a sandbox's futures orders into a lake as the orders REST tail or the exports would (each version into the
+partition of its update day), so the trades and income tails can be tested on their own."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pipeline.storage.schemas import futures_orders
+from pipeline.storage.versions import write_day
+from pipeline.times import day_of
+
+
+def store_truth_orders(data_dir: Path, truth: dict, market: str, account: str = "main") -> None:
+    by_day: dict = defaultdict(list)
+    for o in truth[f"{market}_orders"]:
+        by_day[day_of(o["updateTime"])].append(o)
+    for day, rows in by_day.items():
+        table = futures_orders.from_api(
+            rows, account=account, market=market, source="rest_allOrders", ingested_at=datetime.now(UTC)
+        )
+        write_day(data_dir, futures_orders.MARKETS[market], account, day, table)
