@@ -26,7 +26,7 @@ from tests.support.assets import lake_rows
 from tests.support.exports import EXPORT_SANDBOX, EXPORT_SPEED
 
 pytestmark = pytest.mark.slow
-# what each dialect's file carries besides the key (docs/export-files.md §Trade history and §Transaction (income) history)
+# what each dialect carries besides the key (docs/export-files.md §Trade history and §Transaction (income) history)
 TRADE_COMMON = ("symbol", "trade_id", "order_id", "side", "price", "qty", "quote_qty", "realized_pnl")
 TRADE_COMMON += ("commission", "commission_asset", "is_buyer", "is_maker", "time")
 INCOME_COMMON = ("income_type", "tran_id", "asset", "symbol", "income", "time")
