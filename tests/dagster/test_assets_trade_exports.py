@@ -23,7 +23,7 @@ def sandbox():
         yield sx
 
 
-def test_backfill_takes_old_days_from_exports_and_recent_ones_from_rest(sandbox, tmp_path, monkeypatch) -> None:
+def test_backfill_takes_old_days_from_exports_and_recent_ones_from_rest(sandbox, tmp_path, monkeypatch, capsys) -> None:
     data = tmp_path / "data"
     settings = sandbox_settings(monkeypatch, sandbox, data, start_date=date.today() - timedelta(days=200))
     truth = sandbox.truth()
@@ -62,3 +62,15 @@ def test_backfill_takes_old_days_from_exports_and_recent_ones_from_rest(sandbox,
     ids = sandbox.stats()["export_ids_created"]
     assert main([*argv, "--select", "trades"], settings) == 0  # again: everything is covered, no id is spent
     assert sandbox.stats()["export_ids_created"] == ids
+    capsys.readouterr()
+    assert main(["status"], settings) == 0
+    text = capsys.readouterr().out
+    section = text.split("TRADES AND INCOME", 1)[1].split("KNOWN BLIND SPOTS", 1)[0]
+    first_rest = last_day_beyond_rest("trade", now) + timedelta(days=1)
+    assert f"futures_trades: 13 days, {start}..{end}; from exports: {(first_rest - start).days} days" in section
+    assert "usdm/trade export ids this month: 1 of 5 used" in section
+    before = start - timedelta(days=1)
+    assert (
+        f"no trade export ingested: {settings.start_date}..{before} [{(before - settings.start_date).days + 1} days]"
+        in section
+    )
