@@ -83,4 +83,3 @@ def test_rest_tail_equals_truth_and_reconciles_with_the_export(sandbox, tmp_path
     mismatches = pm.metadata["mismatches"].value
     assert [(m["symbol"], m["column"]) for m in mismatches] == [(tampered["symbol"], "executed_qty")]
     assert pm.metadata["orders_compared"].value == len(exported)
-
