@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pipeline.sandbox.config import DEFAULT_API_KEY, DEFAULT_API_SECRET, SandboxConfig
 from pipeline.sandbox.export_dialects import DIALECTS, EMPTY_FORMS, SELECTIONS
+from pipeline.sandbox.fill_exports import INCOME_DIALECTS, TRADE_DIALECTS
 from pipeline.sandbox.server import SandboxExchange, run_sandbox
 
 _D = SandboxConfig()
@@ -76,6 +77,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     exports.add_argument(
         "--export-empty-form", choices=EMPTY_FORMS, default=_D.export_empty_form, help="what an empty export holds"
     )
+    exports.add_argument("--export-trade-quota", type=int, default=_D.export_trade_quota, help="trade ids a month")
+    exports.add_argument("--export-income-quota", type=int, default=_D.export_income_quota, help="income ids a month")
+    exports.add_argument(
+        "--export-trade-dialect", choices=TRADE_DIALECTS, default=_D.export_trade_dialect, help="trade-history files"
+    )
+    exports.add_argument(
+        "--export-income-dialect", choices=INCOME_DIALECTS, default=_D.export_income_dialect, help="income files"
+    )
     faults = parser.add_argument_group("fault injection (probability per request)")
     faults.add_argument("--fault-5xx", type=float, default=0.0)
     faults.add_argument("--fault-html", type=float, default=0.0)
@@ -116,6 +125,10 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
         export_dialect=args.export_dialect,
         export_selection=args.export_selection,
         export_empty_form=args.export_empty_form,
+        export_trade_quota=args.export_trade_quota,
+        export_income_quota=args.export_income_quota,
+        export_trade_dialect=args.export_trade_dialect,
+        export_income_dialect=args.export_income_dialect,
         fault_rate_5xx=args.fault_5xx,
         fault_rate_html=args.fault_html,
         fault_rate_timeout=args.fault_timeout,

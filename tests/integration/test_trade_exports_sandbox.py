@@ -3,14 +3,18 @@
 Acceptance (issue 13): for days older than REST's retention the lake's trades and income, from the export files in
 each dialect of the public record, equal the sandbox's truth (every row, decimal and time the file carries); each
 export spends one id of its own endpoint's quota (5 a month), a second request of the range spends none, and a
-request beyond the quota is refused before Binance is called.
+request beyond the quota is refused before Binance is called; every filled order whose fills lie on the exported
+days adds up to its executed quantity, and pnl_daily equals the truth's income sums by day, type and asset.
 """
 
 from __future__ import annotations
 
 import time
+from collections import defaultdict
 from datetime import timedelta
+from decimal import Decimal
 
+import duckdb
 import pytest
 
 import pipeline.sandbox.testing as testing
@@ -20,10 +24,14 @@ from pipeline.exports.chain import ExportChain
 from pipeline.exports.errors import QuotaWouldBeExceeded
 from pipeline.exports.ledger import ExportLedger
 from pipeline.settings import Settings
-from pipeline.storage.schemas import futures_income, futures_trades
+from pipeline.storage.schemas import futures_income, futures_orders, futures_trades
 from pipeline.times import day_end_ms, day_of, day_start_ms
+from pipeline.trades.spot_backfill import mismatches
+from pipeline.trades.stored import filled_orders, stored_trades
+from pipeline.warehouse.catalog import build_catalog
 from tests.support.assets import lake_rows
 from tests.support.exports import EXPORT_SANDBOX, EXPORT_SPEED
+from tests.support.futures_lake import store_truth_orders
 
 pytestmark = pytest.mark.slow
 # what each dialect carries besides the key (docs/export-files.md §Trade history and §Transaction (income) history)
@@ -100,6 +108,7 @@ def test_trade_and_income_exports_equal_the_truth(tmp_path, trade_dialect: str, 
                 assert len(got) == len(want) > 50
                 assert _shape(got, columns) == _shape(expected.to_pylist(), columns)
                 assert {r["income_type"] for r in got} >= {"FUNDING_FEE", "COMMISSION", "TRANSFER"}
+            _assert_orders_add_up_and_pnl_daily(tmp_path, truth, lo, hi)
             ids = sx.stats()["export_ids_created"]
             assert ids == {f"{m}/{k}": 1 for m in ("usdm", "pm_um") for k in ("trade", "income")}
             for ep in fills:
@@ -113,3 +122,30 @@ def test_trade_and_income_exports_equal_the_truth(tmp_path, trade_dialect: str, 
             assert sx.stats()["export_ids_created"] == ids
         finally:
             client.close()
+
+
+def _assert_orders_add_up_and_pnl_daily(data_dir, truth: dict, lo: int, hi: int) -> None:
+    """Every filled order whose fills lie on the exported days adds up; pnl_daily equals the truth's income sums by
+    day, market, type and asset on those days."""
+    for market in ("usdm", "pm_um"):
+        store_truth_orders(data_dir, truth, market)
+        orders = filled_orders(data_dir, "main", futures_orders.MARKETS[market])
+        assert mismatches(orders, stored_trades(data_dir, "main", futures_trades.MARKETS[market])) == []
+    with duckdb.connect(str(build_catalog(data_dir).path), read_only=True) as con:
+        assert con.sql("SELECT count(*) FROM order_trade_mismatches").fetchone() == (0,)
+        added_up = con.sql(
+            "SELECT count(*) FROM orders o JOIN (SELECT market, symbol, order_id, sum(qty) AS q FROM trades "
+            "GROUP BY ALL) t USING (market, symbol, order_id) WHERE o.market <> 'spot' AND t.q = o.executed_qty"
+        ).fetchone()[0]
+        pnl = con.sql(
+            "SELECT day, market, asset, sum(realized_pnl), sum(funding), sum(commission) FROM pnl_daily "
+            "WHERE market <> 'spot' GROUP BY ALL"
+        ).fetchall()
+    assert added_up > 50  # the join really finds the exported fills of the truth's orders
+    sums: dict = defaultdict(lambda: [Decimal(0)] * 3)
+    kinds = {"REALIZED_PNL": 0, "FUNDING_FEE": 1, "COMMISSION": 2}
+    for market in ("usdm", "pm_um"):
+        for r in truth[f"{market}_income"]:
+            if r["incomeType"] in kinds and lo <= r["time"] <= hi:
+                sums[(day_of(r["time"]), market, r["asset"])][kinds[r["incomeType"]]] += Decimal(r["income"])
+    assert {(d, m, a): list(v) for d, m, a, *v in pnl} == dict(sums)

@@ -49,6 +49,14 @@ def test_every_option_is_applied() -> None:
             "60",
             "--display-utc-offset-minutes",
             "-360",
+            "--export-trade-quota",
+            "3",
+            "--export-income-quota",
+            "2",
+            "--export-trade-dialect",
+            "short",
+            "--export-income-dialect",
+            "legacy",
             "--fault-5xx",
             "0.1",
             "--fault-html",
@@ -64,6 +72,8 @@ def test_every_option_is_applied() -> None:
     assert (cfg.busy_day_orders, cfg.futures_history_days, cfg.delisted_symbol) == (1500, 200, False)
     assert (cfg.time_scale, cfg.export_quota, cfg.export_processing_seconds) == (30.0, 4, 60.0)
     assert cfg.display_utc_offset_minutes == -360
+    assert (cfg.export_trade_quota, cfg.export_income_quota) == (3, 2)
+    assert (cfg.export_trade_dialect, cfg.export_income_dialect) == ("short", "legacy")
     assert (cfg.fault_rate_5xx, cfg.fault_rate_html, cfg.fault_rate_timeout, cfg.fault_rate_truncate) == (
         0.1,
         0.2,
