@@ -155,6 +155,13 @@ class Settings(BaseModel):
         "name without `/`, `\\`, `=` or spaces",
         "account name (the `account=` partition); several accounts can share a data dir",
     )
+    accounts_file: Path | None = _setting(
+        "ORDERLAKE_ACCOUNTS_FILE",
+        None,
+        "path to a TOML file",
+        "many accounts in one deployment (docs/design/fleet.md): each account's name, markets, key sources, start date "
+        "and hosts; unset: the one account of `ORDERLAKE_ACCOUNT` and `BINANCE_*`",
+    )
     start_date: date = _setting("ORDERLAKE_START_DATE", date(2024, 1, 1), "date YYYY-MM-DD", "first daily partition")
     spot_symbols: tuple[str, ...] = _setting(
         "ORDERLAKE_SPOT_SYMBOLS",
@@ -261,9 +268,14 @@ class Settings(BaseModel):
         env = os.environ if env is None else env
         given = {name: env[name].strip() for name in variables() if (env.get(name) or "").strip()}
         try:
-            return cls.model_validate(given)
+            settings = cls.model_validate(given)
         except ValidationError as exc:
             raise ConfigurationError(explain(exc, given)) from None
+        if settings.accounts_file is not None:  # strict at start: every account's key source must be there
+            from pipeline.accounts import load_accounts
+
+            load_accounts(settings.accounts_file, settings, env)
+        return settings
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed (by field name), validated like the original."""
