@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from pipeline.binance.exports import ExportEndpoint
-from pipeline.errors import DataError, OrderlakeError
+from pipeline.errors import DataError, PermanentError
 from pipeline.exports.chain import ExportChain
 from pipeline.exports.ledger import LedgerEntry
 from pipeline.exports.states import READY
@@ -46,7 +46,7 @@ def account_ranges(keys: Iterable[tuple[str, date]]) -> list[AccountDays]:
     return out
 
 
-class AccountsFailed(OrderlakeError):
+class AccountsFailed(PermanentError):
     """Some accounts of a run failed; the others' days are written. The message names each failed account."""
 
 

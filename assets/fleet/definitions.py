@@ -8,6 +8,7 @@ import dagster as dg
 from assets.common.resources import Common
 from assets.exports.resources import ExportsResource
 from assets.fleet.assets import build_fleet_assets, fleet_partitions
+from assets.fleet.executors import fleet_executor
 from assets.fleet.resources import FleetResource
 from assets.spot.resources import SpotResource
 from assets.warehouse import definitions as warehouse
@@ -30,6 +31,7 @@ def build_definitions(settings: Settings, fleet: Fleet, common: Common | None = 
         JOB,
         selection=dg.AssetSelection.groups("fleet"),
         partitions_def=fleet_partitions(fleet),
+        executor_def=fleet_executor(settings),
         description="A range of days of one account (tag orderlake/account): spot orders and order lists, and the "
         "USDⓈ-M and PM order exports, for the markets the accounts file gives it",
     )
