@@ -90,6 +90,10 @@ def main(argv: Sequence[str] | None = None, settings: Settings | None = None) ->
             from pipeline.exports import cli as exports_cli
 
             return exports_cli.run(args, settings)
+        if args.command == "backfill" and settings.accounts_file is not None:  # many accounts: the fleet job
+            from assets.fleet import launch
+
+            return launch.run_backfill_command(args, settings)
         if args.command == "backfill":
             from assets.cli import backfill
 

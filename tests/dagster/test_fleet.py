@@ -10,6 +10,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from assets.cli import main
 from assets.common.partitions import RANGE_END_TAG, RANGE_START_TAG
 from assets.definitions import build_definitions
 from assets.fleet.definitions import JOB
@@ -171,3 +172,22 @@ def test_an_accounts_file_makes_the_fleet_code_location() -> None:
     assert single.resolve_job_def("spot_backfill").partitions_def == dg.DailyPartitionsDefinition(
         "2024-01-01", timezone="UTC"
     )
+
+
+@pytest.mark.slow
+def test_orderlake_backfill_with_an_accounts_file_runs_every_account(tmp_path, monkeypatch, capsys) -> None:
+    start, end = _range()
+    keys = {"a": "cli-secret-a", "b": "cli-secret-b"}
+    with (
+        start_sandbox(**SANDBOX, seed=21, api_key="cli-key-a", api_secret=keys["a"]) as sa,
+        start_sandbox(**SANDBOX, seed=22, api_key="cli-key-b", api_secret=keys["b"]) as sb,
+    ):
+        settings = _settings(tmp_path, monkeypatch, {"a": sa, "b": sb}, keys)
+        argv = ["backfill", "--start", str(start), "--end", str(end), "--select", "all"]
+        assert main(argv, settings) == 0
+        out = capsys.readouterr().out
+        assert "a: ok" in out and "b: ok" in out
+        data = tmp_path / "data"
+        for name, sx in (("a", sa), ("b", sb)):
+            assert _lake(data, "futures_orders", name, FROM_EXPORT) == _export_truth(sx.truth(), "usdm")
+        assert main([*argv[:-1], "trades"], settings) == 2  # not in the many-account job yet: said, not ignored
