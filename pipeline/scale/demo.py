@@ -44,7 +44,7 @@ class DemoConfig:
     accounts: int = 3
     workers: int = 2
     days: int = 30
-    time_scale: float = 30.0  # an hour of Binance's export generation is 2 minutes here
+    time_scale: float = 15.0  # an hour of Binance's export generation is 4 minutes here
     spot_weight_limit: int = 600  # per scaled minute: low enough that N accounts' probes meet the shared budget
     workdir: Path = REPO / "data" / "scale-demo"
     timeout_s: float = 900.0
@@ -213,7 +213,7 @@ def run_demo(cfg: DemoConfig, say: Callable[[str], None] = print) -> DemoResult:
             | keys
             | {
                 "DAGSTER_HOME": str(home),
-                "DAGSTER_POSTGRES_URL": pg_url.replace("postgresql://", "postgresql+psycopg2://", 1),
+                "ORDERLAKE_DAGSTER_PG_URL": pg_url.replace("postgresql://", "postgresql+psycopg2://", 1),
                 "ORDERLAKE_ACCOUNTS_FILE": str(work / "accounts.toml"),
                 "ORDERLAKE_DATA_DIR": str(data),
                 "ORDERLAKE_BUDGET_URL": pg_url,

@@ -15,9 +15,9 @@ ONE_PER_ACCOUNT = {"key": "orderlake/account", "value": {"applyLimitPerUniqueVal
 
 def test_the_celery_instance_is_postgres_with_one_run_per_account(tmp_path: Path, monkeypatch) -> None:
     shutil.copy(ROOT / "deploy" / "celery" / "dagster.yaml", tmp_path / "dagster.yaml")
-    monkeypatch.setenv("DAGSTER_POSTGRES_URL", "postgresql+psycopg2://u:p@127.0.0.1:1/d")
+    monkeypatch.setenv("ORDERLAKE_DAGSTER_PG_URL", "postgresql+psycopg2://u:p@127.0.0.1:1/d")
     config, _ = dagster_instance_config(str(tmp_path))
-    assert config["storage"] == {"postgres": {"postgres_url": {"env": "DAGSTER_POSTGRES_URL"}}}
+    assert config["storage"] == {"postgres": {"postgres_url": {"env": "ORDERLAKE_DAGSTER_PG_URL"}}}
     assert config["run_coordinator"]["class"] == "QueuedRunCoordinator"
     assert config["concurrency"]["runs"]["tag_concurrency_limits"] == [ONE_PER_ACCOUNT]
 
