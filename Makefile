@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip uninstall --quiet --yes duckdb-engine  # older installs had it; it claims duckdb:// like the bi dialect
-	$(BIN)/pip install --quiet -e '.[dev,bench,bi]'
+	$(BIN)/pip install --quiet -e '.[dev,bench,bi,scale]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -40,7 +40,9 @@ class BinanceResource(dg.ConfigurableResource):
     futures_url: str = PRODUCTION_URLS["futures"]
     papi_url: str = PRODUCTION_URLS["papi"]
     spot_transport: str = "rest"
-    budget_dir: str  # ORDERLAKE_BUDGET_DIR, shared by every orderlake process on the machine
+    budget_dir: str  # ORDERLAKE_BUDGET_DIR, shared by every orderlake process of this user on the machine
+    budget_url: str | None = None  # ORDERLAKE_BUDGET_URL (an EnvVar: it holds a password), shared by every machine
+    egress_ip: str | None = None
 
     _client: BinanceClient | None = PrivateAttr(default=None)
 
@@ -57,6 +59,8 @@ class BinanceResource(dg.ConfigurableResource):
             papi_url=settings.papi_url,
             spot_transport=settings.spot_transport,
             budget_dir=str(settings.budget_dir),
+            budget_url=secret_reference(settings, "budget_url"),
+            egress_ip=settings.egress_ip,
         )
 
     @property
@@ -79,6 +83,8 @@ class BinanceResource(dg.ConfigurableResource):
                 futures_url=self.futures_url,
                 papi_url=self.papi_url,
                 budget_dir=self.budget_dir,
+                budget_url=self.budget_url,
+                egress=self.egress_ip,
             )
         return self._client
 
