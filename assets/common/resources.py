@@ -16,6 +16,7 @@ from assets.common.partitions import daily_partitions
 from pipeline.binance import BinanceClient
 from pipeline.binance.credentials import Credentials
 from pipeline.settings import PRODUCTION_URLS, Secret, Settings
+from pipeline.storage import lakefs
 
 
 def secret_reference(settings: Settings, field: str) -> dg.EnvVar | None:
@@ -103,10 +104,38 @@ class LakeResource(dg.ConfigurableResource):
 
     data_dir: str = "data"
     account: str = "main"
+    lake_url: str | None = None  # ORDERLAKE_LAKE_URL: s3://bucket/prefix; unset: <data_dir>/lake
+    aws_endpoint_url: str | None = None
+    aws_region: str | None = None
+    aws_access_key_id: str | None = None  # EnvVar references, resolved at run start, never stored
+    aws_secret_access_key: str | None = None
+    aws_session_token: str | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LakeResource:
-        return cls(data_dir=str(settings.data_dir), account=settings.account)
+        lakefs.configure(settings)  # the code location's own sensors and checks read the lake too
+        return cls(
+            data_dir=str(settings.data_dir),
+            account=settings.account,
+            lake_url=settings.lake_url,
+            aws_endpoint_url=settings.aws_endpoint_url,
+            aws_region=settings.aws_region,
+            aws_access_key_id=secret_reference(settings, "aws_access_key_id"),
+            aws_secret_access_key=secret_reference(settings, "aws_secret_access_key"),
+            aws_session_token=secret_reference(settings, "aws_session_token"),
+        )
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """Bind the lake's location in the process that runs the steps (a Celery or Kubernetes worker too)."""
+        if self.lake_url:
+            access = lakefs.S3Access(
+                self.aws_endpoint_url,
+                self.aws_region or lakefs.DEFAULT_REGION,
+                _secret(self.aws_access_key_id),
+                _secret(self.aws_secret_access_key),
+                _secret(self.aws_session_token),
+            )
+            lakefs.bind(self.data_dir, lakefs.from_url(self.lake_url, access))
 
     @property
     def path(self) -> Path:
