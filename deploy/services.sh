@@ -65,7 +65,7 @@ start_postgres() {
   fi
   if port_open "$PG_PORT"; then return 0; fi
   "${run[@]}" "$bin/pg_ctl" -D "$data" -l "$data/server.log" -w -t 60 \
-    -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $data -c max_connections=200 -c fsync=off" start >/dev/null
+    -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $data -c max_connections=200" start >/dev/null
   wait_port postgres "$PG_PORT" 60
 }
 

@@ -121,3 +121,14 @@ def test_catalog_over_s3_equals_the_local_one_and_holds_no_credential(s3_data, t
     # orderlake sql gives them to its own session
     assert main(["sql", "SELECT count(*) AS n FROM spot_orders"], settings) == 0
     assert "3" in capsys.readouterr().out
+
+
+def test_status_reads_coverage_from_the_object_listing(s3_data) -> None:
+    from pipeline.warehouse.status import scan_lake
+
+    data, _, _ = s3_data
+    _fill(data)
+    coverage = {(c.table, c.account): c.days for c in scan_lake(data, None, None)}
+    assert coverage[("spot_orders", "main")] == {D1: 2, D2: 1}
+    assert coverage[("spot_orders", "other")] == {D2: 1}
+    assert coverage[("spot_open_orders", "main")] == {D3: 0}
