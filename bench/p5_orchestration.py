@@ -228,7 +228,8 @@ def _database(server_url: str, synchronous_commit: str | None) -> Iterator[str]:
             cur.execute(f"CREATE DATABASE {name}")
             if synchronous_commit:
                 cur.execute(f"ALTER DATABASE {name} SET synchronous_commit = {synchronous_commit}")
-        yield urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))
+        # psycopg2 named: SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3 (deploy/dagster-postgres.yaml)
+        yield urlunsplit(urlsplit(server_url)._replace(scheme="postgresql+psycopg2", path=f"/{name}"))
     finally:
         with admin.cursor() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
