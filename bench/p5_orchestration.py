@@ -46,9 +46,14 @@ TARGET = Target("<=", 1.3)
 JOB = "spot_backfill"
 # Dagster stores one of each per partition per asset of a range run: the events that grow with the range
 PARTITION_EVENTS = ("ASSET_MATERIALIZATION_PLANNED", "ASSET_MATERIALIZATION")
-# PostgreSQL instances: as the server is configured, and with commits that do not wait for the WAL flush (a crash
-# may lose the last few events, never corrupt the storage): the one knob that cuts the per-event cost
-POSTGRES_KINDS = {"postgres": None, "postgres (synchronous_commit=off)": "off"}
+# PostgreSQL instances: dagster-postgres as shipped (a new connection per statement batch), with commits that do not
+# wait for the WAL flush (a crash may lose the last events, never corrupt the storage), and with our event log that
+# keeps one pooled connection per process (deploy/dagster-postgres.yaml): (synchronous_commit, pooled event log)
+POSTGRES_KINDS = {
+    "postgres": (None, False),
+    "postgres (synchronous_commit=off)": ("off", False),
+    "postgres (pooled event log, deploy/dagster-postgres.yaml)": (None, True),
+}
 
 
 @dataclass(frozen=True)
@@ -209,8 +214,24 @@ def _instance(kind: str, home: Path, postgres_url: str | None) -> Iterator[dg.Da
             yield instance
         return
     assert postgres_url is not None
-    with _database(postgres_url, POSTGRES_KINDS[kind]) as url:
-        storage = {"storage": {"postgres": {"postgres_url": url}}}
+    synchronous_commit, pooled = POSTGRES_KINDS[kind]
+    with _database(postgres_url, synchronous_commit) as url:
+        storage: dict = {"storage": {"postgres": {"postgres_url": url}}}
+        if pooled:
+            config = {"config": {"postgres_url": url}}
+            storage = {
+                "run_storage": {"module": "dagster_postgres.run_storage", "class": "PostgresRunStorage", **config},
+                "event_log_storage": {
+                    "module": "assets.common.pg_event_log",
+                    "class": "PooledPostgresEventLogStorage",
+                    **config,
+                },
+                "schedule_storage": {
+                    "module": "dagster_postgres.schedule_storage",
+                    "class": "PostgresScheduleStorage",
+                    **config,
+                },
+            }
         with dg.instance_for_test(temp_dir=str(home), overrides=storage) as instance:
             yield instance
 
