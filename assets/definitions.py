@@ -7,6 +7,7 @@ import dagster as dg
 
 from assets.common.resources import Common
 from assets.exports import definitions as exports
+from assets.futures import definitions as futures
 from assets.spot import definitions as spot
 from assets.trades import definitions as trades
 from assets.warehouse import definitions as warehouse
@@ -16,7 +17,7 @@ from pipeline.settings import Settings
 def build_definitions(settings: Settings) -> dg.Definitions:
     common = Common.from_settings(settings)  # one object per shared resource, so the sources merge
     return dg.Definitions.merge(
-        *(source.build_definitions(settings, common) for source in (spot, exports, trades, warehouse))
+        *(source.build_definitions(settings, common) for source in (spot, exports, futures, trades, warehouse))
     )
 
 

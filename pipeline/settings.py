@@ -170,6 +170,19 @@ class Settings(BaseModel):
         "comma-separated symbols",
         "symbols always queried: the only way to reach delisted pairs",
     )
+    futures_symbols: tuple[str, ...] = _setting(
+        "ORDERLAKE_FUTURES_SYMBOLS",
+        (),
+        "comma-separated symbols",
+        "USDⓈ-M and PM UM symbols always queried where Binance requires a symbol (delisted contracts)",
+    )
+    monthly_reconciliation: bool = _setting(
+        "ORDERLAKE_MONTHLY_RECONCILIATION",
+        False,
+        BOOLEAN,
+        "request one export per futures market a month to reconcile with REST (spends a download id)",
+        shown_default="`false`",
+    )
     spot_probe: Probe = _setting(
         "ORDERLAKE_SPOT_PROBE",
         "auto",
@@ -425,7 +438,7 @@ class Settings(BaseModel):
                 raise ValueError("not a date YYYY-MM-DD") from None
         return value
 
-    @field_validator("spot_symbols", mode="before")
+    @field_validator("spot_symbols", "futures_symbols", mode="before")
     @classmethod
     def _symbols(cls, value: Any) -> tuple[str, ...]:
         items = value.split(",") if isinstance(value, str) else value

@@ -41,6 +41,8 @@ EVERY_VARIABLE = {
     "ORDERLAKE_ACCOUNT": ("sub-1@example.com", "account", "sub-1@example.com"),
     "ORDERLAKE_START_DATE": ("2021-01-01", "start_date", date(2021, 1, 1)),
     "ORDERLAKE_SPOT_SYMBOLS": ("lunausdt, FTTUSDT,,lunausdt ", "spot_symbols", ("FTTUSDT", "LUNAUSDT")),
+    "ORDERLAKE_FUTURES_SYMBOLS": ("ftmusdt,BTCUSDT", "futures_symbols", ("BTCUSDT", "FTMUSDT")),
+    "ORDERLAKE_MONTHLY_RECONCILIATION": ("yes", "monthly_reconciliation", True),
     "ORDERLAKE_SPOT_PROBE": ("Targeted", "spot_probe", "targeted"),
     "ORDERLAKE_EXPORT_MONTHLY_LIMIT": ("4", "export_monthly_limit", 4),
     "ORDERLAKE_EXPORT_TRADE_MONTHLY_LIMIT": ("3", "export_trade_monthly_limit", 3),
