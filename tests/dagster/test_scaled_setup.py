@@ -13,6 +13,7 @@ from pathlib import Path
 import dagster as dg
 import psycopg2
 import pytest
+from dagster_postgres import PostgresEventLogStorage
 
 from assets.cli import main
 from pipeline.sandbox.testing import start_sandbox
@@ -23,6 +24,7 @@ from tests.support.exports import EXPORT_SANDBOX, FROM_EXPORT
 from tests.support.services import S3Service
 
 ROOT = Path(__file__).resolve().parents[2]
+AWS_CLIENT_LOGGERS = ("botocore", "aiobotocore", "s3fs")
 SPOT_DAYS = 10
 EXPORT_DAYS = 40
 SANDBOX = {
@@ -62,7 +64,12 @@ def _dagster_database_text(url: str) -> str:
 
 @pytest.mark.slow
 def test_spot_and_exports_backfill_on_s3_and_postgres_equal_the_truth(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, s3_service: S3Service, postgres_url: str
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    s3_service: S3Service,
+    postgres_url: str,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     data, home = tmp_path / "data", tmp_path / "dagster-home"
     home.mkdir()
@@ -86,9 +93,10 @@ def test_spot_and_exports_backfill_on_s3_and_postgres_equal_the_truth(
         for name, value in settings.secret_environment().items():
             monkeypatch.setenv(name, value)  # the EnvVar references of the runs' resources
         try:
+            caplog.set_level("DEBUG")
             for start, select in ((spot_start, "spot"), (export_start, "exports")):
                 argv = ["backfill", "--start", start.isoformat(), "--end", end.isoformat(), "--select", select]
-                assert main([*argv, "--quiet"], settings) == 0
+                assert main(argv, settings) == 0
             truth = sx.truth()
             spot = _rows(data, "spot_orders")
             usdm = _rows(data, "futures_orders", FROM_EXPORT)
@@ -99,7 +107,15 @@ def test_spot_and_exports_backfill_on_s3_and_postgres_equal_the_truth(
             for key in objects:
                 with where.fs.open_input_stream(key) as fh:
                     blobs.append(fh.read())
-            main(["sql", "SELECT market, count(*) AS n FROM orders GROUP BY market ORDER BY market"], settings)
+            assert (
+                main(["sql", "SELECT market, count(*) AS n FROM orders GROUP BY market ORDER BY market"], settings) == 0
+            )
+            printed = capsys.readouterr()
+            # botocore's own DEBUG lines show the Authorization header: the access key ID (which AWS does not treat
+            # as a secret), never the secret key; every other logger must show neither
+            ours = [r.getMessage() for r in caplog.records if not r.name.startswith(AWS_CLIENT_LOGGERS)]
+            logs = "\n".join([printed.out, printed.err, *ours])
+            client_logs = caplog.text
         finally:
             lakefs.configure(settings.replace(lake_url=None))
         assert spot == truth_spot_orders(truth, spot_start, end)
@@ -112,10 +128,12 @@ def test_spot_and_exports_backfill_on_s3_and_postgres_equal_the_truth(
     with dg.DagsterInstance.from_config(str(home)) as instance:  # the runs are in PostgreSQL
         runs = instance.get_runs()
         assert runs and all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
-        assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
+        assert isinstance(instance.event_log_storage, PostgresEventLogStorage)
     stored = _dagster_database_text(postgres_url)
     assert "spot_orders" in stored  # the events are there, so the grep below can see them
+    assert "usdm" in logs and "pm_um" in logs  # the catalog the backfill built answers over S3
     password = postgres_url.split(":")[2].split("@")[0]
     secrets = [settings.api_secret.reveal(), settings.api_key.reveal(), s3_service.secret, s3_service.key, password]
-    leaks = [s for s in secrets for blob in [*blobs, stored.encode()] if s.encode() in blob]
+    leaks = [s for s in secrets for blob in [*blobs, stored.encode(), logs.encode()] if s.encode() in blob]
     assert leaks == []
+    assert [s for s in secrets if s != s3_service.key and s in client_logs] == []
