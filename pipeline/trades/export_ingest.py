@@ -20,7 +20,6 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from pipeline.errors import OrderlakeError
 from pipeline.exports.ingest import ExportIngestResult, _result
@@ -57,10 +56,10 @@ def stored_keys(data_dir: str | os.PathLike[str], table: str, account: str, kind
     out: set[tuple] = set()
     cols = list(KEYS[kind])
     for day in days_between(day_of(rng.start_ms), day_of(rng.end_ms)):
-        path = lake.partition_path(data_dir, table, account, day)
-        if not path.is_file():
+        stored = lake.open_partition(data_dir, table, account, day)
+        if stored is None:
             continue
-        rows = pq.ParquetFile(path).read(columns=[*cols, "time"])
+        rows = stored.read(columns=[*cols, "time"])
         t = pc.cast(rows["time"], pa.int64())
         inside = rows.filter(pc.and_(pc.greater_equal(t, rng.start_ms), pc.less_equal(t, rng.end_ms)))
         out.update(zip(*(inside[c].to_pylist() for c in cols), strict=True))
@@ -155,7 +154,8 @@ def fill_writer(
     known = None
     if kind == "trade":
         try:
-            record_futures_exchange_info(data_dir, client.futures.exchange_info(), now_ms)
+            if client is not None:  # a re-ingest has no client: what state/ recorded is used
+                record_futures_exchange_info(data_dir, client.futures.exchange_info(), now_ms)
         except OrderlakeError as exc:
             log.warning("exchangeInfo for the trades' assets failed (%s); using the recorded symbols", exc)
         known = load_known_assets(data_dir)

@@ -14,7 +14,8 @@ from pipeline.exports.parsing.errors import BadValue
 from pipeline.exports.verify import RefusedExport
 from pipeline.sandbox.fill_exports import INCOME_DIALECTS, TRADE_DIALECTS, build_fill_csv
 from pipeline.trades.export_files import INCOME, TRADES
-from pipeline.trades.export_ingest import write_fill_partitions
+from pipeline.trades.export_ingest import fill_writer, write_fill_partitions
+from pipeline.warehouse.symbols import record_futures_exchange_info
 from tests.support.assets import lake_rows
 
 TRADE = {
@@ -120,3 +121,24 @@ def test_a_file_missing_a_stored_trade_is_refused_and_writes_nothing(tmp_path) -
     with pytest.raises(RefusedExport, match="lacks 1 trade record"):
         write_fill_partitions(tmp_path / "b(UTC+8).csv", download_id="2", days=[day], **common)
     assert [r["download_id"] for r in lake_rows(tmp_path, "futures_trades", drop=())] == ["1", "1"]
+
+
+def test_a_reingest_without_a_client_takes_the_recorded_assets(tmp_path) -> None:
+    day = date(2023, 1, 1)
+    (tmp_path / "a(UTC+8).csv").write_bytes(
+        build_fill_csv("trade", [TRADE], dialect="current", offset_minutes=480, uid=7)
+    )
+    info = {"symbols": [{"symbol": "ETHUSDT", "baseAsset": "ETH", "quoteAsset": "USDT", "marginAsset": "USDT"}]}
+    record_futures_exchange_info(tmp_path, info, 0)
+    write = fill_writer("trade", None, tmp_path, 0)  # `orderlake exports reingest` has no client
+    write(
+        tmp_path / "a(UTC+8).csv",
+        data_dir=tmp_path,
+        table="futures_trades",
+        market="usdm",
+        account="main",
+        download_id="1",
+        days=[day],
+    )
+    [row] = lake_rows(tmp_path, "futures_trades", drop=())
+    assert (row["base_asset"], row["quote_asset"], row["pnl_asset"]) == ("ETH", "USDT", "USDT")
