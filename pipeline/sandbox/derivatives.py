@@ -217,13 +217,16 @@ class DerivativesApi:
             created_ms=exp.ready_ms,
             suffix=exp.token[:8],
             empty_form=self.cfg.export_empty_form,
+            damage=self.cfg.export_damage,
         )
-        exp.expires_ms = exp.ready_ms + int(self.cfg.export_link_ttl_seconds * 1000 / self.cfg.time_scale)
+        # a link lives on the sandbox's clock, unscaled: it expires when a test advances the clock past it, never
+        # because a loaded machine ran slowly (docs/design/exports.md §Links)
+        exp.expires_ms = exp.ready_ms + int(self.cfg.export_link_ttl_seconds * 1000)
 
     def file_url(self, exp: Export, base_url: str) -> str:
         from urllib.parse import quote
 
-        ttl = max(1, int(self.cfg.export_link_ttl_seconds / self.cfg.time_scale))
+        ttl = max(1, int(self.cfg.export_link_ttl_seconds))
         stamp = datetime.fromtimestamp(exp.ready_ms / 1000, tz=UTC).strftime("%Y%m%dT%H%M%SZ")
         sig = exp.url_signature
         return (
