@@ -115,3 +115,20 @@ def test_a_damaged_file_leaves_the_lake_as_it_was(tmp_path, monkeypatch, capsys,
         assert sx.stats()["export_ids_created"] == {"usdm": 1, "pm_um": 1}
         assert sx.stats()["export_file_downloads"] == downloads
         assert sum(e.counts_quota for e in ExportLedger(data).entries()) == 2
+
+
+def test_a_header_only_file_is_accepted_as_empty_only_by_hand(tmp_path, monkeypatch, capsys) -> None:
+    data = tmp_path / "data"
+    end = date.today() - timedelta(days=100)  # before the account's first futures order: truly empty
+    start = end - timedelta(days=4)
+    with start_sandbox(**SMALL, export_damage="header_only") as sx:
+        settings = sandbox_settings(monkeypatch, sx, data, start_date=start)
+        argv = ["backfill", "--start", start.isoformat(), "--end", end.isoformat(), "--select", "exports", "--quiet"]
+        assert main(argv, settings) == 1
+        assert "--accept-empty" in capsys.readouterr().err and not (data / "lake" / "futures_orders").exists()
+        [entry] = ExportLedger(data).entries(market="usdm")
+        assert main(["exports", "reingest", str(entry.id), "--accept-empty"], settings) == 0
+        assert "0 rows in 5 partitions" in capsys.readouterr().out
+        assert ExportLedger(data).get(entry.id).status is LedgerState.INGESTED
+        assert len(list((data / "lake" / "futures_orders").rglob("*.parquet"))) == 5
+        assert sx.stats()["export_ids_created"] == {"usdm": 1, "pm_um": 1}
