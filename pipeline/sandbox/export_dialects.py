@@ -17,8 +17,7 @@ from pipeline.sandbox.exportfiles import EMPTY_SENTINEL, offset_label
 DIALECTS = ("api", "legacy", "zh", "website", "ms")
 SELECTIONS = ("update", "created")
 EMPTY_FORMS = ("full", "short", "alone")
-# Damaged files (docs/export-files.md §Refused files): a 0-byte member, the header alone, or a file cut at a row
-# boundary (its second half of rows gone, CRC and sizes still those of what was written).
+# Damaged files, each described in docs/export-files.md §Refused files
 DAMAGES = ("none", "empty_member", "header_only", "cut_rows")
 
 API_HEADER = (

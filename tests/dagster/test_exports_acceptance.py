@@ -24,7 +24,7 @@ from tests.support.exports import EXPORT_SANDBOX, FROM_EXPORT
 MARKETS = {"usdm": "futures_orders", "pm_um": "pm_um_orders"}
 SANDBOX = {**EXPORT_SANDBOX, "futures_orders_per_day": 1.0, "pm_orders_per_day": 1.0, "export_processing_seconds": 600}
 # The Simplified Chinese website export has no position side, client order id, time in force or trailing-stop columns
-# (docs/export-files.md §Simplified Chinese headers).
+# (docs/export-files.md §USDⓈ-M order history: column orders).
 NOT_IN = {"zh": {"position_side", "client_order_id", "time_in_force", "activate_price", "price_rate"}}
 
 
