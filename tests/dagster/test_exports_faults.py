@@ -13,9 +13,13 @@ from __future__ import annotations
 from datetime import date, timedelta
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 from assets.cli import main
+from assets.definitions import build_definitions
+from assets.exports.assets import CHAINS
+from assets.exports.sensors import retrieval_request
 from pipeline.exports.ledger import ExportLedger
 from pipeline.exports.states import LedgerState
 from pipeline.sandbox.testing import start_sandbox
@@ -132,3 +136,38 @@ def test_a_header_only_file_is_accepted_as_empty_only_by_hand(tmp_path, monkeypa
         assert ExportLedger(data).get(entry.id).status is LedgerState.INGESTED
         assert len(list((data / "lake" / "futures_orders").rglob("*.parquet"))) == 5
         assert sx.stats()["export_ids_created"] == {"usdm": 1, "pm_um": 1}
+
+
+def test_a_link_that_expired_before_retrieval_is_reported_and_no_id_is_requested(tmp_path, monkeypatch, capsys) -> None:
+    data = tmp_path / "data"
+    start, end = _range(10)
+    with start_sandbox(**SMALL) as sx:
+        settings = sandbox_settings(monkeypatch, sx, data, start_date=start)
+        argv = ["backfill", "--start", start.isoformat(), "--end", end.isoformat(), "--select", "exports", "--quiet"]
+        assert main([*argv, "--no-wait"], settings) == 0
+        sx.advance(days=1, ms=60_000)  # the files were generated, then their 24 h links ran out on Binance's clock
+        assert main(argv, settings) == 1
+        err = capsys.readouterr().err
+        assert "link expired" in err and "never requested automatically" in err and "A new id costs 1 of the" in err
+        assert {e.status for e in ExportLedger(data).entries()} == {LedgerState.EXPIRED}
+
+        assert main(["status"], settings) == 0
+        out = capsys.readouterr().out
+        assert "expired (need a new id): 2" in out and "A new id costs 1 of the" in out, out
+
+        spec = next(c for c in CHAINS if c.market == "usdm")
+        entry = ExportLedger(data).entries(market="usdm")[0]
+        res = (
+            build_definitions(settings)
+            .resolve_job_def(spec.retrieval_job)
+            .execute_in_process(
+                instance=dg.DagsterInstance.ephemeral(),
+                tags=dict(retrieval_request(spec, entry).tags),
+                raise_on_error=False,
+            )
+        )
+        failure = next(e for e in res.all_events if e.is_step_failure).step_failure_data.user_failure_data
+        assert failure.metadata["link_expired"].value is True
+        assert "never requested automatically" in failure.metadata["new_id_cost"].value
+        assert sx.stats()["export_ids_created"] == {"usdm": 1, "pm_um": 1}
+        assert sx.stats()["export_file_downloads"] == 0
