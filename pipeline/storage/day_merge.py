@@ -94,7 +94,7 @@ def merge_day_stream(
             "threads": 2,
             "temp_directory": str(spill),
             "preserve_insertion_order": False,  # the query orders its output; insertion order costs memory
-        }
+        },
     )
     try:
         con.execute("SET TimeZone = 'UTC'")
