@@ -93,8 +93,18 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
         defs = build_definitions(demo)
         try:
             with exported_secrets(demo), progress.listening(progress.ProgressBar()):
-                spot = backfill(defs, instance(demo), spot_start, yesterday, "spot")
-                exports = backfill(defs, instance(demo), export_start, yesterday, "exports", wait_timeout_s=600)
+                spot = backfill(
+                    defs, instance(demo), spot_start, yesterday, "spot", quiet=not getattr(args, "verbose", False)
+                )
+                exports = backfill(
+                    defs,
+                    instance(demo),
+                    export_start,
+                    yesterday,
+                    "exports",
+                    wait_timeout_s=600,
+                    quiet=not getattr(args, "verbose", False),
+                )
         except BackfillFailed as exc:
             print(f"make run failed: {exc}", file=sys.stderr)
             return 1
