@@ -5,7 +5,7 @@ import argparse
 import sys
 from datetime import UTC, date, datetime, timedelta
 
-from pipeline import preflight
+from pipeline import identity, preflight
 from pipeline.settings import Settings
 
 
@@ -42,5 +42,15 @@ def refuse(args: argparse.Namespace, settings: Settings) -> int | None:
     problem = preflight.first_failure(probe)
     if problem:  # `orderlake check` shows every surface
         print(f"orderlake backfill: {problem}", file=sys.stderr)
+        return 1
+    current = identity.Identity(
+        probe.uid,
+        identity.hosts_of(settings.spot_url, settings.futures_url, settings.papi_url),
+        identity.fingerprint(settings.api_key.reveal() if settings.api_key else None),
+    )
+    try:
+        identity.verify(settings.data_dir.resolve(), settings.account, current)
+    except identity.IdentityMismatch as exc:
+        print(f"orderlake backfill: {exc}", file=sys.stderr)
         return 1
     return None

@@ -13,6 +13,7 @@ import dagster as dg
 from pydantic import PrivateAttr
 
 from assets.common.partitions import daily_partitions
+from pipeline import identity
 from pipeline.binance import BinanceClient
 from pipeline.binance.credentials import Credentials
 from pipeline.settings import PRODUCTION_URLS, Secret, Settings
@@ -41,6 +42,9 @@ class BinanceResource(dg.ConfigurableResource):
     papi_url: str = PRODUCTION_URLS["papi"]
     spot_transport: str = "rest"
     budget_dir: str  # ORDERLAKE_BUDGET_DIR, shared by every orderlake process on the machine
+    # the lake account this client fills: its recorded identity must match the key's (pipeline/identity.py)
+    data_dir: str | None = None
+    account: str = "main"
 
     _client: BinanceClient | None = PrivateAttr(default=None)
 
@@ -57,6 +61,8 @@ class BinanceResource(dg.ConfigurableResource):
             papi_url=settings.papi_url,
             spot_transport=settings.spot_transport,
             budget_dir=str(settings.budget_dir),
+            data_dir=str(settings.data_dir),
+            account=settings.account,
         )
 
     @property
@@ -72,7 +78,7 @@ class BinanceResource(dg.ConfigurableResource):
                 Path(self.private_key_file) if self.private_key_file else None,
                 _secret(self.private_key_password),
             )
-            self._client = BinanceClient(
+            client = BinanceClient(
                 credentials,
                 spot_url=self.spot_url,
                 ws_api_url=self.ws_api_url,
@@ -80,6 +86,15 @@ class BinanceResource(dg.ConfigurableResource):
                 papi_url=self.papi_url,
                 budget_dir=self.budget_dir,
             )
+            if self.data_dir is not None:  # before any request that spends weight or quota for this account
+                identity.guard(
+                    Path(self.data_dir).resolve(),
+                    self.account,
+                    identity.hosts_of(self.spot_url, self.futures_url, self.papi_url),
+                    identity.fingerprint(self.api_key),
+                    lambda: client.spot.account(omit_zero_balances=True).get("uid"),
+                )
+            self._client = client
         return self._client
 
     def spot_weight_spent(self) -> int:
