@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from assets.common.recovery import stale_run_recovery
 from assets.common.resources import Common
 from assets.exports import definitions as exports
 from assets.spot import definitions as spot
@@ -16,7 +17,8 @@ from pipeline.settings import Settings
 def build_definitions(settings: Settings) -> dg.Definitions:
     common = Common.from_settings(settings)  # one object per shared resource, so the sources merge
     return dg.Definitions.merge(
-        *(source.build_definitions(settings, common) for source in (spot, exports, trades, warehouse))
+        *(source.build_definitions(settings, common) for source in (spot, exports, trades, warehouse)),
+        dg.Definitions(sensors=[stale_run_recovery]),
     )
 
 

@@ -120,9 +120,14 @@ def _dispatch(args: argparse.Namespace, settings: Settings | None) -> int:
 
         return warehouse_cli.run_sql(args, settings.data_dir)
     if args.command == "status":
+        from assets.cli.runs import stale_runs_section
         from pipeline.warehouse import cli as warehouse_cli
 
-        return warehouse_cli.run_status(args, settings)
+        code = warehouse_cli.run_status(args, settings)
+        section = stale_runs_section(settings)
+        if section:
+            print("\n".join(section))
+        return code
     if args.command == "exports":
         from pipeline.exports import cli as exports_cli
 

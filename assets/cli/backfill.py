@@ -19,6 +19,7 @@ import dagster as dg
 
 from assets.cli import gate
 from assets.common.partitions import RANGE_END_TAG, RANGE_START_TAG
+from assets.common.recovery import process_tags, wait_for_pools
 from assets.exports.assets import CHAINS
 from assets.exports.sensors import ready_for_retrieval, retrieval_request
 from pipeline import progress
@@ -29,6 +30,7 @@ from pipeline.settings import Settings
 from pipeline.times import day_of
 
 # Dagster's own log lines stay out of the terminal (`--verbose` shows them); the CLI prints the cause itself.
+POOL_WAIT_S = 3600.0  # how long a run waits for a pool slot a LIVE run holds (a dead run's slot is freed at once)
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
@@ -83,8 +85,12 @@ def _failure_text(result: dg.ExecuteInProcessResult) -> str:
 def run_job(
     defs: dg.Definitions, inst: dg.DagsterInstance, job: str, *, tags: dict[str, str], quiet: bool = True
 ) -> dg.ExecuteInProcessResult:
-    result = defs.resolve_job_def(job).execute_in_process(
-        instance=inst, tags=tags, raise_on_error=False, run_config=QUIET_LOGS if quiet else None
+    job_def = defs.resolve_job_def(job)
+    pools = {p for n in job_def.graph.node_dict.values() if (p := getattr(n.definition, "pool", None))}
+    for r in wait_for_pools(inst, pools, timeout_s=POOL_WAIT_S, say=progress.notice):
+        progress.notice(f"run {r.run_id[:8]} ({r.job}): {r.what}")
+    result = job_def.execute_in_process(
+        instance=inst, tags={**tags, **process_tags()}, raise_on_error=False, run_config=QUIET_LOGS if quiet else None
     )
     if not result.success:
         raise BackfillFailed(

@@ -13,6 +13,7 @@ import dagster as dg
 from pydantic import PrivateAttr
 
 from assets.common.partitions import daily_partitions
+from assets.common.recovery import process_tags
 from pipeline import identity
 from pipeline.binance import BinanceClient
 from pipeline.binance.credentials import Credentials
@@ -100,6 +101,12 @@ class BinanceResource(dg.ConfigurableResource):
     def spot_weight_spent(self) -> int:
         """Weight this run's client has spent on the spot limiter (REST and WS API share it)."""
         return self.client.weight_used()["spot"]
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # the process that runs the steps (the CLI's, or a run worker of `dagster dev`): if it dies holding a pool
+        # slot, the next run frees the slot (assets/common/recovery.py)
+        if context.instance is not None and context.run_id:
+            context.instance.add_run_tags(context.run_id, process_tags())
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self._client is not None:

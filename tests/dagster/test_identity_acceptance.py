@@ -4,7 +4,7 @@ it needs requested; the real key pointed at the demo's data dir is refused in se
 
 import argparse
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -15,21 +15,13 @@ from pipeline.exports.ledger import ExportLedger
 from pipeline.sandbox.config import SandboxConfig
 from pipeline.sandbox.testing import start_sandbox
 from pipeline.settings import Settings
-from pipeline.storage.schemas import futures_orders
 from tests.support.assets import lake_rows, truth_spot_orders
 from tests.support.assets import sandbox_settings as pointed_at
+from tests.support.crash import futures_truth
 from tests.support.exports import EXPORT_SANDBOX, FROM_EXPORT
 
 REAL_UID = 987_654_321
 DAYS = 6
-
-
-def _futures_truth(truth: dict, market: str, start: date, end: date) -> list[dict]:
-    lo = int(datetime(start.year, start.month, start.day, tzinfo=UTC).timestamp() * 1000)
-    hi = lo + ((end - start).days + 1) * 86_400_000 - 1
-    want = [o for o in truth[f"{market}_orders"] if lo <= o["updateTime"] <= hi]
-    rows = futures_orders.from_api(want, account="main", market=market, source="truth", ingested_at=0).to_pylist()
-    return sorted(({k: r[k] for k in FROM_EXPORT} for r in rows), key=lambda r: (r["symbol"], r["order_id"]))
 
 
 @pytest.mark.slow
@@ -57,7 +49,7 @@ def test_demo_then_a_real_account_never_mix(tmp_path, monkeypatch, capsys) -> No
                 ({k: r[k] for k in FROM_EXPORT} for r in lake_rows(data, table)),
                 key=lambda r: (r["symbol"], r["order_id"]),
             )
-            assert got == _futures_truth(truth, market, start, end) and got
+            assert got == futures_truth(truth, market, start, end) and got
         requested = {(e.market, e.download_id is not None) for e in ExportLedger(data).entries()}
         assert requested == {("usdm", True), ("pm_um", True)}  # every export this account needs was asked for
         assert sx.stats()["export_ids_created"] == {"usdm": 1, "pm_um": 1}
