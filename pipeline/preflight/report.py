@@ -27,7 +27,12 @@ def quota(settings: Settings, probe: Probe) -> None:
     ledger = ExportLedger(settings.data_dir) if ledger_path(settings.data_dir).exists() else None
     month = month_of(now_ms())
     for market, kind in sorted(EXPORT_ENDPOINTS):
-        limit = EXPORT_MONTHLY_QUOTA[kind] if settings.export_monthly_limit is None else settings.export_monthly_limit
+        configured = {
+            "order": settings.export_monthly_limit,
+            "trade": settings.export_trade_monthly_limit,
+            "income": settings.export_income_monthly_limit,
+        }.get(kind)
+        limit = EXPORT_MONTHLY_QUOTA[kind] if configured is None else configured
         left = limit if ledger is None else ledger.quota(market, kind, settings.account, month, limit).remaining
         text = f"{market}/{kind} exports {month}: {left} of {limit} download ids left"
         if left == 0:
