@@ -43,12 +43,12 @@ test-unit: $(STAMP)
 	$(BIN)/pytest tests/unit -q
 
 # Without a key configured, the demo of `make run` (data/demo/demo.env: its data dir, start date and instance).
-# exec: SIGINT and SIGTERM reach dagster dev itself, not a shell in between.
+# exec: SIGINT and SIGTERM reach `orderlake ui`, which stops dagster dev and everything it started.
 ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	@if [ -z "$$BINANCE_API_KEY$$BINANCE_PRIVATE_KEY_FILE" ] && [ -f $(DEMO_ENV) ]; then \
 		echo "make ui: the demo of make run ($(DEMO_ENV)); set BINANCE_API_KEY to see your account"; \
 		set -a; . "$(abspath $(DEMO_ENV))"; set +a; fi; \
-	exec $(BIN)/dagster dev -w workspace.yaml
+	exec $(BIN)/orderlake ui
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -60,9 +60,12 @@ def _build_parser() -> argparse.ArgumentParser:
     from assets.cli import check
 
     check.add_arguments(add("check", help="is every Binance surface reachable and the key right (one screen)"))
+    from assets.cli import ui
+
+    ui.add_arguments(add("ui", help="the Dagster UI (dagster dev) that stops on Ctrl-C or SIGTERM (make ui)"))
     demo = add("demo", help="the whole pipeline on the built-in sandbox exchange (make run)")
-    demo.add_argument("--spot-days", type=int, default=120, help="days of spot history to backfill")
-    demo.add_argument("--export-days", type=int, default=365, help="days of futures/PM history to export")
+    demo.add_argument("--spot-days", type=int, default=120, help="days to backfill (the longer of the two wins)")
+    demo.add_argument("--export-days", type=int, default=365, help="days to backfill (the longer of the two wins)")
     return parser
 
 
@@ -110,6 +113,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings | None) -> int:
         from pipeline.sandbox import cli as sandbox_cli
 
         return sandbox_cli.run(args)
+    if args.command == "ui":  # dagster dev reads the environment itself
+        from assets.cli import ui
+
+        return ui.run(args)
     if args.command == "schema":  # describes the code's schemas, not a data dir
         from pipeline.warehouse import cli as warehouse_cli
 

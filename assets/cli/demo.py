@@ -117,7 +117,10 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
     export_start = yesterday - timedelta(days=args.export_days - 1)
     with SandboxExchange(cfg) as sx:
         print(f"sandbox exchange on {sx.url} (time scale {cfg.time_scale:g}x, seed {cfg.seed})")
-        demo = sandbox_settings(settings, sx, data_dir, min(spot_start, export_start))
+        # one range for every table, so that `orderlake status` and `make ui` show the demo 100 % filled (days
+        # before the sandbox's spot history are fetched and empty)
+        start = min(spot_start, export_start)
+        demo = sandbox_settings(settings, sx, data_dir, start)
         from assets.cli.backfill import BackfillFailed, backfill, instance
         from assets.definitions import build_definitions
         from pipeline import progress
@@ -126,12 +129,12 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
         try:
             with exported_secrets(demo), progress.listening(progress.ProgressBar()):
                 spot = backfill(
-                    defs, instance(demo), spot_start, yesterday, "spot", quiet=not getattr(args, "verbose", False)
+                    defs, instance(demo), start, yesterday, "spot", quiet=not getattr(args, "verbose", False)
                 )
                 exports = backfill(
                     defs,
                     instance(demo),
-                    export_start,
+                    start,
                     yesterday,
                     "exports",
                     wait_timeout_s=600,

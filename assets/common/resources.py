@@ -87,7 +87,8 @@ class BinanceResource(dg.ConfigurableResource):
                 papi_url=self.papi_url,
                 budget_dir=self.budget_dir,
             )
-            if self.data_dir is not None:  # before any request that spends weight or quota for this account
+            # before any request that spends weight or quota for this account; without a key nothing can be spent
+            if self.data_dir is not None and self.api_key:
                 identity.guard(
                     Path(self.data_dir).resolve(),
                     self.account,

@@ -24,6 +24,7 @@ from pipeline.binance.facts import (
     SPOT_ZERO_FILL_ARCHIVE_DAYS,
 )
 from pipeline.exports.states import IN_FLIGHT, LedgerState
+from pipeline.storage.schemas import spec_for
 from pipeline.times import day_of, days_between, fmt_ms
 from pipeline.warehouse.catalog import TABLES
 
@@ -130,7 +131,8 @@ def scan_lake(data_dir: Path, account: str | None, start_date: date | None) -> l
                 continue
             cov.unreadable = sorted(d for d, r in cov.days.items() if r < 0)
             cov.gaps = ranges(missing_days(set(cov.days), cov.first, cov.last))
-            if start_date is not None and cov.first > start_date:
+            # a snapshot table holds the days it was taken on, not a history: nothing before it is missing
+            if start_date is not None and cov.first > start_date and spec_for(table).write != "snapshot":
                 cov.before_start = [(start_date, cov.first - timedelta(days=1))]
             out.append(cov)
     return out

@@ -57,5 +57,8 @@ def test_make_run_twice(tmp_path: Path, capsys) -> None:
     assert main(["status"], demo) == 0
     report = capsys.readouterr().out
     assert "delisted pair" in report and "archived" in report
+    # the demo's own range, whole: no gap, nothing missing before the first partition of any table
+    assert "before the first partition" not in report and "gaps: none" in report
+    assert all(line.strip() == "gaps: none" for line in report.splitlines() if line.strip().startswith("gaps:"))
     assert main(["sql", "SELECT count(*) AS n FROM orders"], demo) == 0
     assert "n" in capsys.readouterr().out
