@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-COMMANDS = ("sandbox", "backfill", "check", "sql", "status", "exports", "demo")
+COMMANDS = ("sandbox", "backfill", "check", "sql", "status", "exports", "demo", "ui")
 
 
 def _imports(path: Path) -> list[tuple[int, str]]:
