@@ -8,7 +8,7 @@ PYTHON  ?= python3
 export DAGSTER_HOME ?= $(CURDIR)/.dagster
 DEMO_ENV := $(or $(ORDERLAKE_DATA_DIR),data)/demo/demo.env
 
-.PHONY: run test test-unit ui lint bench install clean schema
+.PHONY: run test test-unit ui lint bench install clean schema scale-demo
 
 $(STAMP): pyproject.toml
 	@echo "make: installing orderlake into $(VENV) (first time only, or after pyproject.toml changed)"
@@ -16,8 +16,8 @@ $(STAMP): pyproject.toml
 	@echo "make:   upgrading pip"
 	@$(BIN)/pip install --quiet --upgrade pip
 	@$(BIN)/pip uninstall --quiet --yes duckdb-engine  # older installs had it; it claims duckdb:// like the bi dialect
-	@echo "make:   installing dagster, duckdb, pyarrow and the test, benchmark and BI extras (a few minutes on a fresh machine)"
-	@$(BIN)/pip install --quiet -e '.[dev,bench,bi]'
+	@echo "make:   installing dagster, duckdb, pyarrow and the test, benchmark, BI and Celery extras (a few minutes on a fresh machine)"
+	@$(BIN)/pip install --quiet -e '.[dev,bench,bi,celery]'
 	@touch $(STAMP)
 	@echo "make: installed"
 
@@ -64,3 +64,8 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+## make scale-demo [N=3] [WORKERS=2]: N sandbox accounts backfilled in parallel on Celery workers, Dagster on
+## PostgreSQL, the shared budget and the broker on loopback services (deploy/services.sh); README, Deploying
+scale-demo: $(STAMP)
+	$(BIN)/orderlake scale-demo --accounts $(or $(N),3) --workers $(or $(WORKERS),2)

@@ -57,6 +57,9 @@ def _build_parser() -> argparse.ArgumentParser:
 
     exports_cli.add_arguments(add("exports", help="the export ledger: list, resolve, reingest"))
 
+    from pipeline.scale import cli as scale_cli
+
+    scale_cli.add_arguments(add("scale-demo", help="N sandbox accounts on Celery workers (make scale-demo)"))
     from assets.cli import check
 
     check.add_arguments(add("check", help="is every Binance surface reachable and the key right (one screen)"))
@@ -113,6 +116,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings | None) -> int:
         from pipeline.sandbox import cli as sandbox_cli
 
         return sandbox_cli.run(args)
+    if args.command == "scale-demo":  # configures its own services, accounts and workers
+        from pipeline.scale import cli as scale_cli
+
+        return scale_cli.run(args)
     if args.command == "ui":  # dagster dev reads the environment itself
         from assets.cli import ui
 
@@ -143,6 +150,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings | None) -> int:
         from assets.cli import check
 
         return check.run(args, settings)
+    if args.command == "backfill" and settings.accounts_file is not None:  # many accounts: the fleet job
+        from assets.fleet import launch
+
+        return launch.run_backfill_command(args, settings)
     if args.command == "backfill":
         from assets.cli import gate
 

@@ -20,8 +20,9 @@ import dagster as dg
 from assets.cli import gate
 from assets.common.partitions import RANGE_END_TAG, RANGE_START_TAG
 from assets.common.recovery import process_tags, wait_for_pools
-from assets.exports.assets import CHAINS
+from assets.exports.assets import CHAINS, FILL_CHAINS
 from assets.exports.sensors import ready_for_retrieval, retrieval_request
+from assets.trades.exports import REQUEST_JOBS
 from pipeline import progress
 from pipeline.errors import PermanentError
 from pipeline.exports.chain import ExportChain
@@ -143,6 +144,19 @@ def backfill(
             failures += _drive_exports(
                 defs, inst, start, end, summary, quiet=quiet, sleep=sleep, timeout_s=wait_timeout_s
             )
+    # trades and income older than REST's retention come from their exports (asked for only those days)
+    fills = [k for k, sel in (("trade", "trades"), ("income", "income")) if select in (sel, "all")]
+    for kind in fills:
+        try:
+            res = run_job(defs, inst, REQUEST_JOBS[kind], tags=tags, quiet=quiet)
+            summary.runs.append(res.run_id)
+            summary.exports_created += sum(
+                int(_metadata(res, c.requests).get("ids_created", 0)) for c in FILL_CHAINS if c.kind == kind
+            )
+        except BackfillFailed as exc:
+            failures.append(str(exc))
+    if fills and wait:
+        failures += _drive_exports(defs, inst, start, end, summary, quiet=quiet, sleep=sleep, timeout_s=wait_timeout_s)
     # trades and income are planned from the orders the steps above wrote
     if select in ("trades", "all"):
         res = run_job(defs, inst, "spot_trades_backfill", tags=tags, quiet=quiet)
@@ -252,7 +266,7 @@ def run_backfill_command(args: argparse.Namespace, settings: Settings) -> int:
         + (f", trades weight {summary.trades_weight}" if summary.trades_weight is not None else "")
         + (
             f", {summary.exports_created} export id(s) requested, {len(summary.exports_ingested)} ingested"
-            if args.select in ("exports", "all")
+            if args.select != "spot"
             else ""
         )
     )

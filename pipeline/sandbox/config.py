@@ -72,6 +72,8 @@ class SandboxConfig:
 
     # the market clock at start (order histories are read at it; it moves only when advanced); default: real time
     now_ms: int | None = None
+    # serverTime starts at now_ms too (tests that advance a clock set in the past, so every day stays a past day)
+    server_time_at_market: bool = False
 
     # --- limits and clock ---
     time_scale: float = 1.0

@@ -109,7 +109,7 @@ class Exchange(FuturesRestApi, DerivativesApi):
         self.exports_held = False  # tests: every export stays "processing", however slow the machine is
         started = time.monotonic()
         self.now_ms = cfg.now_ms if cfg.now_ms is not None else now_ms()
-        self.clock = SandboxClock(self.now_ms)
+        self.clock = SandboxClock(self.now_ms, self.now_ms - now_ms() if cfg.server_time_at_market else 0)
         self.account: Account = generate_account(cfg, self.now_ms)
         self.generation_seconds = time.monotonic() - started
         self.verifier = Verifier.from_config(cfg)

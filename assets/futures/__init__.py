@@ -1,0 +1,1 @@
+"""USDⓈ-M and Portfolio-Margin UM orders from REST: assets, jobs and the daily schedule."""
