@@ -31,6 +31,15 @@ KILL_POINTS = (
     ("between the spot run and the catalog", "spot", "assets.cli.backfill:_metadata", 0),
 )
 
+# the random trial: how many calls of each point a backfill of its selection makes at most (a later kill never fires)
+TRIAL_MAX_AFTER = {
+    "assets.spot.assets:discover_symbols": 0,
+    "pipeline.storage.lake:write_partition": 15,
+    "pipeline.exports.chain:ExportChain.plan": 1,
+    "pipeline.exports.ingest:write_export_partitions": 1,
+    "assets.cli.backfill:_metadata": 0,
+}
+
 
 def _killer_main() -> None:
     target, after, argv = sys.argv[2], int(sys.argv[3]), json.loads(sys.argv[4])
@@ -110,7 +119,7 @@ def _trial(trials: int, seed: int) -> None:
             env |= {"ORDERLAKE_START_DATE": start.isoformat(), "ORDERLAKE_BUDGET_DIR": str(work / "budget")}
             env["ORDERLAKE_TIME_SCALE"] = str(sx.cfg.time_scale)  # the chain's pacing runs as fast as the sandbox
             name, select, target, _ = rng.choice(KILL_POINTS)
-            after = rng.randrange(0, 6)
+            after = rng.randrange(0, TRIAL_MAX_AFTER[target] + 1)
             argv = backfill_argv(select, start, end)
             killed = kill_at(env, target, after, argv) == -signal.SIGKILL
             started = time.monotonic()
