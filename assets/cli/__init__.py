@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 
 from pipeline.errors import ConfigurationError, OrderlakeError
 from pipeline.settings import Settings
+from pipeline.storage import lakefs
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -129,6 +130,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings | None) -> int:
 
         return warehouse_cli.run_schema(args)
     settings = settings or Settings.from_env()
+    lakefs.configure(settings)  # ORDERLAKE_LAKE_URL: the data dir's lake on object storage
     if args.command == "sql":
         from pipeline.warehouse import cli as warehouse_cli
 
