@@ -111,8 +111,14 @@ stop() {
     if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$bin/pg_ctl" -D "$DIR/pg" -m fast stop >/dev/null || true
     else "$bin/pg_ctl" -D "$DIR/pg" -m fast stop >/dev/null || true; fi
   fi
+  local name pid i
   for name in weed redis; do
-    if alive "$DIR/$name.pid"; then kill "$(cat "$DIR/$name.pid")" || true; fi
+    if alive "$DIR/$name.pid"; then
+      pid="$(cat "$DIR/$name.pid")"
+      kill "$pid" || true
+      for ((i = 0; i < 300; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      if kill -0 "$pid" 2>/dev/null; then log "$name ($pid) still running 30 s after SIGTERM: SIGKILL"; kill -9 "$pid" || true; fi
+    fi
     rm -f "$DIR/$name.pid"
   done
   log "stopped"
