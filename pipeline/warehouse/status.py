@@ -171,25 +171,28 @@ def late_fetched_spot_days(data_dir: Path, account: str | None) -> list[date]:
     Binance archives zero-fill cancels after that, and a rewrite replaces the whole partition, so such days very
     likely lack their zero-fill CANCELED/EXPIRED orders. Uses ingested_at; empty partitions are judged by mtime.
     """
-    root = data_dir / "lake" / "spot_orders"
-    if not root.is_dir():
-        return []
-    late = []
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    for path in root.glob("*/*/*.parquet"):
-        acc, day_txt = path.parent.parent.name.split("=", 1)[1], path.parent.name.split("=", 1)[1]
+    from pipeline.storage import lakefs
+
+    where = lakefs.location(data_dir)  # the local lake or an S3 prefix: one listing, with modification times
+    late = []
+    for info in where.files(where.path("spot_orders")):
+        parts = info.path.rsplit("/", 3)
+        if len(parts) < 4 or not info.base_name.endswith(".parquet") or "=" not in parts[1] or "=" not in parts[2]:
+            continue
+        acc, day_txt = parts[1].split("=", 1)[1], parts[2].split("=", 1)[1]
         if account is not None and acc != account:
             continue
         try:
             day = date.fromisoformat(day_txt)
-            pf = pq.ParquetFile(path)
+            pf = pq.ParquetFile(where.fs.open_input_file(info.path))
             if pf.metadata.num_rows and "ingested_at" in pf.schema_arrow.names:
                 fetched = pc.min(pf.read(columns=["ingested_at"]).column(0)).as_py()
                 fetched_day = fetched.date() if isinstance(fetched, datetime) else None
             else:
-                fetched_day = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC).date()
+                fetched_day = info.mtime.astimezone(UTC).date() if info.mtime else None
         except Exception:
             continue
         if fetched_day is not None and (fetched_day - day).days > SPOT_ZERO_FILL_ARCHIVE_DAYS:
