@@ -29,7 +29,7 @@ def _build_parser() -> argparse.ArgumentParser:
     backfill = sub.add_parser("backfill", help="materialize a date range through Dagster, in-process")
     backfill.add_argument("--start", required=True, help="first UTC day, YYYY-MM-DD")
     backfill.add_argument("--end", required=True, help="last UTC day, YYYY-MM-DD (inclusive)")
-    backfill.add_argument("--select", choices=("spot", "trades", "income", "exports", "all"), default="all")
+    backfill.add_argument("--select", choices=("spot", "futures", "trades", "income", "exports", "all"), default="all")
     backfill.add_argument(
         "--no-wait",
         action="store_true",
@@ -37,6 +37,10 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     backfill.add_argument("--no-probe", action="store_true", help="skip the full symbol probe")
     backfill.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    daily = sub.add_parser("daily", help="the daily job for one day in-process (for cron instead of the daemon)")
+    daily.add_argument("--date", help="UTC day, YYYY-MM-DD (default: yesterday on Binance's clock)")
+    daily.add_argument("--quiet", action="store_true", help="no progress bar")
 
     from pipeline.warehouse import cli as warehouse_cli
 
@@ -87,6 +91,10 @@ def main(argv: Sequence[str] | None = None, settings: Settings | None = None) ->
             from assets.cli import backfill
 
             return backfill.run_backfill_command(args, settings)
+        if args.command == "daily":
+            from assets.cli import daily
+
+            return daily.run_daily_command(args, settings)
         if args.command == "demo":
             from assets.cli import demo
 

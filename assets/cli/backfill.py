@@ -20,10 +20,12 @@ import dagster as dg
 from assets.common.partitions import RANGE_END_TAG, RANGE_START_TAG
 from assets.exports.assets import CHAINS
 from assets.exports.sensors import ready_for_retrieval, retrieval_request
+from assets.futures.definitions import ORDERS as FUTURES_ORDER_ASSETS
 from pipeline import progress
 from pipeline.errors import PermanentError
 from pipeline.exports.chain import ExportChain
 from pipeline.exports.states import LedgerState
+from pipeline.futures.plan import MarketPlan, plan_backfill
 from pipeline.settings import Settings
 from pipeline.times import day_of
 
@@ -43,6 +45,7 @@ class BackfillSummary:
     exports_created: int = 0
     exports_ingested: list[str] = field(default_factory=list)
     exports_waiting: list[str] = field(default_factory=list)
+    futures_weight: int | None = None
 
 
 def instance(settings: Settings) -> dg.DagsterInstance:
@@ -105,8 +108,12 @@ def backfill(
     quiet: bool = True,
     sleep: Callable[[float], None] = time.sleep,
     wait_timeout_s: float | None = None,
+    plans: list[MarketPlan] | None = None,
 ) -> BackfillSummary:
-    """Run the selected parts for ``start``..``end``, then rebuild the catalog. Raises BackfillFailed."""
+    """Run the selected parts for ``start``..``end``, then rebuild the catalog. Raises BackfillFailed.
+
+    ``plans`` (:func:`pipeline.futures.plan.plan_backfill`) narrow ``all`` to the cheapest mix: exports only for the
+    days REST no longer serves whole, REST for the others; without them ``all`` exports the whole range."""
     summary = BackfillSummary()
     tags = _range_tags(start, end)
     failures: list[str] = []  # one market's failure never stops the other's, nor the catalog rebuild
@@ -115,16 +122,26 @@ def backfill(
         summary.runs.append(res.run_id)
         summary.spot_weight = _metadata(res, "spot_orders").get("weight_spent")
     if select in ("exports", "all"):
-        try:
-            res = run_job(defs, inst, "export_requests", tags=tags, quiet=quiet)
-            summary.runs.append(res.run_id)
-            summary.exports_created = sum(int(_metadata(res, c.requests).get("ids_created", 0)) for c in CHAINS)
-        except BackfillFailed as exc:
-            failures.append(str(exc))
-        if wait:
+        export_ranges = [(start, end)]
+        if plans is not None and select == "all":
+            export_ranges = sorted({(r.start, r.end) for p in plans for r in p.exports})
+        for a, b in export_ranges:
+            try:
+                res = run_job(defs, inst, "export_requests", tags=_range_tags(a, b), quiet=quiet)
+                summary.runs.append(res.run_id)
+                summary.exports_created += sum(int(_metadata(res, c.requests).get("ids_created", 0)) for c in CHAINS)
+            except BackfillFailed as exc:
+                failures.append(str(exc))
+        if wait and export_ranges:
             failures += _drive_exports(
                 defs, inst, start, end, summary, quiet=quiet, sleep=sleep, timeout_s=wait_timeout_s
             )
+    if select in ("futures", "all"):  # after the exports: REST refreshes the orders they left open
+        rest = sorted({d for p in plans for d in p.rest_days}) if plans is not None and select == "all" else [start]
+        if rest:
+            res = run_job(defs, inst, "futures_orders_rest_backfill", tags=_range_tags(rest[0], end), quiet=quiet)
+            summary.runs.append(res.run_id)
+            summary.futures_weight = sum(int(_metadata(res, a).get("weight", 0)) for a in FUTURES_ORDER_ASSETS)
     # trades and income are planned from the orders the steps above wrote
     if select in ("trades", "all"):
         res = run_job(defs, inst, "spot_trades_backfill", tags=tags, quiet=quiet)
@@ -229,6 +246,15 @@ def check_range(start: date, end: date, first: date) -> str | None:
     return None
 
 
+def futures_plans(settings: Settings, start: date, end: date) -> list[MarketPlan]:
+    """:func:`pipeline.futures.plan.plan_backfill` at Binance's time (one time call, weight 1)."""
+    from pipeline.binance import BinanceClient
+
+    with BinanceClient.from_settings(settings) as client:
+        now = client.futures.server_time()
+    return plan_backfill(settings.data_dir, settings.account, start, end, now)
+
+
 def run_backfill_command(args: argparse.Namespace, settings: Settings) -> int:
     start, end = parse_day(args.start, "--start"), parse_day(args.end, "--end")
     if args.no_probe:
@@ -239,11 +265,22 @@ def run_backfill_command(args: argparse.Namespace, settings: Settings) -> int:
     if problem:
         print(f"orderlake backfill: {problem}", file=sys.stderr)
         return 2
+    plans = None
+    if args.select == "all":  # the cheapest mix of REST and exports, printed before anything is spent
+        plans = futures_plans(settings, start, end)
+        for p in plans:
+            print(f"plan {p.describe()}")
     bar = progress.ProgressBar() if not args.quiet else None
     try:
         with progress.listening(bar) if bar else contextlib.nullcontext():
             summary = backfill(
-                build_definitions(settings), instance(settings), start, end, args.select, wait=not args.no_wait
+                build_definitions(settings),
+                instance(settings),
+                start,
+                end,
+                args.select,
+                wait=not args.no_wait,
+                plans=plans,
             )
     except BackfillFailed as exc:
         print(f"orderlake backfill failed: {exc}", file=sys.stderr)
@@ -252,6 +289,7 @@ def run_backfill_command(args: argparse.Namespace, settings: Settings) -> int:
         f"backfill {start}..{end} ({args.select}) done: {len(summary.runs)} Dagster run(s)"
         + (f", spot weight {summary.spot_weight}" if summary.spot_weight is not None else "")
         + (f", trades weight {summary.trades_weight}" if summary.trades_weight is not None else "")
+        + (f", futures orders weight {summary.futures_weight}" if summary.futures_weight is not None else "")
         + (
             f", {summary.exports_created} export id(s) requested, {len(summary.exports_ingested)} ingested"
             if args.select in ("exports", "all")
