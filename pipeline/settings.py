@@ -186,8 +186,27 @@ class Settings(BaseModel):
         "ORDERLAKE_EXPORT_MONTHLY_LIMIT",
         None,
         "integer 0–1000",
-        "download ids per endpoint per month that orderlake may spend (the website shares Binance's quota)",
-        shown_default="Binance's quota (`10` for order exports)",
+        "order-history download ids per endpoint per month that orderlake may spend (the website shares "
+        "Binance's quota)",
+        shown_default="Binance's quota (`10`)",
+        ge=0,
+        le=1000,
+    )
+    export_trade_monthly_limit: int | None = _setting(
+        "ORDERLAKE_EXPORT_TRADE_MONTHLY_LIMIT",
+        None,
+        "integer 0–1000",
+        "trade-history download ids per endpoint (USDⓈ-M, PM) per month that orderlake may spend",
+        shown_default="Binance's quota (`5`)",
+        ge=0,
+        le=1000,
+    )
+    export_income_monthly_limit: int | None = _setting(
+        "ORDERLAKE_EXPORT_INCOME_MONTHLY_LIMIT",
+        None,
+        "integer 0–1000",
+        "transaction (income) history download ids per endpoint per month that orderlake may spend",
+        shown_default="Binance's quota (`5`)",
         ge=0,
         le=1000,
     )

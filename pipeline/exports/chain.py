@@ -73,6 +73,7 @@ class ExportChain(RetrievalSteps):
         data_dir: str | os.PathLike[str],
         account: str,
         monthly_limit: int | None = None,
+        monthly_limits: Mapping[str, int | None] | None = None,
         allow_http_loopback: bool = False,
         now: Callable[[], float] = time.time,
         time_scale: float = 1.0,
@@ -88,7 +89,8 @@ class ExportChain(RetrievalSteps):
         self.ledger = ledger
         self.data_dir = Path(data_dir)
         self.account = account
-        self.monthly_limit = monthly_limit  # None: Binance's quota of the endpoint's kind
+        self.monthly_limit = monthly_limit  # order exports; None: Binance's quota
+        self.monthly_limits = dict(monthly_limits or {})  # kind -> limit (None: Binance's quota of the kind)
         self.allow_http_loopback = allow_http_loopback
         self.utc_offset_minutes = utc_offset_minutes
         self.now = now
@@ -118,8 +120,9 @@ class ExportChain(RetrievalSteps):
         return self._limit_for_kind(endpoint.kind)
 
     def _limit_for_kind(self, kind: str) -> int:
-        if self.monthly_limit is not None:
-            return self.monthly_limit
+        configured = self.monthly_limits.get(kind, self.monthly_limit if kind == "order" else None)
+        if configured is not None:
+            return configured
         return EXPORT_MONTHLY_QUOTA.get(kind, min(EXPORT_MONTHLY_QUOTA.values()))
 
     def quota(self, endpoint: ExportEndpoint, month: str | None = None) -> QuotaStatus:
@@ -544,7 +547,7 @@ class ExportChain(RetrievalSteps):
             summary.quotas.append(self.ledger.quota(market, kind, account, month, limit))
         for e in entries:
             summary.by_status.setdefault(e.status, []).append(e)
-        for table in sorted({TABLES[k] for k in self._endpoints if k in TABLES}):
+        for table in sorted({TABLES[k] for k in self._endpoints if k in TABLES and k[1] == "order"}):
             awaiting = open_orders_awaiting_final(self.data_dir, table, account).to_pylist()
             if awaiting:
                 summary.awaiting_final[table] = [_describe_open(o) for o in awaiting]

@@ -25,11 +25,19 @@ from pipeline.exports.outcomes import RawFile
 from pipeline.exports.states import READY, LedgerState
 from pipeline.storage.leftovers import sweep_stale
 from pipeline.times import DAY_MS, day_of, days_between, fmt_ms
+from pipeline.trades.export_ingest import fill_writer
 
 log = logging.getLogger(__name__)
 
-# Lake table per (market, kind). Trade / income exports get their own tables when they are added.
-TABLES: dict[tuple[str, str], str] = {("usdm", "order"): "futures_orders", ("pm_um", "order"): "pm_um_orders"}
+# Lake table per (market, kind); trade and income files are ingested by pipeline.trades.export_ingest.
+TABLES: dict[tuple[str, str], str] = {
+    ("usdm", "order"): "futures_orders",
+    ("pm_um", "order"): "pm_um_orders",
+    ("usdm", "trade"): "futures_trades",
+    ("pm_um", "trade"): "pm_um_trades",
+    ("usdm", "income"): "futures_income",
+    ("pm_um", "income"): "pm_um_income",
+}
 RAW_EXTS = ("zip", "gz", "csv")
 # Offset inference compares the export with /fapi/v1/allOrders (/papi/v1/um/allOrders): stay a minute inside its
 # window and a day inside its retention, and ask for at most this many symbols (5 weight each).
@@ -249,9 +257,10 @@ class RetrievalSteps:
         entry = self.ledger.by_download_id(str(download_id))
         try:
             offset, note = proven_offset_minutes, ""
-            if offset is None and infer_offset:
+            if offset is None and infer_offset and entry.kind == "order":  # trade/income: labels or the setting
                 offset, note = self._inferred_offset(entry, raw.path)
-            result = ingest.write_export_partitions(
+            write = ingest.write_export_partitions if entry.kind == "order" else self.fill_writer(entry)
+            result = write(
                 raw.path,
                 data_dir=self.data_dir,
                 table=table_for(entry.market, entry.kind),
@@ -296,6 +305,10 @@ class RetrievalSteps:
             error=None,
         )
         return result
+
+    def fill_writer(self, entry: LedgerEntry) -> Any:
+        """The ingest of a trade or income file (pipeline.trades.export_ingest), with the symbols' assets."""
+        return fill_writer(entry.kind, self.client, self.data_dir, self._now_ms())
 
     def reingest(self, entry_id: int, *, accept_empty: bool = False) -> ingest.ExportIngestResult:
         """Parse a ledger entry's stored raw file into the lake again (after a fix, or a refused file): no network

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from pipeline.binance.facts import EXPORT_LINK_LIFETIME_MS, EXPORT_MONTHLY_QUOTA, IP_BAN_MIN_MS, WEIGHT_PER_MINUTE
+from pipeline.sandbox.fill_exports import INCOME_DIALECTS, TRADE_DIALECTS
 
 DEFAULT_API_KEY = "sandbox-api-key"
 DEFAULT_API_SECRET = "sandbox-api-secret"
@@ -13,6 +14,8 @@ _CHOICES = {
     "futures_window_field": ("time", "updateTime"),
     "futures_order_id_in_window": ("combine", "ignore"),
     "futures_window_rule": ("less_than", "at_most"),
+    "export_trade_dialect": TRADE_DIALECTS,
+    "export_income_dialect": INCOME_DIALECTS,
 }
 
 
@@ -82,6 +85,11 @@ class SandboxConfig:
     export_dialect: str = "api"  # pipeline.sandbox.export_dialects.DIALECTS
     export_selection: str = "update"  # rows by last update or by creation time (Binance does not say)
     export_empty_form: str = "full"  # the empty export: full header, short header or the sentinel alone
+    # trade and income exports (pipeline.sandbox.fill_exports): their own quota and dialects
+    export_trade_quota: int = EXPORT_MONTHLY_QUOTA["trade"]
+    export_income_quota: int = EXPORT_MONTHLY_QUOTA["income"]
+    export_trade_dialect: str = "current"
+    export_income_dialect: str = "current"
 
     # --- faults (probabilities per API request; deterministic RNG from seed) ---
     fault_rate_5xx: float = 0.0

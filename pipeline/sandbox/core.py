@@ -168,10 +168,10 @@ class Exchange(FuturesRestApi, DerivativesApi):
             Endpoint("/fapi/v1/time", "futures", False, self.spot_time, fut_time, False),
             Endpoint("/fapi/v1/exchangeInfo", "futures", False, self.futures_exchange_info, fut_info, False),
             Endpoint("/fapi/v1/allOrders", "futures", True, usdm_orders, fut_all, False),
-            Endpoint(
-                "/fapi/v1/order/asyn", "futures", True, lambda p: self.export_create(p, "usdm"), usdm_create, False
+            *(
+                Endpoint(n, "futures", True, h, usdm_create if c else link, False)
+                for n, h, c in self.routes("/fapi/v1")
             ),
-            Endpoint("/fapi/v1/order/asyn/id", "futures", True, lambda p: self.export_link(p, "usdm"), link, False),
             *self._futures_reads("/fapi/v1", "futures", "usdm", fut_order, fut_open, fut_income),
             Endpoint(
                 "/fapi/v3/account", "futures", True, lambda p: self.futures_account(p, "usdm"), fut_account, False
@@ -182,10 +182,10 @@ class Exchange(FuturesRestApi, DerivativesApi):
                 "/papi/v1/um/account", "papi", True, lambda p: self.futures_account(p, "pm_um"), fut_account, False
             ),
             Endpoint("/papi/v1/um/allOrders", "papi", True, pm_orders, fut_all, False),
-            Endpoint(
-                "/papi/v1/um/order/asyn", "papi", True, lambda p: self.export_create(p, "pm_um"), papi_create, False
+            *(
+                Endpoint(n, "papi", True, h, papi_create if c else link, False)
+                for n, h, c in self.routes("/papi/v1/um")
             ),
-            Endpoint("/papi/v1/um/order/asyn/id", "papi", True, lambda p: self.export_link(p, "pm_um"), link, False),
         ]
         return {e.name: e for e in eps}
 

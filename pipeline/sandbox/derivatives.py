@@ -9,10 +9,10 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pipeline.binance import facts
-from pipeline.sandbox import export_dialects
+from pipeline.sandbox import export_dialects, fill_exports
 from pipeline.sandbox.auth import ApiError, invalid_value
 from pipeline.sandbox.books import Account, fmt_units
 from pipeline.sandbox.clock import SandboxClock
@@ -41,6 +41,7 @@ class Export:
     file_name: str | None = None
     data: bytes | None = None
     market_ms: int = 0  # the market clock when the export was requested: the file shows the account then
+    kind: str = "order"  # order | trade | income
 
 
 class DerivativesApi:
@@ -59,6 +60,7 @@ class DerivativesApi:
     clock: SandboxClock
 
     orders_as_of: Callable[[str, int], list[dict]]  # pipeline.sandbox.futures_rest.FuturesRestApi
+    ledger: Callable[[str], Any]  # pipeline.sandbox.futures_rest.FuturesRestApi: trades and income of a market
 
     # -------------------------------------------------------------------------------------------------------
     # futures
@@ -128,7 +130,16 @@ class DerivativesApi:
     # -------------------------------------------------------------------------------------------------------
     # exports
 
-    def export_create(self, p: Params, market: str) -> dict:
+    def routes(self, prefix: str) -> list[tuple[str, Callable, bool]]:
+        """(path, handler, is the create call) of the order, trade and income exports of one futures surface."""
+        market = "usdm" if prefix.startswith("/fapi") else "pm_um"
+        out: list[tuple[str, Callable, bool]] = []
+        for kind in ("order", "trade", "income"):
+            out.append((f"{prefix}/{kind}/asyn", lambda p, k=kind: self.export_create(p, market, k), True))
+            out.append((f"{prefix}/{kind}/asyn/id", lambda p, k=kind: self.export_link(p, market, k), False))
+        return out
+
+    def export_create(self, p: Params, market: str, kind: str = "order") -> dict:
         start = p.int("startTime", required=True)
         end = p.int("endTime", required=True)
         assert start is not None and end is not None
@@ -140,9 +151,13 @@ class DerivativesApi:
             raise ApiError(400, -1127, "More than 365 days between startTime and endTime.")
         now = self.clock.wire()
         month = month_of(now)
+        scope = market if kind == "order" else f"{market}/{kind}"
+        quota = {"trade": self.cfg.export_trade_quota, "income": self.cfg.export_income_quota}.get(
+            kind, self.cfg.export_quota
+        )
         with self.lock:
-            used = self.quota_used.get((market, month), 0)
-            if used >= self.cfg.export_quota:
+            used = self.quota_used.get((scope, month), 0)
+            if used >= quota:
                 self.stats_data.export_quota_rejections += 1
                 # UNCONFIRMED: Binance documents no code/message for an exhausted monthly quota. HTTP 400, a code
                 # from no documented table (-4999), and a message that names the monthly limit.
@@ -150,27 +165,27 @@ class DerivativesApi:
                     400,
                     -4999,
                     f"The number of download requests has reached the monthly limit "
-                    f"({self.cfg.export_quota} per month) for this endpoint. Please try "
+                    f"({quota} per month) for this endpoint. Please try "
                     "again next month.",
                 )
-            self.quota_used[(market, month)] = used + 1
+            self.quota_used[(scope, month)] = used + 1
             download_id = str(self.id_rng.randint(10**18, 9 * 10**18))
             processing_ms = int(self.cfg.export_processing_seconds * 1000 / self.cfg.time_scale)
             exp = Export(download_id, market, start, end, now, now + processing_ms, secrets.token_hex(16))
-            exp.market_ms = self.clock.market()
+            exp.market_ms, exp.kind = self.clock.market(), kind
             self.exports[download_id] = exp
             self.files[exp.token] = exp
             ids = self.stats_data.export_ids_created
-            ids[market] = ids.get(market, 0) + 1
+            ids[scope] = ids.get(scope, 0) + 1
         # avgCostTimestampOfLast30d: an (unscaled) duration in ms, like Binance's 7241837 example
         return {"avgCostTimestampOfLast30d": int(self.cfg.export_processing_seconds * 1000), "downloadId": download_id}
 
-    def export_link(self, p: Params, market: str, *, base_url: str = "") -> dict:
+    def export_link(self, p: Params, market: str, kind: str = "order", *, base_url: str = "") -> dict:
         download_id = p.text("downloadId", required=True)
         with self.lock:
             self.stats_data.export_link_requests += 1
             exp = self.exports.get(download_id or "")
-            if exp is None or exp.market != market:
+            if exp is None or exp.market != market or exp.kind != kind:
                 # UNCONFIRMED: the answer for an unknown downloadId is not documented.
                 raise invalid_value("downloadId")
             now = self.clock.wire()
@@ -206,6 +221,9 @@ class DerivativesApi:
             return out
 
     def _build_file(self, exp: Export) -> None:
+        if exp.kind != "order":
+            self._build_fill_file(exp)
+            return
         # the account as it was when the export was requested (docs/design/futures-rest.md §Sandbox history)
         held = self.orders_as_of(exp.market, exp.market_ms)
         rows = export_dialects.selected(held, exp.start_ms, exp.end_ms, self.cfg.export_selection)
@@ -217,6 +235,26 @@ class DerivativesApi:
             created_ms=exp.ready_ms,
             suffix=exp.token[:8],
             empty_form=self.cfg.export_empty_form,
+        )
+        exp.expires_ms = exp.ready_ms + int(self.cfg.export_link_ttl_seconds * 1000 / self.cfg.time_scale)
+
+    def _build_fill_file(self, exp: Export) -> None:
+        """A trade or income export: the ledger's records of the range as of the request (docs/design/trades.md)."""
+        led = self.ledger(exp.market)
+        if exp.kind == "trade":
+            records = [t for rows in led.trades.values() for t in rows if t["time"] <= exp.market_ms]
+            dialect = self.cfg.export_trade_dialect
+        else:
+            records = [r for r in led.income if r["time"] <= exp.market_ms]
+            dialect = self.cfg.export_income_dialect
+        exp.file_name, exp.data = fill_exports.build_fill_export(
+            exp.kind,
+            fill_exports.selected(records, exp.start_ms, exp.end_ms),
+            dialect=dialect,
+            offset_minutes=self.cfg.display_utc_offset_minutes,
+            uid=self.cfg.uid,
+            created_ms=exp.ready_ms,
+            suffix=exp.token[:8],
         )
         exp.expires_ms = exp.ready_ms + int(self.cfg.export_link_ttl_seconds * 1000 / self.cfg.time_scale)
 

@@ -137,7 +137,7 @@ class App:
             self.ex.limiter.charge(ip, ep.group, ep.weight(params), self.ex.clock.wire())
         except ApiError as err:
             return self._error(err, ep.group, ip)
-        is_create = ep.name.endswith("/order/asyn")
+        is_create = ep.name.endswith("/asyn")
         fault = self._fault()
         if fault and not is_create:
             return await self._fault_response(fault, ep.group, ip)
@@ -156,9 +156,10 @@ class App:
         return self._json(200, result, ep.group, ip)
 
     def _call(self, ep: Endpoint, params: Params, *, ws: bool = False) -> Any:
-        if ep.name.endswith("/order/asyn/id"):
+        if ep.name.endswith("/asyn/id"):
             market = "usdm" if ep.name.startswith("/fapi") else "pm_um"
-            return self.ex.export_link(params, market, base_url=self.ex.base_url)
+            kind = ep.name.rsplit("/", 3)[-3]  # /fapi/v1/<kind>/asyn/id
+            return self.ex.export_link(params, market, kind, base_url=self.ex.base_url)
         if ep.name == "/api/v3/allOrderList":
             return self.ex.spot_all_order_lists(params, ws=ws)
         return ep.handler(params)

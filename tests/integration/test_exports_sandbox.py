@@ -69,7 +69,7 @@ def test_one_year_exports_equal_the_sandbox_truth(tmp_path) -> None:
             )
             today = datetime.now(tz=UTC).date()
             start, end = today - timedelta(days=365), today - timedelta(days=1)
-            for ep in EXPORT_ENDPOINTS.values():
+            for ep in (e for e in EXPORT_ENDPOINTS.values() if e.kind == "order"):  # trades: test_trade_exports
                 res = chain.request(ep, start, end, sleep=time.sleep)
                 assert len(res) == 1 and res.done  # 365 days: one id
             sx.exchange.exports_held = True  # released by the poll loop once every id was seen processing twice

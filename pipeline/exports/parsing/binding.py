@@ -10,7 +10,7 @@ turns out to hold rows (an empty export may carry a short header).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.exports.parsing.errors import MissingColumn, UnsupportedFile
@@ -79,6 +79,8 @@ class Binding:
     header_offsets: dict[str, int]  # schema column -> offset from a "(UTC...)" header label
     missing: list[str]  # required columns the header lacks (fatal once the member has a data row)
     header: list[str]
+    aliases: dict[str, tuple[str, ...]] = field(default_factory=lambda: ALIASES)  # the file kind's alias table
+    what: str = "futures ORDER-history export (not trade/transaction history)"
 
     def require(self, path: Any) -> None:
         """Raise :class:`MissingColumn` for the first required column the header lacks."""
@@ -86,18 +88,28 @@ class Binding:
             return
         col = self.missing[0]
         raise MissingColumn(
-            f"{path}: required column {col!r} (header {ALIASES[col][0].title()!r} or an alias) is missing; "
-            f"header is {self.header!r}. Is this a futures ORDER-history export (not trade/transaction history)? "
-            "If Binance renamed the column, add the new name to ALIASES in pipeline/exports/parsing/binding.py "
-            "and docs/export-files.md, then `orderlake exports reingest ID` (no new download id).",
+            f"{path}: required column {col!r} (header {self.aliases[col][0].title()!r} or an alias) is missing; "
+            f"header is {self.header!r}. Is this a {self.what}? If Binance renamed the column, add the new name "
+            "to the alias table (pipeline/exports/parsing/binding.py for orders, pipeline/trades/export_files.py "
+            "for trades and income) and docs/export-files.md, then `orderlake exports reingest ID` (no new "
+            "download id).",
             path=path,
             column=col,
         )
 
 
-def bind_header(header: list[str], *, path: Any) -> tuple[Binding, list[str]]:
-    """Map header names to schema columns; returns the binding and warnings (missing columns are in
-    :attr:`Binding.missing`: :meth:`Binding.require` raises for them)."""
+def bind_header(
+    header: list[str],
+    *,
+    path: Any,
+    aliases: dict[str, tuple[str, ...]] | None = None,
+    required: tuple[str, ...] = REQUIRED,
+    what: str = "",
+) -> tuple[Binding, list[str]]:
+    """Map header names to schema columns (by ``aliases``, default the order table); returns the binding and
+    warnings (missing columns are in :attr:`Binding.missing`: :meth:`Binding.require` raises for them)."""
+    table = aliases if aliases is not None else ALIASES
+    index = _ALIAS_INDEX if aliases is None else {a: canon for canon, names in table.items() for a in names}
     warnings: list[str] = []
     names: list[str] = []
     columns: dict[str, str] = {}
@@ -113,7 +125,7 @@ def bind_header(header: list[str], *, path: Any) -> tuple[Binding, list[str]]:
         m = _LABEL.match(original)
         if m:
             base, label = m.group(1), m.group(2)
-        canon = _ALIAS_INDEX.get(normalise(base))
+        canon = index.get(normalise(base))
         if canon is None or canon in columns:
             if canon is not None:
                 warnings.append(f"{path}: column {original!r} duplicates another {canon} column; kept in extra")
@@ -125,10 +137,13 @@ def bind_header(header: list[str], *, path: Any) -> tuple[Binding, list[str]]:
             if off is None:
                 raise UnsupportedFile(f"{path}: cannot read the timezone label in header {original!r}", path=path)
             offsets[canon] = off
-    missing = [c for c in REQUIRED if c not in columns]
+    missing = [c for c in required if c not in columns]
     if unknown:
         warnings.append(f"{path}: unknown column(s) {[u[0] for u in unknown]} kept as JSON in 'extra'")
-    return Binding(names, columns, unknown, offsets, missing, list(header)), warnings
+    binding = Binding(names, columns, unknown, offsets, missing, list(header), table)
+    if what:
+        binding.what = what
+    return binding, warnings
 
 
 def _extra_key(name: str, csv_name: str, unknown: list[tuple[str, str]]) -> str:

@@ -11,7 +11,7 @@ import contextlib
 import io
 import logging
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
-from pipeline.exports.parsing.binding import Binding, bind_header
+from pipeline.exports.parsing.binding import REQUIRED, Binding, bind_header
 from pipeline.exports.parsing.containers import (
     DEFAULT_MAX_RATIO,
     DEFAULT_MAX_UNCOMPRESSED,
@@ -42,6 +42,27 @@ EMPTY_SENTINEL = "No data matches the criteria."
 # pyarrow's streaming CSV reader prefetches up to 32 blocks on a background thread, whatever the consumer does, so
 # its memory grows with 33x the block size; 1 MiB blocks (~5000 rows) keep it small at no measurable cost in speed.
 BLOCK_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class FileKind:
+    """What one kind of export file binds its header by and converts its rows to: the order history here, trade
+    and transaction (income) history in :mod:`pipeline.trades.export_files`."""
+
+    what: str  # for messages: "futures ORDER-history export"
+    aliases: dict[str, tuple[str, ...]] | None  # canonical column -> header spellings (None: the order table)
+    required: tuple[str, ...]
+    convert: Callable[[pa.RecordBatch, Binding, ConvertContext], pa.RecordBatch]
+    markets: Mapping[str, str]  # market -> lake table
+
+
+ORDERS = FileKind(
+    "futures ORDER-history export (not trade/transaction history)",
+    None,
+    REQUIRED,
+    convert_batch,
+    futures_orders.MARKETS,
+)
 
 
 @dataclass
@@ -78,8 +99,9 @@ def parse_export(
     max_ratio: float = DEFAULT_MAX_RATIO,
     ingested_at: datetime | None = None,
     stats: ParseStats | None = None,
+    kind: FileKind = ORDERS,
 ) -> Iterator[pa.RecordBatch]:
-    """Stream an export file as record batches in the futures_orders schema (rows in file order).
+    """Stream an export file as record batches in its ``kind``'s schema (default futures_orders; rows in file order).
 
     ``utc_offset_minutes`` is a proven offset and ``default_utc_offset_minutes`` the configured one; with neither,
     the file's labels decide (:func:`~.offsets.decide_offset`: one offset for the whole file). ``source_name`` is
@@ -88,8 +110,8 @@ def parse_export(
     Warnings go to ``stats.warnings`` and the log.
     """
     path = Path(path)
-    if market not in futures_orders.MARKETS:
-        raise ValueError(f"unknown market {market!r}; expected one of {sorted(futures_orders.MARKETS)}")
+    if market not in kind.markets:
+        raise ValueError(f"unknown market {market!r}; expected one of {sorted(kind.markets)}")
     stats = stats if stats is not None else ParseStats()
     ingested_ms = int((ingested_at or datetime.now(UTC)).timestamp() * 1000)
     budget = [max_uncompressed_bytes]
@@ -98,7 +120,7 @@ def parse_export(
         members, stats.container = open_members(
             path, stack, max_bytes=max_uncompressed_bytes, max_ratio=max_ratio, budget=budget
         )
-        bound = [(m, _member_binding(m, path, budget, stats)) for m in members]
+        bound = [(m, _member_binding(m, path, budget, stats, kind)) for m in members]
         decision = decide_offset([(m.name, b) for m, b in bound if b is not None], path, hints)
         stats.utc_offset_minutes, stats.offset_source, stats.offset_note = (
             decision.minutes,
@@ -120,7 +142,7 @@ def parse_export(
                 assets=dict(symbol_assets or {}),
                 no_offset=decision.error,
             )
-            yield from _parse_member(member, binding, path, ctx, block_bytes=block_bytes, stats=stats)
+            yield from _parse_member(member, binding, path, ctx, block_bytes=block_bytes, stats=stats, kind=kind)
     if stats.sentinels and stats.rows:
         raise BadRow(
             f"{path}: the empty-export line '{EMPTY_SENTINEL}' stands in a file that also has {stats.rows} rows; "
@@ -131,7 +153,9 @@ def parse_export(
         log.warning("%s", w)
 
 
-def _member_binding(member: Member, path: Path, budget: list[int], stats: ParseStats) -> Binding | None:
+def _member_binding(
+    member: Member, path: Path, budget: list[int], stats: ParseStats, kind: FileKind = ORDERS
+) -> Binding | None:
     """The header binding of a member; None for a member that is the empty-export sentinel alone.
 
     A 0-byte member is refused: a ZIP whose CSV is empty is no export Binance writes, and accepting it would say
@@ -150,7 +174,9 @@ def _member_binding(member: Member, path: Path, budget: list[int], stats: ParseS
         stats.sentinels += 1
         return None
     stats.headers += 1
-    binding, warnings = bind_header(header, path=f"{path} ({member.name})")
+    binding, warnings = bind_header(
+        header, path=f"{path} ({member.name})", aliases=kind.aliases, required=kind.required, what=kind.what
+    )
     stats.warnings.extend(warnings)
     return binding
 
@@ -202,7 +228,14 @@ def _csv_batches(
 
 
 def _parse_member(
-    member: Member, binding: Binding, path: Path, ctx: ConvertContext, *, block_bytes: int, stats: ParseStats
+    member: Member,
+    binding: Binding,
+    path: Path,
+    ctx: ConvertContext,
+    *,
+    block_bytes: int,
+    stats: ParseStats,
+    kind: FileKind = ORDERS,
 ) -> Iterator[pa.RecordBatch]:
     sentinels_before = stats.sentinels
     stream = member.opener()
@@ -211,7 +244,7 @@ def _parse_member(
             if batch.num_rows == 0:
                 continue
             binding.require(f"{path} ({member.name})")
-            out = convert_batch(batch, binding, ctx)
+            out = kind.convert(batch, binding, ctx)
             ctx.row_offset += batch.num_rows
             stats.rows += batch.num_rows
             yield out
