@@ -12,7 +12,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import p1_spot_cost, p2_rate_limit, p3_exports, p4_query, p5_orchestration, p7_spot_trades
+from bench import (
+    p1_spot_cost,
+    p2_rate_limit,
+    p3_exports,
+    p4_query,
+    p5_orchestration,
+    p6_futures_daily,
+    p7_spot_trades,
+)
 from bench.core import ROOT, Context, Mode, ScenarioResult
 from bench.report import fsync_ms, machine, render
 
@@ -23,6 +31,7 @@ SCENARIOS: dict[str, Scenario] = {
     "P3": p3_exports.run,
     "P4": p4_query.run,
     "P5": p5_orchestration.run,
+    "P6": p6_futures_daily.run,
     "P7": p7_spot_trades.run,
 }
 DEFAULT_OUT = ROOT / "bench" / "results.md"

@@ -40,6 +40,12 @@ def _build_parser() -> argparse.ArgumentParser:
 
     daily = sub.add_parser("daily", help="the daily job for one day in-process (for cron instead of the daemon)")
     daily.add_argument("--date", help="UTC day, YYYY-MM-DD (default: yesterday on Binance's clock)")
+    daily.add_argument(
+        "--select",
+        choices=("all", "futures"),
+        default="all",
+        help="all: the daily job and the catalog; futures: only the USDⓈ-M and PM orders REST tail",
+    )
     daily.add_argument("--quiet", action="store_true", help="no progress bar")
 
     from pipeline.warehouse import cli as warehouse_cli

@@ -18,9 +18,9 @@ from pipeline import progress
 from pipeline.binance import BinanceClient
 from pipeline.futures.plan import plan_daily_exports
 from pipeline.settings import Settings
-from pipeline.times import day_of, now_ms
+from pipeline.times import day_of
 
-DAILY_JOB = "daily"
+JOBS = {"all": "daily", "futures": "futures_orders_rest_backfill"}
 
 
 @dataclass
@@ -38,12 +38,20 @@ def server_yesterday(settings: Settings) -> tuple[date, int]:
 
 
 def daily(
-    defs: dg.Definitions, inst: dg.DagsterInstance, settings: Settings, day: date, now: int, *, quiet: bool = True
+    defs: dg.Definitions,
+    inst: dg.DagsterInstance,
+    settings: Settings,
+    day: date,
+    now: int,
+    *,
+    select: str = "all",
+    quiet: bool = True,
 ) -> DailySummary:
-    """Run the daily job for ``day``, request the unavoidable exports (printed first), rebuild the catalog."""
+    """Run the daily job for ``day``, request the unavoidable exports (printed first), rebuild the catalog (``all``;
+    ``futures`` runs only the orders REST tail and leaves the catalog to the next full run)."""
     summary = DailySummary(day)
     tags = {RANGE_START_TAG: day.isoformat(), RANGE_END_TAG: day.isoformat()}
-    summary.runs.append(run_job(defs, inst, DAILY_JOB, tags=tags, quiet=quiet).run_id)
+    summary.runs.append(run_job(defs, inst, JOBS[select], tags=tags, quiet=quiet).run_id)
     plans = plan_daily_exports(
         settings.data_dir,
         settings.account,
@@ -60,7 +68,7 @@ def daily(
         result = backfill(defs, inst, start, end, "exports", quiet=quiet)
         summary.runs += result.runs
         summary.exports += result.exports_ingested
-    if not ranges:
+    if not ranges and select == "all":
         summary.runs.append(run_job(defs, inst, "warehouse_build", tags={}, quiet=quiet).run_id)
     return summary
 
@@ -76,12 +84,9 @@ def run_daily_command(args: argparse.Namespace, settings: Settings) -> int:
     bar = progress.ProgressBar() if not args.quiet else None
     try:
         with progress.listening(bar) if bar else contextlib.nullcontext():
-            summary = daily(build_definitions(settings), instance(settings), settings, day, now)
+            summary = daily(build_definitions(settings), instance(settings), settings, day, now, select=args.select)
     except BackfillFailed as exc:
         print(f"orderlake daily failed: {exc}", file=sys.stderr)
         return 1
-    print(
-        f"daily {day} done: {len(summary.runs)} Dagster run(s), {len(summary.exports)} export(s) ingested"
-        f" (now {now_ms()})"
-    )
+    print(f"daily {day} ({args.select}) done: {len(summary.runs)} Dagster run(s), {len(summary.exports)} export(s)")
     return 0

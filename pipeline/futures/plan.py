@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
-from pipeline.exports.ledger import ExportLedger
+from pipeline.exports.ledger import ExportLedger, ledger_path
 from pipeline.exports.planning import PlannedRange, coalesce, covered_days
 from pipeline.exports.states import BLOCKING
 from pipeline.futures import state
@@ -46,8 +46,17 @@ def first_rest_day(now_ms: int) -> date:
     return first if day_start_ms(first) >= full else first + timedelta(days=1)
 
 
-def exported_days(data_dir: str | Path, account: str, market: str, start: date, end: date) -> set[date]:
-    entries = ExportLedger(data_dir).entries(market=market, kind="order", account=account, status=BLOCKING)
+def _entries(data_dir: str | Path, account: str, market: str) -> list:
+    if not ledger_path(data_dir).exists():
+        return []
+    return ExportLedger(data_dir).entries(market=market, kind="order", account=account, status=BLOCKING)
+
+
+def exported_days(
+    data_dir: str | Path, account: str, market: str, start: date, end: date, *, requested_after: int = 0
+) -> set[date]:
+    """Days of ``start..end`` an export (requested after ``requested_after``, local ms) covers or will cover."""
+    entries = [e for e in _entries(data_dir, account, market) if e.requested_at > requested_after]
     return covered_days(((e.start_ms, e.end_ms) for e in entries), start, end)
 
 
@@ -56,10 +65,9 @@ def plan_backfill(data_dir: str | Path, account: str, start: date, end: date, no
     first = first_rest_day(now_ms)
     out = []
     for market in MARKETS:
-        plan = MarketPlan(market, [d for d in days_between(max(start, first), end)])
-        covered = exported_days(data_dir, account, market, start, end) | state.complete_days(
-            state.load(data_dir, account, market)
-        )
+        plan = MarketPlan(market, days_between(max(start, first), end))
+        complete = state.complete_days(state.load(data_dir, account, market))
+        covered = exported_days(data_dir, account, market, start, end) | complete
         plan.exports = coalesce(start, min(end, first - timedelta(days=1)), covered)
         out.append(plan)
     return out
@@ -68,33 +76,39 @@ def plan_backfill(data_dir: str | Path, account: str, start: date, end: date, no
 def plan_daily_exports(
     data_dir: str | Path, account: str, today: date, now_ms: int, *, since: date, monthly: bool = False
 ) -> list[MarketPlan]:
-    """Exports the daily run cannot avoid: days since ``since`` (the lake's first REST-complete day) that neither a
-    complete REST run nor an export covers and REST no longer serves whole; creation days of vanished orders; and,
-    if ``monthly``, last month on the 1st."""
+    """Exports the daily runs cannot replace, per market: days after the first one REST served whole (earlier days
+    are a backfill's) that neither REST nor an export covers and REST no longer serves whole; for each vanished
+    order, its creation day to the day it vanished (an export selects by creation or by update time, Binance does
+    not say which), unless an export requested after it vanished covers them; and, if ``monthly``, last month on
+    the 1st."""
     first = first_rest_day(now_ms)
     out = []
     for market in MARKETS:
         section = state.load(data_dir, account, market)
         plan = MarketPlan(market)
         complete = state.complete_days(section)
-        start = min([since, *complete]) if complete else since
-        last = first - timedelta(days=1)
-        exported = exported_days(data_dir, account, market, start, max(last, start))
-        missed = {d for d in days_between(start, last) if d not in complete and d not in exported}
-        vanished = {day_of(int(v["time"])) for v in section.get("vanished", {}).values()}
-        vanished -= exported_days(data_dir, account, market, min(vanished, default=start), today)
+        missed: set[date] = set()
+        if complete:
+            start, last = max(min(complete), since), first - timedelta(days=1)
+            exported = exported_days(data_dir, account, market, start, max(start, last))
+            missed = {d for d in days_between(start, last) if d not in complete and d not in exported}
+        vanished: set[date] = set()
+        for v in section.get("vanished", {}).values():
+            days = set(days_between(day_of(int(v["time"])), day_of(int(v.get("seen_ms", now_ms)))))
+            after = exported_days(data_dir, account, market, min(days), max(days), requested_after=v.get("seen_at", 0))
+            vanished |= days - after
         wanted = missed | vanished
+        monthly_days: set[date] = set()
         if monthly and today.day == 1:
-            prev_end = today - timedelta(days=1)
-            wanted |= set(days_between(prev_end.replace(day=1), prev_end)) - exported
+            last_month = days_between((today - timedelta(days=1)).replace(day=1), today - timedelta(days=1))
+            monthly_days = set(last_month) - exported_days(data_dir, account, market, last_month[0], last_month[-1])
+            wanted |= monthly_days
         if wanted:
-            plan.exports = coalesce(min(wanted), max(wanted), set(days_between(min(wanted), max(wanted))) - wanted)
+            lo, hi = min(wanted), max(wanted)
+            plan.exports = coalesce(lo, hi, set(days_between(lo, hi)) - wanted)
             for r in plan.exports:
-                why = [
-                    w
-                    for w, days in (("missed by REST", missed), ("vanished orders", vanished))
-                    if days & set(days_between(r.start, r.end))
-                ]
+                span = set(days_between(r.start, r.end))
+                why = [w for w, days in (("missed by REST", missed), ("vanished orders", vanished)) if days & span]
                 plan.reasons[str(r)] = ", ".join(why) or "monthly reconciliation"
         out.append(plan)
     return out

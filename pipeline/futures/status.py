@@ -12,9 +12,11 @@ from pipeline.exports.ledger import ExportLedger, ledger_path
 from pipeline.futures import state
 from pipeline.futures.plan import MARKETS, exported_days, plan_daily_exports
 from pipeline.futures.stored import latest_orders
+from pipeline.settings import Settings
 from pipeline.storage import lake
 from pipeline.storage.schemas import futures_orders
 from pipeline.times import day_of, month_of
+from pipeline.times import now_ms as wall_ms
 from pipeline.warehouse.status import fmt_ranges, ranges
 
 NAMES = {"usdm": "USDⓈ-M", "pm_um": "PM UM"}
@@ -79,3 +81,16 @@ def futures_status_lines(
             + (f" ({plans[market].describe()})" if planned else "")
         )
     return out
+
+
+def futures_status_text(settings: Settings, account: str | None = None, now_ms: int | None = None) -> str:
+    """The section for ``orderlake status`` (empty when the lake holds no futures orders)."""
+    lines = futures_status_lines(
+        settings.data_dir,
+        account or settings.account,
+        now_ms=now_ms if now_ms is not None else wall_ms(),
+        start_date=settings.start_date,
+        monthly_limit=settings.export_monthly_limit,
+        monthly_reconciliation=settings.monthly_reconciliation,
+    )
+    return "\n".join(["", *lines, ""]) if lines else ""

@@ -279,4 +279,7 @@ def run_status(args: argparse.Namespace, settings: Settings, out: TextIO | None 
         export_monthly_limit=settings.export_monthly_limit,
     )
     (out or sys.stdout).write(report.render())
+    from pipeline.futures.status import futures_status_text
+
+    (out or sys.stdout).write(futures_status_text(settings, account))
     return 0
