@@ -137,9 +137,11 @@ def backfill(
                 defs, inst, start, end, summary, quiet=quiet, sleep=sleep, timeout_s=wait_timeout_s
             )
     if select in ("futures", "all"):  # after the exports: REST refreshes the orders they left open
-        rest = sorted({d for p in plans for d in p.rest_days}) if plans is not None and select == "all" else [start]
-        if rest:
-            res = run_job(defs, inst, "futures_orders_rest_backfill", tags=_range_tags(rest[0], end), quiet=quiet)
+        first = start
+        if plans is not None and select == "all":
+            first = min((p.rest_from for p in plans if p.rest_from is not None), default=end + timedelta(days=1))
+        if first <= end:
+            res = run_job(defs, inst, "futures_orders_rest_backfill", tags=_range_tags(first, end), quiet=quiet)
             summary.runs.append(res.run_id)
             summary.futures_weight = sum(int(_metadata(res, a).get("weight", 0)) for a in FUTURES_ORDER_ASSETS)
     # trades and income are planned from the orders the steps above wrote

@@ -205,8 +205,9 @@ def _reconcile(
 
     def expected(row: dict) -> bool:
         t = int(row["time"].timestamp() * 1000)
-        zero_fill = row["status"] in ("CANCELED", "EXPIRED") and not row["executed_qty"]
-        return any(lo <= t <= hi for lo, hi in served) and not (zero_fill and t < full)
+        # a zero-fill cancel, or an order the export saw unfilled that may have become one, is gone after 3 days
+        may_be_gone = row["status"] in ("CANCELED", "EXPIRED", "NEW") and not row["executed_qty"]
+        return any(lo <= t <= hi for lo, hi in served) and not (may_be_gone and t < full)
 
     rest = {(r["symbol"], r["order_id"]): r for r in new.to_pylist()}
     wanted = {k for k, r in exported.items() if expected(r)}

@@ -18,7 +18,7 @@ from pipeline.exports.ledger import ExportLedger, ledger_path
 from pipeline.exports.planning import PlannedRange, coalesce, covered_days
 from pipeline.exports.states import BLOCKING
 from pipeline.futures import state
-from pipeline.futures.orders_tail import complete_from_ms
+from pipeline.futures.orders_tail import complete_from_ms, reach_ms
 from pipeline.times import day_of, day_start_ms, days_between
 
 MARKETS = ("usdm", "pm_um")
@@ -27,12 +27,16 @@ MARKETS = ("usdm", "pm_um")
 @dataclass
 class MarketPlan:
     market: str
-    rest_days: list[date] = field(default_factory=list)
+    rest_days: list[date] = field(default_factory=list)  # days REST serves whole
+    rest_from: date | None = None  # the first day REST still reaches (a backfill asks REST from there)
     exports: list[PlannedRange] = field(default_factory=list)
     reasons: dict[str, str] = field(default_factory=dict)  # export range -> why
 
     def describe(self) -> str:
-        rest = f"{self.rest_days[0]}..{self.rest_days[-1]} ({len(self.rest_days)} day(s))" if self.rest_days else "none"
+        rest = "none"
+        if self.rest_days:
+            whole = f"{self.rest_days[0]}..{self.rest_days[-1]} ({len(self.rest_days)} day(s))"
+            rest = f"{self.rest_from}..{self.rest_days[-1]}, whole {whole}" if self.rest_from else whole
         ids = ", ".join(f"{r} ({self.reasons.get(str(r), 'older than REST serves whole')})" for r in self.exports)
         return f"{self.market}: REST {rest}, 0 download ids; exports: {len(self.exports)} download id(s)" + (
             f" for {ids}" if ids else ""
@@ -61,14 +65,20 @@ def exported_days(
 
 
 def plan_backfill(data_dir: str | Path, account: str, start: date, end: date, now_ms: int) -> list[MarketPlan]:
-    """REST for the days of ``start..end`` REST serves whole, exports for the others not covered yet."""
+    """Per market: exports for the days of ``start..end`` REST no longer serves whole and nothing covers yet, through
+    ``end`` when that costs no extra id (an export may select rows by update time: an order created before its
+    range and updated after it is in no export); REST over every day it still reaches (current states, the
+    refresh of what the exports left open), whole for the last ones."""
     first = first_rest_day(now_ms)
+    reach_first = day_of(reach_ms(now_ms)) + timedelta(days=1)
     out = []
     for market in MARKETS:
-        plan = MarketPlan(market, days_between(max(start, first), end))
+        plan = MarketPlan(market, days_between(max(start, first), end), max(start, reach_first))
         complete = state.complete_days(state.load(data_dir, account, market))
         covered = exported_days(data_dir, account, market, start, end) | complete
-        plan.exports = coalesce(start, min(end, first - timedelta(days=1)), covered)
+        needed = coalesce(start, min(end, first - timedelta(days=1)), covered)
+        through_end = coalesce(start, end, covered)
+        plan.exports = through_end if len(through_end) <= len(needed) else needed
         out.append(plan)
     return out
 

@@ -41,11 +41,19 @@ def test_backfill_takes_rest_for_recent_days_and_one_id_per_year_for_the_rest(tm
     start = TODAY - timedelta(days=730)
     for plan in plan_backfill(tmp_path, "main", start, TODAY - timedelta(days=1), NOW):
         assert plan.rest_days == days_between(TODAY - timedelta(days=2), TODAY - timedelta(days=1))
+        assert plan.rest_from == TODAY - timedelta(days=89)  # REST still reaches it: current states, no id
+        # 730 days are two windows of at most a year through yesterday, no more than up to the REST days
+        assert [(r.start, r.end) for r in plan.exports] == [
+            (start, start + timedelta(days=364)),
+            (start + timedelta(days=365), TODAY - timedelta(days=1)),
+        ]
+        assert "2 download id(s)" in plan.describe()
+    start = TODAY - timedelta(days=731)  # through yesterday would take a third id: the exports stop before REST
+    for plan in plan_backfill(tmp_path, "main", start, TODAY - timedelta(days=1), NOW):
         assert [(r.start, r.end) for r in plan.exports] == [
             (start, start + timedelta(days=364)),
             (start + timedelta(days=365), TODAY - timedelta(days=3)),
         ]
-        assert "2 download id(s)" in plan.describe()
 
 
 def test_backfill_skips_days_rest_or_an_export_already_covers(tmp_path) -> None:
@@ -54,7 +62,7 @@ def test_backfill_skips_days_rest_or_an_export_already_covers(tmp_path) -> None:
     _exported(tmp_path, "usdm", start, TODAY - timedelta(days=40))
     usdm, pm = plan_backfill(tmp_path, "main", start, TODAY - timedelta(days=1), NOW)
     assert [(r.start, r.end) for r in usdm.exports] == [(TODAY - timedelta(days=39), TODAY - timedelta(days=21))]
-    assert [(r.start, r.end) for r in pm.exports] == [(start, TODAY - timedelta(days=3))]
+    assert [(r.start, r.end) for r in pm.exports] == [(start, TODAY - timedelta(days=1))]
 
 
 def test_daily_runs_need_no_export_while_rest_covers_every_day(tmp_path) -> None:
