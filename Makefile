@@ -7,13 +7,13 @@ STAMP   := $(VENV)/.installed-stamp
 PYTHON  ?= python3
 export DAGSTER_HOME ?= $(CURDIR)/.dagster
 
-.PHONY: run test test-unit ui lint bench install clean schema
+.PHONY: run test test-unit ui lint bench install clean schema scale-demo
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip uninstall --quiet --yes duckdb-engine  # older installs had it; it claims duckdb:// like the bi dialect
-	$(BIN)/pip install --quiet -e '.[dev,bench,bi]'
+	$(BIN)/pip install --quiet -e '.[dev,bench,bi,celery]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -54,3 +54,8 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+## make scale-demo [N=3] [WORKERS=2]: N sandbox accounts backfilled in parallel on Celery workers, Dagster on
+## PostgreSQL, the shared budget and the broker on loopback services (deploy/services.sh); README, Deploying
+scale-demo: $(STAMP)
+	$(BIN)/orderlake scale-demo --accounts $(or $(N),3) --workers $(or $(WORKERS),2)

@@ -20,6 +20,7 @@ from bench import (
     p5_orchestration,
     p6_futures_daily,
     p7_spot_trades,
+    p8_scale,
 )
 from bench.core import ROOT, Context, Mode, ScenarioResult
 from bench.report import fsync_ms, machine, render
@@ -33,6 +34,7 @@ SCENARIOS: dict[str, Scenario] = {
     "P5": p5_orchestration.run,
     "P6": p6_futures_daily.run,
     "P7": p7_spot_trades.run,
+    "P8": p8_scale.run,
 }
 DEFAULT_OUT = ROOT / "bench" / "results.md"
 DEFAULT_WORK = ROOT / "bench" / "work"

@@ -34,6 +34,7 @@ FALSE_WORDS = ("0", "false", "no", "off")
 BOOLEAN = "boolean: 1/true/yes/on or 0/false/no/off"
 Transport = Literal["rest", "ws"]
 Probe = Literal["auto", "full", "targeted", "off"]
+Executor = Literal["multiprocess", "celery", "k8s"]
 
 
 class Secret:
@@ -154,6 +155,26 @@ class Settings(BaseModel):
         "main",
         "name without `/`, `\\`, `=` or spaces",
         "account name (the `account=` partition); several accounts can share a data dir",
+    )
+    accounts_file: Path | None = _setting(
+        "ORDERLAKE_ACCOUNTS_FILE",
+        None,
+        "path to a TOML file",
+        "many accounts in one deployment (docs/design/fleet.md): each account's name, markets, key sources, start date "
+        "and hosts; unset: the one account of `ORDERLAKE_ACCOUNT` and `BINANCE_*`",
+    )
+    executor: Executor = _setting(
+        "ORDERLAKE_EXECUTOR",
+        "multiprocess",
+        "`multiprocess`, `celery` or `k8s`",
+        "where the steps of the many-account job run: processes of the run, Celery workers (`celery` extra, "
+        "`ORDERLAKE_CELERY_URL`) or Kubernetes jobs (`k8s` extra)",
+    )
+    celery_url: Secret | None = _setting(
+        "ORDERLAKE_CELERY_URL",
+        None,
+        "`redis://…` URL (secret)",
+        "Celery broker and result backend of `ORDERLAKE_EXECUTOR=celery`",
     )
     start_date: date = _setting("ORDERLAKE_START_DATE", date(2024, 1, 1), "date YYYY-MM-DD", "first daily partition")
     spot_symbols: tuple[str, ...] = _setting(
@@ -285,9 +306,14 @@ class Settings(BaseModel):
         env = os.environ if env is None else env
         given = {name: env[name].strip() for name in variables() if (env.get(name) or "").strip()}
         try:
-            return cls.model_validate(given)
+            settings = cls.model_validate(given)
         except ValidationError as exc:
             raise ConfigurationError(explain(exc, given)) from None
+        if settings.accounts_file is not None:  # strict at start: every account's key source must be there
+            from pipeline.accounts import load_accounts
+
+            load_accounts(settings.accounts_file, settings, env)
+        return settings
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed (by field name), validated like the original."""
@@ -318,7 +344,7 @@ class Settings(BaseModel):
         secret = {str(f.alias) for f in type(self).model_fields.values() if Secret in get_args(f.annotation)}
         return {name: value for name, value in self.environment().items() if name in secret}
 
-    @field_validator("api_key", "api_secret", "private_key_password", mode="before")
+    @field_validator("api_key", "api_secret", "private_key_password", "celery_url", mode="before")
     @classmethod
     def _secret(cls, value: Any) -> Secret | None:
         if value is None or isinstance(value, Secret):
@@ -335,7 +361,7 @@ class Settings(BaseModel):
     def _ws_url(cls, value: Any) -> str:
         return _url(str(value), ("ws", "wss"))
 
-    @field_validator("spot_transport", "spot_probe", mode="before")
+    @field_validator("spot_transport", "spot_probe", "executor", mode="before")
     @classmethod
     def _choice(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
@@ -390,6 +416,13 @@ def exported_secrets(settings: Settings) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = old
+
+
+def child_environment(overrides: Mapping[str, str]) -> dict[str, str]:
+    """The environment for a child process (PATH, HOME, locale…) without any BINANCE_*, ORDERLAKE_*, AWS_* or
+    DAGSTER_* variable of this process, plus ``overrides``: the child sees exactly the settings it is given."""
+    own = ("BINANCE_", "ORDERLAKE_", "AWS_", "DAGSTER_")
+    return {k: v for k, v in os.environ.items() if not k.startswith(own)} | dict(overrides)
 
 
 def _url(text: str, schemes: tuple[str, ...]) -> str:

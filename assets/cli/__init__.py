@@ -58,6 +58,9 @@ def _build_parser() -> argparse.ArgumentParser:
 
     exports_cli.add_arguments(sub.add_parser("exports", help="the export ledger: list, resolve, reingest"))
 
+    from pipeline.scale import cli as scale_cli
+
+    scale_cli.add_arguments(sub.add_parser("scale-demo", help="N sandbox accounts on Celery workers (make scale-demo)"))
     demo = sub.add_parser("demo", help="the whole pipeline on the built-in sandbox exchange (make run)")
     demo.add_argument("--spot-days", type=int, default=120, help="days of spot history to backfill")
     demo.add_argument("--export-days", type=int, default=365, help="days of futures/PM history to export")
@@ -72,6 +75,10 @@ def main(argv: Sequence[str] | None = None, settings: Settings | None = None) ->
             from pipeline.sandbox import cli as sandbox_cli
 
             return sandbox_cli.run(args)
+        if args.command == "scale-demo":  # configures its own services, accounts and workers
+            from pipeline.scale import cli as scale_cli
+
+            return scale_cli.run(args)
         if args.command == "schema":  # describes the code's schemas, not a data dir
             from pipeline.warehouse import cli as warehouse_cli
 
@@ -93,6 +100,10 @@ def main(argv: Sequence[str] | None = None, settings: Settings | None = None) ->
             from pipeline.exports import cli as exports_cli
 
             return exports_cli.run(args, settings)
+        if args.command == "backfill" and settings.accounts_file is not None:  # many accounts: the fleet job
+            from assets.fleet import launch
+
+            return launch.run_backfill_command(args, settings)
         if args.command == "backfill":
             from assets.cli import backfill
 

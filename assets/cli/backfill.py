@@ -18,9 +18,10 @@ from typing import Any
 import dagster as dg
 
 from assets.common.partitions import RANGE_END_TAG, RANGE_START_TAG
-from assets.exports.assets import CHAINS
+from assets.exports.assets import CHAINS, FILL_CHAINS
 from assets.exports.sensors import ready_for_retrieval, retrieval_request
 from assets.futures.definitions import ORDERS as FUTURES_ORDER_ASSETS
+from assets.trades.exports import REQUEST_JOBS
 from pipeline import progress
 from pipeline.errors import PermanentError
 from pipeline.exports.chain import ExportChain
@@ -144,6 +145,19 @@ def backfill(
             res = run_job(defs, inst, "futures_orders_rest_backfill", tags=_range_tags(first, end), quiet=quiet)
             summary.runs.append(res.run_id)
             summary.futures_weight = sum(int(_metadata(res, a).get("weight", 0)) for a in FUTURES_ORDER_ASSETS)
+    # trades and income older than REST's retention come from their exports (asked for only those days)
+    fills = [k for k, sel in (("trade", "trades"), ("income", "income")) if select in (sel, "all")]
+    for kind in fills:
+        try:
+            res = run_job(defs, inst, REQUEST_JOBS[kind], tags=tags, quiet=quiet)
+            summary.runs.append(res.run_id)
+            summary.exports_created += sum(
+                int(_metadata(res, c.requests).get("ids_created", 0)) for c in FILL_CHAINS if c.kind == kind
+            )
+        except BackfillFailed as exc:
+            failures.append(str(exc))
+    if fills and wait:
+        failures += _drive_exports(defs, inst, start, end, summary, quiet=quiet, sleep=sleep, timeout_s=wait_timeout_s)
     # trades and income are planned from the orders the steps above wrote
     if select in ("trades", "all"):
         res = run_job(defs, inst, "spot_trades_backfill", tags=tags, quiet=quiet)
@@ -294,7 +308,7 @@ def run_backfill_command(args: argparse.Namespace, settings: Settings) -> int:
         + (f", futures orders weight {summary.futures_weight}" if summary.futures_weight is not None else "")
         + (
             f", {summary.exports_created} export id(s) requested, {len(summary.exports_ingested)} ingested"
-            if args.select in ("exports", "all")
+            if args.select != "spot"
             else ""
         )
     )

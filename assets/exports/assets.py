@@ -20,6 +20,7 @@ import dagster as dg
 from assets.common import checks
 from assets.common.partitions import PARTITION_TAG, RANGE_END_TAG, RANGE_START_TAG
 from assets.exports.resources import ExportsResource
+from assets.trades.exports import FUTURES_PREFIXES, fill_table_checks
 from pipeline import quality
 from pipeline.binance.exports import EXPORT_ENDPOINTS, ExportEndpoint
 from pipeline.errors import OrderlakeError
@@ -28,7 +29,9 @@ from pipeline.exports.chain import ExportChain
 from pipeline.exports.ledger import LedgerEntry
 from pipeline.exports.retrieval import table_for
 from pipeline.exports.states import READY
+from pipeline.storage import lake
 from pipeline.times import day_of, days_between, fmt_ms
+from pipeline.trades.futures_tail import last_day_beyond_rest
 
 POOL = "binance_futures_export"  # one create call at a time across runs: each costs 1000-1500 weight
 DOWNLOAD_ID_TAG = "orderlake/download_id"
@@ -61,6 +64,12 @@ class ExportAssets:
         return table_for(self.market, self.kind)
 
     @property
+    def table_asset(self) -> str:
+        """The asset that writes the table: the table itself for orders; for trades and income the REST tail owns
+        that name (assets/trades), so the export's writer is ``<table>_from_exports``."""
+        return self.table if self.kind == "order" else f"{self.table}_from_exports"
+
+    @property
     def group(self) -> str:
         return f"{self.market}_exports"
 
@@ -82,6 +91,9 @@ class ExportAssets:
 
 
 CHAINS = (ExportAssets("usdm", "order", "futures_order"), ExportAssets("pm_um", "order", "pm_um_order"))
+# Trade and income exports: only for days older than REST's retention (assets/trades/exports.py)
+FILL_CHAINS = tuple(ExportAssets(m, k, f"{p}_{k}") for k in ("trade", "income") for m, p in FUTURES_PREFIXES)
+ALL_CHAINS = CHAINS + FILL_CHAINS
 
 
 def _range(context: dg.AssetExecutionContext) -> tuple[date, date]:
@@ -156,6 +168,8 @@ def build_chain_assets(spec: ExportAssets, partitions: dg.PartitionsDefinition) 
     def requests(context: dg.AssetExecutionContext, exports: ExportsResource) -> dg.MaterializeResult:
         chain = exports.chain()
         start, end = _range(context)
+        if spec.kind != "order":  # REST serves the recent days whole: never spend a scarce id on them
+            end = min(end, last_day_beyond_rest(spec.kind, chain.client.futures.server_time()))
         context.log.info(chain.plan(spec.endpoint, start, end).describe())
         try:
             # Pacing between create calls (31 s) is a short sleep inside this run, never in a sensor tick.
@@ -231,15 +245,17 @@ def build_chain_assets(spec: ExportAssets, partitions: dg.PartitionsDefinition) 
             )
         return dg.MaterializeResult(metadata={"files": stored, "bytes": sum(s["size"] for s in stored)})
 
+    rules, day_checks, file_checks = _table_checks(spec)
+
     @dg.asset(
-        name=spec.table,
+        name=spec.table_asset,
         deps=[files],
         kinds={"parquet"},
         group_name=spec.group,
         **daily,
         output_required=False,  # one materialization per day is reported by the body
-        check_specs=checks.specs(spec.table, (*checks.ORDER_CHECKS, *EXPORT_CHECKS)),
-        description=f"{spec.market} orders from the export files, one partition per UTC day of update time. "
+        check_specs=checks.specs(spec.table_asset, (*day_checks, *file_checks)),
+        description=f"{spec.market} {spec.kind}s from the export files ({spec.table}), one partition per UTC day. "
         "Exact decimals, int64 ids, UTC times; the export's UTC offset is stored with the rows.",
     )
     def table(context: dg.AssetExecutionContext, exports: ExportsResource):
@@ -254,22 +270,26 @@ def build_chain_assets(spec: ExportAssets, partitions: dg.PartitionsDefinition) 
             for warning in result.warnings:
                 context.log.warning(warning)
         ingested = [chain.ledger.get(e.id) for e in entries]
-        yield from _partition_materializations(chain, spec.table, ingested, start, end)
-        yield from checks.tally_files(
-            chain.data_dir,
-            spec.table,
-            chain.account,
-            days_between(start, end),
-            quality.futures_order_rules,
-            checks.ORDER_CHECKS,
-        ).results()
-        yield from _export_check_results(chain, spec.table, ingested)
+        yield from _partition_materializations(chain, spec, ingested, start, end)
+        tally = checks.RuleTally(spec.table_asset, rules, day_checks)
+        for day in days_between(start, end):
+            tally.add(day, lake.read_partition(chain.data_dir, spec.table, chain.account, day))
+        yield from tally.results()
+        yield from _export_check_results(chain, spec, ingested, file_checks)
 
     return [requests, links, files, table]
 
 
+def _table_checks(spec: ExportAssets) -> tuple:
+    """(per-day rules, their checks, the file checks) of a chain's table asset."""
+    if spec.kind == "order":
+        return quality.futures_order_rules, checks.ORDER_CHECKS, EXPORT_CHECKS
+    rules, day_checks = fill_table_checks(spec.kind)
+    return rules, day_checks, EXPORT_CHECKS[:2]  # order_id uniqueness is an order rule
+
+
 def _partition_materializations(
-    chain: ExportChain, table: str, entries: list[LedgerEntry], start: date, end: date
+    chain: ExportChain, spec: ExportAssets, entries: list[LedgerEntry], start: date, end: date
 ) -> Iterator[dg.AssetMaterialization]:
     """One event per day of the run with that day's rows (from the ledger) and the download id that wrote it;
     the export's own description (quota, generation time, file) rides on the last day only."""
@@ -279,26 +299,30 @@ def _partition_materializations(
         entry, rows = by_day[day.isoformat()]
         meta: dict = {"row_count": rows, "download_id": entry.download_id}
         if day == days[-1]:
-            awaiting = export_checks.open_orders_awaiting_final(chain.data_dir, table, chain.account)
             meta |= {
                 "run_rows": sum(e.rows or 0 for e in entries),
                 "exports": [chain.entry_metadata(str(e.download_id)) for e in entries],
-                "open_orders_awaiting_final": awaiting.num_rows,
             }
-        yield dg.AssetMaterialization(asset_key=table, partition=day.isoformat(), metadata=meta)
+            if spec.kind == "order":
+                awaiting = export_checks.open_orders_awaiting_final(chain.data_dir, spec.table, chain.account)
+                meta["open_orders_awaiting_final"] = awaiting.num_rows
+        yield dg.AssetMaterialization(asset_key=spec.table_asset, partition=day.isoformat(), metadata=meta)
 
 
-def _export_check_results(chain: ExportChain, table: str, entries: list[LedgerEntry]) -> list[dg.AssetCheckResult]:
+def _export_check_results(
+    chain: ExportChain, spec: ExportAssets, entries: list[LedgerEntry], file_checks: tuple[checks.Check, ...]
+) -> list[dg.AssetCheckResult]:
+    table = spec.table
     rules = {
         "rows_parsed_equal_data_lines": [export_checks.data_lines_parsed(e) for e in entries],
         "partitions_as_recorded": [export_checks.partitions_as_recorded(chain.data_dir, table, e) for e in entries],
-        "unique_order_id_account": [
-            export_checks.unique_order_id(export_checks.account_order_keys(chain.data_dir, table, chain.account))
-        ],
     }
+    if spec.kind == "order":
+        keys = export_checks.account_order_keys(chain.data_dir, table, chain.account)
+        rules["unique_order_id_account"] = [export_checks.unique_order_id(keys)]
     return [
         dg.AssetCheckResult(
-            asset_key=table,
+            asset_key=spec.table_asset,
             check_name=c.name,
             severity=c.severity,
             passed=all(r.passed for r in rules[c.name]),
@@ -307,5 +331,5 @@ def _export_check_results(chain: ExportChain, table: str, entries: list[LedgerEn
                 "examples": "; ".join(x for r in rules[c.name] for x in r.examples[:3]) or "none",
             },
         )
-        for c in EXPORT_CHECKS
+        for c in file_checks
     ]

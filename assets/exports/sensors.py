@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from assets.common.partitions import RANGE_END_TAG, RANGE_START_TAG
-from assets.exports.assets import CHAINS, DOWNLOAD_ID_TAG, ExportAssets
+from assets.exports.assets import ALL_CHAINS, DOWNLOAD_ID_TAG, ExportAssets
 from assets.exports.resources import ExportsResource
 from pipeline.exports.chain import ExportChain
 from pipeline.exports.ledger import LedgerEntry
@@ -17,12 +17,12 @@ def build_retrieval_jobs(partitions: dg.PartitionsDefinition) -> list[dg.Unresol
     return [
         dg.define_asset_job(
             spec.retrieval_job,
-            selection=[spec.links, spec.files, spec.table],
+            selection=[spec.links, spec.files, spec.table_asset],
             partitions_def=partitions,
             description=f"Retrieve and partition one {spec.market} export (launched by the export link "
             "sensor, one run per download id)",
         )
-        for spec in CHAINS
+        for spec in ALL_CHAINS
     ]
 
 
@@ -41,7 +41,7 @@ def retrieval_request(spec: ExportAssets, entry: LedgerEntry) -> dg.RunRequest:
 
 def ready_for_retrieval(chain: ExportChain) -> list[tuple[ExportAssets, LedgerEntry]]:
     """Completed or retrieved exports whose partitions are not written yet."""
-    by_market = {(s.market, s.kind): s for s in CHAINS}
+    by_market = {(s.market, s.kind): s for s in ALL_CHAINS}
     return [
         (by_market[(e.market, e.kind)], e)
         for e in chain.ledger.entries(account=chain.account, status=(LedgerState.COMPLETED, LedgerState.RETRIEVED))

@@ -85,6 +85,17 @@ class FuturesTailResult:
         }
 
 
+def rest_reach_ms(kind: str, now_ms: int) -> int:
+    """The first instant REST still serves for ``kind`` ("trade" or "income"), a minute inside its retention."""
+    days = FUTURES_TRADE_RETENTION_DAYS if kind == "trade" else INCOME_RETENTION_DAYS
+    return now_ms - days * DAY_MS + REACH_MARGIN_MS
+
+
+def last_day_beyond_rest(kind: str, now_ms: int) -> date:
+    """The last day REST no longer serves whole: the exports' job (a day REST reaches in part counts)."""
+    return day_of(rest_reach_ms(kind, now_ms) - 1)
+
+
 def windows(days: Iterable[date], lo: int, hi: int) -> list[tuple[int, int]]:
     """The days' runs of consecutive days, clipped to ``[lo, hi]``, cut into windows of at most 7 days minus 1 ms."""
     out: list[tuple[int, int]] = []
@@ -144,7 +155,7 @@ def run_futures_trades_tail(
     """Fetch the trades of ``days`` that REST still serves; ``assets``: symbol -> (base, quote, margin asset)."""
     table = futures_trades.MARKETS[market]
     result = FuturesTailResult(table)
-    reach = now_ms - FUTURES_TRADE_RETENTION_DAYS * DAY_MS + REACH_MARGIN_MS
+    reach = rest_reach_ms("trade", now_ms)
     wanted = sorted(d for d in set(days) if day_start_ms(d) <= now_ms)
     result.unreachable = [d for d in wanted if day_start_ms(d) < reach]
     served = [d for d in wanted if day_start_ms(d) >= reach]  # a day REST serves only in part is the exports' job
@@ -215,7 +226,7 @@ def run_futures_income_tail(
     """Fetch the income records of ``days`` that REST still serves (every type, every symbol)."""
     table = futures_income.MARKETS[market]
     result = FuturesTailResult(table)
-    reach = now_ms - INCOME_RETENTION_DAYS * DAY_MS + REACH_MARGIN_MS
+    reach = rest_reach_ms("income", now_ms)
     wanted = sorted(d for d in set(days) if day_start_ms(d) <= now_ms)
     result.unreachable = [d for d in wanted if day_start_ms(d) < reach]
     served = [d for d in wanted if day_start_ms(d) >= reach]

@@ -277,6 +277,10 @@ def run_status(args: argparse.Namespace, settings: Settings, out: TextIO | None 
         start_date=settings.start_date,
         spot_symbols=settings.spot_symbols,
         export_monthly_limit=settings.export_monthly_limit,
+        export_monthly_limits={
+            "trade": settings.export_trade_monthly_limit,
+            "income": settings.export_income_monthly_limit,
+        },
     )
     (out or sys.stdout).write(report.render())
     from pipeline.futures.status import futures_status_text

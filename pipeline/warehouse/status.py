@@ -25,6 +25,7 @@ from pipeline.binance.facts import (
 )
 from pipeline.exports.states import IN_FLIGHT, LedgerState
 from pipeline.times import day_of, days_between, fmt_ms
+from pipeline.trades.status import trades_section
 from pipeline.warehouse.catalog import TABLES
 
 EXPORT_MARKETS = {"usdm": "futures_orders", "pm_um": "pm_um_orders"}
@@ -318,6 +319,7 @@ class StatusReport:
     symbols: dict[str, SymbolsSection] = field(default_factory=dict)  # per account
     late_spot_days: list[date] = field(default_factory=list)
     catalog: str | None = None
+    trades: list[str] = field(default_factory=list)  # rendered by pipeline.trades.status
 
     @property
     def today(self) -> date:
@@ -331,6 +333,7 @@ class StatusReport:
         out += self._render_lake()
         out += self._render_exports()
         out += self._render_symbols()
+        out += self.trades
         out += self._render_blind_spots()
         if self.catalog:
             out += ["", f"Catalog: {self.catalog}"]
@@ -476,6 +479,7 @@ def coverage_report(
     start_date: date | None = None,
     spot_symbols: Iterable[str] = (),
     export_monthly_limit: int | None = None,
+    export_monthly_limits: dict[str, int | None] | None = None,
     now: datetime | None = None,
 ) -> StatusReport:
     """Build the coverage report; ``account=None`` covers every account found in the lake and state files."""
@@ -497,6 +501,9 @@ def coverage_report(
         sym = symbols_section(data_dir, acc)
         if sym is not None:
             report.symbols[acc] = sym
+    report.trades = trades_section(
+        data_dir, accounts, start_date=start_date, now=now, monthly_limits=export_monthly_limits
+    )
     report.late_spot_days = late_fetched_spot_days(data_dir, account)
     report.catalog = _catalog_line(data_dir)
     return report

@@ -1,0 +1,39 @@
+"""The Definitions of a many-account deployment (an accounts file is set): the fleet's account x day assets, the
+backfill job runs are launched with (one run per account), and the warehouse over every account."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from assets.common.resources import Common
+from assets.exports.resources import ExportsResource
+from assets.fleet.assets import build_fleet_assets, fleet_partitions
+from assets.fleet.executors import fleet_executor
+from assets.fleet.resources import FleetResource
+from assets.spot.resources import SpotResource
+from assets.warehouse import definitions as warehouse
+from pipeline.accounts import Fleet
+from pipeline.settings import Settings
+
+JOB = "fleet_backfill"
+
+
+def build_definitions(settings: Settings, fleet: Fleet, common: Common | None = None) -> dg.Definitions:
+    common = common or Common.from_settings(settings)
+    resource = FleetResource.of(
+        fleet,
+        common.binance,
+        common.lake,
+        SpotResource.from_settings(settings),
+        ExportsResource.from_settings(settings, common.binance, common.lake),
+    )
+    job = dg.define_asset_job(
+        JOB,
+        selection=dg.AssetSelection.groups("fleet"),
+        partitions_def=fleet_partitions(fleet),
+        executor_def=fleet_executor(settings),
+        description="A range of days of one account (tag orderlake/account): spot orders and order lists, and the "
+        "USDⓈ-M and PM order exports, for the markets the accounts file gives it",
+    )
+    own = dg.Definitions(assets=build_fleet_assets(fleet), jobs=[job], resources={"fleet": resource})
+    return dg.Definitions.merge(own, warehouse.build_definitions(settings, common))

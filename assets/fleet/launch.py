@@ -1,0 +1,147 @@
+"""One queued run per account: ``python -m assets.fleet.launch queue --start D --end D ACCOUNT...``.
+
+Each run targets one account's days (partition range ``<account>|<start>`` … ``<account>|<end>``) and carries the
+tag ``orderlake/account``, on which the queued run coordinator limits runs per account (deploy/celery/dagster.yaml).
+The runs are created in one workspace (as ``dagster job launch`` does, once per run) and submitted to the queue;
+the daemon launches them. ``--wait`` polls the instance until every run has finished and prints their outcome as
+JSON. ``serial`` runs the same accounts one after another in this process (the baseline of ``make scale-demo``).
+"""
+
+import argparse
+import json
+import sys
+import time
+from datetime import date
+
+import dagster as dg
+from dagster._cli.job import _create_run
+from dagster._cli.workspace.cli_target import (
+    WorkspaceOpts,
+    get_code_location_from_workspace,
+    get_remote_job_from_remote_repo,
+    get_remote_repository_from_code_location,
+    get_workspace_from_cli_opts,
+)
+
+from assets.common.partitions import RANGE_END_TAG, RANGE_START_TAG
+from assets.fleet.assets import ACCOUNT_TAG
+from assets.fleet.definitions import JOB
+
+FINISHED = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
+
+
+def run_tags(account: str, start: date, end: date) -> dict[str, str]:
+    return {ACCOUNT_TAG: account, RANGE_START_TAG: f"{account}|{start}", RANGE_END_TAG: f"{account}|{end}"}
+
+
+def queue_runs(
+    instance: dg.DagsterInstance, workspace_file: str, accounts: list[str], start: date, end: date
+) -> list[str]:
+    """Create and submit one run of the fleet job per account; returns the run ids in account order."""
+    opts = WorkspaceOpts(workspace=[workspace_file])
+    with get_workspace_from_cli_opts(instance, version=dg.__version__, workspace_opts=opts) as workspace:
+        location = get_code_location_from_workspace(workspace, None)
+        repo = get_remote_repository_from_code_location(location, None)
+        job = get_remote_job_from_remote_repo(repo, JOB)
+        ids = []
+        for account in accounts:
+            run = _create_run(
+                instance=instance,
+                code_location=location,
+                remote_repo=repo,
+                remote_job=job,
+                run_config={},
+                tags=run_tags(account, start, end),
+                op_selection=None,
+                run_id=None,
+            )
+            instance.submit_run(run.run_id, workspace)
+            ids.append(run.run_id)
+        return ids
+
+
+def wait_for(instance: dg.DagsterInstance, run_ids: list[str], timeout_s: float, poll_s: float = 0.5) -> list[dict]:
+    """Block until every run has finished (or ``timeout_s``); each run's account, status and times."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        runs = [instance.get_run_by_id(i) for i in run_ids]
+        if all(r is not None and r.status in FINISHED for r in runs) or time.monotonic() > deadline:
+            break
+        time.sleep(poll_s)
+    out = []
+    for run_id, run in zip(run_ids, runs, strict=True):
+        record = instance.get_run_record_by_id(run_id)
+        out.append(
+            {
+                "run_id": run_id,
+                "account": run.tags.get(ACCOUNT_TAG) if run else None,
+                "status": run.status.value if run else "missing",
+                "start": record.start_time if record else None,
+                "end": record.end_time if record else None,
+            }
+        )
+    return out
+
+
+def run_serially(
+    accounts: list[str], start: date, end: date, instance: dg.DagsterInstance | None = None, settings=None
+) -> list[dict]:
+    """The runs one after another, in this process, with the in-process executor (the demo's baseline and
+    ``orderlake backfill`` with an accounts file). A failed account does not stop the next one."""
+    from assets.definitions import build_definitions
+    from pipeline.settings import Settings
+
+    job = build_definitions(settings or Settings.from_env()).resolve_job_def(JOB)
+    out = []
+    for account in accounts:
+        t0 = time.monotonic()
+        result = job.execute_in_process(
+            instance=instance or dg.DagsterInstance.ephemeral(),
+            tags=run_tags(account, start, end),
+            raise_on_error=False,
+        )
+        failure = next((e.message for e in result.all_events if e.is_step_failure), None)
+        out.append(
+            {"account": account, "success": result.success, "seconds": time.monotonic() - t0, "failure": failure}
+        )
+    return out
+
+
+def run_backfill_command(args, settings) -> int:
+    """``orderlake backfill`` with an accounts file: the fleet job for every account (or ``--account``), in turn."""
+    from pipeline.accounts import fleet_of
+
+    if args.select not in ("all", "spot", "exports"):
+        print(f"orderlake backfill: --select {args.select} is not in the many-account job yet (spot and exports are)")
+        return 2
+    fleet = fleet_of(settings)
+    accounts = list(fleet.names)
+    home = settings.dagster_home
+    instance = dg.DagsterInstance.from_config(str(home)) if home else dg.DagsterInstance.ephemeral()
+    results = run_serially(accounts, date.fromisoformat(args.start), date.fromisoformat(args.end), instance, settings)
+    for r in results:
+        print(f"{r['account']}: {'ok' if r['success'] else 'FAILED: ' + str(r['failure'])} ({r['seconds']:.0f} s)")
+    return 0 if all(r["success"] for r in results) else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m assets.fleet.launch", description=__doc__.splitlines()[0])
+    parser.add_argument("mode", choices=["queue", "serial"])
+    parser.add_argument("--start", type=date.fromisoformat, required=True)
+    parser.add_argument("--end", type=date.fromisoformat, required=True)
+    parser.add_argument("--workspace", default="workspace.yaml")
+    parser.add_argument("--wait", type=float, default=None, help="seconds to wait for the queued runs to finish")
+    parser.add_argument("accounts", nargs="+")
+    args = parser.parse_args(argv)
+    if args.mode == "serial":
+        print(json.dumps({"serial": run_serially(args.accounts, args.start, args.end)}, default=str))
+        return 0
+    with dg.DagsterInstance.get() as instance:
+        ids = queue_runs(instance, args.workspace, args.accounts, args.start, args.end)
+        runs = wait_for(instance, ids, args.wait) if args.wait else [{"run_id": i} for i in ids]
+    print(json.dumps({"runs": runs}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

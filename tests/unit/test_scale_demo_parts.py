@@ -1,0 +1,60 @@
+"""Parts of `make scale-demo` that need no service: the processes it starts are stopped on every exit, and the
+canary finds a planted secret wherever it is written."""
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pipeline.scale.demo import _exports, files_with
+from pipeline.scale.processes import Processes
+from pipeline.settings import child_environment
+
+
+def test_processes_are_stopped_when_the_block_fails(tmp_path: Path) -> None:
+    env = child_environment({"ORDERLAKE_X": "1"})
+    code = "import time, signal; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('up', flush=True); time.sleep(60)"
+    with pytest.raises(RuntimeError, match="boom"), Processes(tmp_path, grace_s=1.0) as procs:
+        stubborn = procs.start("stubborn", [sys.executable, "-c", code], env)
+        polite = procs.start("polite", [sys.executable, "-c", "import time; time.sleep(60)"], env)
+        deadline = time.monotonic() + 30
+        while "up" not in (tmp_path / "stubborn.log").read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        raise RuntimeError("boom")
+    assert polite.poll() is not None and stubborn.poll() is not None  # SIGTERM, then SIGKILL for the stubborn one
+    assert procs.started == {}
+
+
+def test_a_dead_process_is_reported_with_its_log(tmp_path: Path) -> None:
+    with Processes(tmp_path) as procs:
+        proc = procs.start("dies", [sys.executable, "-c", "print('cannot start: no broker'); raise SystemExit(3)"], {})
+        proc.wait(30)
+        with pytest.raises(RuntimeError, match=r"dies exited with 3:\ncannot start: no broker"):
+            procs.check()
+
+
+def test_child_environment_drops_this_process_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ORDERLAKE_ACCOUNTS_FILE", "/elsewhere.toml")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-for-children")
+    env = child_environment({"ORDERLAKE_DATA_DIR": "/d"})
+    assert "ORDERLAKE_ACCOUNTS_FILE" not in env and "AWS_SECRET_ACCESS_KEY" not in env
+    assert env["ORDERLAKE_DATA_DIR"] == "/d" and "PATH" in env
+    out = subprocess.run([sys.executable, "-c", "import os; print(os.environ.get('AWS_SECRET_ACCESS_KEY'))"],
+                         env=env, capture_output=True, text=True, check=True)  # fmt: skip
+    assert out.stdout.strip() == "None"
+
+
+def test_canary_finds_a_secret_in_any_file(tmp_path: Path) -> None:
+    (tmp_path / "lake" / "t").mkdir(parents=True)
+    (tmp_path / "lake" / "t" / "part.parquet").write_bytes(b"PAR1\\x00 ... sec-ret-4711 ... PAR1")
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "worker.log").write_text("nothing to see")
+    assert files_with(["sec-ret-4711", ""], [tmp_path]) == [str(tmp_path / "lake" / "t" / "part.parquet")]
+    assert files_with(["absent-value"], [tmp_path]) == []
+
+
+def test_services_output_is_read_as_variables() -> None:
+    text = "export A=postgresql://u:p@127.0.0.1:1/postgres\nnoise\nexport B=x=y\n"
+    assert _exports(text) == {"A": "postgresql://u:p@127.0.0.1:1/postgres", "B": "x=y"}
