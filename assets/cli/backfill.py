@@ -26,7 +26,7 @@ from pipeline import progress
 from pipeline.errors import PermanentError
 from pipeline.exports.chain import ExportChain
 from pipeline.exports.states import LedgerState
-from pipeline.futures.plan import MarketPlan, plan_backfill
+from pipeline.futures.plan import MarketPlan, plan_backfill, ranges_of
 from pipeline.settings import Settings
 from pipeline.times import day_of
 
@@ -125,7 +125,7 @@ def backfill(
     if select in ("exports", "all"):
         export_ranges = [(start, end)]
         if plans is not None and select == "all":
-            export_ranges = sorted({(r.start, r.end) for p in plans for r in p.exports})
+            export_ranges = ranges_of(plans)
         for a, b in export_ranges:
             try:
                 res = run_job(defs, inst, "export_requests", tags=_range_tags(a, b), quiet=quiet)

@@ -16,7 +16,7 @@ from assets.cli.backfill import BackfillFailed, backfill, instance, parse_day, r
 from assets.common.partitions import RANGE_END_TAG, RANGE_START_TAG
 from pipeline import progress
 from pipeline.binance import BinanceClient
-from pipeline.futures.plan import plan_daily_exports
+from pipeline.futures.plan import export_needs, ranges_of
 from pipeline.settings import Settings
 from pipeline.times import day_of
 
@@ -52,15 +52,8 @@ def daily(
     summary = DailySummary(day)
     tags = {RANGE_START_TAG: day.isoformat(), RANGE_END_TAG: day.isoformat()}
     summary.runs.append(run_job(defs, inst, JOBS[select], tags=tags, quiet=quiet).run_id)
-    plans = plan_daily_exports(
-        settings.data_dir,
-        settings.account,
-        day_of(now),
-        now,
-        since=settings.start_date,
-        monthly=settings.monthly_reconciliation,
-    )
-    ranges = sorted({(r.start, r.end) for p in plans for r in p.exports})
+    plans = export_needs(settings.data_dir, settings.account, now, settings)
+    ranges = ranges_of(plans)
     for p in plans:
         if p.exports:
             progress.notice(p.describe())

@@ -12,9 +12,8 @@ from assets.futures.assets import ORDER_ASSETS, build_orders_asset
 from assets.spot.jobs import SELECTION as SPOT
 from assets.spot.jobs import TRADES as SPOT_TRADES
 from assets.trades.definitions import INCOME, TRADES
-from pipeline.futures.plan import plan_daily_exports
+from pipeline.futures.plan import export_needs, ranges_of
 from pipeline.settings import Settings
-from pipeline.times import day_of
 
 ORDERS = [a.name for a in ORDER_ASSETS]
 DAILY = "daily"
@@ -46,15 +45,7 @@ def build_export_needs_schedule(requests: str, settings: Settings) -> dg.Schedul
     )
     def export_needs_schedule(context: dg.ScheduleEvaluationContext, lake: LakeResource) -> dg.SkipReason | list:
         now = int(context.scheduled_execution_time.timestamp() * 1000)
-        plans = plan_daily_exports(
-            lake.path,
-            lake.account,
-            day_of(now),
-            now,
-            since=settings.start_date,
-            monthly=settings.monthly_reconciliation,
-        )
-        ranges = sorted({(r.start, r.end) for p in plans for r in p.exports})
+        ranges = ranges_of(export_needs(lake.path, lake.account, now, settings))
         if not ranges:
             return dg.SkipReason("REST covers every day: no export needed")
         return [

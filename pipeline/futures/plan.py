@@ -19,6 +19,7 @@ from pipeline.exports.planning import PlannedRange, coalesce, covered_days
 from pipeline.exports.states import BLOCKING
 from pipeline.futures import state
 from pipeline.futures.orders_tail import complete_from_ms, reach_ms
+from pipeline.settings import Settings
 from pipeline.times import day_of, day_start_ms, days_between
 
 MARKETS = ("usdm", "pm_um")
@@ -122,3 +123,20 @@ def plan_daily_exports(
                 plan.reasons[str(r)] = ", ".join(why) or "monthly reconciliation"
         out.append(plan)
     return out
+
+
+def export_needs(data_dir: str | Path, account: str, now_ms: int, settings: Settings) -> list[MarketPlan]:
+    """:func:`plan_daily_exports` as ``settings`` configure it, at ``now_ms``."""
+    return plan_daily_exports(
+        data_dir,
+        account,
+        day_of(now_ms),
+        now_ms,
+        since=settings.start_date,
+        monthly=settings.monthly_reconciliation,
+    )
+
+
+def ranges_of(plans: list[MarketPlan]) -> list[tuple[date, date]]:
+    """The distinct export windows of the plans (one export request job covers both markets)."""
+    return sorted({(r.start, r.end) for p in plans for r in p.exports})
