@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip uninstall --quiet --yes duckdb-engine  # older installs had it; it claims duckdb:// like the bi dialect
-	$(BIN)/pip install --quiet -e '.[dev,bench,bi,celery]'
+	$(BIN)/pip install --quiet -e '.[dev,bench,bi,scale,celery]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -48,9 +48,10 @@ lint: $(STAMP)
 schema: $(STAMP)
 	$(BIN)/orderlake schema --output docs/schema.md
 
-## make bench [QUICK=1]: side-by-side benchmarks, written to bench/results.md
+## make bench [QUICK=1] [POSTGRES_URL=...]: side-by-side benchmarks, written to bench/results.md (P5 on PostgreSQL
+## too with a server URL, e.g. `eval "$$(deploy/services.sh start)"; make bench POSTGRES_URL=$$ORDERLAKE_TEST_POSTGRES_URL`)
 bench: $(STAMP)
-	$(PY) -m bench $(if $(QUICK),--quick,)
+	$(PY) -m bench $(if $(QUICK),--quick,) $(if $(POSTGRES_URL),--postgres-url '$(POSTGRES_URL)',)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

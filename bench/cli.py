@@ -48,6 +48,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--only", default="", help="comma-separated scenario keys, e.g. P1,P4")
     ap.add_argument("--out", type=Path, help="results file (default bench/results.md; smoke: <work-dir>/results.md)")
     ap.add_argument("--work-dir", type=Path, default=DEFAULT_WORK, help="scratch space, wiped per scenario")
+    ap.add_argument(
+        "--postgres-url",
+        help="PostgreSQL server for P5's Postgres instance, e.g. the ORDERLAKE_TEST_POSTGRES_URL of deploy/services.sh",
+    )
     return ap.parse_args(argv)
 
 
@@ -58,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(keys) - set(SCENARIOS))
     if unknown:
         raise SystemExit(f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(SCENARIOS)}")
-    ctx = Context(mode, args.work_dir.resolve())
+    ctx = Context(mode, args.work_dir.resolve(), args.postgres_url)
     started = time.perf_counter()
     fsync_before = fsync_ms(ctx.work_dir)  # before and after: the shared disk's latency drifts during a run
     results = [_run(key, ctx) for key in keys]

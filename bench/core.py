@@ -25,6 +25,7 @@ class Context:
 
     mode: Mode
     work_dir: Path
+    postgres_url: str | None = None  # a server P5 may create a throwaway database on (--postgres-url)
 
     def fresh_dir(self, name: str) -> Path:
         """An empty directory for one scenario or strategy, so no run reuses another's lake, index or budget."""

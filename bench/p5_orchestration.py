@@ -4,9 +4,10 @@ Both paths do the same API and lake work on a fresh account (discovery with the 
 partition per day and table, an open-orders snapshot): the direct path is ``backfill_spot`` then
 ``snapshot_open_orders``; the Dagster path is the ``spot_backfill`` job (``spot_symbol_index``, then
 ``spot_order_history``, whose discovery is skipped because the index is fresh, and ``spot_open_orders``) run with
-``execute_in_process`` over the range tags, once on an ephemeral (in-memory) instance and once on a persistent
-SQLite instance. Both lakes are compared with each other. Dagster's console log (DEBUG, one line per event) goes
-to a file in the work dir, as a deployed run's goes to its compute log, instead of flooding the report.
+``execute_in_process`` over the range tags, on an ephemeral (in-memory) instance, on a persistent SQLite instance
+and, given ``--postgres-url``, on PostgreSQL storage (dagster-postgres), once as configured and once with
+``synchronous_commit = off`` on its database. Every lake is compared with the direct one. Dagster's console log
+(DEBUG, one line per event) goes to a file in the work dir, as a deployed run's goes to its compute log.
 
 What Dagster adds is explained from measurements, not guessed: the asset checks the job evaluates (their time is
 measured again on the direct lake), the number of events the run stored, and what storing one costs on each
@@ -19,11 +20,13 @@ from __future__ import annotations
 import itertools
 import statistics
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import dagster as dg
 
@@ -43,6 +46,14 @@ TARGET = Target("<=", 1.3)
 JOB = "spot_backfill"
 # Dagster stores one of each per partition per asset of a range run: the events that grow with the range
 PARTITION_EVENTS = ("ASSET_MATERIALIZATION_PLANNED", "ASSET_MATERIALIZATION")
+# PostgreSQL instances: dagster-postgres as shipped (a new connection per statement batch), with commits that do not
+# wait for the WAL flush (a crash may lose the last events, never corrupt the storage), and with our event log that
+# keeps one pooled connection per process (deploy/dagster-postgres.yaml): (synchronous_commit, pooled event log)
+POSTGRES_KINDS = {
+    "postgres": (None, False),
+    "postgres (synchronous_commit=off)": ("off", False),
+    "postgres (pooled event log, deploy/dagster-postgres.yaml)": (None, True),
+}
 
 
 @dataclass(frozen=True)
@@ -104,9 +115,10 @@ def run(ctx: Context) -> ScenarioResult:
         direct_dir = ctx.fresh_dir("p5-direct")
         first = _direct(sx, direct_dir, rng)
         checks_s = _checks(direct_dir / "data", rng)
+        kinds = [*size.instances, *(POSTGRES_KINDS if ctx.postgres_url and ctx.mode != "smoke" else ())]
         runs = [
-            _dagster(sx, ctx.fresh_dir(f"p5-{kind}"), rng, kind, lake_keys(direct_dir / "data"))
-            for kind in size.instances
+            _dagster(sx, ctx.fresh_dir(f"p5-{i}"), rng, kind, lake_keys(direct_dir / "data"), ctx.postgres_url)
+            for i, kind in enumerate(kinds)
         ]
         again = _direct(sx, ctx.fresh_dir("p5-direct-again"), rng)  # before AND after: drift hits both sides
     direct_s = (first + again) / 2
@@ -165,12 +177,14 @@ def _checks(data_dir: Path, rng: DayRange) -> float:
     return time.perf_counter() - t0
 
 
-def _dagster(sx: SandboxExchange, work: Path, rng: DayRange, kind: str, want: set[OrderKey]) -> DagsterRun:
+def _dagster(
+    sx: SandboxExchange, work: Path, rng: DayRange, kind: str, want: set[OrderKey], postgres_url: str | None
+) -> DagsterRun:
     settings = Settings.from_env(pipeline_env(sx, work / "data", work / "budget"))
     tags = {RANGE_START_TAG: rng.start.isoformat(), RANGE_END_TAG: rng.end.isoformat()}
     with (
         exported_secrets(settings),
-        _instance(kind, work / "home") as instance,
+        _instance(kind, work / "home", postgres_url) as instance,
         _console_to(work / "dagster-console.log"),
     ):
         job = build_definitions(settings).resolve_job_def(JOB)
@@ -190,13 +204,57 @@ def _console_to(path: Path) -> Iterator[None]:
 
 
 @contextmanager
-def _instance(kind: str, home: Path) -> Iterator[dg.DagsterInstance]:
+def _instance(kind: str, home: Path, postgres_url: str | None) -> Iterator[dg.DagsterInstance]:
     if kind == "ephemeral":
         yield dg.DagsterInstance.ephemeral()
         return
     home.mkdir(parents=True, exist_ok=True)
-    with dg.instance_for_test(temp_dir=str(home)) as instance:  # SQLite run, event log and schedule storage
-        yield instance
+    if kind not in POSTGRES_KINDS:
+        with dg.instance_for_test(temp_dir=str(home)) as instance:  # SQLite run, event log and schedule storage
+            yield instance
+        return
+    assert postgres_url is not None
+    synchronous_commit, pooled = POSTGRES_KINDS[kind]
+    with _database(postgres_url, synchronous_commit) as url:
+        storage: dict = {"storage": {"postgres": {"postgres_url": url}}}
+        if pooled:
+            config = {"config": {"postgres_url": url}}
+            storage = {
+                "run_storage": {"module": "dagster_postgres.run_storage", "class": "PostgresRunStorage", **config},
+                "event_log_storage": {
+                    "module": "assets.common.pg_event_log",
+                    "class": "PooledPostgresEventLogStorage",
+                    **config,
+                },
+                "schedule_storage": {
+                    "module": "dagster_postgres.schedule_storage",
+                    "class": "PostgresScheduleStorage",
+                    **config,
+                },
+            }
+        with dg.instance_for_test(temp_dir=str(home), overrides=storage) as instance:
+            yield instance
+
+
+@contextmanager
+def _database(server_url: str, synchronous_commit: str | None) -> Iterator[str]:
+    """A fresh database on the server (dropped afterwards), so every run starts from empty storage."""
+    import psycopg2
+
+    name = f"orderlake_p5_{uuid.uuid4().hex[:10]}"
+    admin = psycopg2.connect(server_url)
+    admin.autocommit = True
+    try:
+        with admin.cursor() as cur:
+            cur.execute(f"CREATE DATABASE {name}")
+            if synchronous_commit:
+                cur.execute(f"ALTER DATABASE {name} SET synchronous_commit = {synchronous_commit}")
+        # psycopg2 named: SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3 (deploy/dagster-postgres.yaml)
+        yield urlunsplit(urlsplit(server_url)._replace(scheme="postgresql+psycopg2", path=f"/{name}"))
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.close()
 
 
 def _event_type(entry: dg.EventLogEntry) -> str:
@@ -220,7 +278,7 @@ def _event_gaps(logs: list[dg.EventLogEntry]) -> dict[str, float]:
 def _figures(runs: list[DagsterRun], direct_s: float, checks_s: float) -> list[Figure]:
     memory = runs[0]  # the ephemeral run: what Dagster costs before any storage
     figures = [_figure(memory, direct_s, _why_ephemeral(memory, direct_s, checks_s))]
-    return figures + [_figure(r, direct_s, _why_sqlite(r, memory, direct_s)) for r in runs[1:]]
+    return figures + [_figure(r, direct_s, _why_stored(r, memory, direct_s)) for r in runs[1:]]
 
 
 def _figure(r: DagsterRun, direct_s: float, why: str) -> Figure:
@@ -246,14 +304,14 @@ def _why_ephemeral(r: DagsterRun, direct_s: float, checks_s: float) -> str:
     )
 
 
-def _why_sqlite(r: DagsterRun, memory: DagsterRun, direct_s: float) -> str:
+def _why_stored(r: DagsterRun, memory: DagsterRun, direct_s: float) -> str:
     extra = r.partition_events_s - memory.partition_events_s
     measured = r.seconds - memory.seconds
     return (
-        f"the same run on SQLite took {fmt_s(measured)} longer than in memory; the per-partition events alone "
-        f"explain {fmt_s(extra)} of that ({r.cost_text()} on SQLite = {fmt_s(r.partition_events_s)}, vs "
-        f"{fmt_s(memory.partition_events_s)} in memory): each event is stored by its own SQLite write on "
-        f"this disk, and their number is one per partition per asset ({r.partition_events:,} here), "
+        f"the same run on {r.instance} took {fmt_s(measured)} longer than in memory; the per-partition events "
+        f"alone explain {fmt_s(extra)} of that ({r.cost_text()} on {r.instance} = {fmt_s(r.partition_events_s)}, "
+        f"vs {fmt_s(memory.partition_events_s)} in memory): each event is stored by its own write (a transaction) "
+        f"on this disk, and their number is one per partition per asset ({r.partition_events:,} here), "
         f"so the ratio does not shrink with longer ranges; the rest is the in-memory overhead "
         f"(ratio {memory.seconds / direct_s:.2f})"
     )
@@ -276,10 +334,11 @@ def _details(runs: list[DagsterRun], direct: tuple[float, float], checks_s: floa
             + f" | {fmt_s(r.partition_events_s)} |"
         )
     kinds = ", ".join(f"{k} {n}" for k, n in runs[-1].events.most_common())
+    stored = runs[-1].instance
     lines += [
         "",
         f"The job's asset checks (the rules on the tables as stored), timed on the direct lake: {fmt_s(checks_s)}. "
-        f"Events of the SQLite run by type: {kinds}. Cost per event = median gap between consecutive events of that "
+        f"Events of the {stored} run by type: {kinds}. Cost per event = median gap between consecutive events of that "
         "type in the run's log (each partition's materialization carries only that day's row count; the run's "
         "summary rides on the last one); the time of `build_definitions()` is not counted (a code location builds "
         "it once).",

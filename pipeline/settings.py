@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import date
@@ -34,6 +33,7 @@ FALSE_WORDS = ("0", "false", "no", "off")
 BOOLEAN = "boolean: 1/true/yes/on or 0/false/no/off"
 Transport = Literal["rest", "ws"]
 Probe = Literal["auto", "full", "targeted", "off"]
+BUDGET_URL_SCHEMES = ("postgres", "postgresql", "redis", "rediss")
 Executor = Literal["multiprocess", "celery", "k8s"]
 
 
@@ -78,8 +78,16 @@ def parse_bool(text: str | bool) -> bool:
     raise ValueError("not a boolean")
 
 
-def default_budget_dir() -> Path:
-    return Path(tempfile.gettempdir()) / "orderlake-budget"
+def default_budget_dir(env: Mapping[str, str] | None = None) -> Path:
+    """A per-user directory, never a shared temp dir: ``$XDG_RUNTIME_DIR/orderlake-budget`` (a tmpfs only this user
+    can enter), else ``$XDG_CACHE_HOME`` or ``~/.cache``, then ``orderlake/budget``. The store creates it 0700."""
+    env = os.environ if env is None else env
+    runtime = (env.get("XDG_RUNTIME_DIR") or "").strip()
+    if runtime and Path(runtime).is_absolute():
+        return Path(runtime) / "orderlake-budget"
+    cache = (env.get("XDG_CACHE_HOME") or "").strip()
+    base = Path(cache) if cache and Path(cache).is_absolute() else Path(os.path.expanduser("~")) / ".cache"
+    return base / "orderlake" / "budget"
 
 
 _CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12), ("day of week", 0, 7))
@@ -266,8 +274,45 @@ class Settings(BaseModel):
         "ORDERLAKE_BUDGET_DIR",
         default_budget_dir,
         "path",
-        "machine-wide weight budget state shared by every orderlake process",
-        shown_default="`<tmp>/orderlake-budget`",
+        "weight budget state shared by every orderlake process of this user (mode 0700, owner checked)",
+        shown_default="`$XDG_RUNTIME_DIR/orderlake-budget`, else `~/.cache/orderlake/budget`",
+    )
+    budget_url: Secret | None = _setting(
+        "ORDERLAKE_BUDGET_URL",
+        None,
+        "`postgresql://…` or `redis://…` URL (secret)",
+        "weight budget shared by every worker on every machine (instead of files in `ORDERLAKE_BUDGET_DIR`)",
+    )
+    egress_ip: str | None = _setting(
+        "ORDERLAKE_EGRESS_IP",
+        None,
+        "text",
+        "the IP Binance sees from this worker (or a name for it): workers with the same value share one budget",
+    )
+    lake_url: str | None = _setting(
+        "ORDERLAKE_LAKE_URL",
+        None,
+        "`s3://bucket/prefix`",
+        "where the Parquet lake lives (S3 endpoint, region and credentials from the `AWS_*` variables)",
+        shown_default="`$ORDERLAKE_DATA_DIR/lake`",
+    )
+    aws_access_key_id: Secret | None = _setting(
+        "AWS_ACCESS_KEY_ID", None, "text (secret)", "object store access key (with `ORDERLAKE_LAKE_URL=s3://…`)"
+    )
+    aws_secret_access_key: Secret | None = _setting(
+        "AWS_SECRET_ACCESS_KEY", None, "text (secret)", "object store secret key"
+    )
+    aws_session_token: Secret | None = _setting(
+        "AWS_SESSION_TOKEN", None, "text (secret)", "temporary credentials' session token"
+    )
+    aws_region: str | None = _setting(
+        "AWS_REGION", None, "region name", "object store region", shown_default="`us-east-1`"
+    )
+    aws_endpoint_url: str | None = _setting(
+        "AWS_ENDPOINT_URL",
+        None,
+        "http(s) URL",
+        "S3-compatible endpoint (MinIO, SeaweedFS, Ceph, …); unset: AWS",
     )
     snapshot_grace_seconds: float = _setting(
         "ORDERLAKE_SNAPSHOT_GRACE_SECONDS",
@@ -344,17 +389,45 @@ class Settings(BaseModel):
         secret = {str(f.alias) for f in type(self).model_fields.values() if Secret in get_args(f.annotation)}
         return {name: value for name, value in self.environment().items() if name in secret}
 
-    @field_validator("api_key", "api_secret", "private_key_password", "celery_url", mode="before")
+    @field_validator(
+        "api_key",
+        "api_secret",
+        "private_key_password",
+        "celery_url",
+        "budget_url",
+        "aws_access_key_id",
+        "aws_secret_access_key",
+        "aws_session_token",
+        mode="before",
+    )
     @classmethod
     def _secret(cls, value: Any) -> Secret | None:
         if value is None or isinstance(value, Secret):
             return value or None
         return Secret(str(value)) if str(value) else None
 
-    @field_validator("spot_url", "futures_url", "papi_url", mode="before")
+    @field_validator("spot_url", "futures_url", "papi_url", "aws_endpoint_url", mode="before")
     @classmethod
-    def _http_url(cls, value: Any) -> str:
-        return _url(str(value), ("http", "https")).rstrip("/")
+    def _http_url(cls, value: Any) -> str | None:
+        return None if value is None else _url(str(value), ("http", "https")).rstrip("/")
+
+    @field_validator("budget_url", mode="after")
+    @classmethod
+    def _budget_url(cls, value: Secret | None) -> Secret | None:
+        if value is not None and urlsplit(value.reveal()).scheme.lower() not in BUDGET_URL_SCHEMES:
+            raise ValueError("not a postgresql:// or redis:// URL")
+        return value
+
+    @field_validator("lake_url", mode="before")
+    @classmethod
+    def _lake_url(cls, value: Any) -> str | None:
+        if value is None:
+            return None
+        text = str(value).strip()
+        parts = urlsplit(text)
+        if parts.scheme != "s3" or not parts.netloc or not parts.netloc.replace("-", "").replace(".", "").isalnum():
+            raise ValueError("not an s3://bucket/prefix URL")
+        return text.rstrip("/")
 
     @field_validator("ws_api_url", mode="before")
     @classmethod

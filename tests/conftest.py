@@ -5,14 +5,17 @@ import os
 import pytest
 
 from tests.support.exports import ids_within_ledger as ids_within_ledger  # autouse: ids handed out ≤ ledger count
+from tests.support.services import postgres_url as postgres_url  # the loopback services (deploy/services.sh)
+from tests.support.services import redis_url as redis_url
+from tests.support.services import s3_service as s3_service
 
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Settings come from the environment: a developer's BINANCE_* / ORDERLAKE_* variables (or make's
+    """Settings come from the environment: a developer's BINANCE_* / ORDERLAKE_* / AWS_* variables (or make's
     DAGSTER_HOME) must never leak into a test, and no test may reach a real Binance host by default."""
     for name in list(os.environ):
-        if name.startswith(("BINANCE_", "ORDERLAKE_")) or name == "DAGSTER_HOME":
+        if name.startswith(("BINANCE_", "ORDERLAKE_", "AWS_")) or name == "DAGSTER_HOME":
             monkeypatch.delenv(name)
 
 

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from pipeline.errors import ConfigurationError
 from pipeline.settings import Settings
+from pipeline.storage import lakefs
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -85,6 +86,7 @@ def main(argv: Sequence[str] | None = None, settings: Settings | None = None) ->
             return warehouse_cli.run_schema(args)
         try:
             settings = settings or Settings.from_env()
+            lakefs.configure(settings)  # ORDERLAKE_LAKE_URL: the data dir's lake on object storage
         except ConfigurationError as exc:
             print(f"orderlake: {exc}", file=sys.stderr)
             return 2

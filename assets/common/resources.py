@@ -16,6 +16,7 @@ from assets.common.partitions import daily_partitions
 from pipeline.binance import BinanceClient
 from pipeline.binance.credentials import Credentials
 from pipeline.settings import PRODUCTION_URLS, Secret, Settings
+from pipeline.storage import lakefs
 
 
 def secret_reference(settings: Settings, field: str) -> dg.EnvVar | None:
@@ -40,7 +41,9 @@ class BinanceResource(dg.ConfigurableResource):
     futures_url: str = PRODUCTION_URLS["futures"]
     papi_url: str = PRODUCTION_URLS["papi"]
     spot_transport: str = "rest"
-    budget_dir: str  # ORDERLAKE_BUDGET_DIR, shared by every orderlake process on the machine
+    budget_dir: str  # ORDERLAKE_BUDGET_DIR, shared by every orderlake process of this user on the machine
+    budget_url: str | None = None  # ORDERLAKE_BUDGET_URL (an EnvVar: it holds a password), shared by every machine
+    egress_ip: str | None = None
 
     _client: BinanceClient | None = PrivateAttr(default=None)
 
@@ -57,6 +60,8 @@ class BinanceResource(dg.ConfigurableResource):
             papi_url=settings.papi_url,
             spot_transport=settings.spot_transport,
             budget_dir=str(settings.budget_dir),
+            budget_url=secret_reference(settings, "budget_url"),
+            egress_ip=settings.egress_ip,
         )
 
     @property
@@ -79,6 +84,8 @@ class BinanceResource(dg.ConfigurableResource):
                 futures_url=self.futures_url,
                 papi_url=self.papi_url,
                 budget_dir=self.budget_dir,
+                budget_url=self.budget_url,
+                egress=self.egress_ip,
             )
         return self._client
 
@@ -97,10 +104,38 @@ class LakeResource(dg.ConfigurableResource):
 
     data_dir: str = "data"
     account: str = "main"
+    lake_url: str | None = None  # ORDERLAKE_LAKE_URL: s3://bucket/prefix; unset: <data_dir>/lake
+    aws_endpoint_url: str | None = None
+    aws_region: str | None = None
+    aws_access_key_id: str | None = None  # EnvVar references, resolved at run start, never stored
+    aws_secret_access_key: str | None = None
+    aws_session_token: str | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LakeResource:
-        return cls(data_dir=str(settings.data_dir), account=settings.account)
+        lakefs.configure(settings)  # the code location's own sensors and checks read the lake too
+        return cls(
+            data_dir=str(settings.data_dir),
+            account=settings.account,
+            lake_url=settings.lake_url,
+            aws_endpoint_url=settings.aws_endpoint_url,
+            aws_region=settings.aws_region,
+            aws_access_key_id=secret_reference(settings, "aws_access_key_id"),
+            aws_secret_access_key=secret_reference(settings, "aws_secret_access_key"),
+            aws_session_token=secret_reference(settings, "aws_session_token"),
+        )
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """Bind the lake's location in the process that runs the steps (a Celery or Kubernetes worker too)."""
+        if self.lake_url:
+            access = lakefs.S3Access(
+                self.aws_endpoint_url,
+                self.aws_region or lakefs.DEFAULT_REGION,
+                _secret(self.aws_access_key_id),
+                _secret(self.aws_secret_access_key),
+                _secret(self.aws_session_token),
+            )
+            lakefs.bind(self.data_dir, lakefs.from_url(self.lake_url, access))
 
     @property
     def path(self) -> Path:

@@ -110,6 +110,8 @@ class FleetResource(dg.ConfigurableResource):
     def binance(self, name: str) -> BinanceResource:
         a = self.account(name)
         fields = {f: getattr(self.binance_template, f) for f in BinanceResource.model_fields}
+        if "account" in fields:  # a client checks its account's recorded identity (issue 11): this account's
+            fields["account"] = name
         return BinanceResource(
             **{
                 **fields,

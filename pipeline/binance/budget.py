@@ -2,16 +2,15 @@
 
 :meth:`WeightBudget.reserve` before each request (it sleeps into the next window when the weight does not fit under
 ``fraction`` × limit), :meth:`WeightBudget.settle` after each response (the server's count wins), and
-:meth:`WeightBudget.block` after a 429 or 418 (every process pauses the host). The state is a small JSON file per
-(group, host) in the budget directory, read-modify-written under ``fcntl.flock``. Design: docs/design/budget.md;
+:meth:`WeightBudget.block` after a 429 or 418 (every process pauses the host). The state is a small JSON document per
+(group, host, egress IP), read-modify-written under the lock of a :mod:`pipeline.binance.budget_store` (local files
+by default, PostgreSQL or Redis for workers on several machines). Design: docs/design/budget.md;
 facts: docs/binance-facts.md §Rate limits.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import json
 import logging
 import math
 import re
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.binance import errors
+from pipeline.binance.budget_store import BudgetStore, FileStore
 from pipeline.binance.facts import WEIGHT_PER_MINUTE
 from pipeline.times import DAY_MS, fmt_ms
 from pipeline.times import now_ms as wall_now_ms
@@ -98,9 +98,16 @@ class Reservation:
 
 
 class _State:
-    """Parsed state file; tolerant of a missing or corrupt file (starts empty)."""
+    """Parsed state; tolerant of a missing or corrupt document (starts empty)."""
 
     def __init__(self, raw: dict[str, Any]) -> None:
+        try:
+            self._load(raw)
+        except (ValueError, TypeError, AttributeError):
+            log.warning("weight budget state was unreadable; starting it afresh")
+            self._load({})
+
+    def _load(self, raw: dict[str, Any]) -> None:
         self.limits = [Limit(int(i), int(v)) for i, v in raw.get("limits", [])]
         self.limits_source: str = raw.get("limits_source", "default")
         self.limits_at: int = int(raw.get("limits_at", 0))
@@ -141,14 +148,15 @@ class _State:
 
 
 class WeightBudget:
-    """Machine-wide weight budget for one (limiter group, host). Thread- and process-safe."""
+    """Weight budget for one (limiter group, host, egress IP), shared through ``store``. Thread- and process-safe."""
 
     def __init__(
         self,
         group: str,
         host: str,
-        state_dir: str | Path,
+        store: BudgetStore | str | Path,
         *,
+        egress: str = "",
         fraction: float = 0.9,
         now_ms: Callable[[], int] | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -160,11 +168,9 @@ class WeightBudget:
         if not 0 < fraction <= 1:
             raise ValueError("weight_fraction must be in (0, 1]")
         self.group, self.host, self.fraction = group, host, fraction
-        self.dir = Path(state_dir)
-        self.dir.mkdir(parents=True, exist_ok=True)
-        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{group}@{host}")
-        self.path = self.dir / f"{safe}.json"
-        self.learn_lock_path = self.dir / f"{safe}.learn.lock"
+        self.store: BudgetStore = FileStore(store) if isinstance(store, str | Path) else store
+        # Binance counts weight per IP: workers behind different egress IPs must not share one count
+        self.key = f"{group}@{host}" + (f"@{egress}" if egress else "")
         self._now_ms = now_ms or wall_now_ms
         self._sleep = sleep
         self._guard_ms = guard_ms
@@ -178,30 +184,22 @@ class WeightBudget:
     def __repr__(self) -> str:
         return f"WeightBudget({self.group!r}, {self.host!r}, fraction={self.fraction})"
 
-    # -- state file ---------------------------------------------------------------------------------------------
+    @property
+    def path(self) -> Path:
+        """The state file (file store only)."""
+        if not isinstance(self.store, FileStore):
+            raise AttributeError(f"the budget of {self.key} is not in a file but in {self.store.describe()}")
+        return self.store.path(self.key)
+
+    # -- state ----------------------------------------------------------------------------------------------------
     @contextlib.contextmanager
     def _locked(self) -> Iterator[_State]:
         """Exclusive access to the state; changes are written back when the block exits normally."""
-        with self._lock, open(self.path, "a+", encoding="utf-8") as fh:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-            try:
-                fh.seek(0)
-                text = fh.read()
-                try:
-                    state = _State(json.loads(text) if text.strip() else {})
-                except (ValueError, TypeError, AttributeError):
-                    log.warning("weight budget state %s was unreadable; starting it afresh", self.path)
-                    state = _State({})
-                before = state.dump()
-                yield state
-                after = state.dump()
-                if after != before:
-                    fh.seek(0)
-                    fh.truncate()
-                    fh.write(json.dumps(after, separators=(",", ":")))
-                    fh.flush()
-            finally:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+        with self._lock, self.store.locked(self.key) as raw:
+            state = _State(raw)
+            yield state
+            raw.clear()
+            raw.update(state.dump())
 
     def _limits(self, st: _State) -> list[Limit]:
         return st.limits or [Limit(60_000, self.default_limit)]
@@ -251,16 +249,12 @@ class WeightBudget:
         """Learn the limits once per machine per TTL: one process fetches, the others wait and read the cache."""
         if fetch is None or self.limits_known():
             return
-        with open(self.learn_lock_path, "a+") as fh:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-            try:
-                if self.limits_known():
-                    return
-                limits = fetch()
-                if limits:
-                    self.set_limits(limits, "exchangeInfo")
-            finally:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+        with self.store.serialized(self.key):
+            if self.limits_known():
+                return
+            limits = fetch()
+            if limits:
+                self.set_limits(limits, "exchangeInfo")
 
     # -- reserve / settle ---------------------------------------------------------------------------------------
     def reserve(self, weight: int, endpoint: str = "") -> Reservation:

@@ -14,6 +14,7 @@ import requests
 
 from pipeline.binance import errors
 from pipeline.binance.budget import WeightBudget
+from pipeline.binance.budget_store import open_store
 from pipeline.binance.clock import ServerClock
 from pipeline.binance.credentials import Credentials
 from pipeline.binance.exports import ExportEndpoint
@@ -41,6 +42,8 @@ class BinanceClient:
         credentials: Credentials | None = None,
         *,
         budget_dir: str | Path,
+        budget_url: str | None = None,
+        egress: str | None = None,
         spot_url: str = PRODUCTION_URLS["spot"],
         ws_api_url: str = PRODUCTION_URLS["ws_api"],
         futures_url: str = PRODUCTION_URLS["futures"],
@@ -59,6 +62,7 @@ class BinanceClient:
         self.credentials = credentials or Credentials()
         self.retry = retry or RetryPolicy(max_ban_wait=max_ban_wait)
         self.budget_dir = Path(budget_dir)
+        self.budget_store = open_store(budget_url, self.budget_dir)
         self._session = session or make_session()
         self._sleep = sleep
         self._timeout, self._recv_window = timeout, recv_window
@@ -79,7 +83,8 @@ class BinanceClient:
             return WeightBudget(
                 group,
                 urlsplit(self.urls[group]).netloc,
-                self.budget_dir,
+                self.budget_store,
+                egress=egress or "",
                 fraction=weight_fraction,
                 now_ms=clock.now_ms,
                 clock_error_ms=lambda: clock.uncertainty_ms,
@@ -124,7 +129,12 @@ class BinanceClient:
             ws_api_url=settings.ws_api_url,
             futures_url=settings.futures_url,
             papi_url=settings.papi_url,
-            **{"budget_dir": settings.budget_dir, **kw},
+            **{
+                "budget_dir": settings.budget_dir,
+                "budget_url": settings.budget_url.reveal() if settings.budget_url else None,
+                "egress": settings.egress_ip,
+                **kw,
+            },
         )
 
     def __repr__(self) -> str:

@@ -14,7 +14,6 @@ from datetime import date
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from pipeline import quality
 from pipeline.exports.ledger import LedgerEntry
@@ -28,7 +27,10 @@ def _read(
     data_dir: str | os.PathLike[str], table: str, account: str, day: date, columns: list[str] | None = None
 ) -> pa.Table:
     # ParquetFile.read has less overhead per small file than pq.read_table, and a year is 365 files
-    return pq.ParquetFile(lake.partition_path(data_dir, table, account, day)).read(columns=columns)
+    stored = lake.open_partition(data_dir, table, account, day)
+    if stored is None:
+        raise lake.PartitionMissing(f"{table}: no partition for account={account} date={day.isoformat()}")
+    return stored.read(columns=columns)
 
 
 def account_order_keys(
@@ -86,8 +88,8 @@ def partitions_as_recorded(data_dir: str | os.PathLike[str], table: str, entry: 
     """Each day the ledger says the export wrote holds exactly that many rows in the lake."""
     result = quality.RuleResult("lake partitions hold the rows the ledger recorded")
     for day, rows in sorted((entry.partitions or {}).items()):
-        path = lake.partition_path(data_dir, table, entry.account, date.fromisoformat(day))
-        actual = pq.ParquetFile(path).metadata.num_rows if path.is_file() else None
+        stored = lake.open_partition(data_dir, table, entry.account, date.fromisoformat(day))
+        actual = stored.metadata.num_rows if stored is not None else None
         if actual != rows:
             result.violations += 1
             if len(result.examples) < 3:

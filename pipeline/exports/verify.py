@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from pipeline.exports.parsing import EMPTY_SENTINEL, ParseStats
 from pipeline.exports.parsing.errors import ExportFileError
@@ -48,10 +47,10 @@ def required_orders(
     zero-fill cancels and expiries excepted."""
     out: dict[int, tuple[str, int]] = {}
     for day in days_between(day_of(rng.start_ms), day_of(rng.end_ms)):
-        path = lake.partition_path(data_dir, table, account, day)
-        if not path.is_file():
+        stored = lake.open_partition(data_dir, table, account, day)
+        if stored is None:
             continue
-        rows = pq.ParquetFile(path).read(columns=_COLUMNS)
+        rows = stored.read(columns=_COLUMNS)
         t, u = pc.cast(rows["time"], pa.int64()), pc.cast(rows["update_time"], pa.int64())
         zero = pc.equal(rows["executed_qty"], pa.scalar(0, rows.schema.field("executed_qty").type))
         keep = pc.and_(

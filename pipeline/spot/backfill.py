@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pyarrow as pa
-import pyarrow.dataset as ds
 
 from pipeline import progress
 from pipeline.spot.common import BlindSpot, SpotApi
@@ -83,10 +82,10 @@ class SpotBackfillResult:
 
 def lake_symbols(data_dir: str | Path, account: str) -> list[str]:
     """Symbols the lake already holds for ``account`` (evidence for discovery; reads only one column)."""
-    root = lake.account_dir(data_dir, "spot_orders", account)
-    if not root.is_dir():
+    data = lake.account_dataset(data_dir, "spot_orders", account)
+    if data is None:
         return []
-    table = ds.dataset(str(root), format="parquet", schema=spot_orders.SCHEMA).to_table(columns=["symbol"])
+    table = data.to_table(columns=["symbol"])
     return sorted(set(table.column("symbol").unique().to_pylist()))
 
 

@@ -235,24 +235,26 @@ def _write(
     rework = days_with_repeats(key_table, dups, versioning)
     parts = writer.parts()
     finals: dict[int, lake.StagedPartition] = {}
+    stored_days = set(lake.list_partitions(data_dir, spec.name, account))  # one listing, also on object storage
     for day in sorted(set(parts) | wanted):
         mine = parts.get(day, [])
-        stored = lake.partition_path(data_dir, spec.name, account, day_from_number(day))
+        stored = day_from_number(day) in stored_days
         if not mine:
-            if not stored.is_file():  # coverage of a day without rows; a stored day is left as it is
+            if not stored:  # coverage of a day without rows; a stored day is left as it is
                 finals[day] = writer.stage(day, spec.schema.empty_table())
             continue
-        if len(mine) == 1 and isinstance(mine[0], lake.StagedPartition) and day not in rework and not stored.is_file():
+        if len(mine) == 1 and isinstance(mine[0], lake.StagedPartition) and day not in rework and not stored:
             finals[day] = mine[0]
             continue
-        finals[day] = merge_day_stream(
-            writer.staging,
-            spec,
-            account,
-            day_from_number(day),
-            (b for p in mine for b in writer.part_batches(p)),
-            stored=stored if stored.is_file() else None,
-        )
+        with lake.local_copy(data_dir, spec.name, account, day_from_number(day), writer.staging) as stored_file:
+            finals[day] = merge_day_stream(
+                writer.staging,
+                spec,
+                account,
+                day_from_number(day),
+                (b for p in mine for b in writer.part_batches(p)),
+                stored=stored_file,
+            )
     dropped = duplicate_rows(key_table, dups, versioning)
     published = dict(zip(finals, pool.map(lambda f: lake.publish_partition(data_dir, f), finals.values()), strict=True))
     return DaysWritten(

@@ -3,7 +3,8 @@
 Exactly one file per partition, replaced atomically (a crash leaves the old file or the new one). Every table is
 validated against its dataset schema and sorted by its sort key before it is written. An empty partition means
 "fetched, no rows", a missing one "not fetched". :func:`stage_partition` and :func:`publish_partition` split a write
-in two for bulk loads. Design: docs/design/storage.md §Layout and atomic writes.
+in two for bulk loads. With ``ORDERLAKE_LAKE_URL=s3://…`` (:mod:`pipeline.storage.lakefs`) the same layout lives
+under the S3 prefix, and a partition is one object PUT. Design: docs/design/storage.md §Layout and atomic writes.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import contextlib
 import os
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -21,9 +22,11 @@ from typing import BinaryIO
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from pipeline.errors import DataError
+from pipeline.storage import lakefs
 from pipeline.storage.atomic import atomic_file, publish, temp_path
 from pipeline.storage.schemas import TABLES, futures_orders, module_for, spec_for
 from pipeline.storage.schemas.columns import check_required
@@ -58,7 +61,7 @@ class PartitionMissing(LakeError, FileNotFoundError):
 
 @dataclass(frozen=True)
 class WriteResult:
-    path: Path
+    path: Path | str  # a local path, or the ``s3://`` URI of the object
     rows: int
     bytes: int
 
@@ -105,6 +108,17 @@ def partition_dir(data_dir: str | os.PathLike[str], table: str, account: str, da
 
 def partition_path(data_dir: str | os.PathLike[str], table: str, account: str, day: date) -> Path:
     return partition_dir(data_dir, table, account, day) / PART_FILE
+
+
+def _remote(data_dir: str | os.PathLike[str]) -> lakefs.LakeLocation | None:
+    """The data dir's lake when it is on object storage; None for the local lake."""
+    where = lakefs.location(data_dir)
+    return None if where.is_local else where
+
+
+def _key(where: lakefs.LakeLocation, table: str, account: str, day: date | None = None) -> str:
+    parts = [_check_table(table), f"account={_check_account(account)}"]
+    return where.path(*parts, *((f"date={day.isoformat()}", PART_FILE) if day is not None else ()))
 
 
 # -- validation ---------------------------------------------------------------------------------------------------
@@ -288,10 +302,22 @@ def write_partition(
     partitioning deliberately differs.
     """
     data = _prepare(table, account, day, arrow_table, check_day)
+    remote = _remote(data_dir)
+    if remote is not None:
+        return _put_table(remote, _key(remote, table, account, day), data)
     final = partition_path(data_dir, table, account, day)
     size = atomic_write_table(final, data)
     remove_stale_temps(final.parent)
     return WriteResult(final, data.num_rows, size)
+
+
+def _put_table(where: lakefs.LakeLocation, key: str, data: pa.Table) -> WriteResult:
+    """Encode in memory (a partition is one day) and PUT it: the object appears whole or not at all."""
+    buffer = pa.BufferOutputStream()
+    _write_file(data, buffer)  # type: ignore[arg-type]
+    body = buffer.getvalue()
+    where.put(body, key)
+    return WriteResult(where.uri(key), data.num_rows, body.size)
 
 
 def stage_partition(
@@ -317,6 +343,12 @@ def publish_partition(data_dir: str | os.PathLike[str], staged: StagedPartition)
 
     The staged file is consumed. Across filesystems it is first copied to a fsynced temp file next to the target.
     """
+    remote = _remote(data_dir)
+    if remote is not None:
+        key = _key(remote, staged.table, staged.account, staged.day)
+        remote.put_file(staged.path, key)
+        staged.path.unlink()
+        return WriteResult(remote.uri(key), staged.rows, staged.bytes)
     final = partition_path(data_dir, staged.table, staged.account, staged.day)
     publish(staged.path, final, prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX)
     remove_stale_temps(final.parent)
@@ -366,14 +398,82 @@ def write_partitions_by_day(
 # -- reading ------------------------------------------------------------------------------------------------------
 def read_partition(data_dir: str | os.PathLike[str], table: str, account: str, day: date) -> pa.Table:
     """One partition's rows, in the dataset schema."""
-    path = partition_path(data_dir, table, account, day)
-    if not path.is_file():
+    remote = _remote(data_dir)
+    path = partition_path(data_dir, table, account, day) if remote is None else _key(remote, table, account, day)
+    if not partition_exists(data_dir, table, account, day):
         raise PartitionMissing(f"{table}: no partition for account={account} date={day.isoformat()} ({path})")
-    return pq.read_table(path, schema=spec_for(table).schema)
+    return pq.read_table(path, schema=spec_for(table).schema, filesystem=remote.fs if remote else None)
+
+
+def open_partition(data_dir: str | os.PathLike[str], table: str, account: str, day: date) -> pq.ParquetFile | None:
+    """The partition's Parquet file (footer read, rows not yet), or None when it has never been written."""
+    remote = _remote(data_dir)
+    if remote is None:
+        path = partition_path(data_dir, table, account, day)
+        return pq.ParquetFile(path) if path.is_file() else None
+    key = _key(remote, table, account, day)
+    try:
+        return pq.ParquetFile(remote.fs.open_input_file(key))
+    except FileNotFoundError:
+        return None
+
+
+def partition_exists(data_dir: str | os.PathLike[str], table: str, account: str, day: date) -> bool:
+    remote = _remote(data_dir)
+    if remote is None:
+        return partition_path(data_dir, table, account, day).is_file()
+    return remote.is_file(_key(remote, table, account, day))
+
+
+@contextlib.contextmanager
+def local_copy(
+    data_dir: str | os.PathLike[str], table: str, account: str, day: date, scratch: Path
+) -> Iterator[Path | None]:
+    """A local file with the stored partition, for a merge that reads it: the lake file itself, or a download into
+    ``scratch`` removed when the block ends; None when there is no partition."""
+    remote = _remote(data_dir)
+    if remote is None:
+        path = partition_path(data_dir, table, account, day)
+        yield path if path.is_file() else None
+        return
+    target = temp_path(scratch, prefix=TEMP_PREFIX, suffix=".stored" + TEMP_SUFFIX)
+    try:
+        try:
+            with remote.fs.open_input_stream(_key(remote, table, account, day)) as src, open(target, "xb") as dst:
+                while chunk := src.read(8 << 20):
+                    dst.write(chunk)
+        except FileNotFoundError:
+            found = False
+        else:
+            found = True
+        yield target if found else None
+    finally:
+        target.unlink(missing_ok=True)
+
+
+def account_dataset(data_dir: str | os.PathLike[str], table: str, account: str) -> ds.Dataset | None:
+    """Every partition of an account as one dataset in the table's schema; None when there is none."""
+    remote = _remote(data_dir)
+    if remote is None:
+        root = account_dir(data_dir, table, account)
+        files = sorted(p.as_posix() for p in root.glob(f"date=*/{PART_FILE}")) if root.is_dir() else []
+        fs = None
+    else:
+        files = sorted(i.path for i in remote.files(_key(remote, table, account)) if i.base_name == PART_FILE)
+        fs = remote.fs
+    if not files:
+        return None
+    return ds.dataset(files, format="parquet", schema=spec_for(table).schema, filesystem=fs)
 
 
 def list_partitions(data_dir: str | os.PathLike[str], table: str, account: str) -> list[date]:
     """Days that have a partition file (empty partitions included), ascending."""
+    remote = _remote(data_dir)
+    if remote is not None:
+        names = (
+            i.path.rsplit("/", 2)[-2] for i in remote.files(_key(remote, table, account)) if i.base_name == PART_FILE
+        )
+        return sorted({date.fromisoformat(n[5:]) for n in names if n.startswith("date=") and _is_day(n[5:])})
     root = account_dir(data_dir, table, account)
     if not root.is_dir():
         return []
@@ -387,7 +487,19 @@ def list_partitions(data_dir: str | os.PathLike[str], table: str, account: str) 
     return sorted(out)
 
 
+def _is_day(text: str) -> bool:
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
 def list_accounts(data_dir: str | os.PathLike[str], table: str) -> list[str]:
+    remote = _remote(data_dir)
+    if remote is not None:
+        names = remote.children(remote.path(_check_table(table)))
+        return sorted(n[8:] for n in names if n.startswith("account="))
     root = table_dir(data_dir, table)
     if not root.is_dir():
         return []

@@ -14,7 +14,6 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from pipeline.storage import lake
-from pipeline.storage.schemas import schema_for
 
 _ORDER_COLUMNS = ["symbol", "order_id", "time", "update_time", "executed_qty", "status"]
 
@@ -51,10 +50,7 @@ class StoredTrades:
 
 
 def _dataset(data_dir: str | os.PathLike[str], table: str, account: str) -> ds.Dataset | None:
-    root = lake.account_dir(data_dir, table, account)
-    if not root.is_dir() or not any(root.iterdir()):
-        return None
-    return ds.dataset(str(root), format="parquet", schema=schema_for(table))
+    return lake.account_dataset(data_dir, table, account)
 
 
 def _ms(column: pa.ChunkedArray) -> list[int]:

@@ -18,7 +18,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from pipeline.storage import schemas
+from pipeline.storage import lakefs, schemas
 from pipeline.storage.atomic import atomic_path
 from pipeline.times import now_ms as wall_now_ms
 from pipeline.warehouse import trade_views
@@ -33,6 +33,7 @@ from pipeline.warehouse.snapshots import (
     gc_snapshots,
     snapshot_id,
     snapshot_lake,
+    snapshot_objects,
 )
 from pipeline.warehouse.symbols import KnownAssets, load_known_assets
 from pipeline.warehouse.views import MARKET_TABLES, SPECS, VIEWS
@@ -94,6 +95,7 @@ def has_files(root: Path, table: str) -> int:
 
 
 def _reads(src: Source) -> list[str]:
+    """Objects (``s3://`` strings) are listed in a manifest, not inspected: their views always merge by name."""
     reads = []
     if src.compacted:
         reads.append(
@@ -104,7 +106,11 @@ def _reads(src: Source) -> list[str]:
     if isinstance(src.days, str):
         reads.append(read_parquet_sql(src.days))
     elif src.days:
-        reads.append(read_parquet_sql([p.as_posix() for p in src.days], union_by_name=schemas_differ(src.days)))
+        local = [p for p in src.days if isinstance(p, Path)]
+        union = len(local) < len(src.days) or schemas_differ(local)
+        reads.append(
+            read_parquet_sql([p if isinstance(p, str) else p.as_posix() for p in src.days], union_by_name=union)
+        )
     return [f"SELECT * FROM {r}" for r in reads]
 
 
@@ -136,19 +142,19 @@ def latest_sql(base: str, cols: dict[str, str], spec: schemas.TableSpec) -> str:
     )
 
 
-def open_orders_sql(base: str, cols: dict[str, str], glob: str | None) -> str:
+def open_orders_sql(base: str, cols: dict[str, str], files: str | None) -> str:
     """The latest snapshot per account.
 
     The latest partition FILE decides (parquet_file_metadata also lists 0-row files): an empty latest snapshot means
     no open orders, which a max(snapshot_time) over rows alone would miss. Within that day the newest snapshot_time
     wins in case one partition holds several snapshots.
     """
-    if glob is None:
+    if files is None:  # files: the SQL of the partition files (a glob literal or a list)
         return base
     latest = (
         f"SELECT regexp_extract(file_name, 'account=([^/\\\\]+)', 1) AS account, "
         f"max(CAST(regexp_extract(file_name, 'date=([0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}})', 1) AS DATE)) AS date "
-        f"FROM parquet_file_metadata({lit(glob)}) GROUP BY 1"
+        f"FROM parquet_file_metadata({files}) GROUP BY 1"
     )
     sql = f"SELECT s.* FROM ({base}) s SEMI JOIN ({latest}) l ON s.account = l.account AND s.date = l.date"
     if "snapshot_time" in cols:
@@ -166,21 +172,20 @@ _LAKE_FILES_COLS = [
 ]
 
 
-def lake_files_sql(root: Path, lake_root: Path, tables_with_files: list[str]) -> str:
-    """Partition files with their row counts; paths are shown under the lake even when read from a snapshot."""
+def lake_files_sql(root: Path | str, lake_root: Path | str, file_sets: dict[str, str]) -> str:
+    """Partition files with their row counts (``file_sets``: the SQL of each table's files, tables without files
+    left out); paths are shown under the lake even when read from a snapshot."""
+    tables_with_files = list(file_sets)
+    root, lake_root = Path(root).as_posix(), Path(lake_root).as_posix()
     if not tables_with_files:
         return empty_select(_LAKE_FILES_COLS)
-    path = (
-        f"replace(file_name, {lit(root.as_posix() + '/')}, {lit(lake_root.as_posix() + '/')})"
-        if root != lake_root
-        else "file_name"
-    )
+    path = f"replace(file_name, {lit(root + '/')}, {lit(lake_root + '/')})" if root != lake_root else "file_name"
     parts = [
         f"SELECT {lit(t)} AS table_name, "
         f"regexp_extract(file_name, 'account=([^/\\\\]+)', 1) AS account, "
         f"CAST(regexp_extract(file_name, 'date=([0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}})', 1) AS DATE) AS date, "
         f"CAST(num_rows AS BIGINT) AS rows, CAST(file_size_bytes AS BIGINT) AS bytes, {path} AS path "
-        f"FROM parquet_file_metadata({lit(table_glob(root, t))})"
+        f"FROM parquet_file_metadata({file_sets[t]})"
         for t in tables_with_files
     ]
     return "\nUNION ALL\n".join(parts)
@@ -197,10 +202,15 @@ GROUP BY ALL
 
 # -- build ------------------------------------------------------------------------------------------------------------
 def _view_definitions(
-    con: Any, root: Path, lake_root: Path, files: dict[str, int], sources: dict[str, Source], known: KnownAssets
+    con: Any,
+    root: Path | str,
+    lake_root: Path | str,
+    file_sets: dict[str, str],
+    sources: dict[str, Source],
+    known: KnownAssets,
 ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """(view name, SELECT) in the registry's order, and the lake's (market, symbol) pairs; ``root`` holds the
-    <table>/account=/date= tree of every day file."""
+    <table>/account=/date= tree of every day file, ``file_sets`` the SQL of each table's day files (if any)."""
     src = {t: source_sql(con, t, sources[t]) for t in TABLES}
     cols = {t: describe(con, src[t]) for t in TABLES}
 
@@ -222,7 +232,7 @@ def _view_definitions(
             open_orders_sql(
                 open_orders,
                 cols["spot_open_orders"],
-                table_glob(root, "spot_open_orders") if files["spot_open_orders"] else None,
+                file_sets.get("spot_open_orders"),
             ),
         ),
         ("futures_order_versions", versions("futures_orders", "usdm")),
@@ -237,7 +247,7 @@ def _view_definitions(
             ),
         ),
         ("daily_activity", DAILY_ACTIVITY_SQL),
-        ("lake_files", lake_files_sql(root, lake_root, [t for t in TABLES if files[t]])),
+        ("lake_files", lake_files_sql(root, lake_root, file_sets)),
         ("coverage", COVERAGE_SQL),
         ("trades", trade_views.trades_sql()),
         ("income", trade_views.income_sql()),
@@ -284,25 +294,35 @@ def build_catalog(
     data_dir = Path(data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     final = data_dir / CATALOG_FILE
-    lake_root = data_dir / "lake"
+    lake_root: Path | str = data_dir / "lake"
+    where = lakefs.location(data_dir)
     _clean_stale_temps(data_dir)
-    snap_root = data_dir / SNAPSHOT_DIR / snapshot_id() if snapshot else None
+    snap_root = data_dir / SNAPSHOT_DIR / snapshot_id() if snapshot or not where.is_local else None
     written = 0
-    if snap_root is not None:
+    if not where.is_local:  # object storage: a manifest of keys and ETags, no links, no compaction
+        assert snap_root is not None
+        objects = snapshot_objects(where, snap_root, TABLES)
+        files, root, lake_root = {t: len(v) for t, v in objects.items()}, where.url, where.url
+        sources = {t: Source(days=tuple(v)) if v else Source() for t, v in objects.items()}
+        file_sets = {t: "[" + ", ".join(lit(u) for u in v) + "]" for t, v in objects.items() if v}
+    elif snap_root is not None:
         linked = snapshot_lake(data_dir, snap_root, TABLES)
         files, root = {t: len(v) for t, v in linked.items()}, snap_root
         current_month = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m")
         sources, written = compacted_sources(data_dir, snap_root, linked, current_month)
+        file_sets = {t: lit(table_glob(snap_root, t)) for t in TABLES if files[t]}
     else:
-        files, root = {t: has_files(lake_root, t) for t in TABLES}, lake_root
-        sources = {t: Source(days=table_glob(lake_root, t)) if files[t] else Source() for t in TABLES}
+        files, root = {t: has_files(Path(lake_root), t) for t in TABLES}, lake_root
+        sources = {t: Source(days=table_glob(Path(lake_root), t)) if files[t] else Source() for t in TABLES}
+        file_sets = {t: lit(table_glob(Path(lake_root), t)) for t in TABLES if files[t]}
     known = load_known_assets(data_dir)
     counts: dict[str, int] = {}
     with atomic_path(final, prefix=f".{CATALOG_FILE}.", suffix=".tmp") as tmp:
         try:
             con = duckdb.connect(str(tmp), config={"storage_compatibility_version": STORAGE_COMPATIBILITY})
             try:
-                views, pairs = _view_definitions(con, root, lake_root, files, sources, known)
+                where.register(con)  # S3: credentials live in this connection only, never in the file
+                views, pairs = _view_definitions(con, root, lake_root, file_sets, sources, known)
                 for name, select in views:
                     con.execute(f"CREATE OR REPLACE VIEW {q(name)} AS {select}")
                     con.execute(f"COMMENT ON VIEW {q(name)} IS {lit(SPECS[name].description)}")

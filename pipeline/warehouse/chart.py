@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.storage.atomic import atomic_write
+from pipeline.storage.lakefs import connect_catalog
 from pipeline.warehouse.catalog import CATALOG_FILE, build_catalog
 
 REPORT_NAME = "daily_activity.png"
@@ -44,12 +45,11 @@ class DayRow:
 
 def load_daily_activity(data_dir: str | os.PathLike[str]) -> list[DayRow]:
     """Rows per (day, market, quote asset); builds the catalog first if there is none yet."""
-    import duckdb
 
     path = Path(data_dir).resolve() / CATALOG_FILE
     if not path.exists():
         build_catalog(data_dir)
-    con = duckdb.connect(str(path), read_only=True)
+    con = connect_catalog(path)
     try:
         rows = con.execute(DAILY_QUERY).fetchall()
     finally:

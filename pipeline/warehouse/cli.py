@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from pipeline.settings import Settings
 
 from pipeline.storage.atomic import atomic_path, atomic_write
+from pipeline.storage.lakefs import connect_catalog
 
 FORMATS = ("table", "csv", "json", "ndjson", "parquet")  # all but table are written by result_formats.copy_result
 NO_CATALOG_HELP = (
@@ -100,9 +101,8 @@ def run_sql(args: argparse.Namespace, data_dir: Path) -> int:
 
 
 def _connect(path: Path) -> Any:
-    import duckdb
 
-    con = duckdb.connect(str(path), read_only=True)
+    con = connect_catalog(path)  # a lake on S3: its credentials are given to this connection only
     con.execute("SET TimeZone = 'UTC'")  # timestamps print in UTC whatever the machine's zone
     return con
 

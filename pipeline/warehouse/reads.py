@@ -81,4 +81,4 @@ class Source:
     lake's glob, which may gain files with new columns after the build and so always merges schemas by name)."""
 
     compacted: tuple[Path, ...] = ()
-    days: tuple[Path, ...] | str = ()
+    days: tuple[Path | str, ...] | str = ()  # paths, a glob, or objects' ``s3://`` URIs

@@ -105,8 +105,29 @@ def _row_count(path: Path) -> int:
         return -1
 
 
+def _scan_objects(data_dir: Path, table: str, account: str | None) -> Iterable[TableCoverage]:
+    """A lake on object storage: its listing, then each partition's footer."""
+    from pipeline.storage import lake
+
+    for acc in lake.list_accounts(data_dir, table):
+        if account is not None and acc != account:
+            continue
+        cov = TableCoverage(table, acc)
+        for day in lake.list_partitions(data_dir, table, acc):
+            try:
+                stored = lake.open_partition(data_dir, table, acc, day)
+                cov.days[day] = int(stored.metadata.num_rows) if stored is not None else -1
+            except Exception:  # a torn or foreign object: report it, don't die
+                cov.days[day] = -1
+        yield cov
+
+
 def scan_lake(data_dir: Path, account: str | None, start_date: date | None) -> list[TableCoverage]:
     """Walk lake/<table>/account=<a>/date=<d>/*.parquet (the layout contract) and read only the footers."""
+    from pipeline.storage import lakefs
+
+    if not lakefs.location(data_dir).is_local:
+        return [_finish(c, start_date) for t in TABLES for c in _scan_objects(data_dir, t, account) if c.days]
     out = []
     for table in TABLES:
         root = data_dir / "lake" / table
@@ -129,12 +150,16 @@ def scan_lake(data_dir: Path, account: str | None, start_date: date | None) -> l
                 cov.days[day] = -1 if min(counts) < 0 else sum(counts)
             if not cov.days:
                 continue
-            cov.unreadable = sorted(d for d, r in cov.days.items() if r < 0)
-            cov.gaps = ranges(missing_days(set(cov.days), cov.first, cov.last))
-            if start_date is not None and cov.first > start_date:
-                cov.before_start = [(start_date, cov.first - timedelta(days=1))]
-            out.append(cov)
+            out.append(_finish(cov, start_date))
     return out
+
+
+def _finish(cov: TableCoverage, start_date: date | None) -> TableCoverage:
+    cov.unreadable = sorted(d for d, r in cov.days.items() if r < 0)
+    cov.gaps = ranges(missing_days(set(cov.days), cov.first, cov.last))
+    if start_date is not None and cov.first is not None and cov.first > start_date:
+        cov.before_start = [(start_date, cov.first - timedelta(days=1))]
+    return cov
 
 
 def late_fetched_spot_days(data_dir: Path, account: str | None) -> list[date]:
@@ -442,7 +467,9 @@ class StatusReport:
 
 
 def _accounts(data_dir: Path) -> list[str]:
-    found = {p.name.split("=", 1)[1] for t in TABLES for p in (data_dir / "lake" / t).glob("account=*")}
+    from pipeline.storage import lake
+
+    found = {a for t in TABLES for a in lake.list_accounts(data_dir, t)}
     doc, _ = _load_json(data_dir / "state" / "spot_symbols.json")
     if doc and isinstance(doc.get("accounts"), dict):
         found |= set(doc["accounts"])

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
-
+from pipeline.storage.lakefs import connect_catalog
 from pipeline.warehouse.reads import q
 
 # market -> (trades table, income table or None)
@@ -117,7 +116,7 @@ WHERE coalesce(s.trades_qty, 0) <> o.executed_qty
 
 def order_trade_mismatches(catalog: Path, examples: int = 10) -> tuple[int, list[str]]:
     """How many filled orders' trades do not add up (on covered days), and a few of them, from a built catalog."""
-    with duckdb.connect(str(catalog), read_only=True) as con:
+    with connect_catalog(catalog) as con:
         (count,) = con.sql("SELECT count(*) FROM order_trade_mismatches").fetchone() or (0,)
         rows = con.sql(
             "SELECT market, account, symbol, order_id, executed_qty, trades_qty FROM order_trade_mismatches "

@@ -57,7 +57,14 @@ def _worker(env: dict[str, str], budget_dir: str, symbol: str, barrier, stop_at_
 
 
 @pytest.mark.slow
-def test_four_processes_share_the_budget_without_429(tmp_path: Path, capsys) -> None:
+@pytest.mark.parametrize("store", ["files", "postgres", "redis"])
+def test_four_processes_share_the_budget_without_429(
+    store: str, tmp_path: Path, capsys, request: pytest.FixtureRequest
+) -> None:
+    """With a PostgreSQL or Redis store (ORDERLAKE_BUDGET_URL) each worker gets a budget dir of its own, as on
+    four machines behind one egress IP: only the shared store can keep them under the limit."""
+    shared = {"files": None, "postgres": "postgres_url", "redis": "redis_url"}[store]
+    budget_url = request.getfixturevalue(shared) if shared else None
     started = time.monotonic()
     with testing.start_sandbox(
         time_scale=TIME_SCALE,
@@ -81,14 +88,17 @@ def test_four_processes_share_the_budget_without_429(tmp_path: Path, capsys) -> 
         limiter.charge = recording
         assert sx.stats()["rate_limit_interval"]["header"] == "X-MBX-USED-WEIGHT-2S"
         symbol = sx.truth()["spot_orders"][0]["symbol"]
-        env = testing.sandbox_env(sx, tmp_path)
+        env = testing.sandbox_env(sx, tmp_path) | ({"ORDERLAKE_BUDGET_URL": budget_url} if budget_url else {})
         ctx = mp.get_context("spawn")
         barrier = ctx.Barrier(WORKERS + 1)
         stop_at = ctx.Value("d", 0.0)
         out = ctx.Queue()
         procs = [
-            ctx.Process(target=_worker, args=(env, str(tmp_path / "budget"), symbol, barrier, stop_at, out))
-            for _ in range(WORKERS)
+            ctx.Process(
+                target=_worker,
+                args=(env, str(tmp_path / (f"budget-{i}" if budget_url else "budget")), symbol, barrier, stop_at, out),
+            )
+            for i in range(WORKERS)
         ]
         for p in procs:
             p.start()
@@ -105,7 +115,7 @@ def test_four_processes_share_the_budget_without_429(tmp_path: Path, capsys) -> 
     utilisation = sum(busy) / (len(busy) * LIMIT)
     calls = sum(r[0] for r in results)
     report = (
-        f"\nBUDGET 4 processes: {calls} calls, 429s={stats['http_429']}, 418s={stats['http_418']}, "
+        f"\nBUDGET 4 processes ({store}): {calls} calls, 429s={stats['http_429']}, 418s={stats['http_418']}, "
         f"busy windows {busy} of limit {LIMIT} -> utilisation {utilisation:.1%} (cap at fraction 0.9 = "
         f"{utilisation / 0.9:.1%} of the allowed budget); client weight {sum(r[2] for r in results)} vs "
         f"server {stats['weight']['spot']}; {time.monotonic() - started:.1f}s"
