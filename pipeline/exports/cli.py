@@ -36,6 +36,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     rs.add_argument("--download-id", default=None, help="the id found in the website's download history")
     ri = sub.add_parser("reingest", help="parse an entry's downloaded file into the lake again (no network)")
     ri.add_argument("entry_id", type=int)
+    ri.add_argument(
+        "--accept-empty",
+        action="store_true",
+        help="a file with a header and no rows is the true empty export (check the website first); the lake's "
+        "known orders of the range still refuse it",
+    )
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -57,7 +63,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         if args.export_command == "list":
             return _list(ExportLedger(data_dir).entries(status=args.status))
         if args.export_command == "reingest":
-            return _reingest(data_dir, settings, args.entry_id)
+            return _reingest(data_dir, settings, args.entry_id, accept_empty=args.accept_empty)
         return _resolve(ExportLedger(data_dir), args.entry_id, args.download_id)
     except (OrderlakeError, OSError) as exc:
         print(f"orderlake exports {args.export_command}: {exc}", file=sys.stderr)
@@ -92,7 +98,7 @@ def _resolve(ledger: ExportLedger, entry_id: int, download_id: str | None) -> in
     return 0
 
 
-def _reingest(data_dir: Path, settings: Settings, entry_id: int) -> int:
+def _reingest(data_dir: Path, settings: Settings, entry_id: int, *, accept_empty: bool = False) -> int:
     from pipeline.exports.chain import ExportChain
     from pipeline.exports.ledger import ExportLedger
 
@@ -103,7 +109,7 @@ def _reingest(data_dir: Path, settings: Settings, entry_id: int) -> int:
         account=settings.account,
         utc_offset_minutes=settings.export_utc_offset_minutes,
     )
-    result = chain.reingest(entry_id)
+    result = chain.reingest(entry_id, accept_empty=accept_empty)
     entry = chain.ledger.get(entry_id)
     print(
         f"re-ingested #{entry.id} (download id {entry.download_id}, {entry.market} {entry.range_text}) from "

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from pipeline.sandbox.config import DEFAULT_API_KEY, DEFAULT_API_SECRET, SandboxConfig
-from pipeline.sandbox.export_dialects import DIALECTS, EMPTY_FORMS, SELECTIONS
+from pipeline.sandbox.export_dialects import DAMAGES, DIALECTS, EMPTY_FORMS, SELECTIONS
 from pipeline.sandbox.server import SandboxExchange, run_sandbox
 
 _D = SandboxConfig()
@@ -31,8 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         "--time-scale",
         type=float,
         default=1.0,
-        help="shorten durations (rate-limit windows, bans, export processing, link TTL) by this "
-        "factor; the clock itself is not shifted",
+        help="shorten durations (rate-limit windows, bans, export processing) by this factor; the clock "
+        "itself is not shifted, and export links live on it unscaled",
     )
     parser.add_argument("--truth", type=Path, metavar="PATH", help="write the ground truth JSON here at start")
     shape = parser.add_argument_group("account shape")
@@ -76,6 +76,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     exports.add_argument(
         "--export-empty-form", choices=EMPTY_FORMS, default=_D.export_empty_form, help="what an empty export holds"
     )
+    exports.add_argument(
+        "--export-link-hours",
+        type=float,
+        default=_D.export_link_ttl_seconds / 3600,
+        help="how long a download link lives on the sandbox's clock (24: Binance's pages; 168: a newer SDK)",
+    )
+    exports.add_argument(
+        "--export-damage", choices=DAMAGES, default=_D.export_damage, help="serve every export file damaged so"
+    )
     faults = parser.add_argument_group("fault injection (probability per request)")
     faults.add_argument("--fault-5xx", type=float, default=0.0)
     faults.add_argument("--fault-html", type=float, default=0.0)
@@ -116,6 +125,8 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
         export_dialect=args.export_dialect,
         export_selection=args.export_selection,
         export_empty_form=args.export_empty_form,
+        export_link_ttl_seconds=args.export_link_hours * 3600,
+        export_damage=args.export_damage,
         fault_rate_5xx=args.fault_5xx,
         fault_rate_html=args.fault_html,
         fault_rate_timeout=args.fault_timeout,

@@ -23,8 +23,9 @@ _CHOICES = {
 class SandboxConfig:
     """Shape of the generated account, limits, clock scaling and fault injection.
 
-    ``time_scale`` shortens DURATIONS only (rate-limit windows, ban durations, export processing time, link TTL):
-    signed ``timestamp`` values and every order time stay on the real clock.
+    ``time_scale`` shortens DURATIONS only (rate-limit windows, ban durations, export processing time): signed
+    ``timestamp`` values and every order time stay on the real clock. Export links are not scaled: they live on the
+    sandbox's clock and expire when it is advanced past them.
     """
 
     seed: int = 7
@@ -79,12 +80,13 @@ class SandboxConfig:
     # --- exports ---
     export_quota: int = EXPORT_MONTHLY_QUOTA["order"]  # per endpoint, per account, per UTC calendar month
     export_processing_seconds: float = 180.0  # scaled
-    # scaled; Binance's pages say 24 h, a newer SDK 7 days: the default is the shorter, the longer one is a setting
+    # NOT scaled (the sandbox's clock); Binance's pages say 24 h, a newer SDK 7 days: the default is the shorter
     export_link_ttl_seconds: float = EXPORT_LINK_LIFETIME_MS / 1000
     display_utc_offset_minutes: int = 480
     export_dialect: str = "api"  # pipeline.sandbox.export_dialects.DIALECTS
     export_selection: str = "update"  # rows by last update or by creation time (Binance does not say)
     export_empty_form: str = "full"  # the empty export: full header, short header or the sentinel alone
+    export_damage: str = "none"  # every file damaged this way (pipeline.sandbox.export_dialects.DAMAGES)
     # trade and income exports (pipeline.sandbox.fill_exports): their own quota and dialects
     export_trade_quota: int = EXPORT_MONTHLY_QUOTA["trade"]
     export_income_quota: int = EXPORT_MONTHLY_QUOTA["income"]

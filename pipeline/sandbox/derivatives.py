@@ -235,8 +235,11 @@ class DerivativesApi:
             created_ms=exp.ready_ms,
             suffix=exp.token[:8],
             empty_form=self.cfg.export_empty_form,
+            damage=self.cfg.export_damage,
         )
-        exp.expires_ms = exp.ready_ms + int(self.cfg.export_link_ttl_seconds * 1000 / self.cfg.time_scale)
+        # a link lives on the sandbox's clock, unscaled: it expires when a test advances the clock past it, never
+        # because a loaded machine ran slowly (docs/design/exports.md §Links)
+        exp.expires_ms = exp.ready_ms + int(self.cfg.export_link_ttl_seconds * 1000)
 
     def _build_fill_file(self, exp: Export) -> None:
         """A trade or income export: the ledger's records of the range as of the request (docs/design/trades.md)."""
@@ -256,12 +259,12 @@ class DerivativesApi:
             created_ms=exp.ready_ms,
             suffix=exp.token[:8],
         )
-        exp.expires_ms = exp.ready_ms + int(self.cfg.export_link_ttl_seconds * 1000 / self.cfg.time_scale)
+        exp.expires_ms = exp.ready_ms + int(self.cfg.export_link_ttl_seconds * 1000)  # the sandbox's clock, unscaled
 
     def file_url(self, exp: Export, base_url: str) -> str:
         from urllib.parse import quote
 
-        ttl = max(1, int(self.cfg.export_link_ttl_seconds / self.cfg.time_scale))
+        ttl = max(1, int(self.cfg.export_link_ttl_seconds))
         stamp = datetime.fromtimestamp(exp.ready_ms / 1000, tz=UTC).strftime("%Y%m%dT%H%M%SZ")
         sig = exp.url_signature
         return (

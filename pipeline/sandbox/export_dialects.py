@@ -17,6 +17,8 @@ from pipeline.sandbox.exportfiles import EMPTY_SENTINEL, offset_label
 DIALECTS = ("api", "legacy", "zh", "website", "ms")
 SELECTIONS = ("update", "created")
 EMPTY_FORMS = ("full", "short", "alone")
+# Damaged files, each described in docs/export-files.md §Refused files
+DAMAGES = ("none", "empty_member", "header_only", "cut_rows")
 
 API_HEADER = (
     "Uid,Time,Order No,Symbol,Type,Side,Position Side,Price,Average Price,Amount,Executed Amount,"
@@ -135,8 +137,10 @@ def build_export(
     created_ms: int,
     suffix: str,
     empty_form: str = "full",
+    damage: str = "none",
 ) -> tuple[str, bytes]:
-    """(zip file name, zip bytes) of an export listing ``orders`` (order states as of ``created_ms``)."""
+    """(zip file name, zip bytes) of an export listing ``orders`` (order states as of ``created_ms``), damaged as
+    ``damage`` says."""
     name = file_name(created_ms, offset_minutes, dialect)
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
@@ -145,5 +149,12 @@ def build_export(
         )
         info.compress_type = zipfile.ZIP_DEFLATED
         body = build_csv(orders, dialect=dialect, offset_minutes=offset_minutes, uid=uid, empty_form=empty_form)
+        if damage == "empty_member":
+            body = b""
+        elif damage == "header_only":
+            body = body.split(b"\r\n", 1)[0] + b"\r\n"
+        elif damage == "cut_rows":
+            lines = body.split(b"\r\n")
+            body = b"\r\n".join(lines[: 1 + (len(lines) - 1) // 2]) + b"\r\n"
         zf.writestr(info, body)
     return f"{name}_{suffix}.zip", buf.getvalue()

@@ -47,13 +47,16 @@ def merge_day_stream(
     new: Iterable[pa.RecordBatch],
     *,
     stored: Path | None,
+    repeats: bool = True,
 ) -> lake.StagedPartition:
     """Stage ``day``'s partition: the ``new`` rows (in ``spec``'s schema, stream order) merged with the ``stored``
     partition file, newest version per ``spec.key``; returns the staged file for :func:`lake.publish_partition`.
 
-    The new rows are copied once into a DuckDB temporary table (spilled under the memory limit) before the merge
-    reads them: an Arrow stream can be read only once, and DuckDB may plan more than one scan of a view over it
-    (DuckDB 1.5 returned no rows at all for the windowed query straight over the stream).
+    The new rows are copied once into a table of a DuckDB database file under ``staging`` (an in-memory temporary
+    table ran out of memory for a one-day file of millions of rows) before the merge reads them: an Arrow stream can
+    be read only once, and DuckDB may plan more than one scan of a view over it (DuckDB 1.5 returned no rows at all
+    for the windowed query straight over the stream). Without a stored file or a repeated key (``repeats``) the
+    merge is a sort.
     """
     schema = spec.schema
     key = ", ".join(spec.key)
@@ -62,27 +65,37 @@ def merge_day_stream(
     cols = ", ".join(schema.names)
     reader = pa.RecordBatchReader.from_batches(schema.append(pa.field(_SEQ, pa.int64())), _with_sequence(new, schema))
     old = f" UNION ALL SELECT {cols}, 0 AS {_SRC}, 0::BIGINT AS {_SEQ} FROM read_parquet(?)" if stored else ""
-    load = f"CREATE TEMP TABLE src AS SELECT {cols}, 1 AS {_SRC}, {_SEQ} FROM new_rows{old}"
-    # rank 2: a stored row the new rows repeat unchanged; 1: a new row; 0: a stored row the new rows changed
-    merge = f"""
-        WITH tagged AS (
-            SELECT *, count(*) FILTER (WHERE {_SRC} = 1)
-                OVER (PARTITION BY {key}, {version}, hash({content})) AS _same_new
-            FROM src
-        )
-        SELECT {cols} FROM tagged
-        QUALIFY row_number() OVER (
-            PARTITION BY {key}
-            ORDER BY {version} DESC,
-                     CASE WHEN {_SRC} = 0 AND _same_new > 0 THEN 2 WHEN {_SRC} = 1 THEN 1 ELSE 0 END DESC,
-                     {_SEQ} DESC
-        ) = 1
-        ORDER BY {", ".join(spec.sort_by)}
-    """
+    load = f"CREATE TABLE src AS SELECT {cols}, 1 AS {_SRC}, {_SEQ} FROM new_rows{old}"
+    if stored is None and not repeats:  # nothing to merge: DuckDB only sorts, which spills to disk (no window)
+        merge = f"SELECT {cols} FROM src ORDER BY {', '.join(spec.sort_by)}"
+    else:  # rank 2: a stored row the new rows repeat unchanged; 1: a new row; 0: a stored row the new rows changed
+        merge = f"""
+            WITH tagged AS (
+                SELECT *, count(*) FILTER (WHERE {_SRC} = 1)
+                    OVER (PARTITION BY {key}, {version}, hash({content})) AS _same_new
+                FROM src
+            )
+            SELECT {cols} FROM tagged
+            QUALIFY row_number() OVER (
+                PARTITION BY {key}
+                ORDER BY {version} DESC,
+                         CASE WHEN {_SRC} = 0 AND _same_new > 0 THEN 2 WHEN {_SRC} = 1 THEN 1 ELSE 0 END DESC,
+                         {_SEQ} DESC
+            ) = 1
+            ORDER BY {", ".join(spec.sort_by)}
+        """
     path = lake.temp_path(staging, prefix=lake.TEMP_PREFIX, suffix=lake.TEMP_SUFFIX)
     spill = staging / f"duckdb-{path.name}"
     spill.mkdir()
-    con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "threads": 2, "temp_directory": str(spill)})
+    con = duckdb.connect(  # a database file in the spill dir: the copied rows are evicted to disk under the limit
+        str(spill / "merge.duckdb"),
+        config={
+            "memory_limit": MEMORY_LIMIT,
+            "threads": 2,
+            "temp_directory": str(spill),
+            "preserve_insertion_order": False,  # the query orders its output; insertion order costs memory
+        },
+    )
     try:
         con.execute("SET TimeZone = 'UTC'")
         con.register("new_rows", reader)

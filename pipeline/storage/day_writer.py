@@ -254,6 +254,7 @@ def _write(
                 day_from_number(day),
                 (b for p in mine for b in writer.part_batches(p)),
                 stored=stored_file,
+                repeats=day in rework,
             )
     dropped = duplicate_rows(key_table, dups, versioning)
     published = dict(zip(finals, pool.map(lambda f: lake.publish_partition(data_dir, f), finals.values()), strict=True))

@@ -24,8 +24,7 @@ FAST = {
     "futures_history_days": 60,
     "time_scale": 600.0,
     "export_processing_seconds": 300.0,
-    "export_link_ttl_seconds": 600.0,
-}  # scaled: processing 0.5 s, link valid 1 s
+}  # scaled: processing 0.5 s; links live 24 h on the sandbox's clock, which only a test's advance moves
 
 
 def _wait_completed(c, path, download_id, timeout=10.0):
@@ -101,12 +100,17 @@ def test_export_chain_happy_path_and_expiry(market, create, link):
                 row["Stop Price"],
             ) == (o["price"], o["avgPrice"], o["origQty"], o["executedQty"], o["cumQuote"], o["stopPrice"])
             assert row["Activate Price"] == o.get("activatePrice", "")
-        # the link expires (1 s scaled): S3-style 403 XML
-        time.sleep(max(0.0, (info["expirationTimestamp"] - int(time.time() * 1000)) / 1000) + 0.05)
+        assert info["expirationTimestamp"] - now >= 24 * 3_600_000 and "X-Amz-Expires=86400&" in url
+        sx.advance(ms=info["expirationTimestamp"] - now - 1_000)  # however long this machine took: still valid
+        assert requests.get(url).status_code == 200
+        wire = {"downloadId": body["downloadId"], "timestamp": sx.exchange.clock.wire()}  # signed on the moved clock
+        assert c.get(link, wire).json()["isExpired"] is None
+        sx.advance(ms=1_000 + 1)  # past it on the sandbox's clock: S3-style 403 XML
         gone = requests.get(url)
         assert gone.status_code == 403 and b"<Code>AccessDenied</Code>" in gone.content
         assert b"Request has expired" in gone.content
-        assert c.get(link, {"downloadId": body["downloadId"]}).json()["isExpired"] is True
+        wire["timestamp"] = sx.exchange.clock.wire()
+        assert c.get(link, wire).json()["isExpired"] is True
         assert sx.stats()["export_ids_created"] == {market.removesuffix("_orders"): 1}
 
 

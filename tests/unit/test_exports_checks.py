@@ -6,6 +6,8 @@ import dataclasses
 from datetime import date
 from pathlib import Path
 
+import pyarrow.parquet as pq
+
 from pipeline.exports import checks
 from pipeline.exports.ingest import write_export_partitions
 from pipeline.exports.ledger import ExportLedger, LedgerEntry
@@ -58,13 +60,20 @@ def test_clean_export_passes(tmp_path: Path) -> None:
     assert checks.account_order_keys(tmp_path, "futures_orders", "main")["order_id"].to_pylist() == [1, 2]
 
 
-def test_order_written_by_two_exports_breaks_uniqueness(tmp_path: Path) -> None:
-    ingest(tmp_path, [order(7, update="2024-03-05 10:00:00", Status="NEW")], "1", DAYS)
+def test_versions_of_an_order_on_two_days_pass_but_a_version_stored_twice_does_not(tmp_path: Path) -> None:
+    first = ingest(tmp_path, [order(7, update="2024-03-05 10:00:00", Status="NEW")], "1", DAYS)
     later = ingest(tmp_path, [order(7, update="2024-03-09 10:00:00")], "2", [date(2024, 3, 9)])
-    assert failed(tmp_path, later) == {"unique (order_id)": 1}
+    assert failed(tmp_path, later) == {} and failed(tmp_path, first) == {}  # every version kept, each once
+    again = lake.read_partition(tmp_path, "futures_orders", "main", DAYS[0])
+    path = lake.partition_path(tmp_path, "futures_orders", "main", DAYS[1])  # the NEW version a second time, by hand
+    pq.write_table(again, path)
+    assert failed(tmp_path, first) == {
+        "unique (order_id, update_time)": 1,
+        "update_time inside the partition's UTC day": 1,
+    }
 
 
-def test_lake_differs_from_the_ledger(tmp_path: Path) -> None:
+def test_lake_holds_fewer_rows_than_the_ledger(tmp_path: Path) -> None:
     entry = ingest(tmp_path, [order(1), order(2)], "1", DAYS)
     part = lake.read_partition(tmp_path, "futures_orders", "main", DAYS[0])
     lake.write_partition(tmp_path, "futures_orders", "main", DAYS[0], part.slice(0, 1))

@@ -88,6 +88,13 @@ def test_asset_suffixes_only_with_the_symbols_own_asset(tmp_path: Path) -> None:
         parse_all(odd)
     r = parse_all(odd, symbol_assets={"XYZPERP": ("XYZ", "USDT")})[0].to_pylist()[0]
     assert r["orig_qty"] == Decimal("2")
+    # an asset that starts with digits: '3556061000PEPE' is 355606 of 1000PEPE, not 3556061000 of 'PEPE'
+    pepe = order(1, Symbol="1000PEPEUSDT", Amount="3556061000PEPE", **{"Executed Amount": "355606 1000PEPE"})
+    r = parse_all(write_zip(tmp_path / "pepe.zip", {NAME8: csv_bytes([pepe])}))[0].to_pylist()[0]
+    assert (r["orig_qty"], r["executed_qty"]) == (Decimal("355606"), Decimal("355606"))
+    wrong = order(1, Symbol="1000PEPEUSDT", Amount="3556061000PEPEX")
+    with pytest.raises(BadValue, match="not 1000PEPEUSDT's base asset '1000PEPE'"):
+        parse_all(write_zip(tmp_path / "pepex.zip", {NAME8: csv_bytes([wrong])}))
 
 
 def test_millisecond_times_local_and_epoch(tmp_path: Path) -> None:

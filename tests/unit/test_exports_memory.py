@@ -83,3 +83,40 @@ def test_million_row_export_parses_and_ingests_in_bounded_memory(tmp_path: Path)
     assert m["parsed"] == m["data_lines"] == m["rows"] == ROWS and m["partitions"] in (DAYS, DAYS + 1)
     assert m["parse_peak_mb"] - m["base_mb"] < MAX_PARSE_GROWTH_MB
     assert m["peak_mb"] - m["base_mb"] < MAX_INGEST_GROWTH_MB
+
+
+ONE_DAY_ROWS = 200_000
+ONE_DAY = r"""
+import json, sys
+from pathlib import Path
+import pyarrow as pa
+from pipeline.exports import ingest
+from pipeline.storage import day_writer
+
+def refuse(*args, **kwargs):
+    raise AssertionError("a day's parts were concatenated in memory")
+
+pa.concat_tables = refuse  # the day's parts must be streamed into the merge, never concatenated
+day_writer.BUFFER_BYTES = 2 << 20  # the scale of the mechanism: the full-size figure is bench P3's
+spills = []
+spill = day_writer.DayWriter._spill
+day_writer.DayWriter._spill = lambda self: (spills.append(1), spill(self))[1]
+path = Path(sys.argv[1])
+res = ingest.write_export_partitions(path, data_dir=path.parent / "data", table="futures_orders", market="usdm",
+                                     account="main", download_id="1")
+whole = sum(b.nbytes for b in ingest.parse_export(path, market="usdm", account="main"))
+print(json.dumps({"rows": res.rows, "partitions": sorted(str(d) for d in res.partitions), "spills": len(spills),
+                  "arrow_peak": pa.default_memory_pool().max_memory(), "whole": whole}))
+"""
+
+
+def test_a_one_day_export_is_merged_from_streamed_parts(tmp_path: Path) -> None:
+    """Every row of the file on one UTC day: no day ever goes cold, so the day is spilled part by part and the parts
+    stream into the merge; Arrow never holds the day whole (measured: the pool's high-water mark)."""
+    path = tmp_path / NAME
+    _python(GENERATE, str(ONE_DAY_ROWS), "1", str(path))
+    m = json.loads(_python(ONE_DAY, str(path)).strip().splitlines()[-1])
+    print(f"\none-day export: {m}")
+    assert m["rows"] == ONE_DAY_ROWS and len(m["partitions"]) <= 2  # local midnight falls inside the UTC day
+    assert m["spills"] >= 5
+    assert m["arrow_peak"] < m["whole"] / 2

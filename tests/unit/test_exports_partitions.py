@@ -135,9 +135,9 @@ def _recording_stage(monkeypatch: pytest.MonkeyPatch) -> list[date]:
         calls.append(day)
         return real(staging, table, account, day, rows)
 
-    def merge(staging: Path, table: str, account: str, day: date, new, *, stored):  # type: ignore[no-untyped-def]
+    def merge(staging: Path, table: str, account: str, day: date, new, **kw):  # type: ignore[no-untyped-def]
         calls.append(day)
-        return real_merge(staging, table, account, day, new, stored=stored)
+        return real_merge(staging, table, account, day, new, **kw)
 
     monkeypatch.setattr(lake, "stage_partition", stage)
     monkeypatch.setattr(day_writer, "merge_day_stream", merge)

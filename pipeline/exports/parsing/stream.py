@@ -166,8 +166,9 @@ def _member_binding(
     if header is None:
         raise TruncatedFile(
             f"{path}: {member.name!r} is empty (0 bytes, no header); an export always has at least a header or the "
-            f"line '{EMPTY_SENTINEL}'. Nothing was ingested; the file stays under raw/. If the download was cut, "
-            "it is fetched again while the link lives; otherwise check the export on the Binance website.",
+            f"line '{EMPTY_SENTINEL}'. Nothing was ingested; the file stays under raw/ (its transfer was checked, so "
+            "Binance served it so). Check the export on the Binance website; after a fix, `orderlake exports "
+            "reingest ID` parses it again (no new download id).",
             path=path,
         )
     if len(header) == 1 and header[0].strip().strip('"') == EMPTY_SENTINEL:

@@ -46,6 +46,7 @@ QTY_COLUMNS = frozenset({"orig_qty", "executed_qty"})
 _API = re.compile(r"^[A-Z0-9_]+$")
 _SUFFIX = re.compile(r"^\s*([+-]?[0-9][0-9,]*(?:\.[0-9]*)?)\s*([A-Za-z][A-Za-z0-9]*)\s*$")
 _DELIVERY = re.compile(r"_\d{6}$")
+_NUMBER = re.compile(r"\s*[+-]?[0-9][0-9,]*(?:\.[0-9]*)?")
 
 
 def enum_values(arr: pa.Array, column: str) -> tuple[pa.Array, tuple[int, str] | None]:
@@ -94,16 +95,20 @@ def strip_asset_suffix(
     want = "base" if column in QTY_COLUMNS else "quote"
     for i in np.flatnonzero(has.to_numpy(zero_copy_only=False)):
         value = values[i]
+        assets = symbol_assets(str(syms[i]), known)
+        expected = None if assets is None else assets[0] if want == "base" else assets[1]
+        # the asset itself may start with digits (1000PEPE): split off the expected asset first, then any letters
+        if expected and value.upper().endswith(expected):
+            number = value[: -len(expected)].rstrip()
+            if _NUMBER.fullmatch(number):
+                out[i] = number
+                continue
         m = _SUFFIX.match(value)
         if m is None:
             return arr, (int(i), value, "not a number with an asset suffix")
-        assets = symbol_assets(str(syms[i]), known)
-        if assets is None:
+        if expected is None:
             why = f"the assets of symbol {syms[i]!r} are unknown, so the suffix cannot be checked"
             return arr, (int(i), value, why)
-        expected = assets[0] if want == "base" else assets[1]
-        if m.group(2).upper() != expected:
-            why = f"the suffix {m.group(2)!r} is not {syms[i]}'s {want} asset {expected!r}, which this column counts"
-            return arr, (int(i), value, why)
-        out[i] = m.group(1)
+        why = f"the suffix {m.group(2)!r} is not {syms[i]}'s {want} asset {expected!r}, which this column counts"
+        return arr, (int(i), value, why)
     return pa.array(out, pa.string()), None
