@@ -6,15 +6,20 @@ PY      := $(BIN)/python
 STAMP   := $(VENV)/.installed-stamp
 PYTHON  ?= python3
 export DAGSTER_HOME ?= $(CURDIR)/.dagster
+DEMO_ENV := $(or $(ORDERLAKE_DATA_DIR),data)/demo/demo.env
 
 .PHONY: run test test-unit ui lint bench install clean schema scale-demo
 
 $(STAMP): pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip uninstall --quiet --yes duckdb-engine  # older installs had it; it claims duckdb:// like the bi dialect
-	$(BIN)/pip install --quiet -e '.[dev,bench,bi,scale,celery]'
-	touch $(STAMP)
+	@echo "make: installing orderlake into $(VENV) (first time only, or after pyproject.toml changed)"
+	@test -x $(PY) || { echo "make:   creating the virtualenv with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
+	@echo "make:   upgrading pip"
+	@$(BIN)/pip install --quiet --upgrade pip
+	@$(BIN)/pip uninstall --quiet --yes duckdb-engine  # older installs had it; it claims duckdb:// like the bi dialect
+	@echo "make:   installing dagster, duckdb, pyarrow and the test, benchmark, BI, object-storage and Celery extras (a few minutes on a fresh machine)"
+	@$(BIN)/pip install --quiet -e '.[dev,bench,bi,scale,celery]'
+	@touch $(STAMP)
+	@echo "make: installed"
 
 install: $(STAMP)
 
@@ -37,8 +42,13 @@ test: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 test-unit: $(STAMP)
 	$(BIN)/pytest tests/unit -q
 
+# Without a key configured, the demo of `make run` (data/demo/demo.env: its data dir, start date and instance).
+# exec: SIGINT and SIGTERM reach `orderlake ui`, which stops dagster dev and everything it started.
 ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/dagster dev -w workspace.yaml
+	@if [ -z "$$BINANCE_API_KEY$$BINANCE_PRIVATE_KEY_FILE" ] && [ -f $(DEMO_ENV) ]; then \
+		echo "make ui: the demo of make run ($(DEMO_ENV)); set BINANCE_API_KEY to see your account"; \
+		set -a; . "$(abspath $(DEMO_ENV))"; set +a; fi; \
+	exec $(BIN)/orderlake ui
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from assets.common.recovery import stale_run_recovery
 from assets.common.resources import Common
 from assets.exports import definitions as exports
 from assets.fleet import definitions as fleet
@@ -21,7 +22,8 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     if settings.accounts_file is not None:  # many accounts: account x day partitions (docs/design/fleet.md)
         return fleet.build_definitions(settings, fleet_of(settings), common)
     return dg.Definitions.merge(
-        *(source.build_definitions(settings, common) for source in (spot, exports, futures, trades, warehouse))
+        *(source.build_definitions(settings, common) for source in (spot, exports, futures, trades, warehouse)),
+        dg.Definitions(sensors=[stale_run_recovery]),
     )
 
 

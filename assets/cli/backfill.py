@@ -12,12 +12,14 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import dagster as dg
 
+from assets.cli import gate
 from assets.common.partitions import RANGE_END_TAG, RANGE_START_TAG
+from assets.common.recovery import process_tags, wait_for_pools
 from assets.exports.assets import CHAINS, FILL_CHAINS
 from assets.exports.sensors import ready_for_retrieval, retrieval_request
 from assets.futures.definitions import ORDERS as FUTURES_ORDER_ASSETS
@@ -30,7 +32,9 @@ from pipeline.futures.plan import MarketPlan, plan_backfill, ranges_of
 from pipeline.settings import Settings
 from pipeline.times import day_of
 
-QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# Dagster's own log lines stay out of the terminal (`--verbose` shows them); the CLI prints the cause itself.
+POOL_WAIT_S = 3600.0  # how long a run waits for a pool slot a LIVE run holds (a dead run's slot is freed at once)
+QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
 class BackfillFailed(PermanentError):
@@ -57,6 +61,16 @@ def instance(settings: Settings) -> dg.DagsterInstance:
     return dg.DagsterInstance.ephemeral()
 
 
+def root_cause(error: Any) -> str:
+    """The innermost message of a Dagster error chain ("Exceeded max_retries" wraps the error that was retried),
+    without the exception's module path: the text that names the cause and the fix."""
+    while error.cause is not None:
+        error = error.cause
+    text = error.message.strip().splitlines()[0] if error.message.strip() else "failed"
+    head, sep, rest = text.partition(": ")
+    return rest if sep and "." in head and " " not in head else text
+
+
 def _failure_text(result: dg.ExecuteInProcessResult) -> str:
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data:
@@ -64,7 +78,7 @@ def _failure_text(result: dg.ExecuteInProcessResult) -> str:
             why = (
                 data.user_failure_data.description
                 if data.user_failure_data and data.user_failure_data.description
-                else data.error.message.strip()
+                else root_cause(data.error)
                 if data.error
                 else "failed"
             )
@@ -75,8 +89,12 @@ def _failure_text(result: dg.ExecuteInProcessResult) -> str:
 def run_job(
     defs: dg.Definitions, inst: dg.DagsterInstance, job: str, *, tags: dict[str, str], quiet: bool = True
 ) -> dg.ExecuteInProcessResult:
-    result = defs.resolve_job_def(job).execute_in_process(
-        instance=inst, tags=tags, raise_on_error=False, run_config=QUIET_LOGS if quiet else None
+    job_def = defs.resolve_job_def(job)
+    pools = {p for n in job_def.graph.node_dict.values() if (p := getattr(n.definition, "pool", None))}
+    for r in wait_for_pools(inst, pools, timeout_s=POOL_WAIT_S, say=progress.notice):
+        progress.notice(f"run {r.run_id[:8]} ({r.job}): {r.what}")
+    result = job_def.execute_in_process(
+        instance=inst, tags={**tags, **process_tags()}, raise_on_error=False, run_config=QUIET_LOGS if quiet else None
     )
     if not result.success:
         raise BackfillFailed(
@@ -240,28 +258,6 @@ def _poll_and_retrieve(
         sleep(max(0.05, (nxt / 1000 - time.time()) if nxt else 1.0))
 
 
-def parse_day(text: str, name: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise SystemExit(f"orderlake backfill: {name} must be a date YYYY-MM-DD, not {text!r}") from None
-
-
-def check_range(start: date, end: date, first: date) -> str | None:
-    """Why the range cannot be backfilled, or None."""
-    yesterday = datetime.now(UTC).date() - timedelta(days=1)
-    if end < start:
-        return f"--end {end} is before --start {start}"
-    if start < first:
-        return (
-            f"--start {start} is before ORDERLAKE_START_DATE ({first}); set ORDERLAKE_START_DATE={start} to "
-            "reach further back"
-        )
-    if end > yesterday:
-        return f"--end {end} is not a complete UTC day yet; the last one is {yesterday}"
-    return None
-
-
 def futures_plans(settings: Settings, start: date, end: date) -> list[MarketPlan]:
     """:func:`pipeline.futures.plan.plan_backfill` at Binance's time (one time call, weight 1)."""
     from pipeline.binance import BinanceClient
@@ -272,15 +268,11 @@ def futures_plans(settings: Settings, start: date, end: date) -> list[MarketPlan
 
 
 def run_backfill_command(args: argparse.Namespace, settings: Settings) -> int:
-    start, end = parse_day(args.start, "--start"), parse_day(args.end, "--end")
+    start, end = gate.parse_day(args.start, "--start"), gate.parse_day(args.end, "--end")
     if args.no_probe:
         settings = settings.replace(spot_probe="targeted")
     from assets.definitions import build_definitions
 
-    problem = check_range(start, end, settings.start_date)
-    if problem:
-        print(f"orderlake backfill: {problem}", file=sys.stderr)
-        return 2
     plans = None
     if args.select == "all":  # the cheapest mix of REST and exports, printed before anything is spent
         plans = futures_plans(settings, start, end)
@@ -297,6 +289,7 @@ def run_backfill_command(args: argparse.Namespace, settings: Settings) -> int:
                 args.select,
                 wait=not args.no_wait,
                 plans=plans,
+                quiet=not args.verbose,
             )
     except BackfillFailed as exc:
         print(f"orderlake backfill failed: {exc}", file=sys.stderr)

@@ -12,7 +12,8 @@ from datetime import date, timedelta
 
 import dagster as dg
 
-from assets.cli.backfill import BackfillFailed, backfill, instance, parse_day, run_job
+from assets.cli.backfill import BackfillFailed, backfill, instance, run_job
+from assets.cli.gate import parse_day
 from assets.common.partitions import RANGE_END_TAG, RANGE_START_TAG
 from pipeline import progress
 from pipeline.binance import BinanceClient

@@ -2,8 +2,9 @@
 
 It starts the sandbox on a loopback port (durations scaled, so a futures export "takes hours" in seconds),
 points every Binance URL at it, backfills spot, USDⓈ-M and PM through Dagster, builds the catalog, prints a
-summary and two example queries, and stops the sandbox. The lake and the catalog stay in ``data/`` for
-``orderlake sql`` and ``make ui``.
+summary and two example queries, and stops the sandbox. Everything it writes stays apart in ``data/demo/`` (lake,
+catalog, its own Dagster instance; ``demo.env`` holds its settings for ``orderlake sql`` and ``make ui``), so a
+real account's backfill into ``data/`` never meets a demo row, ledger entry or run.
 
 The sandbox account is anchored to the day of the first run (``state/sandbox_demo.json``), so a second run
 serves the same account: it changes no row and spends no download id on a range already exported.
@@ -11,6 +12,7 @@ serves the same account: it changes no row and spends no download id on a range 
 
 import argparse
 import json
+import os
 import sys
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -27,6 +29,8 @@ from pipeline.times import day_start_ms
 TIME_SCALE = 120.0
 SPOT_HISTORY_DAYS = 120  # more than 90, so Binance's archive rule (zero-fill cancels vanish) shows up
 ANCHOR_FILE = "sandbox_demo.json"
+DEMO_DIR = "demo"  # under ORDERLAKE_DATA_DIR
+ENV_FILE = "demo.env"
 EXAMPLE_QUERIES = (  # amounts per quote asset, never added across assets (tests/unit/test_warehouse_amounts.py)
     (
         "Filled notional per month, market and quote asset",
@@ -54,9 +58,37 @@ def _anchor(data_dir: Path) -> int:
     return now_ms
 
 
+def demo_dir(settings: Settings) -> Path:
+    return settings.data_dir.resolve() / DEMO_DIR
+
+
+def _own_instance(settings: Settings, data_dir: Path) -> Path:
+    """The demo's Dagster instance, under its data dir, with the instance settings of DAGSTER_HOME if there."""
+    home = data_dir / "dagster"
+    home.mkdir(parents=True, exist_ok=True)
+    source = settings.dagster_home / "dagster.yaml" if settings.dagster_home else None
+    if source is not None and source.exists() and not (home / "dagster.yaml").exists():
+        atomic_write(home / "dagster.yaml", source.read_text())
+    return home
+
+
+def _write_env(demo: Settings) -> Path:
+    """The demo's settings as shell variables: ``set -a; . data/demo/demo.env; set +a`` (``make ui`` does it)."""
+    path = demo.data_dir / ENV_FILE
+    values = {
+        "ORDERLAKE_DATA_DIR": demo.data_dir,
+        "ORDERLAKE_START_DATE": demo.start_date.isoformat(),
+        "DAGSTER_HOME": demo.dagster_home,
+    }
+    atomic_write(path, "".join(f"{k}={v}\n" for k, v in values.items()))
+    return path
+
+
 def sandbox_settings(settings: Settings, sx: SandboxExchange, data_dir: Path, start: date) -> Settings:
-    """``settings`` (the data dir, DAGSTER_HOME) with every Binance surface and the pacing pointed at ``sx``."""
+    """``settings`` with the demo's data dir and Dagster instance, and every Binance surface and the pacing
+    pointed at ``sx``."""
     return settings.replace(
+        dagster_home=_own_instance(settings, data_dir),
         api_key=Secret(sx.cfg.api_key),
         api_secret=Secret(sx.cfg.api_secret or ""),
         private_key_file=None,
@@ -77,7 +109,7 @@ def sandbox_settings(settings: Settings, sx: SandboxExchange, data_dir: Path, st
 
 
 def run_demo(args: argparse.Namespace, settings: Settings) -> int:
-    data_dir = settings.data_dir.resolve()
+    data_dir = demo_dir(settings)
     started = time.monotonic()
     cfg = SandboxConfig(time_scale=TIME_SCALE, history_days=SPOT_HISTORY_DAYS, now_ms=_anchor(data_dir))
     yesterday = datetime.now(UTC).date() - timedelta(days=1)
@@ -85,7 +117,10 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
     export_start = yesterday - timedelta(days=args.export_days - 1)
     with SandboxExchange(cfg) as sx:
         print(f"sandbox exchange on {sx.url} (time scale {cfg.time_scale:g}x, seed {cfg.seed})")
-        demo = sandbox_settings(settings, sx, data_dir, min(spot_start, export_start))
+        # one range for every table, so that `orderlake status` and `make ui` show the demo 100 % filled (days
+        # before the sandbox's spot history are fetched and empty)
+        start = min(spot_start, export_start)
+        demo = sandbox_settings(settings, sx, data_dir, start)
         from assets.cli.backfill import BackfillFailed, backfill, instance
         from assets.definitions import build_definitions
         from pipeline import progress
@@ -93,8 +128,18 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
         defs = build_definitions(demo)
         try:
             with exported_secrets(demo), progress.listening(progress.ProgressBar()):
-                spot = backfill(defs, instance(demo), spot_start, yesterday, "spot")
-                exports = backfill(defs, instance(demo), export_start, yesterday, "exports", wait_timeout_s=600)
+                spot = backfill(
+                    defs, instance(demo), start, yesterday, "spot", quiet=not getattr(args, "verbose", False)
+                )
+                exports = backfill(
+                    defs,
+                    instance(demo),
+                    start,
+                    yesterday,
+                    "exports",
+                    wait_timeout_s=600,
+                    quiet=not getattr(args, "verbose", False),
+                )
         except BackfillFailed as exc:
             print(f"make run failed: {exc}", file=sys.stderr)
             return 1
@@ -102,7 +147,19 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
     for waiting in exports.exports_waiting:
         print(f"still processing after the demo's wait, left to the link sensor of `make ui`: {waiting}")
     _print_summary(demo, spot.spot_weight, exports.exports_created, stats, time.monotonic() - started)
+    _print_next(_write_env(demo))
     return 0
+
+
+def _print_next(env_file: Path) -> None:
+    shown = os.path.relpath(env_file) if env_file.is_relative_to(Path.cwd()) else str(env_file)
+    print(
+        f"\nThe demo stays apart from your own account's data: its settings are in {shown}. Next:\n"
+        f"  set -a; . {shown}; set +a        # the demo's data dir, start date and Dagster instance\n"
+        '  .venv/bin/orderlake sql "SELECT * FROM orders LIMIT 10"\n'
+        "  .venv/bin/orderlake status\n"
+        "  make ui                            # shows the demo while no BINANCE_API_KEY is set"
+    )
 
 
 def _quotas(settings: Settings) -> list[QuotaStatus]:
@@ -151,4 +208,3 @@ def _print_summary(settings: Settings, spot_weight: int | None, ids_created: int
             print(render_table(names, types, cur.fetchall()))
     finally:
         con.close()
-    print('\nNext: `orderlake sql "SELECT * FROM orders LIMIT 10"`, `orderlake status`, `make ui`.')

@@ -13,6 +13,8 @@ import dagster as dg
 from pydantic import PrivateAttr
 
 from assets.common.partitions import daily_partitions
+from assets.common.recovery import process_tags
+from pipeline import identity
 from pipeline.binance import BinanceClient
 from pipeline.binance.credentials import Credentials
 from pipeline.settings import PRODUCTION_URLS, Secret, Settings
@@ -44,6 +46,9 @@ class BinanceResource(dg.ConfigurableResource):
     budget_dir: str  # ORDERLAKE_BUDGET_DIR, shared by every orderlake process of this user on the machine
     budget_url: str | None = None  # ORDERLAKE_BUDGET_URL (an EnvVar: it holds a password), shared by every machine
     egress_ip: str | None = None
+    # the lake account this client fills: its recorded identity must match the key's (pipeline/identity.py)
+    data_dir: str | None = None
+    account: str = "main"
 
     _client: BinanceClient | None = PrivateAttr(default=None)
 
@@ -62,6 +67,8 @@ class BinanceResource(dg.ConfigurableResource):
             budget_dir=str(settings.budget_dir),
             budget_url=secret_reference(settings, "budget_url"),
             egress_ip=settings.egress_ip,
+            data_dir=str(settings.data_dir),
+            account=settings.account,
         )
 
     @property
@@ -77,7 +84,7 @@ class BinanceResource(dg.ConfigurableResource):
                 Path(self.private_key_file) if self.private_key_file else None,
                 _secret(self.private_key_password),
             )
-            self._client = BinanceClient(
+            client = BinanceClient(
                 credentials,
                 spot_url=self.spot_url,
                 ws_api_url=self.ws_api_url,
@@ -87,11 +94,27 @@ class BinanceResource(dg.ConfigurableResource):
                 budget_url=self.budget_url,
                 egress=self.egress_ip,
             )
+            # before any request that spends weight or quota for this account; without a key nothing can be spent
+            if self.data_dir is not None and self.api_key:
+                identity.guard(
+                    Path(self.data_dir).resolve(),
+                    self.account,
+                    identity.hosts_of(self.spot_url, self.futures_url, self.papi_url),
+                    identity.fingerprint(self.api_key),
+                    lambda: client.spot.account(omit_zero_balances=True).get("uid"),
+                )
+            self._client = client
         return self._client
 
     def spot_weight_spent(self) -> int:
         """Weight this run's client has spent on the spot limiter (REST and WS API share it)."""
         return self.client.weight_used()["spot"]
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # the process that runs the steps (the CLI's, or a run worker of `dagster dev`): if it dies holding a pool
+        # slot, the next run frees the slot (assets/common/recovery.py)
+        if context.instance is not None and context.run_id:
+            context.instance.add_run_tags(context.run_id, process_tags())
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self._client is not None:

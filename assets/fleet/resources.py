@@ -123,6 +123,7 @@ class FleetResource(dg.ConfigurableResource):
                 "ws_api_url": a.ws_api_url,
                 "futures_url": a.futures_url,
                 "papi_url": a.papi_url,
+                "account": name,  # its identity is recorded and checked per account (pipeline/identity.py)
             }
         )
 

@@ -10,6 +10,7 @@ from datetime import date
 import dagster as dg
 
 from assets.common import checks
+from assets.common.failures import TRANSIENT_RETRY, transient_only
 from assets.common.resources import BinanceResource, LakeResource
 from assets.spot.resources import SpotResource
 from pipeline import progress, quality
@@ -19,9 +20,7 @@ from pipeline.times import fmt_ms
 
 GROUP = "spot"
 POOL = "binance_spot"  # Binance limits weight per IP: one spot step at a time (deploy/dagster.yaml)
-# Transient trouble (a 5xx burst, a dropped connection) is retried by the client; a step that still fails is
-# retried once more after a pause. Finished days are on disk, so the retry only redoes the rest of the plan.
-RETRY = dg.RetryPolicy(max_retries=1, delay=60, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
+RETRY = TRANSIENT_RETRY  # with transient_only on every body: a rejected key fails at once, a 5xx burst is retried
 
 
 class SpotOrdersConfig(dg.Config):
@@ -60,6 +59,7 @@ def _index_table(index: SymbolIndex) -> str:
     description="Which spot symbols hold orders, from when to when, and how we know (balances, the lake, "
     "ORDERLAKE_SPOT_SYMBOLS, a probe). Stored in $ORDERLAKE_DATA_DIR/state/spot_symbols.json.",
 )
+@transient_only
 def spot_symbol_index(
     context: dg.AssetExecutionContext, binance: BinanceResource, lake: LakeResource, spot: SpotResource
 ) -> dg.MaterializeResult:
@@ -167,7 +167,7 @@ def build_spot_order_history(partitions: dg.PartitionsDefinition) -> dg.AssetsDe
         can_subset=True,
         pool=POOL,
         retry_policy=RETRY,
-    )(spot_order_history)
+    )(transient_only(spot_order_history))
 
 
 def _partition_materializations(
@@ -197,6 +197,7 @@ def _partition_materializations(
     description="Snapshot of the open spot orders right now (openOrders / openOrderLists): what a trader "
     "checks first. The snapshot's UTC day partition holds the newest snapshot of that day.",
 )
+@transient_only
 def spot_open_orders(
     context: dg.AssetExecutionContext, binance: BinanceResource, lake: LakeResource
 ) -> dg.MaterializeResult:

@@ -10,6 +10,7 @@ from datetime import date
 import dagster as dg
 
 from assets.common import checks
+from assets.common.failures import transient_only
 from assets.common.resources import BinanceResource, LakeResource
 from assets.spot.assets import GROUP, POOL, RETRY
 from pipeline import quality
@@ -87,4 +88,4 @@ def build_spot_trades(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinitio
         pool=POOL,
         retry_policy=RETRY,
         name="spot_trades_history",
-    )(spot_trades_body)
+    )(transient_only(spot_trades_body))

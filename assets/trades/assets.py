@@ -12,6 +12,7 @@ from datetime import date
 import dagster as dg
 
 from assets.common import checks
+from assets.common.failures import TRANSIENT_RETRY, transient_only
 from assets.common.resources import BinanceResource, LakeResource
 from pipeline import quality
 from pipeline.times import days_between
@@ -19,7 +20,6 @@ from pipeline.trades.futures_tail import FuturesTailResult, run_futures_income_t
 
 GROUP = "trades"
 POOL = "binance_futures"  # REST weight is per IP and host: one futures REST step at a time
-RETRY = dg.RetryPolicy(max_retries=1, delay=60, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
 TRADE_CHECKS = (
     checks.Check("unique_symbol_trade_id", "(symbol, trade_id) is unique within each partition"),
     checks.Check("time_in_partition_day", "every trade's time lies inside its partition's UTC day"),
@@ -126,6 +126,6 @@ def build_tail_asset(spec: TailAsset, partitions: dg.PartitionsDefinition) -> dg
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
         pool=POOL,
-        retry_policy=RETRY,
+        retry_policy=TRANSIENT_RETRY,
         name=f"{spec.name}_rest",
-    )(body)
+    )(transient_only(body))

@@ -198,6 +198,9 @@ class ExportChain(RetrievalSteps):
             )
         created: list[LedgerEntry] = []
         todo = list(plan.requests)
+        credentials = getattr(self.client, "credentials", None)
+        if todo and credentials is not None:  # no attempt row (nor its failure cooldown) for a call never signed
+            credentials.require_signing(endpoint.create_path)
         while todo:
             rng = todo[0]
             res = self.ledger.reserve_attempt(

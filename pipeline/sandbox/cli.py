@@ -28,6 +28,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     )
     parser.add_argument("--rsa-public-key", type=Path, metavar="FILE", help="PEM public key: an RSA key")
     parser.add_argument(
+        "--uid", type=int, default=_D.uid, help="the account's Binance uid (a second sandbox, a second uid)"
+    )
+    key = parser.add_argument_group("the API key's permissions (GET /sapi/v1/account/apiRestrictions)")
+    key.add_argument("--key-no-futures", action="store_true", help="no 'Enable Futures': USDⓈ-M and PM answer -2015")
+    key.add_argument("--key-can-trade", action="store_true", help="'Enable Spot & Margin Trading' is on")
+    key.add_argument("--key-can-withdraw", action="store_true", help="'Enable Withdrawals' is on")
+    key.add_argument("--key-can-transfer", action="store_true", help="internal and universal transfer are on")
+    key.add_argument(
+        "--key-allowed-ip", action="append", default=[], metavar="IP", help="IP whitelist (repeat); others get -2015"
+    )
+    parser.add_argument(
         "--time-scale",
         type=float,
         default=1.0,
@@ -103,6 +114,12 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
         seed=args.seed,
         api_key=args.api_key,
         api_secret=secret,
+        uid=args.uid,
+        key_futures=not args.key_no_futures,
+        key_trading=args.key_can_trade,
+        key_withdrawals=args.key_can_withdraw,
+        key_transfer=args.key_can_transfer,
+        key_allowed_ips=tuple(args.key_allowed_ip),
         ed25519_public_key_pem=ed,
         rsa_public_key_pem=rsa,
         listed_symbols=args.listed_symbols,

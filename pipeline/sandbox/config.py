@@ -35,7 +35,13 @@ class SandboxConfig:
     api_secret: str | None = DEFAULT_API_SECRET
     ed25519_public_key_pem: str | bytes | None = None
     rsa_public_key_pem: str | bytes | None = None
-    uid: int = 354937868
+    uid: int = 354937868  # the account's Binance uid (GET /api/v3/account): orderlake's identity check reads it
+    # the key's permissions (pipeline.sandbox.key_permissions): read-only with futures, from any IP, by default
+    key_futures: bool = True
+    key_trading: bool = False
+    key_withdrawals: bool = False
+    key_transfer: bool = False
+    key_allowed_ips: tuple[str, ...] = ()  # an IP whitelist; empty: unrestricted
 
     # --- account shape (spot) ---
     listed_symbols: int = 300

@@ -19,6 +19,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from pipeline.sandbox import key_permissions
 from pipeline.sandbox.auth import (
     ApiError,
     check_timing,
@@ -57,6 +58,7 @@ class App:
     def __init__(self, ex: Exchange) -> None:
         self.ex = ex
         self.cfg = ex.cfg
+        ex.endpoints[key_permissions.RESTRICTIONS_PATH] = key_permissions.restrictions_endpoint(ex.cfg)
 
     def build(self) -> web.Application:
         app = web.Application(client_max_size=1 << 20)
@@ -146,6 +148,7 @@ class App:
                 raise ApiError(400, -1101, "Duplicate values for a parameter detected.")
             if ep.signed:
                 self._check_rest_auth(request, raw_query, body, items)
+                key_permissions.authorize(self.cfg, ep.group, ip)
             result = self._call(ep, params)
             if ep.strict_params:
                 params.check_all_read()
@@ -241,6 +244,7 @@ class App:
                 raise UNKNOWN_5XX
             if ep.signed:
                 self._check_ws_auth(params, items)
+                key_permissions.authorize(self.cfg, "spot", ip)
             result = self._call(ep, p, ws=True)
             p.check_all_read()
         except ApiError as err:

@@ -1,11 +1,12 @@
 """``make scale-demo N=…``: N sandbox accounts backfilled in parallel by Celery workers and the Dagster daemon.
 
 On loopback (deploy/services.sh): Dagster's storage in its own PostgreSQL database, Celery's broker in Redis, the
-shared weight budget in PostgreSQL, the lake on S3 when the lake layer supports it. The N accounts (own uid, key
+shared weight budget in PostgreSQL, the lake on the S3 server (its own prefix). The N accounts (own uid, key
 and history) sit behind one sandbox port, so they share one per-IP limit. The demo proves each account's lake
-equals its truth, 0 × 429 and 0 × 418, one download id per account and market, and no credential in the catalog,
-the lake, Dagster's database or the logs; it prints the wall time against the same N accounts run serially and
-stops everything it started, also on failure or Ctrl-C. Design: docs/design/fleet.md §The scale demo.
+on S3 equals its truth, 0 × 429 and 0 × 418, one download id per account and market, and no credential in the
+catalog, the lake's objects, Dagster's database or the logs; it prints the wall time against the same N accounts
+run serially and stops everything it started, also on failure or Ctrl-C.
+Design: docs/design/fleet.md §The scale demo.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from pipeline.sandbox.config import SandboxConfig
 from pipeline.sandbox.fleet import FleetSandbox
 from pipeline.scale.processes import Processes
 from pipeline.scale.verify import Comparison, compare
-from pipeline.settings import child_environment
+from pipeline.settings import Secret, child_environment
+from pipeline.storage import lakefs
 from pipeline.warehouse.catalog import build_catalog
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,6 +39,7 @@ SERVICES = REPO / "deploy" / "services.sh"
 DAGSTER_YAML = REPO / "deploy" / "celery" / "dagster.yaml"
 MARKETS = ("spot", "usdm", "pm")
 CELERY_DB = 3  # the Redis database of the demo's broker (tests use 0)
+BUCKET = "orderlake-demo"
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,27 @@ def _services(env: dict[str, str]) -> tuple[dict[str, str], bool]:
 
 def _with_path(url: str, path: str) -> str:
     return urlunsplit(urlsplit(url)._replace(path=path))
+
+
+def _s3(services: dict[str, str]) -> lakefs.S3Access:
+    return lakefs.S3Access(
+        services["ORDERLAKE_TEST_S3_ENDPOINT"],
+        lakefs.DEFAULT_REGION,
+        Secret(services["ORDERLAKE_TEST_S3_KEY"]),
+        Secret(services["ORDERLAKE_TEST_S3_SECRET"]),
+    )
+
+
+def _s3_env(access: lakefs.S3Access, lake_url: str) -> dict[str, str]:
+    """The variables that put a process's lake on the demo's S3 prefix."""
+    assert access.key is not None and access.secret is not None
+    return {
+        "ORDERLAKE_LAKE_URL": lake_url,
+        "AWS_ENDPOINT_URL": str(access.endpoint),
+        "AWS_REGION": access.region,
+        "AWS_ACCESS_KEY_ID": access.key.reveal(),
+        "AWS_SECRET_ACCESS_KEY": access.secret.reveal(),
+    }
 
 
 def _sandbox_configs(cfg: DemoConfig, run: str) -> list[SandboxConfig]:
@@ -200,6 +224,17 @@ def run_demo(cfg: DemoConfig, say: Callable[[str], None] = print) -> DemoResult:
     celery_url = _with_path(services["ORDERLAKE_TEST_REDIS_URL"], f"/{CELERY_DB}")
     broker = redis.Redis.from_url(celery_url)
     broker.flushdb()
+    access = _s3(services)
+    store = pafs.S3FileSystem(
+        access_key=services["ORDERLAKE_TEST_S3_KEY"],
+        secret_key=services["ORDERLAKE_TEST_S3_SECRET"],
+        endpoint_override=urlsplit(services["ORDERLAKE_TEST_S3_ENDPOINT"]).netloc,
+        scheme=urlsplit(services["ORDERLAKE_TEST_S3_ENDPOINT"]).scheme,
+        region=lakefs.DEFAULT_REGION,
+        allow_bucket_creation=True,
+    )
+    store.create_dir(BUCKET)
+    lake_url, serial_lake_url = f"s3://{BUCKET}/{run}/lake", f"s3://{BUCKET}/{run}/serial-lake"
     shutil.copy(DAGSTER_YAML, home / "dagster.yaml")
     sx = FleetSandbox(_sandbox_configs(cfg, run)).start()
     try:
@@ -221,6 +256,7 @@ def run_demo(cfg: DemoConfig, say: Callable[[str], None] = print) -> DemoResult:
                 "ORDERLAKE_CELERY_URL": celery_url,
                 "ORDERLAKE_TIME_SCALE": str(cfg.time_scale),
                 "ORDERLAKE_ALLOW_HTTP_LOOPBACK": "1",
+                **_s3_env(access, lake_url),
             }
         )
         with Processes(logs) as procs:
@@ -247,14 +283,15 @@ def run_demo(cfg: DemoConfig, say: Callable[[str], None] = print) -> DemoResult:
                 market: len({e.download_id for e in ledger.entries(market=market, kind="order", account=name)} - {None})
                 for market in ("usdm", "pm_um")
             }
-        fs = pafs.LocalFileSystem()
+        lake = lakefs.bind(data, lakefs.from_url(lake_url, access))  # the catalog below reads it too
         for i, name in enumerate(names):
             truth = sx.truth(i)
-            result.comparisons += [compare(fs, str(data / "lake"), name, m, truth, start, end) for m in MARKETS]
+            result.comparisons += [compare(lake.fs, lake.root, name, m, truth, start, end) for m in MARKETS]
         result.partitions = len(names) * cfg.days * 4  # spot orders, order lists, USDⓈ-M, PM per account-day
         build_catalog(data)
         say(f"parallel: {result.parallel_s:.1f} s; now the same {cfg.accounts} accounts serially, in one process")
         serial_env = env | {"ORDERLAKE_DATA_DIR": str(serial_data), "ORDERLAKE_EXECUTOR": "multiprocess"}
+        serial_env |= _s3_env(access, serial_lake_url)
         t0 = time.monotonic()
         serial = _launch(serial_env, ["serial", f"--start={start}", f"--end={end}", *names], logs / "serial.log",
                          cfg.timeout_s * 2)  # fmt: skip
@@ -263,10 +300,11 @@ def run_demo(cfg: DemoConfig, say: Callable[[str], None] = print) -> DemoResult:
         if not all(r["success"] for r in serial["serial"]):
             raise RuntimeError(f"the serial baseline failed: {serial}")
         secrets_ = [*keys.values(), *_passwords(services)]
-        result.canary_hits = canary(secrets_, [work], pg_url)
+        result.canary_hits = canary(secrets_, [work], pg_url) + objects_with(secrets_, store, f"{BUCKET}/{run}")
     finally:
         sx.stop()
         if not cfg.keep:
+            store.delete_dir(f"{BUCKET}/{run}")
             broker.flushdb()
             pg.cursor().execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
         broker.close()
@@ -300,6 +338,18 @@ def files_with(values: list[str], roots: list[Path]) -> list[str]:
     ]
 
 
+def objects_with(values: list[str], fs: pafs.FileSystem, root: str) -> list[str]:
+    """Every object under ``root`` of the object store that holds one of ``values``."""
+    needles = [v.encode() for v in values if v]
+    hits = []
+    for info in fs.get_file_info(pafs.FileSelector(root, recursive=True, allow_not_found=True)):
+        if info.type == pafs.FileType.File:
+            with fs.open_input_stream(info.path) as f:
+                blob = f.read()
+            hits += [f"s3://{info.path}" for n in needles if n in blob][:1]
+    return hits
+
+
 def postgres_rows_with(values: list[str], pg_url: str) -> list[str]:
     import psycopg2
 
@@ -329,6 +379,7 @@ def _report(cfg: DemoConfig, r: DemoResult, say: Callable[[str], None]) -> None:
     )
     say(f"shared per-IP budget: {r.http_429} × 429, {r.http_418} × 418; download ids per account: {r.download_ids}")
     say(f"canary (keys, secrets, passwords in catalog, lake, Dagster's database, logs): {r.canary_hits or 'none'}")
+    say(f"lakes on S3 (s3://{BUCKET}/<run>/lake), Dagster and the weight budget on PostgreSQL, the broker on Redis")
     per_worker = r.partitions / r.parallel_s / cfg.workers if r.parallel_s else 0.0
     say(
         f"wall time, end to end: parallel {r.parallel_s:.1f} s on {cfg.workers} Celery workers vs serial "

@@ -24,6 +24,7 @@ from pipeline.binance.facts import (
     SPOT_ZERO_FILL_ARCHIVE_DAYS,
 )
 from pipeline.exports.states import IN_FLIGHT, LedgerState
+from pipeline.storage.schemas import spec_for
 from pipeline.times import day_of, days_between, fmt_ms
 from pipeline.trades.status import trades_section
 from pipeline.warehouse.catalog import TABLES
@@ -157,7 +158,9 @@ def scan_lake(data_dir: Path, account: str | None, start_date: date | None) -> l
 def _finish(cov: TableCoverage, start_date: date | None) -> TableCoverage:
     cov.unreadable = sorted(d for d, r in cov.days.items() if r < 0)
     cov.gaps = ranges(missing_days(set(cov.days), cov.first, cov.last))
-    if start_date is not None and cov.first is not None and cov.first > start_date:
+    # a snapshot table holds the days it was taken on, not a history: nothing before it is missing
+    snapshot = cov.table in TABLES and spec_for(cov.table).write == "snapshot"
+    if start_date is not None and cov.first is not None and cov.first > start_date and not snapshot:
         cov.before_start = [(start_date, cov.first - timedelta(days=1))]
     return cov
 
@@ -168,25 +171,28 @@ def late_fetched_spot_days(data_dir: Path, account: str | None) -> list[date]:
     Binance archives zero-fill cancels after that, and a rewrite replaces the whole partition, so such days very
     likely lack their zero-fill CANCELED/EXPIRED orders. Uses ingested_at; empty partitions are judged by mtime.
     """
-    root = data_dir / "lake" / "spot_orders"
-    if not root.is_dir():
-        return []
-    late = []
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    for path in root.glob("*/*/*.parquet"):
-        acc, day_txt = path.parent.parent.name.split("=", 1)[1], path.parent.name.split("=", 1)[1]
+    from pipeline.storage import lakefs
+
+    where = lakefs.location(data_dir)  # the local lake or an S3 prefix: one listing, with modification times
+    late = []
+    for info in where.files(where.path("spot_orders")):
+        parts = info.path.rsplit("/", 3)
+        if len(parts) < 4 or not info.base_name.endswith(".parquet") or "=" not in parts[1] or "=" not in parts[2]:
+            continue
+        acc, day_txt = parts[1].split("=", 1)[1], parts[2].split("=", 1)[1]
         if account is not None and acc != account:
             continue
         try:
             day = date.fromisoformat(day_txt)
-            pf = pq.ParquetFile(path)
+            pf = pq.ParquetFile(where.fs.open_input_file(info.path))
             if pf.metadata.num_rows and "ingested_at" in pf.schema_arrow.names:
                 fetched = pc.min(pf.read(columns=["ingested_at"]).column(0)).as_py()
                 fetched_day = fetched.date() if isinstance(fetched, datetime) else None
             else:
-                fetched_day = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC).date()
+                fetched_day = info.mtime.astimezone(UTC).date() if info.mtime else None
         except Exception:
             continue
         if fetched_day is not None and (fetched_day - day).days > SPOT_ZERO_FILL_ARCHIVE_DAYS:

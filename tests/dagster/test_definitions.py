@@ -53,7 +53,7 @@ def test_definitions_load_and_every_job_resolves() -> None:
         "pm_um_order_export_files",
         "pm_um_orders",
     } <= keys
-    assert {s.name for s in defs.sensors} == {"export_link_sensor", "warehouse_automation"}
+    assert {s.name for s in defs.sensors} == {"export_link_sensor", "warehouse_automation", "stale_run_recovery"}
 
 
 def test_secrets_are_env_var_references_not_values() -> None:

@@ -31,8 +31,8 @@ def _lake_digest(data: Path) -> dict[str, tuple[int, str]]:
 
 @pytest.mark.slow
 def test_make_run_twice(tmp_path: Path, capsys) -> None:
-    data = tmp_path / "data"
-    settings = Settings(data_dir=data)
+    settings = Settings(data_dir=tmp_path / "data")
+    data = tmp_path / "data" / "demo"  # apart from a real account's data dir
     args = argparse.Namespace(spot_days=8, export_days=20)
     assert run_demo(args, settings) == 0
     assert "BINANCE_API_KEY" not in os.environ  # the sandbox's key was exported for the runs only
@@ -52,8 +52,13 @@ def test_make_run_twice(tmp_path: Path, capsys) -> None:
     anchor = json.loads((data / "state" / "sandbox_demo.json").read_text())["now_ms"]
     assert anchor % 86_400_000 == 0  # the sandbox account is anchored to a UTC midnight
 
-    assert main(["status"], settings) == 0
+    demo = Settings.from_env(dict(line.split("=", 1) for line in (data / "demo.env").read_text().splitlines()))
+    assert demo.data_dir == data and demo.dagster_home == data / "dagster"
+    assert main(["status"], demo) == 0
     report = capsys.readouterr().out
     assert "delisted pair" in report and "archived" in report
-    assert main(["sql", "SELECT count(*) AS n FROM orders"], settings) == 0
+    # the demo's own range, whole: no gap, nothing missing before the first partition of any table
+    assert "before the first partition" not in report and "gaps: none" in report
+    assert all(line.strip() == "gaps: none" for line in report.splitlines() if line.strip().startswith("gaps:"))
+    assert main(["sql", "SELECT count(*) AS n FROM orders"], demo) == 0
     assert "n" in capsys.readouterr().out

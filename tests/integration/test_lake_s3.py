@@ -132,3 +132,16 @@ def test_status_reads_coverage_from_the_object_listing(s3_data) -> None:
     assert coverage[("spot_orders", "main")] == {D1: 2, D2: 1}
     assert coverage[("spot_orders", "other")] == {D2: 1}
     assert coverage[("spot_open_orders", "main")] == {D3: 0}
+
+
+def test_late_fetched_spot_days_are_found_in_both_lakes(s3_data, tmp_path: Path) -> None:
+    """A day fetched long after Binance archived its zero-fill cancels is flagged, from footers and ingested_at."""
+    from pipeline.warehouse.status import late_fetched_spot_days
+
+    data, _, _ = s3_data
+    for lake_dir in (data, tmp_path / "local-data"):
+        write(lake_dir, "spot_orders", "main", D1, [spot_row(1, ingested="2024-01-02T00:00:00")])
+        write(lake_dir, "spot_orders", "main", D2, [spot_row(2, time="2024-01-02T05:00:00", ingested="2024-09-01")])
+        write(lake_dir, "spot_orders", "other", D2, [spot_row(3, account="other", time="2024-01-02T05:00:00")])
+        assert late_fetched_spot_days(lake_dir, "main") == [D2], lake_dir
+        assert late_fetched_spot_days(lake_dir, None) == [D2]

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-COMMANDS = ("sandbox", "backfill", "sql", "status", "exports", "demo")
+COMMANDS = ("sandbox", "backfill", "check", "sql", "status", "exports", "demo", "ui")
 
 
 def _imports(path: Path) -> list[tuple[int, str]]:
@@ -75,8 +75,8 @@ def test_python_m_pipeline_is_the_orderlake_command(tmp_path: Path) -> None:
     )
     assert run.returncode == 2 and run.stdout == ""
     assert run.stderr.splitlines() == [
-        "orderlake: invalid configuration: ORDERLAKE_TIME_SCALE='fast' is invalid (Input should be a valid number, "
-        "unable to parse string as a number); allowed: number > 0"
+        "orderlake status: invalid configuration: ORDERLAKE_TIME_SCALE='fast' is invalid (Input should be a valid "
+        "number, unable to parse string as a number); allowed: number > 0"
     ]
 
 

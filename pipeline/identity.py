@@ -1,0 +1,120 @@
+"""Who an account of a data dir is: its Binance uid, the API hosts and a fingerprint of the key (never the secret).
+
+The first backfill of an account records it in ``state/identity.json``; every later run compares before it spends
+weight or quota, and refuses a different account with one message naming both identities and the fix. The lake,
+the export ledger and the spot symbol index are all kept per (data dir, ``ORDERLAKE_ACCOUNT``), so pinning that
+pair to one identity keeps a sandbox's ledger from ever marking a real account's days done.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pipeline.errors import ConfigurationError
+from pipeline.storage.atomic import atomic_write
+from pipeline.times import fmt_ms, now_ms
+
+IDENTITY_FILE = "identity.json"
+DEMO_MARK = "sandbox_demo.json"  # `make run` anchors its sandbox account in this file of state/
+
+
+class IdentityMismatch(ConfigurationError):
+    """The data dir's account belongs to another Binance account (or exchange) than this key."""
+
+
+@dataclass(frozen=True)
+class Identity:
+    uid: int | None  # None if no account endpoint said it (the key then identifies the account)
+    hosts: tuple[str, ...]  # scheme://host[:port] of spot, futures and PM: a sandbox is not api.binance.com
+    key: str  # first 16 hex digits of sha256(api key): enough to tell keys apart, useless to an attacker
+
+    def describe(self) -> str:
+        who = f"uid {self.uid}" if self.uid is not None else "uid unknown"
+        return f"{who} at {', '.join(dict.fromkeys(self.hosts))} (key {self.key})"
+
+    def same_account(self, other: Identity) -> bool:
+        """One Binance account: the same uid when both know it, else the same key on the same hosts."""
+        if self.uid is not None and other.uid is not None:
+            return self.uid == other.uid and _loopback(self.hosts) == _loopback(other.hosts)
+        return self.key == other.key and self.hosts == other.hosts
+
+
+def _loopback(hosts: tuple[str, ...]) -> bool:
+    """Whether the hosts are a loopback sandbox (True) or a real exchange (False): a uid is only unique per side."""
+    return all(urlsplit(h).hostname in ("127.0.0.1", "localhost", "::1") for h in hosts)
+
+
+def fingerprint(api_key: str | None) -> str:
+    return hashlib.sha256((api_key or "").encode()).hexdigest()[:16] if api_key else "none"
+
+
+def hosts_of(*urls: str) -> tuple[str, ...]:
+    return tuple(f"{urlsplit(u).scheme}://{urlsplit(u).netloc}" for u in urls)
+
+
+def identity_path(data_dir: Path) -> Path:
+    return data_dir / "state" / IDENTITY_FILE
+
+
+def recorded(data_dir: Path, account: str) -> Identity | None:
+    path = identity_path(data_dir)
+    if not path.exists():
+        return None
+    entry = json.loads(path.read_text()).get("accounts", {}).get(account)
+    if entry is None:
+        return None
+    return Identity(entry.get("uid"), tuple(entry.get("hosts", ())), entry.get("key", "none"))
+
+
+def record(data_dir: Path, account: str, identity: Identity) -> None:
+    path = identity_path(data_dir)
+    doc = json.loads(path.read_text()) if path.exists() else {}
+    doc.setdefault("accounts", {})[account] = {**asdict(identity), "recorded_at": fmt_ms(now_ms())}
+    atomic_write(path, json.dumps(doc, indent=2, sort_keys=True))
+
+
+def mismatch_message(data_dir: Path, account: str, stored: Identity, current: Identity) -> str:
+    return (
+        f"data dir {data_dir}, account {account!r} holds Binance {stored.describe()}, but the configured key is "
+        f"{current.describe()}. Nothing was fetched. Give this account its own ORDERLAKE_ACCOUNT (e.g. "
+        f"ORDERLAKE_ACCOUNT=uid{current.uid if current.uid is not None else current.key}) or ORDERLAKE_DATA_DIR, "
+        f"or point the BINANCE_* settings back at the recorded account."
+    )
+
+
+def demo_message(data_dir: Path, account: str, current: Identity) -> str:
+    return (
+        f"data dir {data_dir}, account {account!r} holds the sandbox demo of `make run` (no identity recorded, "
+        f"{DEMO_MARK} present), and the configured key is Binance {current.describe()}. Nothing was fetched. "
+        "Use another ORDERLAKE_DATA_DIR (or ORDERLAKE_ACCOUNT) for your account, or delete the demo's data dir."
+    )
+
+
+def verify(data_dir: Path, account: str, current: Identity) -> None:
+    """Record ``current`` on first use; raise :class:`IdentityMismatch` if the data dir's account is another one.
+    The same account with a new key or host is recorded anew (keys get rotated)."""
+    stored = recorded(data_dir, account)
+    if stored is None:
+        # a data dir `make run` filled before identities were recorded: the demo's, unless this is a sandbox too
+        if (data_dir / "state" / DEMO_MARK).exists() and not _loopback(current.hosts):
+            raise IdentityMismatch(demo_message(data_dir, account, current))
+        record(data_dir, account, current)
+        return
+    if not stored.same_account(current):
+        raise IdentityMismatch(mismatch_message(data_dir, account, stored, current))
+    if stored != current and current.uid is not None:
+        record(data_dir, account, current)
+
+
+def guard(data_dir: Path, account: str, hosts: tuple[str, ...], key: str, uid: Callable[[], int | None]) -> None:
+    """:func:`verify`, asking Binance for the uid (one signed account call) only when the recorded identity does
+    not already match this key on these hosts: a key belongs to one account, so the usual run costs nothing."""
+    stored = recorded(data_dir, account)
+    if stored is not None and stored.key == key and stored.hosts == hosts:
+        return
+    verify(data_dir, account, Identity(uid(), hosts, key))
