@@ -12,7 +12,16 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import p1_spot_cost, p2_rate_limit, p3_exports, p4_query, p5_orchestration, p7_spot_trades, p8_scale
+from bench import (
+    p1_spot_cost,
+    p2_rate_limit,
+    p3_exports,
+    p4_query,
+    p5_orchestration,
+    p6_futures_daily,
+    p7_spot_trades,
+    p8_scale,
+)
 from bench.core import ROOT, Context, Mode, ScenarioResult
 from bench.report import fsync_ms, machine, render
 
@@ -23,6 +32,7 @@ SCENARIOS: dict[str, Scenario] = {
     "P3": p3_exports.run,
     "P4": p4_query.run,
     "P5": p5_orchestration.run,
+    "P6": p6_futures_daily.run,
     "P7": p7_spot_trades.run,
     "P8": p8_scale.run,
 }

@@ -241,17 +241,9 @@ class Settings(BaseModel):
     )
     export_cron: str = _setting(
         "ORDERLAKE_EXPORT_CRON",
-        "30 0 * * 1",
+        "45 0 * * *",
         "cron expression (5 fields)",
-        "when the weekly export schedule runs (UTC)",
-    )
-    export_window_days: int = _setting(
-        "ORDERLAKE_EXPORT_WINDOW_DAYS",
-        7,
-        "integer 1–365",
-        "days each scheduled export asks for (it reaches further back if a run was skipped)",
-        ge=1,
-        le=365,
+        "when the export-needs schedule looks for days only an export can still give (UTC)",
     )
     export_utc_offset_minutes: int | None = _setting(
         "ORDERLAKE_EXPORT_UTC_OFFSET_MINUTES",

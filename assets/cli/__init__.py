@@ -39,7 +39,7 @@ def _build_parser() -> argparse.ArgumentParser:
     backfill = add("backfill", help="materialize a date range through Dagster, in-process")
     backfill.add_argument("--start", required=True, help="first UTC day, YYYY-MM-DD")
     backfill.add_argument("--end", required=True, help="last UTC day, YYYY-MM-DD (inclusive)")
-    backfill.add_argument("--select", choices=("spot", "trades", "income", "exports", "all"), default="all")
+    backfill.add_argument("--select", choices=("spot", "futures", "trades", "income", "exports", "all"), default="all")
     backfill.add_argument(
         "--no-wait",
         action="store_true",
@@ -47,6 +47,15 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     backfill.add_argument("--no-probe", action="store_true", help="skip the full symbol probe")
     backfill.add_argument("--quiet", action="store_true", help="no progress bar")
+    daily = add("daily", help="the daily job for one day in-process (for cron instead of the daemon)")
+    daily.add_argument("--date", help="UTC day, YYYY-MM-DD (default: yesterday on Binance's clock)")
+    daily.add_argument(
+        "--select",
+        choices=("all", "futures"),
+        default="all",
+        help="all: the daily job and the catalog; futures: only the USDⓈ-M and PM orders REST tail",
+    )
+    daily.add_argument("--quiet", action="store_true", help="no progress bar")
 
     from pipeline.warehouse import cli as warehouse_cli
 
@@ -165,6 +174,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings | None) -> int:
         from assets.cli import backfill
 
         return backfill.run_backfill_command(args, settings)
+    if args.command == "daily":
+        from assets.cli import daily
+
+        return daily.run_daily_command(args, settings)
     if args.command == "demo":
         from assets.cli import demo
 

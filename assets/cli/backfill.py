@@ -12,7 +12,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import dagster as dg
@@ -22,11 +22,13 @@ from assets.common.partitions import RANGE_END_TAG, RANGE_START_TAG
 from assets.common.recovery import process_tags, wait_for_pools
 from assets.exports.assets import CHAINS, FILL_CHAINS
 from assets.exports.sensors import ready_for_retrieval, retrieval_request
+from assets.futures.definitions import ORDERS as FUTURES_ORDER_ASSETS
 from assets.trades.exports import REQUEST_JOBS
 from pipeline import progress
 from pipeline.errors import PermanentError
 from pipeline.exports.chain import ExportChain
 from pipeline.exports.states import LedgerState
+from pipeline.futures.plan import MarketPlan, plan_backfill, ranges_of
 from pipeline.settings import Settings
 from pipeline.times import day_of
 
@@ -48,6 +50,7 @@ class BackfillSummary:
     exports_created: int = 0
     exports_ingested: list[str] = field(default_factory=list)
     exports_waiting: list[str] = field(default_factory=list)
+    futures_weight: int | None = None
 
 
 def instance(settings: Settings) -> dg.DagsterInstance:
@@ -124,8 +127,12 @@ def backfill(
     quiet: bool = True,
     sleep: Callable[[float], None] = time.sleep,
     wait_timeout_s: float | None = None,
+    plans: list[MarketPlan] | None = None,
 ) -> BackfillSummary:
-    """Run the selected parts for ``start``..``end``, then rebuild the catalog. Raises BackfillFailed."""
+    """Run the selected parts for ``start``..``end``, then rebuild the catalog. Raises BackfillFailed.
+
+    ``plans`` (:func:`pipeline.futures.plan.plan_backfill`) narrow ``all`` to the cheapest mix: exports only for the
+    days REST no longer serves whole, REST for the others; without them ``all`` exports the whole range."""
     summary = BackfillSummary()
     tags = _range_tags(start, end)
     failures: list[str] = []  # one market's failure never stops the other's, nor the catalog rebuild
@@ -134,16 +141,28 @@ def backfill(
         summary.runs.append(res.run_id)
         summary.spot_weight = _metadata(res, "spot_orders").get("weight_spent")
     if select in ("exports", "all"):
-        try:
-            res = run_job(defs, inst, "export_requests", tags=tags, quiet=quiet)
-            summary.runs.append(res.run_id)
-            summary.exports_created = sum(int(_metadata(res, c.requests).get("ids_created", 0)) for c in CHAINS)
-        except BackfillFailed as exc:
-            failures.append(str(exc))
-        if wait:
+        export_ranges = [(start, end)]
+        if plans is not None and select == "all":
+            export_ranges = ranges_of(plans)
+        for a, b in export_ranges:
+            try:
+                res = run_job(defs, inst, "export_requests", tags=_range_tags(a, b), quiet=quiet)
+                summary.runs.append(res.run_id)
+                summary.exports_created += sum(int(_metadata(res, c.requests).get("ids_created", 0)) for c in CHAINS)
+            except BackfillFailed as exc:
+                failures.append(str(exc))
+        if wait and export_ranges:
             failures += _drive_exports(
                 defs, inst, start, end, summary, quiet=quiet, sleep=sleep, timeout_s=wait_timeout_s
             )
+    if select in ("futures", "all"):  # after the exports: REST refreshes the orders they left open
+        first = start
+        if plans is not None and select == "all":
+            first = min((p.rest_from for p in plans if p.rest_from is not None), default=end + timedelta(days=1))
+        if first <= end:
+            res = run_job(defs, inst, "futures_orders_rest_backfill", tags=_range_tags(first, end), quiet=quiet)
+            summary.runs.append(res.run_id)
+            summary.futures_weight = sum(int(_metadata(res, a).get("weight", 0)) for a in FUTURES_ORDER_ASSETS)
     # trades and income older than REST's retention come from their exports (asked for only those days)
     fills = [k for k, sel in (("trade", "trades"), ("income", "income")) if select in (sel, "all")]
     for kind in fills:
@@ -239,12 +258,26 @@ def _poll_and_retrieve(
         sleep(max(0.05, (nxt / 1000 - time.time()) if nxt else 1.0))
 
 
+def futures_plans(settings: Settings, start: date, end: date) -> list[MarketPlan]:
+    """:func:`pipeline.futures.plan.plan_backfill` at Binance's time (one time call, weight 1)."""
+    from pipeline.binance import BinanceClient
+
+    with BinanceClient.from_settings(settings) as client:
+        now = client.futures.server_time()
+    return plan_backfill(settings.data_dir, settings.account, start, end, now)
+
+
 def run_backfill_command(args: argparse.Namespace, settings: Settings) -> int:
     start, end = gate.parse_day(args.start, "--start"), gate.parse_day(args.end, "--end")
     if args.no_probe:
         settings = settings.replace(spot_probe="targeted")
     from assets.definitions import build_definitions
 
+    plans = None
+    if args.select == "all":  # the cheapest mix of REST and exports, printed before anything is spent
+        plans = futures_plans(settings, start, end)
+        for p in plans:
+            print(f"plan {p.describe()}")
     bar = progress.ProgressBar() if not args.quiet else None
     try:
         with progress.listening(bar) if bar else contextlib.nullcontext():
@@ -255,6 +288,7 @@ def run_backfill_command(args: argparse.Namespace, settings: Settings) -> int:
                 end,
                 args.select,
                 wait=not args.no_wait,
+                plans=plans,
                 quiet=not args.verbose,
             )
     except BackfillFailed as exc:
@@ -264,6 +298,7 @@ def run_backfill_command(args: argparse.Namespace, settings: Settings) -> int:
         f"backfill {start}..{end} ({args.select}) done: {len(summary.runs)} Dagster run(s)"
         + (f", spot weight {summary.spot_weight}" if summary.spot_weight is not None else "")
         + (f", trades weight {summary.trades_weight}" if summary.trades_weight is not None else "")
+        + (f", futures orders weight {summary.futures_weight}" if summary.futures_weight is not None else "")
         + (
             f", {summary.exports_created} export id(s) requested, {len(summary.exports_ingested)} ingested"
             if args.select != "spot"

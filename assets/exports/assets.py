@@ -3,10 +3,11 @@
 ``<prefix>_exports`` (download ids requested for these days) -> ``<prefix>_export_links`` (link ready) ->
 ``<prefix>_export_files`` (raw file stored) -> ``<table>`` (daily lake partitions).
 
-Only the first asset spends quota. It is run by hand, by ``orderlake backfill`` or by the weekly schedule, never
-retried automatically. The link-polling sensor watches the ledger and, when Binance reports a file ready,
-launches the retrieval run for exactly that download id's days (``run_key`` = the download id). Everything else
-is generic over (market, kind): adding trade or income exports is one more :class:`ExportAssets`.
+Only the first asset spends quota. It is run by hand, by ``orderlake backfill`` or by the export-needs schedule
+(:mod:`assets.futures.definitions`), never retried automatically. The link-polling sensor watches the ledger and,
+when Binance reports a file ready, launches the retrieval run for exactly that download id's days (``run_key`` =
+the download id). Everything else is generic over (market, kind): adding trade or income exports is one more
+:class:`ExportAssets`.
 """
 
 import time

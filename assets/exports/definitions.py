@@ -7,7 +7,7 @@ import dagster as dg
 from assets.common.resources import Common
 from assets.exports.assets import ALL_CHAINS, FILL_CHAINS, build_chain_assets
 from assets.exports.resources import ExportsResource
-from assets.exports.schedules import build_export_requests_job, build_export_weekly_schedule
+from assets.exports.schedules import build_export_requests_job
 from assets.exports.sensors import build_export_link_sensor, build_retrieval_jobs
 from assets.trades.exports import build_fill_export_requests_jobs
 from pipeline.settings import Settings
@@ -22,7 +22,6 @@ def build_definitions(settings: Settings, common: Common | None = None) -> dg.De
     return dg.Definitions(
         assets=[a for spec in ALL_CHAINS for a in build_chain_assets(spec, common.partitions)],
         jobs=[requests, *fill_requests, *retrieval],
-        schedules=[build_export_weekly_schedule(requests, settings.export_cron, settings.export_window_days)],
         sensors=[build_export_link_sensor(retrieval)],
         resources={
             **common.resources,

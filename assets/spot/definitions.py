@@ -6,7 +6,7 @@ import dagster as dg
 
 from assets.common.resources import Common
 from assets.spot.assets import build_spot_order_history, spot_open_orders, spot_symbol_index
-from assets.spot.jobs import build_spot_daily_schedule, build_spot_jobs
+from assets.spot.jobs import build_spot_jobs
 from assets.spot.resources import SpotResource
 from assets.spot.trades import build_spot_trades
 from pipeline.settings import Settings
@@ -23,6 +23,5 @@ def build_definitions(settings: Settings, common: Common | None = None) -> dg.De
             build_spot_trades(common.partitions),
         ],
         jobs=[daily, backfill, trades],
-        schedules=[build_spot_daily_schedule(daily)],
         resources={**common.resources, "spot": SpotResource.from_settings(settings)},
     )

@@ -1,4 +1,4 @@
-"""Spot jobs and the daily schedule (STOPPED by default: it spends Binance weight). Times are UTC."""
+"""Spot jobs (the daily schedule runs the ``daily`` job of :mod:`assets.futures.definitions`: spot and futures)."""
 
 from __future__ import annotations
 
@@ -33,14 +33,3 @@ def build_spot_jobs(partitions: dg.PartitionsDefinition) -> tuple[dg.UnresolvedA
         "spot orders of the range first)",
     )
     return daily, backfill, trades
-
-
-def build_spot_daily_schedule(daily: dg.UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:
-    # 00:15 UTC: yesterday is complete; a quarter of an hour lets late updates settle.
-    return dg.build_schedule_from_partitioned_job(
-        daily,
-        hour_of_day=0,
-        minute_of_hour=15,
-        name="spot_daily_schedule",
-        description="Every day at 00:15 UTC: yesterday's spot partition (plain 24 h windows, active symbols).",
-    )

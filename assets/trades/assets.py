@@ -114,7 +114,7 @@ def build_tail_asset(spec: TailAsset, partitions: dg.PartitionsDefinition) -> dg
         specs=[
             dg.AssetSpec(
                 spec.name,
-                deps=[orders] if spec.kind == "trades" else [],
+                deps=[orders, f"{orders}_rest"] if spec.kind == "trades" else [],
                 kinds={"parquet"},
                 group_name=GROUP,
                 skippable=True,

@@ -5,7 +5,7 @@ the page and the SDK require it, docs/binance-facts.md §USDⓈ-M allOrders). Se
 Refused (-1102): remembered, and evidence decides: ``ORDERLAKE_FUTURES_SYMBOLS``, symbols the lake holds (REST and
 export rows), positions and open orders from the account endpoint, and income records (each names its symbol; a
 fill always has a commission). A listed symbol no evidence names could still hold orders that never filled; it is
-probed once (``orderId`` from 0: its oldest order REST still keeps), the cost printed before. Design:
+probed once (``orderId`` from 1: its oldest order REST still keeps), the cost printed before. Design:
 docs/design/futures-rest.md §Symbol discovery.
 """
 
@@ -111,7 +111,7 @@ def discover_futures_symbols(
         for symbol in candidates:
             cost.add("probe", FUTURES_ALL_ORDERS_WEIGHT)
             try:
-                rows = api.all_orders(symbol, order_id=0, limit=1)
+                rows = api.all_orders(symbol, order_id=1, limit=1)
             except BadSymbol:
                 rows = []
             probed.append(symbol)

@@ -10,13 +10,12 @@ Design: docs/design/futures-rest.md §Orders REST tail.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from pipeline import progress
 from pipeline.binance.facts import FUTURES_ALL_ORDERS_WEIGHT, FUTURES_ORDER_WEIGHT, FUTURES_SAFE_WINDOW_MS, PAGE_LIMIT
 from pipeline.errors import DataError
+from pipeline.trades.futures_tail import TailCost as Cost  # calls and weight a run reports
 
 Key = tuple[str, int]
 
@@ -26,18 +25,6 @@ class FuturesOrdersApi(Protocol):
 
     def all_orders(self, symbol: str | None = None, **kw: Any) -> list[dict]: ...
     def order(self, symbol: str, order_id: int) -> dict: ...
-
-
-@dataclass
-class Cost:
-    """Calls and weight spent by one run (the transport's budget paces them; this is what the run reports)."""
-
-    calls: dict[str, int] = field(default_factory=dict)
-    weight: int = 0
-
-    def add(self, kind: str, weight: int) -> None:
-        self.calls[kind] = self.calls.get(kind, 0) + 1
-        self.weight += weight
 
 
 class OrdersFetcher:
@@ -122,11 +109,3 @@ class OrdersFetcher:
 
 def _keyed(rows: list[dict]) -> dict[Key, dict]:
     return {(str(r["symbol"]), int(r["orderId"])): r for r in rows}
-
-
-def newer(old: dict | None, new: dict) -> bool:
-    """Whether ``new`` is a later state of the same order than ``old``."""
-    return old is None or int(new["updateTime"]) >= int(old["updateTime"])
-
-
-Log = Callable[[str], None]

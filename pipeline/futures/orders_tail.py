@@ -29,6 +29,7 @@ from pipeline.storage import lake
 from pipeline.storage.schemas import futures_orders
 from pipeline.storage.versions import stored_day, write_day
 from pipeline.times import DAY_MS, day_end_ms, day_of, day_start_ms, days_between
+from pipeline.times import now_ms as wall_ms
 
 REACH_MARGIN_MS = 60_000  # ask a minute inside a retention limit, never at its edge
 SOURCE = "rest_allOrders"
@@ -134,7 +135,7 @@ def run_futures_orders_tail(
     if served:
         _reconcile(data_dir, account, table, new, served_spans, now_ms, result)
     _write(data_dir, account, table, new, result, on_written)
-    _remember(data_dir, account, market, result, stored)
+    _remember(data_dir, account, market, result, stored, now_ms)
     log(
         f"{market} orders REST: {sum(result.written.values())} rows in {len(result.written)} partitions, "
         f"{len(result.complete)} complete day(s), {len(result.partial)} without zero-fill cancels, "
@@ -204,8 +205,9 @@ def _reconcile(
 
     def expected(row: dict) -> bool:
         t = int(row["time"].timestamp() * 1000)
-        zero_fill = row["status"] in ("CANCELED", "EXPIRED") and not row["executed_qty"]
-        return any(lo <= t <= hi for lo, hi in served) and not (zero_fill and t < full)
+        # a zero-fill cancel, or an order the export saw unfilled that may have become one, is gone after 3 days
+        may_be_gone = row["status"] in ("CANCELED", "EXPIRED", "NEW") and not row["executed_qty"]
+        return any(lo <= t <= hi for lo, hi in served) and not (may_be_gone and t < full)
 
     rest = {(r["symbol"], r["order_id"]): r for r in new.to_pylist()}
     wanted = {k for k, r in exported.items() if expected(r)}
@@ -232,13 +234,21 @@ def _write(
             on_written(day, merged)
 
 
-def _remember(data_dir: str | Path, account: str, market: str, result: OrdersTailResult, stored: dict) -> None:
+def _remember(
+    data_dir: str | Path, account: str, market: str, result: OrdersTailResult, stored: dict, now_ms: int
+) -> None:
+    """``seen_ms``: Binance's clock when the order vanished; ``seen_at``: the local clock, which the export ledger
+    stamps requests with."""
+
     def change(section: dict) -> None:
         state.add_days(section, set(result.complete))
         vanished = {k: v for k, v in section.get("vanished", {}).items() if _still_open(k, stored)}
         for symbol, order_id in result.vanished:
             o = stored[(symbol, order_id)]
-            vanished[f"{symbol}:{order_id}"] = {"symbol": symbol, "order_id": order_id, "time": o.time_ms}
+            vanished.setdefault(
+                f"{symbol}:{order_id}",
+                {"symbol": symbol, "order_id": order_id, "time": o.time_ms, "seen_ms": now_ms, "seen_at": wall_ms()},
+            )
         section["vanished"] = vanished
         section["open_beyond_rest"] = result.beyond_reach_open
         if result.symbolless is not None:

@@ -8,10 +8,8 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 
 from pipeline.storage import lake
-from pipeline.storage.schemas import schema_for
 
 OPEN = ("NEW", "PARTIALLY_FILLED")
 _COLUMNS = ["symbol", "order_id", "time", "update_time", "status", "source"]
@@ -33,10 +31,10 @@ class StoredOrder:
 
 def latest_orders(data_dir: str | os.PathLike[str], account: str, table: str) -> dict[tuple[str, int], StoredOrder]:
     """(symbol, order id) -> the order's latest stored version (greatest update time)."""
-    root = lake.account_dir(data_dir, table, account)
-    if not root.is_dir() or not any(root.iterdir()):
+    data = lake.account_dataset(data_dir, table, account)  # local or object storage
+    if data is None:
         return {}
-    rows = ds.dataset(str(root), format="parquet", schema=schema_for(table)).to_table(columns=_COLUMNS)
+    rows = data.to_table(columns=_COLUMNS)
     out: dict[tuple[str, int], StoredOrder] = {}
     times = pc.cast(rows["time"], pa.int64()).to_pylist()
     updates = pc.cast(rows["update_time"], pa.int64()).to_pylist()

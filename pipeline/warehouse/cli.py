@@ -283,4 +283,7 @@ def run_status(args: argparse.Namespace, settings: Settings, out: TextIO | None 
         },
     )
     (out or sys.stdout).write(report.render())
+    from pipeline.futures.status import futures_status_text
+
+    (out or sys.stdout).write(futures_status_text(settings, account))
     return 0

@@ -219,18 +219,3 @@ def test_retrieval_by_hand_names_days_without_export(tmp_path) -> None:
     text = next(e for e in result.all_events if e.is_step_failure).step_failure_data.user_failure_data.description
     assert "7 day(s) of 2026-01-01..2026-01-07 have no completed export" in text
     assert "futures_order_exports" in text
-
-
-@pytest.mark.parametrize(
-    ("tick", "start", "end"),
-    [
-        (datetime(2026, 3, 2, 0, 30, tzinfo=UTC), "2026-02-23", "2026-03-01"),  # a Monday: the previous week
-    ],
-)
-def test_weekly_schedule_asks_for_the_previous_week(tmp_path, tick, start, end) -> None:
-    defs = build_definitions(Settings(data_dir=tmp_path))
-    schedule = defs.resolve_schedule_def("export_weekly_schedule")
-    assert schedule.cron_schedule == "30 0 * * 1"
-    with dg.build_schedule_context(scheduled_execution_time=tick, resources={"lake": defs.resources["lake"]}) as ctx:
-        [req] = schedule.evaluate_tick(ctx).run_requests
-    assert (req.tags[RANGE_START_TAG], req.tags[RANGE_END_TAG]) == (start, end)

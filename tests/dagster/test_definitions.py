@@ -19,6 +19,8 @@ from pipeline.settings import Secret, Settings
 from tests.support.assets import sandbox_settings
 
 JOBS = (
+    "daily",
+    "futures_orders_rest_backfill",
     "spot_daily",
     "spot_backfill",
     "spot_trades_backfill",
@@ -78,30 +80,33 @@ def test_each_source_loads_on_its_own_and_they_merge() -> None:
 
 
 def test_the_code_location_reads_the_environment_when_loaded_not_when_imported(monkeypatch) -> None:
-    """`defs` is what workspace.yaml loads: ORDERLAKE_START_DATE, the export cron and window take effect at load."""
+    """`defs` is what workspace.yaml loads: ORDERLAKE_START_DATE and the export cron take effect at load."""
     monkeypatch.setenv("ORDERLAKE_START_DATE", "2023-05-06")
     monkeypatch.setenv("ORDERLAKE_EXPORT_CRON", "0 3 * * 2")
-    monkeypatch.setenv("ORDERLAKE_EXPORT_WINDOW_DAYS", "9")
     defs = definitions.defs()
     job = defs.resolve_job_def("spot_backfill")
     assert job.partitions_def.get_first_partition_key() == "2023-05-06"
-    schedule = defs.resolve_schedule_def("export_weekly_schedule")
-    assert schedule.cron_schedule == "0 3 * * 2" and "last 9 complete days" in schedule.description
-    monkeypatch.setenv("ORDERLAKE_EXPORT_WINDOW_DAYS", "0")
-    with pytest.raises(ConfigurationError, match=r"ORDERLAKE_EXPORT_WINDOW_DAYS='0'.*1–365"):
+    schedule = defs.resolve_schedule_def("export_needs_schedule")
+    assert schedule.cron_schedule == "0 3 * * 2"
+    monkeypatch.setenv("ORDERLAKE_EXPORT_CRON", "61 0 * * 1")
+    with pytest.raises(ConfigurationError, match=r"ORDERLAKE_EXPORT_CRON"):
         definitions.defs()
 
 
-def test_daily_spot_schedule_runs_yesterday_in_daily_mode() -> None:
+def test_daily_schedule_runs_spot_and_futures_for_yesterday_in_daily_mode() -> None:
     defs = build_definitions(Settings())
-    schedule = defs.resolve_schedule_def("spot_daily_schedule")
+    schedule = defs.resolve_schedule_def("daily_schedule")
     assert schedule.cron_schedule == "15 0 * * *" and schedule.execution_timezone in (None, "UTC")
     with dg.build_schedule_context(scheduled_execution_time=datetime(2026, 3, 5, 0, 15, tzinfo=UTC)) as ctx:
         [req] = schedule.evaluate_tick(ctx).run_requests
     assert req.partition_key == "2026-03-04"
-    job = defs.resolve_job_def("spot_daily")
+    job = defs.resolve_job_def("daily")
     config = job.get_run_config_for_partition_key("2026-03-04")
     assert config["ops"]["spot_order_history"]["config"] == {"mode": "daily"}
+    selected = {k.to_user_string() for k in job.asset_layer.executable_asset_keys}
+    assert {"spot_orders", "futures_orders_rest", "pm_um_orders_rest", "futures_trades", "pm_um_income"} <= selected
+    names = {s.name for s in defs.schedules}
+    assert "export_weekly_schedule" not in names and "spot_daily_schedule" not in names
 
 
 def test_no_secret_anywhere_after_a_run(tmp_path: Path, monkeypatch, capsys, caplog) -> None:

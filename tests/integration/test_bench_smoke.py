@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SCENARIOS = ("P1", "P2", "P3", "P4", "P5", "P7")
+SCENARIOS = ("P1", "P2", "P3", "P4", "P5", "P6", "P7")
 
 
 @pytest.mark.slow
