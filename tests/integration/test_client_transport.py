@@ -22,6 +22,10 @@ API_SECRET = "SECRETSECRET-9a8b7c6d5e4f3a2b"
 USDM = EXPORT_ENDPOINTS[("usdm", "order")]
 PM = EXPORT_ENDPOINTS[("pm_um", "order")]
 ORDERS = [{"symbol": "BTCUSDT", "orderId": 1, "price": "1.00000000"}]
+# a read the fake holds (HELD_S) outlasts the client's timeout (SHORT_TIMEOUT_S); the timeout is long enough that an
+# answer the fake does not hold never hits it on a loaded machine
+SHORT_TIMEOUT_S = 1.5
+HELD_S = 4.0
 
 
 class FakeTime:
@@ -59,7 +63,7 @@ def make_client(url: str, tmp_path: Path, ft: FakeTime, **kw) -> BinanceClient:
 def env(tmp_path):
     ft = FakeTime()
     with fake_binance() as fb:
-        client = make_client(fb.url, tmp_path, ft, timeout=2.0)
+        client = make_client(fb.url, tmp_path, ft, timeout=10.0)
         yield fb, client, ft
         client.close()
 
@@ -160,8 +164,8 @@ def test_5xx_and_gateway_pages_are_retried_for_reads(env) -> None:
 def test_timeouts_are_retried_for_reads(tmp_path) -> None:
     ft = FakeTime()
     with fake_binance() as fb:
-        client = make_client(fb.url, tmp_path, ft, timeout=0.3)
-        fb.set("/fapi/v1/allOrders", Answer(200, [], delay=0.6), Answer(200, ORDERS))
+        client = make_client(fb.url, tmp_path, ft, timeout=SHORT_TIMEOUT_S)
+        fb.set("/fapi/v1/allOrders", Answer(200, [], delay=HELD_S), Answer(200, ORDERS))
         assert client.futures.all_orders() == ORDERS
         assert len(fb.calls("/fapi/v1/allOrders")) == 2
 
@@ -170,7 +174,7 @@ def test_timeouts_are_retried_for_reads(tmp_path) -> None:
     "answer",
     [
         err(503, -1007, "Timeout waiting for response from backend server."),
-        Answer(200, [], delay=0.6),
+        Answer(200, [], delay=HELD_S),
         Answer(drop=True),
         Answer(502, "<html>bad gateway</html>"),
     ],
@@ -178,7 +182,7 @@ def test_timeouts_are_retried_for_reads(tmp_path) -> None:
 def test_create_export_is_never_retried(tmp_path, answer) -> None:
     ft = FakeTime()
     with fake_binance() as fb:
-        client = make_client(fb.url, tmp_path, ft, timeout=0.3)
+        client = make_client(fb.url, tmp_path, ft, timeout=SHORT_TIMEOUT_S)
         fb.set(USDM.create_path, answer, Answer(200, {"downloadId": "1", "avgCostTimestampOfLast30d": 1}))
         with pytest.raises(errors.OutcomeUnknown) as info:
             client.create_export(USDM, 1, 2)

@@ -281,8 +281,8 @@ def test_cli_starts_and_serves(tmp_path):
         line = proc.stdout.readline()
         assert "listening on http://127.0.0.1:" in line, line
         url = line.split("listening on ")[1].split()[0]
-        assert requests.get(url + "/api/v3/time", timeout=5).json()["serverTime"] > 0
-        assert "X-MBX-USED-WEIGHT-1S" in requests.get(url + "/fapi/v1/time", timeout=5).headers
+        assert requests.get(url + "/api/v3/time", timeout=60).json()["serverTime"] > 0
+        assert "X-MBX-USED-WEIGHT-1S" in requests.get(url + "/fapi/v1/time", timeout=60).headers
         assert json.loads(truth.read_text())["active"]
     finally:
         proc.terminate()

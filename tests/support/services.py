@@ -77,19 +77,36 @@ def postgres_url() -> Iterator[str]:
         conn.close()
 
 
+# Redis databases the tests may use: 0 and the demo's broker (pipeline.scale.demo.CELERY_DB = 3) are left alone
+TEST_REDIS_DBS = (4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+
+
 @pytest.fixture
 def redis_url() -> Iterator[str]:
-    """The loopback Redis, its database flushed before and after."""
+    """A loopback Redis database of this test's own, flushed before and after.
+
+    Under pytest-xdist every worker takes its own database, and holds a lock on it for the test, so that a flush
+    never hits another worker's test (more workers than databases then wait for each other)."""
+    import fcntl
+    import tempfile
+    from pathlib import Path
+
     import redis
 
     url = _need("ORDERLAKE_TEST_REDIS_URL", "Redis")
-    client = redis.Redis.from_url(url)
-    client.flushdb()
-    try:
-        yield url
-    finally:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    db = TEST_REDIS_DBS[int(worker) % len(TEST_REDIS_DBS)] if worker.isdigit() else TEST_REDIS_DBS[0]
+    url = urlunsplit(urlsplit(url)._replace(path=f"/{db}"))
+    lock_path = Path(tempfile.gettempdir()) / f"orderlake-test-redis-{os.getuid()}-{db}.lock"
+    with lock_path.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        client = redis.Redis.from_url(url)
         client.flushdb()
-        client.close()
+        try:
+            yield url
+        finally:
+            client.flushdb()
+            client.close()
 
 
 @pytest.fixture
