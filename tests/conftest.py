@@ -20,8 +20,12 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The ladder's rung is the folder: `-m unit`, `-m integration` and `-m dagster` select one rung."""
+    """The ladder's rung is the folder: `-m unit`, `-m integration` and `-m dagster` select one rung.
+
+    Modules marked ``long`` (minutes each) run first: `make test` hands whole files to its workers in this order, so
+    the longest start while the others fill the remaining workers, instead of one of them running alone at the end."""
     for item in items:
         rung = item.path.parent.name
         if rung in ("unit", "integration", "dagster"):
             item.add_marker(getattr(pytest.mark, rung))
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)  # stable: the order is kept otherwise

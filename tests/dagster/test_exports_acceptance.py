@@ -51,6 +51,7 @@ def _truth(orders: list[dict], market: str, lo: int, hi: int, rule: str, columns
 
 
 @pytest.mark.slow
+@pytest.mark.long
 @pytest.mark.parametrize("selection", SELECTIONS)
 @pytest.mark.parametrize("dialect", DIALECTS)
 def test_backfill_exports_equals_the_truth(tmp_path, monkeypatch, capsys, dialect: str, selection: str) -> None:

@@ -19,7 +19,7 @@ from pipeline.storage.schemas import futures_orders
 from pipeline.times import DAY_MS, day_of, day_start_ms, month_of, now_ms
 from tests.support.assets import lake_rows, sandbox_settings
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # minutes on a loaded 2-core machine
+pytestmark = [pytest.mark.slow, pytest.mark.long, pytest.mark.timeout(1800)]  # minutes on a loaded 2-core machine
 YEARS = 2
 DAYS = 30
 START_AGO = DAYS + 2  # the clock starts this many days in the past, so every simulated day is a Dagster partition

@@ -27,6 +27,7 @@ def _started_by_demo(workdir: Path) -> list[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.long
 @pytest.mark.timeout(1500)
 def test_make_scale_demo_with_three_accounts(tmp_path: Path) -> None:
     postgres_admin_url()  # the services are up (CI starts them; on a developer's machine: skipped without them)
