@@ -36,8 +36,9 @@ def redact(text: str) -> str:
     return text
 
 
-def _ours(name: str) -> bool:
-    return any(name == n or name.startswith(n + ".") for n in AWS_LOGGERS)
+def _ours(name: str | None) -> bool:
+    """``makeLogRecord`` builds its record nameless first and fills it in afterwards: not a logger's call."""
+    return isinstance(name, str) and any(name == n or name.startswith(n + ".") for n in AWS_LOGGERS)
 
 
 def _factory(previous: Any) -> Any:

@@ -32,3 +32,9 @@ def test_other_loggers_are_left_alone(caplog: pytest.LogCaptureFixture) -> None:
     s3log.protect(KEY)
     logging.getLogger("pipeline.somewhere").debug("Credential=%s", "visible")
     assert [r.getMessage() for r in caplog.records] == ["Credential=visible"]
+
+
+def test_records_made_from_a_dict_still_work() -> None:
+    s3log.protect(KEY)
+    record = logging.makeLogRecord({"name": "dagster", "msg": "step %s", "args": ("one",)})
+    assert record.getMessage() == "step one"
