@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 from pipeline.storage.schemas.columns import EXPORT
 from pipeline.storage.versions import stored_day
 
-EXPORT_PREFIX = EXPORT  # and the older "export_order_csv", "export_trade_csv", ... (§Source values)
+EXPORT_PREFIX = EXPORT  # and the older "export_order_csv", "export_trade_csv", ... (docs/design/futures-rest.md)
 TIMES = ("time", "update_time")
 
 
