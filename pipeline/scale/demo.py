@@ -94,6 +94,14 @@ def _exports(text: str) -> dict[str, str]:
     return out
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def _port_open(url: str) -> bool:
     import socket
 
@@ -267,11 +275,15 @@ def run_demo(cfg: DemoConfig, say: Callable[[str], None] = print) -> DemoResult:
                     name, [*argv, "--prefetch-multiplier=1", "--loglevel=INFO", "-n", f"w{i + 1}-{run}@%h"], env, REPO
                 )
             procs.start("daemon", [_bin("dagster-daemon"), "run", "-w", "workspace.yaml"], env, REPO)
+            port = _free_port()
+            argv = [_bin("dagster-webserver"), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)]
+            procs.start("webserver", argv, env, REPO)  # the runs are submitted through its GraphQL API
             say(f"scale demo {run}: {cfg.accounts} accounts × {cfg.days} days, {cfg.workers} Celery workers, daemon")
             _wait_ready(procs, logs, workers, " ready.", cfg.timeout_s)
+            _wait_ready(procs, logs, ["webserver"], "Serving dagster-webserver", cfg.timeout_s)
             t0 = time.monotonic()
-            queued = _launch(env, ["queue", f"--start={start}", f"--end={end}", f"--wait={cfg.timeout_s}", *names],
-                             logs / "launch.log", cfg.timeout_s + 120)  # fmt: skip
+            args = ["queue", f"--webserver=http://127.0.0.1:{port}", f"--start={start}", f"--end={end}"]
+            queued = _launch(env, [*args, f"--wait={cfg.timeout_s}", *names], logs / "launch.log", cfg.timeout_s + 120)
             result.parallel_s = time.monotonic() - t0
             result.runs = queued["runs"]
             procs.check()
