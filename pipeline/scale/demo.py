@@ -316,7 +316,9 @@ def run_demo(cfg: DemoConfig, say: Callable[[str], None] = print) -> DemoResult:
 
 
 def _passwords(services: dict[str, str]) -> list[str]:
-    found = [services.get("ORDERLAKE_TEST_S3_SECRET", "")]
+    """The services' credentials: the object store's key id too (botocore's signed requests show it unless
+    pipeline/storage/s3log.py redacts it), PostgreSQL's and Redis's passwords."""
+    found = [services.get("ORDERLAKE_TEST_S3_KEY", ""), services.get("ORDERLAKE_TEST_S3_SECRET", "")]
     for key in ("ORDERLAKE_TEST_POSTGRES_URL", "ORDERLAKE_TEST_REDIS_URL"):
         found.append(urlsplit(services[key]).password or "")
     return [s for s in found if len(s) >= 8]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.scale.demo import _exports, files_with
+from pipeline.scale.demo import _exports, _passwords, files_with
 from pipeline.scale.processes import Processes
 from pipeline.settings import child_environment
 
@@ -58,3 +58,13 @@ def test_canary_finds_a_secret_in_any_file(tmp_path: Path) -> None:
 def test_services_output_is_read_as_variables() -> None:
     text = "export A=postgresql://u:p@127.0.0.1:1/postgres\nnoise\nexport B=x=y\n"
     assert _exports(text) == {"A": "postgresql://u:p@127.0.0.1:1/postgres", "B": "x=y"}
+
+
+def test_the_canary_looks_for_the_object_stores_key_id_too() -> None:
+    services = {
+        "ORDERLAKE_TEST_S3_KEY": "the-s3-key-id",
+        "ORDERLAKE_TEST_S3_SECRET": "the-s3-secret",
+        "ORDERLAKE_TEST_POSTGRES_URL": "postgresql://u:pg-password@127.0.0.1:1/postgres",
+        "ORDERLAKE_TEST_REDIS_URL": "redis://:redis-password@127.0.0.1:2/0",
+    }
+    assert _passwords(services) == ["the-s3-key-id", "the-s3-secret", "pg-password", "redis-password"]
