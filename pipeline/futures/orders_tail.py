@@ -27,12 +27,13 @@ from pipeline.futures.reconcile import Reconciliation, compare, export_rows
 from pipeline.futures.stored import cursors, latest_orders
 from pipeline.storage import lake
 from pipeline.storage.schemas import futures_orders
+from pipeline.storage.schemas.columns import REST
 from pipeline.storage.versions import stored_day, write_day
 from pipeline.times import DAY_MS, day_end_ms, day_of, day_start_ms, days_between
 from pipeline.times import now_ms as wall_ms
 
 REACH_MARGIN_MS = 60_000  # ask a minute inside a retention limit, never at its edge
-SOURCE = "rest_allOrders"
+SOURCE = REST
 SYMBOL_REQUIRED = -1102
 
 

@@ -17,8 +17,9 @@ from typing import Any
 import pyarrow as pa
 
 from pipeline.futures.fetch import Key
+from pipeline.storage.schemas.columns import EXPORT
 
-EXPORT_PREFIX = "export"
+EXPORT_PREFIX = EXPORT  # and lakes' older "export_order_csv"
 COMPARED = (
     "client_order_id",
     "price",

@@ -30,6 +30,7 @@ from pipeline.binance.facts import (
 )
 from pipeline.storage import lake
 from pipeline.storage.schemas import futures_income, futures_orders, futures_trades
+from pipeline.storage.schemas.columns import REST
 from pipeline.storage.versions import write_day
 from pipeline.times import DAY_MS, day_end_ms, day_of, day_start_ms, days_between
 from pipeline.trades.spot_backfill import Mismatch, mismatches
@@ -280,7 +281,7 @@ class _Writer:
                 day_rows,
                 account=self.account,
                 market=self.market,
-                source="rest_userTrades",
+                source=REST,
                 ingested_at=ingested,
                 assets=self.assets,
             )
@@ -290,7 +291,7 @@ class _Writer:
         ingested = datetime.now(UTC)
         for day, day_rows in sorted(self._days(rows, covered, always).items()):
             new = futures_income.from_api(
-                day_rows, account=self.account, market=self.market, source="rest_income", ingested_at=ingested
+                day_rows, account=self.account, market=self.market, source=REST, ingested_at=ingested
             )
             self._store(day, new)
 

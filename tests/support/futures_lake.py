@@ -18,6 +18,6 @@ def store_truth_orders(data_dir: Path, truth: dict, market: str, account: str = 
         by_day[day_of(o["updateTime"])].append(o)
     for day, rows in by_day.items():
         table = futures_orders.from_api(
-            rows, account=account, market=market, source="rest_allOrders", ingested_at=datetime.now(UTC)
+            rows, account=account, market=market, source="rest", ingested_at=datetime.now(UTC)
         )
         write_day(data_dir, futures_orders.MARKETS[market], account, day, table)
