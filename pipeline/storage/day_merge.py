@@ -23,8 +23,7 @@ from pipeline.storage.schemas import TableSpec
 from pipeline.times import DAY_MS, day_start_ms
 
 # DuckDB's share of the 600 MB an export ingest may use; it spills above it. Its limit does not bound what each
-# thread's sort holds besides, so ONE thread: a second one raised the peak of a one-day export far more than it saved
-# in time (bench/results.md §P3).
+# thread's sort holds besides, so ONE thread (docs/design/exports.md §Partitions).
 MEMORY_LIMIT = "128MB"
 THREADS = 1
 OUT_BATCH_ROWS = 64 * 1024
