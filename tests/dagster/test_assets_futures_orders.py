@@ -33,7 +33,7 @@ def _store_as_export(data_dir, rows: list[dict], market: str) -> None:
         by_day[day_of(o["updateTime"])].append(o)
     for day, day_rows in by_day.items():
         table = futures_orders.from_api(
-            day_rows, account="main", market=market, source="export_order_csv", ingested_at=datetime.now(UTC)
+            day_rows, account="main", market=market, source="export", ingested_at=datetime.now(UTC)
         )
         write_day(data_dir, futures_orders.MARKETS[market], "main", day, table)
 

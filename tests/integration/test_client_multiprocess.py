@@ -1,5 +1,6 @@
 """GOAL of the shared weight budget: 4 processes hammering the (time-scaled) sandbox get 0 x 429 while together
-using >= 85 % of the server's weight limit in the busy windows.
+using >= 85 % of the server's weight limit in the busy windows: no window over the limit, and the median window at
+>= 85 %.
 
 The sandbox (pipeline.sandbox) runs in this process with --time-scale 30: a 1-minute window becomes 2 s
 (`X-MBX-USED-WEIGHT-2S`), spot limit 1200 per window. The server-side weight per window is recorded by wrapping the
@@ -11,11 +12,17 @@ the window, the larger their share. At 1 s, a burst that starts just before a bo
 in both windows (its answers come back too late to prove where it landed) and the first window fell to 0.82-0.85
 utilisation in 1-3 of 15 runs with two busy-loop processes on 2 cores; at 2 s every run under the same load stayed
 at >= 0.89. The weight rate (600 per second), and so the request rate, is the same as at 1 s.
+
+Why the median of five windows: a window in which the scheduler starves the four workers (a loaded CI machine), or
+the first one after the synchronised start (whose burst can straddle a boundary and stay counted in both windows
+until its answers settle it), falls short for reasons outside the budget; one such window gave 0.70 next to two at
+0.90 on a loaded CI run. A budget that is too conservative is short in every window, so the median still catches it.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
+import statistics
 import threading
 import time
 from collections import defaultdict
@@ -31,7 +38,7 @@ LIMIT = 1200
 TIME_SCALE = 30.0
 WINDOW_MS = 2000  # 60 s / TIME_SCALE
 WORKERS = 4
-HAMMER_S = 4 * WINDOW_MS / 1000  # 3 whole windows inside, wherever in a window it starts
+HAMMER_S = 6 * WINDOW_MS / 1000  # 5 whole windows inside, wherever in a window it starts
 
 
 def _worker(env: dict[str, str], budget_dir: str, symbol: str, barrier, stop_at_box, out) -> None:
@@ -112,11 +119,11 @@ def test_four_processes_share_the_budget_without_429(
     # whole windows fully inside the hammering
     first, last = int(t0 * 1000) // WINDOW_MS + 1, int((t0 + HAMMER_S) * 1000) // WINDOW_MS - 1
     busy = [charged.get(w, 0) for w in range(first, last + 1)]
-    utilisation = sum(busy) / (len(busy) * LIMIT)
+    utilisation = statistics.median(busy) / LIMIT
     calls = sum(r[0] for r in results)
     report = (
         f"\nBUDGET 4 processes ({store}): {calls} calls, 429s={stats['http_429']}, 418s={stats['http_418']}, "
-        f"busy windows {busy} of limit {LIMIT} -> utilisation {utilisation:.1%} (cap at fraction 0.9 = "
+        f"busy windows {busy} of limit {LIMIT} -> median utilisation {utilisation:.1%} (cap at fraction 0.9 = "
         f"{utilisation / 0.9:.1%} of the allowed budget); client weight {sum(r[2] for r in results)} vs "
         f"server {stats['weight']['spot']}; {time.monotonic() - started:.1f}s"
     )
@@ -124,6 +131,6 @@ def test_four_processes_share_the_budget_without_429(
         print(report)
     assert all(r[1] == [] for r in results), [r[1] for r in results]
     assert stats["http_429"] == 0 and stats["http_418"] == 0
-    assert len(busy) == 3 and max(busy) <= LIMIT
+    assert len(busy) == 5 and max(busy) <= LIMIT
     assert utilisation >= 0.85, report
     assert sum(r[2] for r in results) <= stats["weight"]["spot"]  # client counts are consistent with the server
