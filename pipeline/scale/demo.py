@@ -337,17 +337,29 @@ def run_demo(cfg: DemoConfig, say: Callable[[str], None] = print) -> DemoResult:
         secrets_ = [*keys.values(), *_passwords(services)]
         result.canary_hits = canary(secrets_, [work], pg_url) + objects_with(secrets_, store, f"{BUCKET}/{run}")
     finally:
-        sx.stop()
+        steps = [("the sandbox", sx.stop)]
         if not cfg.keep:
-            store.delete_dir(f"{BUCKET}/{run}")
-            broker.flushdb()
-            pg.cursor().execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
-        broker.close()
-        pg.close()
+            steps += [
+                (f"s3://{BUCKET}/{run}", lambda: store.delete_dir(f"{BUCKET}/{run}")),
+                ("the broker's queue", broker.flushdb),
+                (database, lambda: pg.cursor().execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")),
+            ]
+        steps += [("the broker connection", broker.close), ("the PostgreSQL connection", pg.close)]
         if started_services:
-            subprocess.run([str(SERVICES), "stop"], env=base, check=False)
+            steps.append(("the services", lambda: subprocess.run([str(SERVICES), "stop"], env=base, check=False)))
+        cleanup(steps, say)
     _report(cfg, result, say)
     return result
+
+
+def cleanup(steps: list[tuple[str, Callable[[], object]]], say: Callable[[str], None]) -> None:
+    """Every step, even after one fails (a prefix never written, a server gone): one that fails is reported and
+    must not hide the error that ended the demo, nor keep the next steps from running."""
+    for what, step in steps:
+        try:
+            step()
+        except Exception as exc:  # reported: the demo's own outcome or error is what matters
+            say(f"scale demo: could not clean up {what}: {type(exc).__name__}: {exc}")
 
 
 def _passwords(services: dict[str, str]) -> list[str]:

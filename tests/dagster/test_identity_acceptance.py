@@ -1,8 +1,10 @@
 """Accounts never mix: `make run`, then the README's real-account commands against a second exchange with another
 uid standing in for Binance. The real account's lake equals its truth with no demo row in it and every export
-it needs requested; the real key pointed at the demo's data dir is refused in seconds, naming both identities."""
+it needs requested; the real key pointed at the demo's data dir is refused in seconds, naming both identities; with
+identity.json (and the lake) deleted there, the demo's ledger, index and REST state still mark none of its days done."""
 
 import argparse
+import shutil
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -68,3 +70,24 @@ def test_demo_then_a_real_account_never_mix(tmp_path, monkeypatch, capsys) -> No
         sent = {p for p, n in sx.stats()["by_endpoint"].items() if n != before.get(p, 0)}
         assert not any("allOrders" in p or "asyn" in p for p in sent), sent
         assert elapsed < 5
+        capsys.readouterr()
+
+        # identity.json and the demo's lake deleted, its state kept: the demo's ledger, symbol index and futures
+        # REST state are keyed by the demo's identity, so the real account finds none of its days done
+        identity.identity_path(demo).unlink()
+        shutil.rmtree(demo / "lake")
+        demo_ledger = ExportLedger(demo).entries()
+        assert {e.market for e in demo_ledger if e.download_id} == {"usdm", "pm_um"}  # they covered these days
+        for select in ("spot", "exports"):
+            argv = ["backfill", "--start", start.isoformat(), "--end", end.isoformat(), "--select", select, "--quiet"]
+            assert main(argv, settings.replace(data_dir=demo)) == 0, capsys.readouterr().err
+        assert lake_rows(demo, "spot_orders") == truth_spot_orders(truth, start, end)
+        for market, table in (("usdm", "futures_orders"), ("pm_um", "pm_um_orders")):
+            got = sorted(
+                ({k: r[k] for k in FROM_EXPORT} for r in lake_rows(demo, table)),
+                key=lambda r: (r["symbol"], r["order_id"]),
+            )
+            assert got == futures_truth(truth, market, start, end)
+        assert sx.stats()["export_ids_created"] == {"usdm": 2, "pm_um": 2}  # every export requested again
+        mine = ExportLedger(demo).entries(account="main")
+        assert {e.identity for e in mine} == {identity.owner(demo, "main")} and len(mine) == 2

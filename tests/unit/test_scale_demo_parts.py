@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.scale.demo import DemoConfig, _exports, _passwords, files_with, instance_yaml
+from pipeline.scale.demo import DemoConfig, _exports, _passwords, cleanup, files_with, instance_yaml
 from pipeline.scale.processes import Processes
 from pipeline.settings import child_environment
 
@@ -85,3 +85,19 @@ def test_the_demo_instance_is_the_deploy_example_with_its_run_limit(tmp_path: Pa
     assert demo == shipped
     assert DemoConfig(accounts=20, workers=2).runs_at_once == 4
     assert DemoConfig(accounts=20, days=30).backfill_timeout_s == 1800.0 and DemoConfig().backfill_timeout_s == 900.0
+
+
+def test_cleanup_runs_every_step_and_reports_the_one_that_fails() -> None:
+    done: list[str] = []
+    said: list[str] = []
+
+    def missing_prefix() -> None:
+        raise FileNotFoundError("Path does not exist 'orderlake-demo/run/'")
+
+    cleanup(
+        [("a", lambda: done.append("a")), ("the prefix", missing_prefix), ("c", lambda: done.append("c"))], said.append
+    )
+    assert done == ["a", "c"]
+    assert said == [
+        "scale demo: could not clean up the prefix: FileNotFoundError: Path does not exist 'orderlake-demo/run/'"
+    ]
