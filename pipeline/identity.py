@@ -97,22 +97,12 @@ def record(data_dir: Path, account: str, identity: Identity, scope: str | None =
     atomic_write(path, json.dumps(doc, indent=2, sort_keys=True))
 
 
-_read_cache: dict[str, tuple[tuple[int, int, int], dict]] = {}
-
-
 def accounts(data_dir: str | os.PathLike[str]) -> dict:
-    """identity.json's accounts, re-read only when the file changed (the ledger asks on every operation)."""
-    path = identity_path(Path(data_dir))
+    """identity.json's accounts, read afresh every time (a few hundred bytes): another process may record one."""
     try:
-        st = path.stat()
+        return json.loads(identity_path(Path(data_dir)).read_text()).get("accounts", {})
     except FileNotFoundError:
         return {}
-    stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
-    cached = _read_cache.get(str(path))
-    if cached is None or cached[0] != stamp:
-        cached = (stamp, json.loads(path.read_text()).get("accounts", {}))
-        _read_cache[str(path)] = cached
-    return cached[1]
 
 
 def owner(data_dir: str | os.PathLike[str], account: str) -> str | None:
