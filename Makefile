@@ -8,7 +8,7 @@ PYTHON  ?= python3
 export DAGSTER_HOME ?= $(CURDIR)/.dagster
 DEMO_ENV := $(or $(ORDERLAKE_DATA_DIR),data)/demo/demo.env
 
-.PHONY: run test test-unit ui lint bench install clean schema scale-demo
+.PHONY: run test test-unit ui lint bench install clean schema scale-demo test-scaled
 
 $(STAMP): pyproject.toml
 	@echo "make: installing orderlake into $(VENV) (first time only, or after pyproject.toml changed)"
@@ -71,3 +71,9 @@ clean:
 ## PostgreSQL, the shared budget and the broker on loopback services (deploy/services.sh); README, Deploying
 scale-demo: $(STAMP)
 	$(BIN)/orderlake scale-demo --accounts $(or $(N),3) --workers $(or $(WORKERS),2)
+
+## make test-scaled [ARGS=...]: the integration and Dagster rungs with every lake on the loopback S3 server and the
+## budget in PostgreSQL (tests/support/scaled.py; starts deploy/services.sh's servers if they are down). Not in CI.
+test-scaled: $(STAMP)
+	eval "$$(deploy/services.sh start)" && ORDERLAKE_TEST_SERVICES=required \
+		$(PY) -m pytest -p tests.support.scaled $(or $(ARGS),tests/integration tests/dagster -m "not slow") -q

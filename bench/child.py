@@ -1,7 +1,8 @@
 """``python -m bench.child module:function '<json args>'``: one measurement in a process of its own.
 
 Prints the function's JSON result with ``peak_rss_mb`` (the process's high-water mark, imports included, as a user
-running that code would see it) and ``base_rss_mb`` (after importing the function's module, before calling it).
+running that code would see it), ``base_rss_mb`` (after importing the function's module, before calling it) and
+``cpu_s`` (the CPU time of the call, every thread's user and system time: what a loaded machine does not distort).
 
 The high-water mark is ``VmHWM`` of /proc/self/status, not ``ru_maxrss``: Linux carries ``ru_maxrss`` over
 fork + exec, so a child of a big parent would report the parent's size.
@@ -26,12 +27,17 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # elsewhere: the best there is
 
 
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def main(argv: list[str]) -> int:
     module, _, name = argv[0].partition(":")
     function = getattr(importlib.import_module(module), name)
-    base = _rss_mb()
+    base, cpu = _rss_mb(), _cpu_s()
     result = function(**json.loads(argv[1]))
-    print(json.dumps({**result, "base_rss_mb": base, "peak_rss_mb": _rss_mb()}))
+    print(json.dumps({**result, "base_rss_mb": base, "peak_rss_mb": _rss_mb(), "cpu_s": _cpu_s() - cpu}))
     return 0
 
 

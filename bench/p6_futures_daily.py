@@ -94,7 +94,7 @@ def _seed(sx: SandboxExchange, data: Path) -> None:
             by_day[day_of(o["updateTime"])].append(o)
         for day, rows in by_day.items():
             table = futures_orders.from_api(
-                rows, account=ACCOUNT, market=market, source="rest_allOrders", ingested_at=datetime.now(UTC)
+                rows, account=ACCOUNT, market=market, source="rest", ingested_at=datetime.now(UTC)
             )
             write_day(data, futures_orders.MARKETS[market], ACCOUNT, day, table)
 

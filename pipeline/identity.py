@@ -1,15 +1,17 @@
 """Who an account of a data dir is: its Binance uid, the API hosts and a fingerprint of the key (never the secret).
 
 The first backfill of an account records it in ``state/identity.json``; every later run compares before it spends
-weight or quota, and refuses a different account with one message naming both identities and the fix. The lake,
-the export ledger and the spot symbol index are all kept per (data dir, ``ORDERLAKE_ACCOUNT``), so pinning that
-pair to one identity keeps a sandbox's ledger from ever marking a real account's days done.
+weight or quota, and refuses a different account with one message naming both identities and the fix. The state
+that decides what to fetch (the export ledger, the spot symbol index, the futures REST state) is stamped with the
+account's :attr:`Identity.scope` and shows an identity only its own stamps, so a sandbox's ledger never marks a real
+account's days done, even with identity.json deleted. Design: docs/design/identity.md.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -37,6 +39,14 @@ class Identity:
         who = f"uid {self.uid}" if self.uid is not None else "uid unknown"
         return f"{who} at {', '.join(dict.fromkeys(self.hosts))} (key {self.key})"
 
+    @property
+    def scope(self) -> str:
+        """The key the account's state is stamped with: the uid where uids are unique (a sandbox, or one exchange's
+        domains), so a rotated key or another of the exchange's hosts keeps it; without a uid, the key and hosts."""
+        if self.uid is not None:
+            return f"uid{self.uid}@{realm(self.hosts)}"
+        return f"key{self.key}@{'+'.join(sorted(set(self.hosts)))}"
+
     def same_account(self, other: Identity) -> bool:
         """One Binance account: the same uid when both know it, else the same key on the same hosts."""
         if self.uid is not None and other.uid is not None:
@@ -47,6 +57,13 @@ class Identity:
 def _loopback(hosts: tuple[str, ...]) -> bool:
     """Whether the hosts are a loopback sandbox (True) or a real exchange (False): a uid is only unique per side."""
     return all(urlsplit(h).hostname in ("127.0.0.1", "localhost", "::1") for h in hosts)
+
+
+def realm(hosts: tuple[str, ...]) -> str:
+    """``loopback`` for a sandbox, else the domains of the hosts (``binance.com`` for api, api1, fapi, papi...)."""
+    if _loopback(hosts):
+        return "loopback"
+    return "+".join(sorted({".".join((urlsplit(h).hostname or "").split(".")[-2:]) for h in hosts}))
 
 
 def fingerprint(api_key: str | None) -> str:
@@ -62,20 +79,44 @@ def identity_path(data_dir: Path) -> Path:
 
 
 def recorded(data_dir: Path, account: str) -> Identity | None:
-    path = identity_path(data_dir)
-    if not path.exists():
-        return None
-    entry = json.loads(path.read_text()).get("accounts", {}).get(account)
-    if entry is None:
-        return None
+    entry = accounts(data_dir).get(account)
+    return None if entry is None else _identity(entry)
+
+
+def _identity(entry: dict) -> Identity:
     return Identity(entry.get("uid"), tuple(entry.get("hosts", ())), entry.get("key", "none"))
 
 
-def record(data_dir: Path, account: str, identity: Identity) -> None:
+def record(data_dir: Path, account: str, identity: Identity, scope: str | None = None) -> None:
+    """Record ``identity`` for ``account``; ``scope`` keeps the stamp of the account's state when the same account
+    is recorded anew (a rotated key, a uid learnt later)."""
     path = identity_path(data_dir)
     doc = json.loads(path.read_text()) if path.exists() else {}
-    doc.setdefault("accounts", {})[account] = {**asdict(identity), "recorded_at": fmt_ms(now_ms())}
+    entry = {**asdict(identity), "scope": scope or identity.scope, "recorded_at": fmt_ms(now_ms())}
+    doc.setdefault("accounts", {})[account] = entry
     atomic_write(path, json.dumps(doc, indent=2, sort_keys=True))
+
+
+def accounts(data_dir: str | os.PathLike[str]) -> dict:
+    """identity.json's accounts, read afresh every time (a few hundred bytes): another process may record one."""
+    try:
+        return json.loads(identity_path(Path(data_dir)).read_text()).get("accounts", {})
+    except FileNotFoundError:
+        return {}
+
+
+def owner(data_dir: str | os.PathLike[str], account: str) -> str | None:
+    """The scope ``account``'s state is stamped with now, or None while no identity is recorded for it."""
+    entry = accounts(data_dir).get(account)
+    if entry is None:
+        return None
+    return entry.get("scope") or _identity(entry).scope
+
+
+def owns(stamp: str | None, scope: str | None) -> bool:
+    """Whether state stamped ``stamp`` belongs to the account whose scope is ``scope``: state stamped before
+    identities keyed it (None) belongs to whoever identity.json records, and is stamped on its next write."""
+    return stamp is None or stamp == scope
 
 
 def mismatch_message(data_dir: Path, account: str, stored: Identity, current: Identity) -> str:
@@ -108,7 +149,7 @@ def verify(data_dir: Path, account: str, current: Identity) -> None:
     if not stored.same_account(current):
         raise IdentityMismatch(mismatch_message(data_dir, account, stored, current))
     if stored != current and current.uid is not None:
-        record(data_dir, account, current)
+        record(data_dir, account, current, owner(data_dir, account))
 
 
 def guard(data_dir: Path, account: str, hosts: tuple[str, ...], key: str, uid: Callable[[], int | None]) -> None:

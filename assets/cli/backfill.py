@@ -10,7 +10,7 @@ import argparse
 import contextlib
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -87,14 +87,25 @@ def _failure_text(result: dg.ExecuteInProcessResult) -> str:
 
 
 def run_job(
-    defs: dg.Definitions, inst: dg.DagsterInstance, job: str, *, tags: dict[str, str], quiet: bool = True
+    defs: dg.Definitions,
+    inst: dg.DagsterInstance,
+    job: str,
+    *,
+    tags: dict[str, str],
+    quiet: bool = True,
+    assets: Sequence[str] | None = None,
 ) -> dg.ExecuteInProcessResult:
+    """Run ``job`` in-process (only ``assets`` of it, when given); raises :class:`BackfillFailed`."""
     job_def = defs.resolve_job_def(job)
     pools = {p for n in job_def.graph.node_dict.values() if (p := getattr(n.definition, "pool", None))}
     for r in wait_for_pools(inst, pools, timeout_s=POOL_WAIT_S, say=progress.notice):
         progress.notice(f"run {r.run_id[:8]} ({r.job}): {r.what}")
     result = job_def.execute_in_process(
-        instance=inst, tags={**tags, **process_tags()}, raise_on_error=False, run_config=QUIET_LOGS if quiet else None
+        instance=inst,
+        tags={**tags, **process_tags()},
+        raise_on_error=False,
+        run_config=QUIET_LOGS if quiet else None,
+        asset_selection=[dg.AssetKey(a) for a in assets] if assets else None,
     )
     if not result.success:
         raise BackfillFailed(
@@ -128,11 +139,13 @@ def backfill(
     sleep: Callable[[float], None] = time.sleep,
     wait_timeout_s: float | None = None,
     plans: list[MarketPlan] | None = None,
+    markets: Sequence[str] | None = None,
 ) -> BackfillSummary:
     """Run the selected parts for ``start``..``end``, then rebuild the catalog. Raises BackfillFailed.
 
     ``plans`` (:func:`pipeline.futures.plan.plan_backfill`) narrow ``all`` to the cheapest mix: exports only for the
-    days REST no longer serves whole, REST for the others; without them ``all`` exports the whole range."""
+    days REST no longer serves whole, REST for the others; without them ``all`` exports the whole range. ``markets``
+    narrows the order exports to those markets' request assets."""
     summary = BackfillSummary()
     tags = _range_tags(start, end)
     failures: list[str] = []  # one market's failure never stops the other's, nor the catalog rebuild
@@ -146,7 +159,8 @@ def backfill(
             export_ranges = ranges_of(plans)
         for a, b in export_ranges:
             try:
-                res = run_job(defs, inst, "export_requests", tags=_range_tags(a, b), quiet=quiet)
+                chosen = [c.requests for c in CHAINS if c.market in markets] if markets else None
+                res = run_job(defs, inst, "export_requests", tags=_range_tags(a, b), quiet=quiet, assets=chosen)
                 summary.runs.append(res.run_id)
                 summary.exports_created += sum(int(_metadata(res, c.requests).get("ids_created", 0)) for c in CHAINS)
             except BackfillFailed as exc:

@@ -17,7 +17,7 @@ from assets.cli.gate import parse_day
 from assets.common.partitions import RANGE_END_TAG, RANGE_START_TAG
 from pipeline import progress
 from pipeline.binance import BinanceClient
-from pipeline.futures.plan import export_needs, ranges_of
+from pipeline.futures.plan import export_needs, requests_of
 from pipeline.settings import Settings
 from pipeline.times import day_of
 
@@ -54,12 +54,12 @@ def daily(
     tags = {RANGE_START_TAG: day.isoformat(), RANGE_END_TAG: day.isoformat()}
     summary.runs.append(run_job(defs, inst, JOBS[select], tags=tags, quiet=quiet).run_id)
     plans = export_needs(settings.data_dir, settings.account, now, settings)
-    ranges = ranges_of(plans)
+    ranges = requests_of(plans)
     for p in plans:
         if p.exports:
             progress.notice(p.describe())
-    for start, end in ranges:
-        result = backfill(defs, inst, start, end, "exports", quiet=quiet)
+    for (start, end), markets in ranges.items():  # each market only for its own windows
+        result = backfill(defs, inst, start, end, "exports", quiet=quiet, markets=markets)
         summary.runs += result.runs
         summary.exports += result.exports_ingested
     if not ranges and select == "all":

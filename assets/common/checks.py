@@ -14,6 +14,7 @@ import dagster as dg
 import pyarrow as pa
 
 from pipeline import quality
+from pipeline.futures.reconcile import Reconciliation
 from pipeline.storage import lake
 
 Rules = Callable[[pa.Table, date], list[quality.RuleResult]]
@@ -44,6 +45,25 @@ ORDER_LIST_CHECKS = (
     Check("unique_order_list_id", "order_list_id is unique within each partition"),
     Check("transaction_time_in_partition_day", "every transaction_time lies inside its partition's UTC day"),
 )
+
+
+def rest_equals_export(rows: str) -> Check:
+    """The check of a futures REST tail against the exports (pipeline/futures/reconcile.py)."""
+    return Check(
+        "rest_equals_export",
+        f"on the days REST and an export both cover, the same {rows} with the same decimals and times; every "
+        "mismatch is listed with its row",
+    )
+
+
+def reconciliation_result(asset: str, check: Check, report: Reconciliation) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        asset_key=asset,
+        check_name=check.name,
+        passed=not report.mismatches,
+        severity=check.severity,
+        metadata=report.metadata(),
+    )
 
 
 def specs(asset: str, checks: Sequence[Check], *, blocking: bool = True) -> list[dg.AssetCheckSpec]:

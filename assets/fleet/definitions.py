@@ -1,5 +1,6 @@
 """The Definitions of a many-account deployment (an accounts file is set): the fleet's account x day assets, the
-backfill job runs are launched with (one run per account), and the warehouse over every account."""
+backfill job runs are launched with (one run per account), its daily and monthly schedules, and the warehouse over
+every account."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from assets.exports.resources import ExportsResource
 from assets.fleet.assets import build_fleet_assets, fleet_partitions
 from assets.fleet.executors import fleet_executor
 from assets.fleet.resources import FleetResource
+from assets.fleet.schedules import build_fleet_schedules
 from assets.spot.resources import SpotResource
 from assets.warehouse import definitions as warehouse
 from pipeline.accounts import Fleet
@@ -35,5 +37,10 @@ def build_definitions(settings: Settings, fleet: Fleet, common: Common | None = 
         description="A range of days of one account (tag orderlake/account): spot orders and order lists, and the "
         "USDⓈ-M and PM order exports, for the markets the accounts file gives it",
     )
-    own = dg.Definitions(assets=build_fleet_assets(fleet), jobs=[job], resources={"fleet": resource})
+    own = dg.Definitions(
+        assets=build_fleet_assets(fleet),
+        jobs=[job],
+        schedules=build_fleet_schedules(fleet, JOB),
+        resources={"fleet": resource},
+    )
     return dg.Definitions.merge(own, warehouse.build_definitions(settings, common))

@@ -1,10 +1,11 @@
-"""One queued run per account: ``python -m assets.fleet.launch queue --start D --end D ACCOUNT...``.
+"""One queued run per account: ``python -m assets.fleet.launch queue --webserver URL --start D --end D ACCOUNT...``.
 
 Each run targets one account's days (partition range ``<account>|<start>`` … ``<account>|<end>``) and carries the
 tag ``orderlake/account``, on which the queued run coordinator limits runs per account (deploy/celery/dagster.yaml).
-The runs are created in one workspace (as ``dagster job launch`` does, once per run) and submitted to the queue;
-the daemon launches them. ``--wait`` polls the instance until every run has finished and prints their outcome as
-JSON. ``serial`` runs the same accounts one after another in this process (the baseline of ``make scale-demo``).
+The runs are submitted through the webserver's GraphQL API (``dagster_graphql.DagsterGraphQLClient``, Dagster's
+public client; what the UI's launch button does), which hands them to the instance's run queue; the daemon launches
+them. ``--wait`` polls the instance until every run has finished and prints their outcome as JSON. ``serial`` runs
+the same accounts one after another in this process (the baseline of ``make scale-demo``).
 """
 
 import argparse
@@ -12,16 +13,9 @@ import json
 import sys
 import time
 from datetime import date
+from urllib.parse import urlsplit
 
 import dagster as dg
-from dagster._cli.job import _create_run
-from dagster._cli.workspace.cli_target import (
-    WorkspaceOpts,
-    get_code_location_from_workspace,
-    get_remote_job_from_remote_repo,
-    get_remote_repository_from_code_location,
-    get_workspace_from_cli_opts,
-)
 
 from assets.common.partitions import RANGE_END_TAG, RANGE_START_TAG
 from assets.fleet.assets import ACCOUNT_TAG
@@ -34,30 +28,15 @@ def run_tags(account: str, start: date, end: date) -> dict[str, str]:
     return {ACCOUNT_TAG: account, RANGE_START_TAG: f"{account}|{start}", RANGE_END_TAG: f"{account}|{end}"}
 
 
-def queue_runs(
-    instance: dg.DagsterInstance, workspace_file: str, accounts: list[str], start: date, end: date
-) -> list[str]:
-    """Create and submit one run of the fleet job per account; returns the run ids in account order."""
-    opts = WorkspaceOpts(workspace=[workspace_file])
-    with get_workspace_from_cli_opts(instance, version=dg.__version__, workspace_opts=opts) as workspace:
-        location = get_code_location_from_workspace(workspace, None)
-        repo = get_remote_repository_from_code_location(location, None)
-        job = get_remote_job_from_remote_repo(repo, JOB)
-        ids = []
-        for account in accounts:
-            run = _create_run(
-                instance=instance,
-                code_location=location,
-                remote_repo=repo,
-                remote_job=job,
-                run_config={},
-                tags=run_tags(account, start, end),
-                op_selection=None,
-                run_id=None,
-            )
-            instance.submit_run(run.run_id, workspace)
-            ids.append(run.run_id)
-        return ids
+def queue_runs(webserver: str, accounts: list[str], start: date, end: date) -> list[str]:
+    """Submit one run of the fleet job per account to the run queue; returns the run ids in account order."""
+    from dagster_graphql import DagsterGraphQLClient
+
+    parts = urlsplit(webserver)
+    client = DagsterGraphQLClient(
+        parts.hostname or "127.0.0.1", port_number=parts.port, use_https=parts.scheme == "https"
+    )
+    return [client.submit_job_execution(JOB, tags=run_tags(account, start, end)) for account in accounts]
 
 
 def wait_for(instance: dg.DagsterInstance, run_ids: list[str], timeout_s: float, poll_s: float = 0.5) -> list[dict]:
@@ -129,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("mode", choices=["queue", "serial"])
     parser.add_argument("--start", type=date.fromisoformat, required=True)
     parser.add_argument("--end", type=date.fromisoformat, required=True)
-    parser.add_argument("--workspace", default="workspace.yaml")
+    parser.add_argument("--webserver", default="http://127.0.0.1:3000", help="the dagster-webserver to submit to")
     parser.add_argument("--wait", type=float, default=None, help="seconds to wait for the queued runs to finish")
     parser.add_argument("accounts", nargs="+")
     args = parser.parse_args(argv)
@@ -137,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"serial": run_serially(args.accounts, args.start, args.end)}, default=str))
         return 0
     with dg.DagsterInstance.get() as instance:
-        ids = queue_runs(instance, args.workspace, args.accounts, args.start, args.end)
+        ids = queue_runs(args.webserver, args.accounts, args.start, args.end)
         runs = wait_for(instance, ids, args.wait) if args.wait else [{"run_id": i} for i in ids]
     print(json.dumps({"runs": runs}))
     return 0

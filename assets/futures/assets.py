@@ -22,10 +22,8 @@ from pipeline.times import day_start_ms, days_between
 GROUP = "futures_rest"
 POOL = "binance_futures"  # REST weight is per IP and host: one futures REST step at a time
 RETRY = dg.RetryPolicy(max_retries=1, delay=60, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
-RECONCILED = checks.Check(
-    "rest_equals_export",
-    "on the days REST and an export both cover, the same orders with the same decimals, status, time and "
-    "update_time (an order that changed between the two reads is no mismatch)",
+RECONCILED = checks.rest_equals_export(
+    "orders (status and update_time too; an order that changed between the two reads is no mismatch)"
 )
 
 
@@ -92,14 +90,7 @@ def build_orders_asset(
             context.log.warning(f"{spec.market}: symbol-less allOrders refused (-1102); discovery takes over")
         yield from _events(spec, result)
         yield from tally.results(set(context.selected_asset_check_keys))
-        report = result.reconciliation
-        yield dg.AssetCheckResult(
-            asset_key=spec.name,
-            check_name=RECONCILED.name,
-            passed=not report.mismatches,
-            severity=RECONCILED.severity,
-            metadata=report.metadata(),
-        )
+        yield checks.reconciliation_result(spec.name, RECONCILED, result.reconciliation)
 
     return dg.multi_asset(
         specs=[

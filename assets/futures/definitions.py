@@ -8,11 +8,12 @@ import dagster as dg
 
 from assets.common.partitions import RANGE_END_TAG, RANGE_START_TAG
 from assets.common.resources import Common, LakeResource
+from assets.exports.assets import CHAINS
 from assets.futures.assets import ORDER_ASSETS, build_orders_asset
 from assets.spot.jobs import SELECTION as SPOT
 from assets.spot.jobs import TRADES as SPOT_TRADES
 from assets.trades.definitions import INCOME, TRADES
-from pipeline.futures.plan import export_needs, ranges_of
+from pipeline.futures.plan import export_needs, requests_of
 from pipeline.settings import Settings
 
 ORDERS = [a.name for a in ORDER_ASSETS]
@@ -45,14 +46,16 @@ def build_export_needs_schedule(requests: str, settings: Settings) -> dg.Schedul
     )
     def export_needs_schedule(context: dg.ScheduleEvaluationContext, lake: LakeResource) -> dg.SkipReason | list:
         now = int(context.scheduled_execution_time.timestamp() * 1000)
-        ranges = ranges_of(export_needs(lake.path, lake.account, now, settings))
+        ranges = requests_of(export_needs(lake.path, lake.account, now, settings))
         if not ranges:
             return dg.SkipReason("REST covers every day: no export needed")
-        return [
+        return [  # each market only for its own windows
             dg.RunRequest(
-                run_key=f"export-needs-{a}-{b}", tags={RANGE_START_TAG: a.isoformat(), RANGE_END_TAG: b.isoformat()}
+                run_key=f"export-needs-{a}-{b}-{'-'.join(markets)}",
+                tags={RANGE_START_TAG: a.isoformat(), RANGE_END_TAG: b.isoformat()},
+                asset_selection=[dg.AssetKey(c.requests) for c in CHAINS if c.market in markets],
             )
-            for a, b in ranges
+            for (a, b), markets in ranges.items()
         ]
 
     return export_needs_schedule

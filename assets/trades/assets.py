@@ -28,6 +28,10 @@ INCOME_CHECKS = (
     checks.Check("unique_income_key", "(income_type, tran_id, asset) is unique within each partition"),
     checks.Check("time_in_partition_day", "every record's time lies inside its partition's UTC day"),
 )
+RECONCILED = {
+    "trades": checks.rest_equals_export("trades (order, side, every decimal, commission asset, time)"),
+    "income": checks.rest_equals_export("income records (symbol, income, info, trade id, time)"),
+}
 ADD_UP = checks.Check(
     "trades_add_up_to_orders",
     "for every filled order whose fills lie on covered days, sum(trades.qty) = executed_qty",
@@ -94,6 +98,7 @@ def build_tail_asset(spec: TailAsset, partitions: dg.PartitionsDefinition) -> dg
             result = run_futures_income_tail(api, **common)
         yield from _events(spec, result, start, end)
         yield from tally.results(set(context.selected_asset_check_keys))
+        yield checks.reconciliation_result(spec.name, RECONCILED[spec.kind], result.reconciliation)
         if spec.kind == "trades":
             missing = [m for m in result.mismatches if m.trades_qty < m.executed_qty]
             yield dg.AssetCheckResult(
@@ -122,7 +127,7 @@ def build_tail_asset(spec: TailAsset, partitions: dg.PartitionsDefinition) -> dg
                 "days come from the exports.",
             )
         ],
-        check_specs=checks.specs(spec.name, (*table_checks, *extra), blocking=False),
+        check_specs=checks.specs(spec.name, (*table_checks, *extra, RECONCILED[spec.kind]), blocking=False),
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
         pool=POOL,

@@ -42,6 +42,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a file with a header and no rows is the true empty export (check the website first); the lake's "
         "known orders of the range still refuse it",
     )
+    ri.add_argument(
+        "--accept-last-line",
+        action="store_true",
+        help="the file's unterminated last row is whole, not cut short (check its last order on the website first)",
+    )
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -63,7 +68,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         if args.export_command == "list":
             return _list(ExportLedger(data_dir).entries(status=args.status))
         if args.export_command == "reingest":
-            return _reingest(data_dir, settings, args.entry_id, accept_empty=args.accept_empty)
+            accept = {"accept_empty": args.accept_empty, "accept_last_line": args.accept_last_line}
+            return _reingest(data_dir, settings, args.entry_id, **accept)
         return _resolve(ExportLedger(data_dir), args.entry_id, args.download_id)
     except (OrderlakeError, OSError) as exc:
         print(f"orderlake exports {args.export_command}: {exc}", file=sys.stderr)
@@ -98,7 +104,9 @@ def _resolve(ledger: ExportLedger, entry_id: int, download_id: str | None) -> in
     return 0
 
 
-def _reingest(data_dir: Path, settings: Settings, entry_id: int, *, accept_empty: bool = False) -> int:
+def _reingest(
+    data_dir: Path, settings: Settings, entry_id: int, *, accept_empty: bool = False, accept_last_line: bool = False
+) -> int:
     from pipeline.exports.chain import ExportChain
     from pipeline.exports.ledger import ExportLedger
 
@@ -109,7 +117,7 @@ def _reingest(data_dir: Path, settings: Settings, entry_id: int, *, accept_empty
         account=settings.account,
         utc_offset_minutes=settings.export_utc_offset_minutes,
     )
-    result = chain.reingest(entry_id, accept_empty=accept_empty)
+    result = chain.reingest(entry_id, accept_empty=accept_empty, accept_last_line=accept_last_line)
     entry = chain.ledger.get(entry_id)
     print(
         f"re-ingested #{entry.id} (download id {entry.download_id}, {entry.market} {entry.range_text}) from "

@@ -61,6 +61,7 @@ def write_export_partitions(
     symbol_assets: dict[str, tuple[str, str]] | None = None,
     transfer_verified: bool = False,
     accept_empty: bool = False,
+    accept_last_line: bool = False,
     max_uncompressed_bytes: int = DEFAULT_MAX_UNCOMPRESSED,
     max_ratio: float = DEFAULT_MAX_RATIO,
     block_bytes: int = BLOCK_BYTES,
@@ -102,7 +103,16 @@ def write_export_partitions(
 
     def check(per_day: dict[date, int]) -> None:
         file_ids = np.concatenate(ids) if ids else np.array([], dtype=np.int64)
-        check_parsed(path, stats, file_ids, required, transfer_verified=transfer_verified, accept_empty=accept_empty)
+        ids.clear()  # not held through the merges
+        check_parsed(
+            path,
+            stats,
+            file_ids,
+            required,
+            transfer_verified=transfer_verified,
+            accept_empty=accept_empty,
+            accept_last_line=accept_last_line,
+        )
 
     written = write_days(batches(), data_dir=data_dir, table=table, account=account, days=wanted, before_publish=check)
     return _result(path, stats, written, export_range, wanted)

@@ -3,7 +3,8 @@
 SQLite under ``$ORDERLAKE_DATA_DIR/state/export_ledger.sqlite`` (WAL, ``synchronous=FULL``): an attempt row is on
 disk before its create call goes out, and every read-check-write runs in ``BEGIN IMMEDIATE``, so two processes never
 both reserve the same range or the month's last id. States and transitions: :mod:`pipeline.exports.states`. Quota
-counts per UTC month of ``requested_at`` and (market, kind, account). Design: docs/design/ledger.md.
+counts per UTC month of ``requested_at`` and (market, kind, account). An account's rows are stamped with its
+identity (:func:`pipeline.identity.owner`) and it sees only its own. Design: docs/design/ledger.md.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import product
 from pathlib import Path
 from typing import Any
 
+from pipeline import identity
 from pipeline.exports.errors import ExportStateError, QuotaWouldBeExceeded
 from pipeline.exports.planning import covered_days
 from pipeline.exports.states import BLOCKING, NEEDS_A_PERSON, LedgerState, check_transition
@@ -24,7 +27,7 @@ from pipeline.times import day_end_ms, day_of, day_start_ms, days_between, fmt_m
 from pipeline.times import now_ms as wall_now_ms
 
 LEDGER_FILE = "export_ledger.sqlite"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 def ledger_path(data_dir: str | os.PathLike[str]) -> Path:
@@ -71,7 +74,8 @@ CREATE TABLE IF NOT EXISTS entries (
     utc_offset_minutes INTEGER,           -- offset the export's local times were converted from
     file_name       TEXT,                 -- the file's name as served (may carry "(UTC+8)"); raw/ renames it
     offset_source   TEXT,                 -- where utc_offset_minutes came from (proven, configured, a label)
-    content_length  INTEGER               -- the Content-Length the file server declared (checked on download)
+    content_length  INTEGER,              -- the Content-Length the file server declared (checked on download)
+    identity        TEXT                  -- the account's identity scope (pipeline/identity.py); NULL: not known yet
 );
 CREATE INDEX IF NOT EXISTS entries_scope ON entries (market, kind, account, status);
 CREATE TABLE IF NOT EXISTS events (
@@ -85,6 +89,7 @@ CREATE INDEX IF NOT EXISTS events_entry ON events (entry_id);
 CREATE TABLE IF NOT EXISTS quota_blocks (  -- Binance said "quota exhausted" for this month: stop asking
     market  TEXT NOT NULL, kind TEXT NOT NULL, account TEXT NOT NULL, month TEXT NOT NULL,
     at      INTEGER NOT NULL, message TEXT,
+    identity        TEXT,
     PRIMARY KEY (market, kind, account, month)
 );
 """
@@ -99,6 +104,9 @@ _MIGRATE_V3 = (
     "ALTER TABLE entries ADD COLUMN offset_source TEXT",
     "ALTER TABLE entries ADD COLUMN content_length INTEGER",
 )
+# Version 3 -> 4: whose rows they are (rows from before are stamped at every open: docs/design/identity.md).
+_MIGRATE_V4 = ("ALTER TABLE entries ADD COLUMN identity TEXT", "ALTER TABLE quota_blocks ADD COLUMN identity TEXT")
+_MINE = "account = ? AND (identity IS NULL OR identity = ?)"  # pipeline.identity.owns, in SQL
 
 
 @dataclass(frozen=True)
@@ -141,6 +149,7 @@ class LedgerEntry:
     file_name: str | None
     offset_source: str | None = None
     content_length: int | None = None
+    identity: str | None = None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> LedgerEntry:
@@ -204,15 +213,22 @@ class ExportLedger:
                 con.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         with self._tx() as con:  # BEGIN IMMEDIATE: exactly one process runs the migration
             version = con.execute("PRAGMA user_version").fetchone()[0]
-            for since, statements in ((1, _MIGRATE_V2), (2, _MIGRATE_V3)):
+            for since, statements in ((1, _MIGRATE_V2), (2, _MIGRATE_V3), (3, _MIGRATE_V4)):
                 if version <= since < SCHEMA_VERSION:
                     for statement in statements:
                         con.execute(statement)
             if version < SCHEMA_VERSION:
                 con.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            for account, table in product(identity.accounts(self.data_dir), ("entries", "quota_blocks")):
+                stamp = (identity.owner(self.data_dir, account), account)  # rows written before it was recorded
+                con.execute(f"UPDATE {table} SET identity = ? WHERE identity IS NULL AND account = ?", stamp)
 
     def __repr__(self) -> str:
         return f"ExportLedger({str(self.path)!r})"
+
+    def _mine(self, account: str) -> tuple[str, str | None]:
+        """``account``'s rows: its own identity's, and those stamped before any identity was known."""
+        return account, identity.owner(self.data_dir, account)
 
     # -- plumbing ---------------------------------------------------------------------------------------------
     @contextmanager
@@ -295,10 +311,13 @@ class ExportLedger:
     ) -> list[LedgerEntry]:
         """Entries matching every given filter, oldest first."""
         where, args = [], []
-        for col, val in (("market", market), ("kind", kind), ("account", account), ("download_id", download_id)):
+        for col, val in (("market", market), ("kind", kind), ("download_id", download_id)):
             if val is not None:
                 where.append(f"{col} = ?")
                 args.append(val)
+        if account is not None:
+            where.append(_MINE)
+            args.extend(self._mine(account))
         if status is not None:
             statuses = (status,) if isinstance(status, str) else tuple(status)
             where.append(f"status IN ({', '.join('?' * len(statuses))})")
@@ -328,17 +347,18 @@ class ExportLedger:
         return rows
 
     # -- quota ------------------------------------------------------------------------------------------------
-    @staticmethod
-    def _quota(con: sqlite3.Connection, market: str, kind: str, account: str, month: str, limit: int) -> QuotaStatus:
+    def _quota(
+        self, con: sqlite3.Connection, market: str, kind: str, account: str, month: str, limit: int
+    ) -> QuotaStatus:
         used, unknown = con.execute(
             "SELECT COUNT(*), COALESCE(SUM(status IN (?, ?)), 0) FROM entries "
-            "WHERE market = ? AND kind = ? AND account = ? AND quota_month = ? AND counts_quota = 1",
-            (LedgerState.UNKNOWN, LedgerState.ATTEMPTED, market, kind, account, month),
+            f"WHERE market = ? AND kind = ? AND {_MINE} AND quota_month = ? AND counts_quota = 1",
+            (LedgerState.UNKNOWN, LedgerState.ATTEMPTED, market, kind, *self._mine(account), month),
         ).fetchone()
         blocked = (
             con.execute(
-                "SELECT 1 FROM quota_blocks WHERE market = ? AND kind = ? AND account = ? AND month = ?",
-                (market, kind, account, month),
+                f"SELECT 1 FROM quota_blocks WHERE market = ? AND kind = ? AND {_MINE} AND month = ?",
+                (market, kind, *self._mine(account), month),
             ).fetchone()
             is not None
         )
@@ -355,8 +375,9 @@ class ExportLedger:
         month = month_of(now_ms)
         with self._tx() as con:
             con.execute(
-                "INSERT OR REPLACE INTO quota_blocks VALUES (?, ?, ?, ?, ?, ?)",
-                (market, kind, account, month, now_ms, message),
+                "INSERT OR REPLACE INTO quota_blocks (market, kind, account, month, at, message, identity) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (market, kind, account, month, now_ms, message, identity.owner(self.data_dir, account)),
             )
             self._event(
                 con,
@@ -411,9 +432,9 @@ class ExportLedger:
             blocking = [
                 LedgerEntry.from_row(r)
                 for r in con.execute(
-                    f"SELECT * FROM entries WHERE market = ? AND kind = ? AND account = ? "
+                    f"SELECT * FROM entries WHERE market = ? AND kind = ? AND {_MINE} "
                     f"AND status IN ({', '.join('?' * len(BLOCKING))}) AND start_ms <= ? AND end_ms >= ?",
-                    (market, kind, account, *BLOCKING, end_ms, start_ms),
+                    (market, kind, *self._mine(account), *BLOCKING, end_ms, start_ms),
                 )
             ]
             first, last = day_of(start_ms), day_of(end_ms)
@@ -443,10 +464,23 @@ class ExportLedger:
                     resets_at_ms=q.resets_at_ms,
                     blocked_by_binance=q.blocked_by_binance,
                 )
+            who = identity.owner(self.data_dir, account)
             cur = con.execute(
                 "INSERT INTO entries (market, kind, api, account, start_ms, end_ms, requested_at, quota_month, "
-                "status, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (market, kind, api, account, start_ms, end_ms, now_ms, month_of(now_ms), LedgerState.ATTEMPTED, now_ms),
+                "status, updated_at, identity) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    market,
+                    kind,
+                    api,
+                    account,
+                    start_ms,
+                    end_ms,
+                    now_ms,
+                    month_of(now_ms),
+                    LedgerState.ATTEMPTED,
+                    now_ms,
+                    who,
+                ),
             )
             eid = int(cur.lastrowid)
             self._event(con, eid, now_ms, "attempt", start_ms=start_ms, end_ms=end_ms)
@@ -521,10 +555,13 @@ class ExportLedger:
         """Open entries whose ``next_poll_at`` has passed, leased (next_poll_at pushed) so no one else polls them."""
         with self._tx() as con:
             where, args = ["status = ?", "COALESCE(next_poll_at, 0) <= ?"], [LedgerState.PROCESSING, now_ms]
-            for col, val in (("market", market), ("kind", kind), ("account", account)):
+            for col, val in (("market", market), ("kind", kind)):
                 if val is not None:
                     where.append(f"{col} = ?")
                     args.append(val)
+            if account is not None:
+                where.append(_MINE)
+                args.extend(self._mine(account))
             rows = con.execute(
                 f"SELECT id FROM entries WHERE {' AND '.join(where)} ORDER BY next_poll_at", args
             ).fetchall()

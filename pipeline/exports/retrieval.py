@@ -244,6 +244,7 @@ class RetrievalSteps:
         infer_offset: bool = True,
         proven_offset_minutes: int | None = None,
         accept_empty: bool = False,
+        accept_last_line: bool = False,
     ) -> ingest.ExportIngestResult:
         """Parse the raw file, check it and merge it into its daily partitions (never downloads again if the raw
         copy exists).
@@ -274,6 +275,7 @@ class RetrievalSteps:
                 inference_note=note,
                 transfer_verified=entry.content_length is not None and entry.content_length == raw.size,
                 accept_empty=accept_empty,
+                accept_last_line=accept_last_line,
             )
         except Exception as exc:
             self.ledger.update(
@@ -293,6 +295,7 @@ class RetrievalSteps:
                 "outside_days": len(result.outside_days),
                 "offset": result.offset_note,
                 "accepted_empty": accept_empty,
+                "accepted_last_line": accept_last_line,
             },
             status=LedgerState.INGESTED,
             rows=result.rows,
@@ -310,7 +313,9 @@ class RetrievalSteps:
         """The ingest of a trade or income file (pipeline.trades.export_ingest), with the symbols' assets."""
         return fill_writer(entry.kind, self.client, self.data_dir, self._now_ms())
 
-    def reingest(self, entry_id: int, *, accept_empty: bool = False) -> ingest.ExportIngestResult:
+    def reingest(
+        self, entry_id: int, *, accept_empty: bool = False, accept_last_line: bool = False
+    ) -> ingest.ExportIngestResult:
         """Parse a ledger entry's stored raw file into the lake again (after a fix, or a refused file): no network
         call, no new download id. An offset the last ingest PROVED from REST is kept as proven (REST may no longer
         reach those days); any other offset is decided again from the file and the configuration."""
@@ -322,7 +327,11 @@ class RetrievalSteps:
             )
         proven = entry.utc_offset_minutes if entry.offset_source == "proven" else None
         return self.ingest(
-            str(entry.download_id), infer_offset=False, proven_offset_minutes=proven, accept_empty=accept_empty
+            str(entry.download_id),
+            infer_offset=False,
+            proven_offset_minutes=proven,
+            accept_empty=accept_empty,
+            accept_last_line=accept_last_line,
         )
 
     def _inferred_offset(self, entry: LedgerEntry, path: Path) -> tuple[int | None, str]:

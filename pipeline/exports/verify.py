@@ -1,9 +1,9 @@
 """Whether a parsed export file may touch the lake: refusals decided after the parse and before anything is written.
 
 Each check uses a signal independent of the CSV parser: the lines the byte stream counted, the empty-export
-sentinel, whether the last line ended, and the orders the lake already holds that any export of the range must list
-(see docs/design/exports.md §Refusals). A refused file stays under ``raw/``; ``orderlake exports reingest ID`` parses
-it again after a fix, without a new download id.
+sentinel, whether the last line ended and, if not, whether its last field can be a cut value, and the orders the
+lake already holds that any export of the range must list (see docs/design/exports.md §Refusals). A refused file
+stays under ``raw/``; ``orderlake exports reingest ID`` parses it again after a fix, without a new download id.
 """
 
 from __future__ import annotations
@@ -79,6 +79,7 @@ def check_parsed(
     *,
     transfer_verified: bool,
     accept_empty: bool,
+    accept_last_line: bool = False,
 ) -> None:
     """Raise :class:`RefusedExport` naming the first reason the parsed file cannot be the whole export."""
     again = (
@@ -102,6 +103,14 @@ def check_parsed(
         raise RefusedExport(
             f"{path}: the last line of {stats.unterminated[0]!r} does not end, and neither a container checksum nor "
             f"a Content-Length proves the file whole, so it may be cut inside a row. {again}",
+            path=path,
+        )
+    if stats.cut_rows and not accept_last_line:
+        raise RefusedExport(
+            f"{path}: no line break ends the file and its last row may be cut short: {stats.cut_rows[0]}. Whether "
+            "Binance ends its files with a line break is not known, and without one a row cut inside its last field "
+            f"looks whole. {again} If the website's export shows that last order as the file has it, accept the file: "
+            "`orderlake exports reingest ID --accept-last-line`.",
             path=path,
         )
     if required:

@@ -23,16 +23,17 @@ from pipeline.binance.errors import BadSymbol, InvalidParameter, NoSuchOrder
 from pipeline.binance.facts import FUTURES_REST_RETENTION_DAYS, FUTURES_ZERO_FILL_RETENTION_DAYS
 from pipeline.futures import state
 from pipeline.futures.fetch import Cost, FuturesOrdersApi, Key, OrdersFetcher
-from pipeline.futures.reconcile import Reconciliation, compare, export_rows
+from pipeline.futures.reconcile import ORDERS, Reconciliation, reconcile
 from pipeline.futures.stored import cursors, latest_orders
 from pipeline.storage import lake
 from pipeline.storage.schemas import futures_orders
-from pipeline.storage.versions import stored_day, write_day
+from pipeline.storage.schemas.columns import REST
+from pipeline.storage.versions import write_day
 from pipeline.times import DAY_MS, day_end_ms, day_of, day_start_ms, days_between
 from pipeline.times import now_ms as wall_ms
 
 REACH_MARGIN_MS = 60_000  # ask a minute inside a retention limit, never at its edge
-SOURCE = "rest_allOrders"
+SOURCE = REST
 SYMBOL_REQUIRED = -1102
 
 
@@ -62,7 +63,7 @@ class OrdersTailResult:
     bad_symbols: list[str] = field(default_factory=list)
     symbolless: bool | None = None  # a symbol-less call: served (True), refused (False), not tried (None)
     cost: Cost = field(default_factory=Cost)
-    reconciliation: Reconciliation = field(default_factory=Reconciliation)
+    reconciliation: Reconciliation = field(default_factory=lambda: Reconciliation(ORDERS))
 
     def metadata(self) -> dict[str, Any]:
         return {
@@ -198,9 +199,6 @@ def _reconcile(
     result: OrdersTailResult,
 ) -> None:
     """Compare the fetched orders with the export rows stored for the days they may lie on, before merging."""
-    exported: dict[Key, dict] = {}
-    for day in days_between(day_of(served[0][0]), day_of(now_ms)):
-        exported.update(export_rows(stored_day(data_dir, table, account, day)))
     full = complete_from_ms(now_ms)
 
     def expected(row: dict) -> bool:
@@ -209,9 +207,8 @@ def _reconcile(
         may_be_gone = row["status"] in ("CANCELED", "EXPIRED", "NEW") and not row["executed_qty"]
         return any(lo <= t <= hi for lo, hi in served) and not (may_be_gone and t < full)
 
-    rest = {(r["symbol"], r["order_id"]): r for r in new.to_pylist()}
-    wanted = {k for k, r in exported.items() if expected(r)}
-    compare(exported, rest, wanted, result.reconciliation)
+    days = days_between(day_of(served[0][0]), day_of(now_ms))
+    reconcile(data_dir, account, table, new, days, expected, result.reconciliation)
 
 
 def _write(

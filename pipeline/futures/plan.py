@@ -137,6 +137,16 @@ def export_needs(data_dir: str | Path, account: str, now_ms: int, settings: Sett
     )
 
 
+def requests_of(plans: list[MarketPlan]) -> dict[tuple[date, date], tuple[str, ...]]:
+    """The export windows of the plans, each with the markets whose plan holds it: a market is asked only for its
+    own windows, never spends an id on a window only the other market needs."""
+    out: dict[tuple[date, date], list[str]] = {}
+    for p in plans:
+        for r in p.exports:
+            out.setdefault((r.start, r.end), []).append(p.market)
+    return {window: tuple(markets) for window, markets in sorted(out.items())}
+
+
 def ranges_of(plans: list[MarketPlan]) -> list[tuple[date, date]]:
     """The distinct export windows of the plans (one export request job covers both markets)."""
     return sorted({(r.start, r.end) for p in plans for r in p.exports})

@@ -4,7 +4,8 @@ discovery settled on, and whether a symbol-less USDⓈ-M ``allOrders`` is served
 
 The status report and the export planner read it; the lake alone cannot tell a day REST covered completely from a
 day it covered in part. Writes are atomic and under a file lock, merged per market, so runs of the two markets
-never drop each other's facts.
+never drop each other's facts. A section is stamped with its account's identity: another identity finds it empty
+(:mod:`pipeline.identity`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,10 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from pipeline import identity
 from pipeline.storage.atomic import atomic_write, make_dirs
+
+STAMP = "identity"  # a section's key: the identity scope it belongs to (absent: written before identities)
 
 
 def state_path(data_dir: str | os.PathLike[str]) -> Path:
@@ -46,7 +50,8 @@ def _read(path: Path) -> dict[str, Any]:
 def load(data_dir: str | os.PathLike[str], account: str, market: str) -> dict[str, Any]:
     """The market's section: ``complete_days`` (ISO dates), ``vanished`` ({key: order}), ``symbols``,
     ``symbolless`` (True, False or absent), ``probed`` (symbol -> ms of its probe)."""
-    return _read(state_path(data_dir)).get(account, {}).get(market, {})
+    section = _read(state_path(data_dir)).get(account, {}).get(market, {})
+    return section if identity.owns(section.get(STAMP), identity.owner(data_dir, account)) else {}
 
 
 def update(data_dir: str | os.PathLike[str], account: str, market: str, change: Callable[[dict], None]) -> dict:
@@ -55,6 +60,11 @@ def update(data_dir: str | os.PathLike[str], account: str, market: str, change: 
     with _locked(path):
         data = _read(path)
         section = data.setdefault(account, {}).setdefault(market, {})
+        scope = identity.owner(data_dir, account)
+        if not identity.owns(section.get(STAMP), scope):  # another identity's facts: not this account's
+            section = data[account][market] = {}
+        if scope is not None:
+            section[STAMP] = scope
         change(section)
         atomic_write(path, json.dumps(data, indent=1, sort_keys=True))
         return section

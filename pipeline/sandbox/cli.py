@@ -105,6 +105,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     exports.add_argument(
         "--export-damage", choices=DAMAGES, default=_D.export_damage, help="serve every export file damaged so"
     )
+    exports.add_argument(
+        "--export-no-final-newline",
+        dest="export_final_newline",
+        action="store_false",
+        help="order files end without a line break after their last row (whether Binance's do is not known)",
+    )
     faults = parser.add_argument_group("fault injection (probability per request)")
     faults.add_argument("--fault-5xx", type=float, default=0.0)
     faults.add_argument("--fault-html", type=float, default=0.0)
@@ -157,6 +163,7 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
         export_income_dialect=args.export_income_dialect,
         export_link_ttl_seconds=args.export_link_hours * 3600,
         export_damage=args.export_damage,
+        export_final_newline=args.export_final_newline,
         fault_rate_5xx=args.fault_5xx,
         fault_rate_html=args.fault_html,
         fault_rate_timeout=args.fault_timeout,

@@ -93,6 +93,7 @@ class SandboxConfig:
     export_selection: str = "update"  # rows by last update or by creation time (Binance does not say)
     export_empty_form: str = "full"  # the empty export: full header, short header or the sentinel alone
     export_damage: str = "none"  # every file damaged this way (pipeline.sandbox.export_dialects.DAMAGES)
+    export_final_newline: bool = True  # a line break after the last row (unknown for Binance: both are served)
     # trade and income exports (pipeline.sandbox.fill_exports): their own quota and dialects
     export_trade_quota: int = EXPORT_MONTHLY_QUOTA["trade"]
     export_income_quota: int = EXPORT_MONTHLY_QUOTA["income"]

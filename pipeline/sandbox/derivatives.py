@@ -236,6 +236,7 @@ class DerivativesApi:
             suffix=exp.token[:8],
             empty_form=self.cfg.export_empty_form,
             damage=self.cfg.export_damage,
+            final_newline=self.cfg.export_final_newline,
         )
         # a link lives on the sandbox's clock, unscaled: it expires when a test advances the clock past it, never
         # because a loaded machine ran slowly (docs/design/exports.md §Links)

@@ -18,7 +18,7 @@ DIALECTS = ("api", "legacy", "zh", "website", "ms")
 SELECTIONS = ("update", "created")
 EMPTY_FORMS = ("full", "short", "alone")
 # Damaged files, each described in docs/export-files.md §Refused files
-DAMAGES = ("none", "empty_member", "header_only", "cut_rows")
+DAMAGES = ("none", "empty_member", "header_only", "cut_rows", "cut_mid_row")
 
 API_HEADER = (
     "Uid,Time,Order No,Symbol,Type,Side,Position Side,Price,Average Price,Amount,Executed Amount,"
@@ -110,15 +110,24 @@ def _value(o: dict, column: str, dialect: str, offset: int, uid: int) -> str:
     return plain
 
 
-def build_csv(orders: list[dict], *, dialect: str, offset_minutes: int, uid: int, empty_form: str = "full") -> bytes:
-    """One CSV member in ``dialect``; no rows gives the ``empty_form`` of the empty export."""
+def build_csv(
+    orders: list[dict],
+    *,
+    dialect: str,
+    offset_minutes: int,
+    uid: int,
+    empty_form: str = "full",
+    final_newline: bool = True,
+) -> bytes:
+    """One CSV member in ``dialect``; no rows gives the ``empty_form`` of the empty export. Whether Binance ends the
+    file with a line break is not known (docs/export-files.md §Encoding, line endings and quoting): both are served."""
     offset = 0 if dialect == "legacy" else offset_minutes  # "Time(UTC)": the legacy header is labelled UTC
     header = {"legacy": _LEGACY, "zh": _ZH}.get(dialect, API_HEADER)
     keys = _KEYS.get(dialect, _KEYS["api"])
     lines = [header] + [",".join(_value(o, k, dialect, offset, uid) for k in keys) for o in orders]
     if not orders:
         lines = {"full": [header], "short": ["Uid,Time,Order No"], "alone": []}[empty_form] + [EMPTY_SENTINEL]
-    return ("\ufeff" + "\r\n".join(lines) + "\r\n").encode("utf-8")
+    return ("\ufeff" + "\r\n".join(lines) + ("\r\n" if final_newline else "")).encode("utf-8")
 
 
 def file_name(created_ms: int, offset_minutes: int, dialect: str) -> str:
@@ -138,6 +147,7 @@ def build_export(
     suffix: str,
     empty_form: str = "full",
     damage: str = "none",
+    final_newline: bool = True,
 ) -> tuple[str, bytes]:
     """(zip file name, zip bytes) of an export listing ``orders`` (order states as of ``created_ms``), damaged as
     ``damage`` says."""
@@ -148,7 +158,14 @@ def build_export(
             f"{name}.csv", date_time=datetime.fromtimestamp(created_ms / 1000, tz=UTC).timetuple()[:6]
         )
         info.compress_type = zipfile.ZIP_DEFLATED
-        body = build_csv(orders, dialect=dialect, offset_minutes=offset_minutes, uid=uid, empty_form=empty_form)
+        body = build_csv(
+            orders,
+            dialect=dialect,
+            offset_minutes=offset_minutes,
+            uid=uid,
+            empty_form=empty_form,
+            final_newline=final_newline,
+        )
         if damage == "empty_member":
             body = b""
         elif damage == "header_only":
@@ -156,5 +173,7 @@ def build_export(
         elif damage == "cut_rows":
             lines = body.split(b"\r\n")
             body = b"\r\n".join(lines[: 1 + (len(lines) - 1) // 2]) + b"\r\n"
+        elif damage == "cut_mid_row":  # the generator stopped one character before the end of the last row
+            body = body.rstrip(b"\r\n")[:-1]
         zf.writestr(info, body)
     return f"{name}_{suffix}.zip", buf.getvalue()

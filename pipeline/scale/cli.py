@@ -14,13 +14,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=d.workers, help="Celery workers")
     parser.add_argument("--days", type=int, default=d.days, help="days of history per account (one year at most)")
     parser.add_argument("--workdir", type=Path, default=d.workdir, help="logs, Dagster's home, the data dirs")
-    parser.add_argument("--timeout", type=float, default=d.timeout_s, help="seconds the backfill may take")
+    parser.add_argument("--timeout", type=float, default=None, help="seconds the backfill may take (default: by size)")
+    parser.add_argument("--max-runs", type=int, default=None, help="runs at once (default: two per worker)")
     parser.add_argument("--keep", action="store_true", help="keep the demo's database and broker queue")
 
 
 def run(args: argparse.Namespace) -> int:
-    if not 1 <= args.accounts <= 500 or not 1 <= args.workers <= 32 or not 1 <= args.days <= 365:
-        print("orderlake scale-demo: --accounts 1-500, --workers 1-32, --days 1-365")
+    if (
+        not 1 <= args.accounts <= 500
+        or not 1 <= args.workers <= 32
+        or not 1 <= args.days <= 365
+        or not (args.max_runs is None or 1 <= args.max_runs <= 100)
+    ):
+        print("orderlake scale-demo: --accounts 1-500, --workers 1-32, --days 1-365, --max-runs 1-100")
         return 2
     config = DemoConfig(
         accounts=args.accounts,
@@ -29,5 +35,6 @@ def run(args: argparse.Namespace) -> int:
         workdir=args.workdir.resolve(),
         timeout_s=args.timeout,
         keep=args.keep,
+        max_runs=args.max_runs,
     )
     return 0 if run_demo(config).ok else 1

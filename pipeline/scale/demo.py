@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import shutil
 import subprocess
 import sys
 import time
@@ -50,8 +49,17 @@ class DemoConfig:
     time_scale: float = 15.0  # an hour of Binance's export generation is 4 minutes here
     spot_weight_limit: int = 600  # per scaled minute: low enough that N accounts' probes meet the shared budget
     workdir: Path = REPO / "data" / "scale-demo"
-    timeout_s: float = 900.0
+    timeout_s: float | None = None  # the backfill's; default: 900 s, and 90 s per account-month beyond that
     keep: bool = False  # keep the demo's database, broker queue and files for inspection
+    max_runs: int | None = None  # runs at once; default: two per worker
+
+    @property
+    def backfill_timeout_s(self) -> float:
+        return self.timeout_s or max(900.0, 90.0 * self.accounts * self.days / 30)
+
+    @property
+    def runs_at_once(self) -> int:
+        return self.max_runs or 2 * self.workers
 
 
 @dataclass
@@ -92,6 +100,14 @@ def _exports(text: str) -> dict[str, str]:
             name, value = line.removeprefix("export ").split("=", 1)
             out[name.strip()] = value.strip()
     return out
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def _port_open(url: str) -> bool:
@@ -171,6 +187,17 @@ def _accounts_file(path: Path, names: list[str], sx: FleetSandbox, start: date) 
     path.write_text("\n".join(lines))
 
 
+def instance_yaml(src: Path, dst: Path, max_runs: int) -> None:
+    """The deploy example with the demo's limit of runs at once. A run's process only hands its steps to the workers,
+    so more runs than a couple per worker just wait for a worker; and on 2 cores, 20 run processes loading the code
+    location at once could outlast run monitoring's start timeout, which fails a run that has not started."""
+    import yaml
+
+    config = yaml.safe_load(src.read_text())
+    config["concurrency"]["runs"]["max_concurrent_runs"] = max_runs
+    dst.write_text(yaml.safe_dump(config, sort_keys=False))
+
+
 def _python(*args: str) -> list[str]:
     return [sys.executable, *args]
 
@@ -213,6 +240,7 @@ def run_demo(cfg: DemoConfig, say: Callable[[str], None] = print) -> DemoResult:
     end = datetime.now(UTC).date() - timedelta(days=1)
     start = end - timedelta(days=cfg.days - 1)
     result = DemoResult()
+    timeout_s = cfg.backfill_timeout_s
     base = child_environment({})
     services, started_services = _services(base)
     admin = services["ORDERLAKE_TEST_POSTGRES_URL"]
@@ -235,7 +263,7 @@ def run_demo(cfg: DemoConfig, say: Callable[[str], None] = print) -> DemoResult:
     )
     store.create_dir(BUCKET)
     lake_url, serial_lake_url = f"s3://{BUCKET}/{run}/lake", f"s3://{BUCKET}/{run}/serial-lake"
-    shutil.copy(DAGSTER_YAML, home / "dagster.yaml")
+    instance_yaml(DAGSTER_YAML, home / "dagster.yaml", cfg.runs_at_once)
     sx = FleetSandbox(_sandbox_configs(cfg, run)).start()
     try:
         _accounts_file(work / "accounts.toml", names, sx, start)
@@ -267,11 +295,18 @@ def run_demo(cfg: DemoConfig, say: Callable[[str], None] = print) -> DemoResult:
                     name, [*argv, "--prefetch-multiplier=1", "--loglevel=INFO", "-n", f"w{i + 1}-{run}@%h"], env, REPO
                 )
             procs.start("daemon", [_bin("dagster-daemon"), "run", "-w", "workspace.yaml"], env, REPO)
-            say(f"scale demo {run}: {cfg.accounts} accounts × {cfg.days} days, {cfg.workers} Celery workers, daemon")
-            _wait_ready(procs, logs, workers, " ready.", cfg.timeout_s)
+            port = _free_port()
+            argv = [_bin("dagster-webserver"), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)]
+            procs.start("webserver", argv, env, REPO)  # the runs are submitted through its GraphQL API
+            say(
+                f"scale demo {run}: {cfg.accounts} accounts × {cfg.days} days, {cfg.workers} Celery workers, "
+                f"at most {cfg.runs_at_once} runs at once, daemon"
+            )
+            _wait_ready(procs, logs, workers, " ready.", timeout_s)
+            _wait_ready(procs, logs, ["webserver"], "Serving dagster-webserver", timeout_s)
             t0 = time.monotonic()
-            queued = _launch(env, ["queue", f"--start={start}", f"--end={end}", f"--wait={cfg.timeout_s}", *names],
-                             logs / "launch.log", cfg.timeout_s + 120)  # fmt: skip
+            args = ["queue", f"--webserver=http://127.0.0.1:{port}", f"--start={start}", f"--end={end}"]
+            queued = _launch(env, [*args, f"--wait={timeout_s}", *names], logs / "launch.log", timeout_s + 120)
             result.parallel_s = time.monotonic() - t0
             result.runs = queued["runs"]
             procs.check()
@@ -294,7 +329,7 @@ def run_demo(cfg: DemoConfig, say: Callable[[str], None] = print) -> DemoResult:
         serial_env |= _s3_env(access, serial_lake_url)
         t0 = time.monotonic()
         serial = _launch(serial_env, ["serial", f"--start={start}", f"--end={end}", *names], logs / "serial.log",
-                         cfg.timeout_s * 2)  # fmt: skip
+                         timeout_s * 2)  # fmt: skip
         result.serial_s = time.monotonic() - t0
         result.serial_runs_s = sum(r["seconds"] for r in serial["serial"])
         if not all(r["success"] for r in serial["serial"]):
@@ -302,21 +337,35 @@ def run_demo(cfg: DemoConfig, say: Callable[[str], None] = print) -> DemoResult:
         secrets_ = [*keys.values(), *_passwords(services)]
         result.canary_hits = canary(secrets_, [work], pg_url) + objects_with(secrets_, store, f"{BUCKET}/{run}")
     finally:
-        sx.stop()
+        steps = [("the sandbox", sx.stop)]
         if not cfg.keep:
-            store.delete_dir(f"{BUCKET}/{run}")
-            broker.flushdb()
-            pg.cursor().execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
-        broker.close()
-        pg.close()
+            steps += [
+                (f"s3://{BUCKET}/{run}", lambda: store.delete_dir(f"{BUCKET}/{run}")),
+                ("the broker's queue", broker.flushdb),
+                (database, lambda: pg.cursor().execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")),
+            ]
+        steps += [("the broker connection", broker.close), ("the PostgreSQL connection", pg.close)]
         if started_services:
-            subprocess.run([str(SERVICES), "stop"], env=base, check=False)
+            steps.append(("the services", lambda: subprocess.run([str(SERVICES), "stop"], env=base, check=False)))
+        cleanup(steps, say)
     _report(cfg, result, say)
     return result
 
 
+def cleanup(steps: list[tuple[str, Callable[[], object]]], say: Callable[[str], None]) -> None:
+    """Every step, even after one fails (a prefix never written, a server gone): one that fails is reported and
+    must not hide the error that ended the demo, nor keep the next steps from running."""
+    for what, step in steps:
+        try:
+            step()
+        except Exception as exc:  # reported: the demo's own outcome or error is what matters
+            say(f"scale demo: could not clean up {what}: {type(exc).__name__}: {exc}")
+
+
 def _passwords(services: dict[str, str]) -> list[str]:
-    found = [services.get("ORDERLAKE_TEST_S3_SECRET", "")]
+    """The services' credentials: the object store's key id too (botocore's signed requests show it unless
+    pipeline/storage/s3log.py redacts it), PostgreSQL's and Redis's passwords."""
+    found = [services.get("ORDERLAKE_TEST_S3_KEY", ""), services.get("ORDERLAKE_TEST_S3_SECRET", "")]
     for key in ("ORDERLAKE_TEST_POSTGRES_URL", "ORDERLAKE_TEST_REDIS_URL"):
         found.append(urlsplit(services[key]).password or "")
     return [s for s in found if len(s) >= 8]

@@ -1,7 +1,8 @@
 """The symbol activity index: which spot symbols hold orders, from when to when, and how we know.
 
 Persisted at ``$ORDERLAKE_DATA_DIR/state/spot_symbols.json``, written atomically under a file lock and merged with
-concurrent writers (:meth:`SymbolIndex.save`). It is a cache of *evidence*, never of order rows: losing it costs one
+concurrent writers (:meth:`SymbolIndex.save`), one section per account stamped with its identity: another identity
+finds it empty (:mod:`pipeline.identity`). It is a cache of *evidence*, never of order rows: losing it costs one
 re-probe, not data.
 
 Why it exists: spot ``allOrders`` needs a symbol, so without it every run would have to ask every listed symbol
@@ -20,10 +21,12 @@ from typing import Any
 
 from filelock import FileLock
 
+from pipeline import identity
 from pipeline.spot.common import TERMINAL_LIST_STATUSES, TERMINAL_STATUSES
 from pipeline.storage.atomic import atomic_write
 
 INDEX_VERSION = 1
+STAMP = "identity"  # a section's key: the identity scope it belongs to (absent: written before identities)
 EVIDENCE_KINDS = ("balance", "lake", "explicit", "probe", "fetch")
 
 
@@ -126,13 +129,16 @@ class SymbolIndex:
 
     @classmethod
     def load(cls, data_dir: Path | str, account: str) -> SymbolIndex:
-        """Load the index for ``account`` (empty index if the file or the account's section is missing).
-
-        The file holds one section per account so several accounts can share a data dir.
-        """
+        """Load the index for ``account`` (empty index if the file or the account's section is missing, or if the
+        section is another identity's). The file holds one section per account so several share a data dir."""
         index = cls(account=account, path=cls.default_path(data_dir))
-        index._adopt(_read(index.path).get("accounts", {}).get(account) or {})
+        index._adopt(index._own(_read(index.path).get("accounts", {}).get(account) or {}))
         return index
+
+    def _own(self, section: dict[str, Any]) -> dict[str, Any]:
+        """``section`` if it belongs to this account's recorded identity, else an empty one."""
+        scope = identity.owner(self.path.parents[1], self.account) if self.path is not None else None
+        return section if identity.owns(section.get(STAMP), scope) else {}
 
     def _adopt(self, section: dict[str, Any]) -> None:
         """Take a saved section's values, updating the objects in place (callers may hold a SymbolActivity)."""
@@ -161,8 +167,11 @@ class SymbolIndex:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(self.path.with_name(self.path.name + ".lock")):
             doc = _read(self.path)
-            theirs = doc.get("accounts", {}).get(self.account) or {}
+            theirs = self._own(doc.get("accounts", {}).get(self.account) or {})  # another identity's: replaced
             merged = _merge_section(self._base, self.to_dict(), theirs)
+            scope = identity.owner(self.path.parents[1], self.account)
+            if scope is not None:
+                merged[STAMP] = scope
             doc["version"] = INDEX_VERSION
             doc.setdefault("accounts", {})[self.account] = merged
             atomic_write(self.path, json.dumps(doc, indent=1, sort_keys=True))

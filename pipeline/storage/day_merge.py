@@ -22,7 +22,10 @@ from pipeline.storage import lake
 from pipeline.storage.schemas import TableSpec
 from pipeline.times import DAY_MS, day_start_ms
 
-MEMORY_LIMIT = "256MB"  # DuckDB's share of the 600 MB an export ingest may use; it spills above it
+# DuckDB's share of the 600 MB an export ingest may use; it spills above it. Its limit does not bound what each
+# thread's sort holds besides, so ONE thread (docs/design/exports.md §Partitions).
+MEMORY_LIMIT = "128MB"
+THREADS = 1
 OUT_BATCH_ROWS = 64 * 1024
 _SRC, _SEQ = "_src", "_seq"
 
@@ -91,7 +94,7 @@ def merge_day_stream(
         str(spill / "merge.duckdb"),
         config={
             "memory_limit": MEMORY_LIMIT,
-            "threads": 2,
+            "threads": THREADS,
             "temp_directory": str(spill),
             "preserve_insertion_order": False,  # the query orders its output; insertion order costs memory
         },

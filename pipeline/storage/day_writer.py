@@ -233,6 +233,9 @@ def _write(
     key_table = pa.Table.from_batches(keys, schema=key_schema)
     dups = repeated_keys(key_table, versioning)
     rework = days_with_repeats(key_table, dups, versioning)
+    dropped = duplicate_rows(key_table, dups, versioning)
+    del keys, key_table  # every row's key: not held through the merges, which need the memory
+    pa.default_memory_pool().release_unused()
     parts = writer.parts()
     finals: dict[int, lake.StagedPartition] = {}
     stored_days = set(lake.list_partitions(data_dir, spec.name, account))  # one listing, also on object storage
@@ -256,7 +259,6 @@ def _write(
                 stored=stored_file,
                 repeats=day in rework,
             )
-    dropped = duplicate_rows(key_table, dups, versioning)
     published = dict(zip(finals, pool.map(lambda f: lake.publish_partition(data_dir, f), finals.values()), strict=True))
     return DaysWritten(
         partitions={day_from_number(d): r for d, r in sorted(published.items())},

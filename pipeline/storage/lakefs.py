@@ -22,6 +22,7 @@ import pyarrow.fs as pafs
 
 from pipeline.errors import ConfigurationError
 from pipeline.settings import Secret, Settings
+from pipeline.storage import s3log
 
 LAKE_DIR = "lake"
 DEFAULT_REGION = "us-east-1"
@@ -53,7 +54,12 @@ class S3Access:
     def _reveal(self, value: Secret | None) -> str | None:
         return value.reveal() if value else None
 
+    def _protect(self) -> None:
+        """Before any client exists: its libraries' logs never show these credentials (s3log)."""
+        s3log.protect(self._reveal(self.key), self._reveal(self.secret), self._reveal(self.token))
+
     def arrow(self) -> pafs.S3FileSystem:
+        self._protect()
         kw: dict[str, Any] = {"region": self.region}
         if self.endpoint:
             parts = urlsplit(self.endpoint)
@@ -75,6 +81,7 @@ class S3Access:
                 "ORDERLAKE_LAKE_URL=s3://… needs the Python package s3fs to query the lake; install orderlake with the "
                 "`scale` extra (pip install 'orderlake[scale]')"
             ) from None
+        self._protect()
         return s3fs.S3FileSystem(
             key=self._reveal(self.key),
             secret=self._reveal(self.secret),

@@ -20,9 +20,9 @@ from pipeline.exports.parsing.stream import FileKind
 from pipeline.exports.parsing.values import enum_values, strip_asset_suffix
 from pipeline.storage.decimals import DecimalError, to_decimal_array
 from pipeline.storage.schemas import futures_income, futures_trades
+from pipeline.storage.schemas.columns import EXPORT
 
-TRADE_SOURCE = "export_trade_csv"
-INCOME_SOURCE = "export_income_csv"
+TRADE_SOURCE = INCOME_SOURCE = EXPORT
 
 # canonical column -> accepted header spellings (normalised: lower case, single spaces); sources in
 # docs/export-files.md §Trade history. "Amount" is the QUOTE amount in a trade file, "Quantity" the base quantity.

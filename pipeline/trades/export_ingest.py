@@ -83,6 +83,7 @@ def write_fill_partitions(
     known_assets: KnownAssets | None = None,
     transfer_verified: bool = False,
     accept_empty: bool = False,
+    accept_last_line: bool = False,
     max_uncompressed_bytes: int = DEFAULT_MAX_UNCOMPRESSED,
     max_ratio: float = DEFAULT_MAX_RATIO,
     block_bytes: int = BLOCK_BYTES,
@@ -132,6 +133,7 @@ def write_fill_partitions(
             {},
             transfer_verified=transfer_verified,
             accept_empty=accept_empty,
+            accept_last_line=accept_last_line,
         )
         missing = sorted(required - seen, key=str)
         if missing:

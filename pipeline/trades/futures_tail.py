@@ -28,8 +28,10 @@ from pipeline.binance.facts import (
     FUTURES_USER_TRADES_WEIGHT,
     PAGE_LIMIT,
 )
+from pipeline.futures.reconcile import INCOME, TRADES, Reconciliation, reconcile
 from pipeline.storage import lake
 from pipeline.storage.schemas import futures_income, futures_orders, futures_trades
+from pipeline.storage.schemas.columns import REST
 from pipeline.storage.versions import write_day
 from pipeline.times import DAY_MS, day_end_ms, day_of, day_start_ms, days_between
 from pipeline.trades.spot_backfill import Mismatch, mismatches
@@ -62,6 +64,7 @@ class FuturesTailResult:
     """What one trades or income run did; :meth:`metadata` is what its asset records."""
 
     table: str
+    reconciliation: Reconciliation
     written: dict[date, int] = field(default_factory=dict)
     unreachable: list[date] = field(default_factory=list)  # requested days REST no longer serves completely
     cost: TailCost = field(default_factory=TailCost)
@@ -82,6 +85,7 @@ class FuturesTailResult:
             "repaired_orders": len(self.repaired),
             "mismatched_orders": [m.to_dict() for m in self.mismatches[:50]],
             "bad_symbols": self.bad_symbols,
+            **self.reconciliation.metadata(),
         }
 
 
@@ -114,6 +118,15 @@ def windows(days: Iterable[date], lo: int, hi: int) -> list[tuple[int, int]]:
 class _Trades:
     def __init__(self, api: FuturesTradesApi, result: FuturesTailResult, market: str) -> None:
         self.api, self.result, self.market = api, result, market
+        self.windows: dict[str, list[tuple[int, int]]] = {}  # what was asked: REST returned every trade of these
+        self.orders: set[tuple[str, int]] = set()
+
+    def asked(self, row: dict) -> bool:
+        """Whether REST must have returned the trade ``row`` (a lake row): its window or its order was asked."""
+        t, symbol = int(row["time"].timestamp() * 1000), row["symbol"]
+        if symbol in self.result.bad_symbols:
+            return False
+        return (symbol, row["order_id"]) in self.orders or any(a <= t <= b for a, b in self.windows.get(symbol, ()))
 
     def call(self, symbol: str, **kw: Any) -> list[dict]:
         self.result.cost.add("user_trades", FUTURES_USER_TRADES_WEIGHT)
@@ -121,6 +134,7 @@ class _Trades:
         return self.api.user_trades(symbol, limit=PAGE_LIMIT, **kw)
 
     def window(self, symbol: str, lo: int, hi: int) -> list[dict]:
+        self.windows.setdefault(symbol, []).append((lo, hi))
         rows = self.call(symbol, start_time=lo, end_time=hi)
         out = list(rows)
         while len(rows) == PAGE_LIMIT and max(r["time"] for r in rows) <= hi:
@@ -129,6 +143,7 @@ class _Trades:
         return [r for r in out if lo <= r["time"] <= hi]
 
     def of_order(self, symbol: str, order_id: int) -> list[dict]:
+        self.orders.add((symbol, order_id))
         rows = self.call(symbol, order_id=order_id)
         out = list(rows)
         while len(rows) == PAGE_LIMIT:  # an order with 1000 fills or more: on by fromId while the order still fills
@@ -154,7 +169,7 @@ def run_futures_trades_tail(
 ) -> FuturesTailResult:
     """Fetch the trades of ``days`` that REST still serves; ``assets``: symbol -> (base, quote, margin asset)."""
     table = futures_trades.MARKETS[market]
-    result = FuturesTailResult(table)
+    result = FuturesTailResult(table, Reconciliation(TRADES))
     reach = rest_reach_ms("trade", now_ms)
     wanted = sorted(d for d in set(days) if day_start_ms(d) <= now_ms)
     result.unreachable = [d for d in wanted if day_start_ms(d) < reach]
@@ -187,13 +202,15 @@ def run_futures_trades_tail(
                     raise
                 result.bad_symbols.append(symbol)
     writer = _Writer(data_dir, account, market, table, result, on_written, assets)
-    writer.trades(list(rows.values()), covered, served)
+    new = writer.table(list(rows.values()))
+    reconcile(data_dir, account, table, new, served, fetch.asked, result.reconciliation)
+    writer.write(new, covered, served)
     lake_orders = futures_orders.MARKETS[market]
     for m in mismatches(filled_orders(data_dir, account, lake_orders), stored_trades(data_dir, account, table)):
         if m.trades_qty < m.executed_qty and m.symbol not in result.bad_symbols:
             order = next(o for o in orders if (o.symbol, o.order_id) == (m.symbol, m.order_id))
             if order.time_ms >= reach:  # REST still has all its fills
-                writer.trades(fetch.of_order(m.symbol, m.order_id), covered, [])
+                writer.write(writer.table(fetch.of_order(m.symbol, m.order_id)), covered, [])
                 result.repaired.append((m.symbol, m.order_id))
     result.mismatches = mismatches(
         filled_orders(data_dir, account, lake_orders), stored_trades(data_dir, account, table)
@@ -225,13 +242,14 @@ def run_futures_income_tail(
 ) -> FuturesTailResult:
     """Fetch the income records of ``days`` that REST still serves (every type, every symbol)."""
     table = futures_income.MARKETS[market]
-    result = FuturesTailResult(table)
+    result = FuturesTailResult(table, Reconciliation(INCOME))
     reach = rest_reach_ms("income", now_ms)
     wanted = sorted(d for d in set(days) if day_start_ms(d) <= now_ms)
     result.unreachable = [d for d in wanted if day_start_ms(d) < reach]
     served = [d for d in wanted if day_start_ms(d) >= reach]
     records: dict[tuple[str, int, str], dict] = {}
-    for lo, hi in windows(served, reach, now_ms):
+    asked = windows(served, reach, now_ms)
+    for lo, hi in asked:
         page = 1
         while True:
             result.cost.add("income", FUTURES_INCOME_WEIGHT)
@@ -242,7 +260,15 @@ def run_futures_income_tail(
                 break
             page += 1
     covered = set(lake.list_partitions(data_dir, table, account)) | set(served)
-    _Writer(data_dir, account, market, table, result, on_written).income(list(records.values()), covered, served)
+    writer = _Writer(data_dir, account, market, table, result, on_written)
+    new = writer.table(list(records.values()))
+
+    def in_window(row: dict) -> bool:
+        t = int(row["time"].timestamp() * 1000)
+        return any(lo <= t <= hi for lo, hi in asked)
+
+    reconcile(data_dir, account, table, new, served, in_window, result.reconciliation)
+    writer.write(new, covered, served)
     log(
         f"{market} income REST: {sum(result.written.values())} records in {len(result.written)} partitions, "
         f"{len(result.unreachable)} day(s) beyond REST's {INCOME_RETENTION_DAYS} days; "
@@ -262,40 +288,24 @@ class _Writer:
         on_written: Callable[[date, pa.Table], None] | None,
         assets: dict[str, tuple[str | None, str | None, str | None]] | None = None,
     ) -> None:
-        self.data_dir, self.account, self.market, self.table = data_dir, account, market, table
+        self.data_dir, self.account, self.market, self.table_name = data_dir, account, market, table
         self.result, self.on_written, self.assets = result, on_written, assets or {}
 
-    def _days(self, rows: list[dict], covered: set[date], always: list[date]) -> dict[date, list[dict]]:
-        by_day: dict[date, list[dict]] = {d: [] for d in always}
-        for r in rows:
-            day = day_of(int(r["time"]))
-            if day in covered:
-                by_day.setdefault(day, []).append(r)
-        return by_day
+    def table(self, rows: list[dict]) -> pa.Table:
+        """API rows -> lake rows of this writer's table."""
+        common = {"account": self.account, "market": self.market, "source": REST, "ingested_at": datetime.now(UTC)}
+        if self.table_name in futures_trades.MARKETS.values():
+            return futures_trades.from_api(rows, assets=self.assets, **common)
+        return futures_income.from_api(rows, **common)
 
-    def trades(self, rows: list[dict], covered: set[date], always: list[date]) -> None:
-        ingested = datetime.now(UTC)
-        for day, day_rows in sorted(self._days(rows, covered, always).items()):
-            new = futures_trades.from_api(
-                day_rows,
-                account=self.account,
-                market=self.market,
-                source="rest_userTrades",
-                ingested_at=ingested,
-                assets=self.assets,
-            )
-            self._store(day, new)
-
-    def income(self, rows: list[dict], covered: set[date], always: list[date]) -> None:
-        ingested = datetime.now(UTC)
-        for day, day_rows in sorted(self._days(rows, covered, always).items()):
-            new = futures_income.from_api(
-                day_rows, account=self.account, market=self.market, source="rest_income", ingested_at=ingested
-            )
-            self._store(day, new)
+    def write(self, new: pa.Table, covered: set[date], always: list[date]) -> None:
+        """The rows of the ``covered`` days, each into its partition; every day of ``always`` gets one."""
+        by_day = lake.split_by_day(self.table_name, new)
+        for day in sorted({*always, *(d for d in by_day if d in covered)}):
+            self._store(day, by_day.get(day, new.slice(0, 0)))
 
     def _store(self, day: date, new: pa.Table) -> None:
-        merged = write_day(self.data_dir, self.table, self.account, day, new)
+        merged = write_day(self.data_dir, self.table_name, self.account, day, new)
         self.result.written[day] = merged.num_rows
         if self.on_written is not None:
             self.on_written(day, merged)

@@ -21,6 +21,7 @@ import pyarrow as pa
 from pipeline.spot.common import BlindSpot
 from pipeline.spot.index import SymbolIndex
 from pipeline.storage.schemas import spot_trades
+from pipeline.storage.schemas.columns import REST, WS
 from pipeline.storage.versions import write_day
 from pipeline.times import day_of, days_between
 from pipeline.trades.spot_fetch import FetchedTrades, SpotTradesFetcher, TradesApi, execute_trades_plan
@@ -28,7 +29,7 @@ from pipeline.trades.spot_planner import TradesPlan, plan_spot_trades
 from pipeline.trades.stored import FilledOrder, StoredTrades, filled_orders, stored_trades
 
 TABLE = "spot_trades"
-SOURCE = {"rest": "rest_myTrades", "ws": "ws_myTrades"}
+SOURCE = {"rest": REST, "ws": WS}
 
 
 @dataclass(frozen=True)

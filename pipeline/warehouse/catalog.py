@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from pipeline.storage import lakefs, schemas
 from pipeline.storage.atomic import atomic_path
+from pipeline.storage.schemas.columns import LEGACY_SOURCES
 from pipeline.times import now_ms as wall_now_ms
 from pipeline.warehouse import trade_views
 from pipeline.warehouse.amounts import DAILY_ACTIVITY_SQL, lake_symbols, orders_sql, symbols_sql, with_assets
@@ -41,6 +42,8 @@ from pipeline.warehouse.views import MARKET_TABLES, SPECS, VIEWS
 CATALOG_FILE = "warehouse.duckdb"
 TABLES = schemas.TABLES
 STORAGE_COMPATIBILITY = "v1.0.0"
+# tables whose `source` names the channel (rest, ws, export): older lakes hold endpoint names the views translate
+CHANNEL_TABLES = ("futures_orders", "pm_um_orders", "spot_trades", *trade_views.FUTURES_TABLES)
 
 
 @dataclass(frozen=True)
@@ -142,6 +145,13 @@ def latest_sql(base: str, cols: dict[str, str], spec: schemas.TableSpec) -> str:
     )
 
 
+def channel_sql(base: str) -> str:
+    """``base`` with the ``source`` values lakes wrote before the channel values shown as their channel, so a lake
+    needs no migration (docs/design/futures-rest.md §Source values)."""
+    cases = " ".join(f"WHEN {lit(old)} THEN {lit(new)}" for old, new in LEGACY_SOURCES.items())
+    return f"SELECT * REPLACE (CASE source {cases} ELSE source END AS source) FROM ({base})"
+
+
 def open_orders_sql(base: str, cols: dict[str, str], files: str | None) -> str:
     """The latest snapshot per account.
 
@@ -212,6 +222,7 @@ def _view_definitions(
     """(view name, SELECT) in the registry's order, and the lake's (market, symbol) pairs; ``root`` holds the
     <table>/account=/date= tree of every day file, ``file_sets`` the SQL of each table's day files (if any)."""
     src = {t: source_sql(con, t, sources[t]) for t in TABLES}
+    src |= {t: channel_sql(src[t]) for t in CHANNEL_TABLES}
     cols = {t: describe(con, src[t]) for t in TABLES}
 
     def latest(table: str, base: str | None = None) -> str:

@@ -115,7 +115,11 @@ TABLE_COLUMNS: dict[str, ColumnDoc] = {
     ),
     QUOTE: ColumnDoc("Asset price and quote_qty are in (exchangeInfo quoteAsset); NULL when unknown, as base_asset."),
     "uid": ColumnDoc("Binance user id from the export file's Uid column; NULL for REST rows."),
-    "source": ColumnDoc("Where the row came from: rest_allOrders, ws_allOrders, export_order_csv, ..."),
+    "source": ColumnDoc(
+        "Where the row came from: rest, ws or export in futures orders and every trades and income table (views "
+        "show older lakes' rest_allOrders, export_order_csv, rest_myTrades, ... as these); spot orders name the "
+        "endpoint too: rest_allOrders, ws_openOrders, ..."
+    ),
     "download_id": ColumnDoc("The export download id the row came from; NULL for REST rows."),
     "utc_offset_minutes": ColumnDoc(
         "Offset of the export file's local times from UTC, as converted; NULL for REST rows.", unit="minutes"

@@ -1,5 +1,6 @@
 """The USDⓈ-M and PM orders REST tail through Dagster against the sandbox: the lake equals the truth on the days REST
-serves whole, the checks pass, and the reconciliation check reports an export row REST contradicts, with the row."""
+serves whole, the checks pass, and the reconciliation check reports an export row REST contradicts, with the row;
+`orderlake daily` asks an export of the one market whose order vanished."""
 
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
@@ -8,7 +9,9 @@ from decimal import Decimal
 import dagster as dg
 import pytest
 
+from assets.cli import main
 from assets.definitions import build_definitions
+from pipeline.futures import state
 from pipeline.futures.stored import latest_orders
 from pipeline.sandbox.testing import start_sandbox
 from pipeline.storage.schemas import futures_orders
@@ -33,7 +36,7 @@ def _store_as_export(data_dir, rows: list[dict], market: str) -> None:
         by_day[day_of(o["updateTime"])].append(o)
     for day, day_rows in by_day.items():
         table = futures_orders.from_api(
-            day_rows, account="main", market=market, source="export_order_csv", ingested_at=datetime.now(UTC)
+            day_rows, account="main", market=market, source="export", ingested_at=datetime.now(UTC)
         )
         write_day(data_dir, futures_orders.MARKETS[market], "main", day, table)
 
@@ -83,3 +86,18 @@ def test_rest_tail_equals_truth_and_reconciles_with_the_export(sandbox, tmp_path
     mismatches = pm.metadata["mismatches"].value
     assert [(m["symbol"], m["column"]) for m in mismatches] == [(tampered["symbol"], "executed_qty")]
     assert pm.metadata["orders_compared"].value == len(exported)
+
+
+def test_daily_asks_an_export_only_of_the_market_that_needs_it(sandbox, tmp_path, monkeypatch) -> None:
+    """An open USDⓈ-M order REST no longer knows vanishes at the daily refresh: its export is asked of USDⓈ-M only."""
+    data = tmp_path / "data"
+    settings = sandbox_settings(monkeypatch, sandbox, data, start_date=date.today() - timedelta(days=30))
+    now = sandbox.exchange.clock.market()
+    ghost = {**sandbox.truth()["usdm_orders"][-1], "orderId": 10**15, "status": "NEW", "executedQty": "0"}
+    ghost["time"] = ghost["updateTime"] = now - 5 * DAY_MS
+    _store_as_export(data, [ghost], "usdm")
+    before = dict(sandbox.stats()["export_ids_created"])
+    assert main(["daily", "--quiet", "--select", "futures"], settings) == 0
+    assert set(state.load(data, "main", "usdm").get("vanished", {})) == {f"{ghost['symbol']}:{10**15}"}
+    created = {m: n - before.get(m, 0) for m, n in sandbox.stats()["export_ids_created"].items()}
+    assert {m: n for m, n in created.items() if n} == {"usdm": 1}

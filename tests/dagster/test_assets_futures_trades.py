@@ -1,7 +1,9 @@
 """USDⓈ-M and PM trades and income through Dagster and `orderlake backfill --select trades|income` against the
-sandbox: the lake equals the truth on the days REST serves, and the checks pass."""
+sandbox: the lake equals the truth on the days REST serves, and the checks pass but the reconciliation's, which
+reports the export row REST contradicts."""
 
 from datetime import date, timedelta
+from decimal import Decimal
 
 import dagster as dg
 import pytest
@@ -11,7 +13,7 @@ from assets.definitions import build_definitions
 from pipeline.sandbox.testing import start_sandbox
 from pipeline.times import DAY_MS, day_start_ms
 from tests.support.assets import lake_rows, partition_days, sandbox_settings
-from tests.support.futures_lake import store_truth_orders
+from tests.support.futures_lake import store_as_export, store_truth_orders
 
 
 @pytest.fixture(scope="module")
@@ -48,17 +50,25 @@ def test_cli_backfill_of_futures_trades_and_income(sandbox, tmp_path, monkeypatc
 def test_trades_asset_reports_its_checks(sandbox, tmp_path, monkeypatch) -> None:
     data = tmp_path / "data"
     settings = sandbox_settings(monkeypatch, sandbox, data)
-    store_truth_orders(data, sandbox.truth(), "usdm")
-    day = (date.today() - timedelta(days=2)).isoformat()
+    truth = sandbox.truth()
+    store_truth_orders(data, truth, "usdm")
+    day = date.today() - timedelta(days=2)
+    exported = [dict(t) for t in truth["usdm_trades"] if day_start_ms(day) <= t["time"] < day_start_ms(day) + DAY_MS]
+    exported[-1]["price"] = str(Decimal(exported[-1]["price"]) + 1)
+    store_as_export(data, "futures_trades", exported, "usdm")
     result = (
         build_definitions(settings)
         .resolve_job_def("futures_trades_backfill")
-        .execute_in_process(instance=dg.DagsterInstance.ephemeral(), partition_key=day)
+        .execute_in_process(instance=dg.DagsterInstance.ephemeral(), partition_key=day.isoformat())
     )
     assert result.success
     evaluations = {
-        (e.asset_key.to_user_string(), e.check_name): e.passed
+        (e.asset_key.to_user_string(), e.check_name): e
         for e in (ev.event_specific_data for ev in result.all_events if ev.event_type_value == "ASSET_CHECK_EVALUATION")
     }
-    assert evaluations[("futures_trades", "trades_add_up_to_orders")]
-    assert evaluations[("futures_trades", "unique_symbol_trade_id")]
+    assert evaluations[("futures_trades", "trades_add_up_to_orders")].passed
+    assert evaluations[("futures_trades", "unique_symbol_trade_id")].passed
+    reconciled = evaluations[("futures_trades", "rest_equals_export")]
+    assert not reconciled.passed and reconciled.metadata["trades_compared"].value == len(exported) > 0
+    wrong = [(m["trade_id"], m["column"]) for m in reconciled.metadata["mismatches"].value]
+    assert wrong == [(str(exported[-1]["id"]), "price")]

@@ -53,7 +53,7 @@ def test_backfill_takes_old_days_from_exports_and_recent_ones_from_rest(sandbox,
             (r["symbol"], r["trade_id"], r["qty"], int(r["time"].timestamp() * 1000)) for r in lake_rows(data, trades)
         ]
         assert sorted(got) == want and len(want) > 20
-        assert {r["source"] for r in lake_rows(data, trades, drop=())} == {"export_trade_csv", "rest_userTrades"}
+        assert {r["source"] for r in lake_rows(data, trades, drop=())} == {"export", "rest"}
         want = sorted(
             (r["incomeType"], r["tranId"], r["asset"]) for r in truth[f"{market}_income"] if lo <= r["time"] < hi
         )

@@ -1,9 +1,9 @@
 """Issue 10's acceptance under faults, through `orderlake` against the sandbox:
 
 * half of all file transfers cut short: `orderlake backfill --select all` still completes with exact data;
-* an empty member, a header-only file, a file cut at a row boundary: the lake stays byte for byte as it was, the
-  ledger entry says why, `orderlake exports reingest ID` parses the kept raw file again, and no download id is spent
-  on it (the sandbox counts them);
+* an empty member, a header-only file, a file cut at a row boundary or inside its last row: the lake stays byte for
+  byte as it was, the ledger entry says why, `orderlake exports reingest ID` parses the kept raw file again, and no
+  download id is spent on it (the sandbox counts them);
 * a link that expired before retrieval: status and the failure's metadata say so and what a new id costs; none is
   requested.
 """
@@ -94,6 +94,7 @@ def _stored(data: Path) -> dict[str, bytes]:
         ("empty_member", "0 bytes"),
         ("header_only", "neither data rows nor the line"),
         ("cut_rows", "lacks"),
+        ("cut_mid_row", "may be cut short"),
     ],
 )
 def test_a_damaged_file_leaves_the_lake_as_it_was(tmp_path, monkeypatch, capsys, damage: str, why: str) -> None:

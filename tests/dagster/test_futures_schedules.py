@@ -1,5 +1,5 @@
 """The export-needs schedule that replaced the weekly export schedule: nothing while REST covers every day, one
-request for the days the daily run missed for longer than REST keeps them."""
+request for the days the daily run missed for longer than REST keeps them, of the markets that missed them."""
 
 from datetime import UTC, date, datetime, timedelta
 
@@ -30,4 +30,17 @@ def test_export_needs_schedule_asks_only_for_days_rest_can_no_longer_give(tmp_pa
     for market in ("usdm", "pm_um"):
         state.update(tmp_path, "main", market, lambda s: state.add_days(s, days))
     [req] = _evaluate(defs).run_requests
+    assert (req.tags[RANGE_START_TAG], req.tags[RANGE_END_TAG]) == (missed.isoformat(), missed.isoformat())
+    assert set(req.asset_selection) == {dg.AssetKey("futures_order_exports"), dg.AssetKey("pm_um_order_exports")}
+
+
+def test_export_needs_schedule_asks_only_the_market_that_needs_the_export(tmp_path) -> None:
+    defs = build_definitions(Settings(data_dir=tmp_path, start_date=date(2026, 1, 1)))
+    today = TICK.date()
+    missed = today - timedelta(days=6)
+    days = {d for d in days_between(today - timedelta(days=30), today - timedelta(days=1)) if d != missed}
+    state.update(tmp_path, "main", "usdm", lambda s: state.add_days(s, days))
+    state.update(tmp_path, "main", "pm_um", lambda s: state.add_days(s, days | {missed}))  # PM's REST ran that day
+    [req] = _evaluate(defs).run_requests
+    assert req.asset_selection == [dg.AssetKey("futures_order_exports")]
     assert (req.tags[RANGE_START_TAG], req.tags[RANGE_END_TAG]) == (missed.isoformat(), missed.isoformat())

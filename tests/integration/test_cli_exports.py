@@ -10,6 +10,8 @@ import pytest
 
 from assets.cli import main
 from pipeline.exports.errors import ExportRequestUnknown
+from pipeline.exports.verify import RefusedExport
+from pipeline.sandbox import export_dialects
 from pipeline.settings import Settings
 from pipeline.storage import lake
 from tests.support.exports import (
@@ -66,6 +68,29 @@ def test_reingest_reparses_the_raw_file_with_the_recorded_offset_and_no_network(
     again = chain.ledger.get(entry.id)
     assert (again.status, again.download_id, again.partitions) == ("ingested", did, entry.partitions)
     assert len(chain.ledger.entries()) == 1
+
+
+def test_a_file_whose_last_row_may_be_cut_is_accepted_only_by_hand(tmp_path, server, capsys) -> None:
+    orders = api_orders()  # the legacy dialect ends each row with `Order No`; no line break after the last one
+    _, body = export_dialects.build_export(
+        orders, dialect="legacy", offset_minutes=0, uid=1, created_ms=1_738_368_000_000, suffix="a", final_newline=False
+    )
+    server.routes["/f/export"] = Route(body=body)
+    client, clock = FakeClient(), Clock()
+    chain = make_chain(tmp_path, client, clock)
+    did = create_and_complete(chain, client, clock, server.url("/f/export"))
+    with pytest.raises(RefusedExport, match="--accept-last-line"):
+        chain.ingest(did)
+    entry = chain.ledger.by_download_id(did)
+    assert "may be cut short" in (entry.error or "") and not (tmp_path / "lake").exists()
+    settings, seen = Settings(data_dir=tmp_path), len(server.seen)
+    assert main(["exports", "reingest", str(entry.id)], settings) == 2
+    assert "--accept-last-line" in capsys.readouterr().err and not (tmp_path / "lake").exists()
+
+    assert main(["exports", "reingest", str(entry.id), "--accept-last-line"], settings) == 0
+    assert f"{len(orders)} rows" in capsys.readouterr().out and len(_lake(tmp_path)) == len(orders)
+    assert (len(server.seen), len(client.creates)) == (seen, 1)  # nothing downloaded, no new download id
+    assert chain.ledger.get(entry.id).status == "ingested"
 
 
 def test_reingest_without_a_downloaded_file_says_what_to_do(tmp_path, capsys) -> None:

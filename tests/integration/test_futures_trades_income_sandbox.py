@@ -2,7 +2,8 @@
 
 Acceptance (issue 13): the lake's trades and income equal the sandbox's truth (every row, decimal and time) on the
 days REST serves whole; every filled order's trades add up to its executed quantity; for every futures day pnl_daily
-equals the truth's income records summed by type and asset; the clock advancing brings new days.
+equals the truth's income records summed by type and asset; the clock advancing brings new days. Export rows stored
+for days REST serves are reconciled: the rows REST contradicts are reported, REST's rows are kept.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pipeline.times import DAY_MS, day_of, day_start_ms, days_between
 from pipeline.trades.futures_tail import run_futures_income_tail, run_futures_trades_tail
 from pipeline.warehouse.catalog import build_catalog
 from tests.support.assets import lake_rows
-from tests.support.futures_lake import store_truth_orders
+from tests.support.futures_lake import store_as_export, store_truth_orders
 
 pytestmark = pytest.mark.slow
 MARKETS = ("usdm", "pm_um")
@@ -74,6 +75,28 @@ def _lake(data_dir: Path, table: str) -> list[tuple]:
     return sorted(tuple(v for k, v in r.items() if k not in drop) for r in lake_rows(data_dir, table, drop=()))
 
 
+def _store_tampered_exports(data_dir: Path, truth: dict, lo: int, hi: int) -> tuple[dict, dict]:
+    """The truth's trades and income of ``[lo, hi)`` stored as export rows, a commission, a time (a second early)
+    and an income amount changed; returns how many rows of each were stored, and the changed (key, column)s."""
+    exported, tampered = {}, {}
+    for market in MARKETS:
+        trades = [dict(t) for t in truth[f"{market}_trades"] if lo <= t["time"] < hi]
+        income = [dict(r) for r in truth[f"{market}_income"] if lo <= r["time"] < hi]
+        assert len(trades) > 2 and len(income) > 2
+        trades[0]["commission"] = str(Decimal(trades[0]["commission"]) + Decimal("0.00000001"))
+        moved = next(t for t in trades[1:] if day_of(t["time"] - 1000) == day_of(t["time"]))
+        moved["time"] -= 1000  # not the same time truncated to the second: another time
+        income[0]["income"] = str(Decimal(income[0]["income"]) * 2 + 1)
+        tampered[market, "trades"] = sorted(
+            [((trades[0]["symbol"], trades[0]["id"]), "commission"), ((moved["symbol"], moved["id"]), "time")]
+        )
+        tampered[market, "income"] = [((income[0]["incomeType"], income[0]["tranId"], income[0]["asset"]), "income")]
+        exported[market, "trades"], exported[market, "income"] = len(trades), len(income)
+        store_as_export(data_dir, futures_trades.MARKETS[market], trades, market)
+        store_as_export(data_dir, futures_income.MARKETS[market], income, market)
+    return exported, tampered
+
+
 @pytest.fixture(scope="module")
 def sandbox():
     with testing.start_sandbox(listed_symbols=20, history_days=3, futures_history_days=130, time_scale=60.0) as sx:
@@ -83,10 +106,15 @@ def sandbox():
 def test_trades_and_income_equal_the_truth_and_pnl_daily_its_sums(sandbox, tmp_path) -> None:
     now = sandbox.exchange.clock.market()
     days = days_between(day_of(now) - timedelta(days=120), day_of(now) - timedelta(days=1))
-    results = _run(sandbox, tmp_path, days)
     truth = sandbox.truth()
+    exported, tampered = _store_tampered_exports(tmp_path, truth, day_start_ms(days[-6]), day_start_ms(days[-3]))
+    results = _run(sandbox, tmp_path, days)
     for market in MARKETS:
         trades, income = results[market]
+        for result, kind in ((trades, "trades"), (income, "income")):
+            report = result.reconciliation
+            got = sorted((tuple(m.key.values()), m.column) for m in report.mismatches)
+            assert got == tampered[market, kind] and report.compared == exported[market, kind]
         assert trades.unreachable and trades.unreachable[-1] < day_of(now - 89 * DAY_MS)  # beyond REST: exports
         lo = _served(trades)
         end = day_start_ms(days[-1]) + DAY_MS

@@ -4,6 +4,7 @@ visible only once its object is complete, and no credential in warehouse.duckdb,
 
 from __future__ import annotations
 
+import logging
 from datetime import date
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 
 from assets.cli import main
 from pipeline.settings import Settings
-from pipeline.storage import lake, lakefs
+from pipeline.storage import lake, lakefs, s3log
 from pipeline.warehouse.catalog import CATALOG_FILE, build_catalog
 from tests.support.services import S3Service
 from tests.support.warehouse import futures_row, make_table, spot_row, write
@@ -145,3 +146,23 @@ def test_late_fetched_spot_days_are_found_in_both_lakes(s3_data, tmp_path: Path)
         write(lake_dir, "spot_orders", "other", D2, [spot_row(3, account="other", time="2024-01-02T05:00:00")])
         assert late_fetched_spot_days(lake_dir, "main") == [D2], lake_dir
         assert late_fetched_spot_days(lake_dir, None) == [D2]
+
+
+def test_the_s3_clients_logs_show_no_credential_even_at_debug(s3_data, caplog: pytest.LogCaptureFixture) -> None:
+    data, settings, _ = s3_data
+    write(data, "spot_orders", "main", D1, [spot_row(1)])
+    build_catalog(data)
+    caplog.set_level("DEBUG")
+    con = lakefs.connect_catalog(data / CATALOG_FILE)
+    try:
+        # building the client kept its libraries above DEBUG although the root logger is at DEBUG
+        assert all(logging.getLogger(n).getEffectiveLevel() >= logging.INFO for n in s3log.AWS_LOGGERS)
+        for name in s3log.AWS_LOGGERS:  # someone lowers them again: the records are still redacted
+            caplog.set_level("DEBUG", logger=name)
+        assert con.execute("SELECT count(*) FROM spot_orders").fetchone() == (1,)
+    finally:
+        con.close()
+    signed = [r.getMessage() for r in caplog.records if "'Authorization'" in r.getMessage()]
+    assert signed and all("Credential=<redacted>/" in m for m in signed)  # botocore logged each signed request
+    for value in (settings.aws_access_key_id.reveal(), settings.aws_secret_access_key.reveal()):
+        assert value not in caplog.text

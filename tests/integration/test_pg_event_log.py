@@ -1,6 +1,6 @@
-"""deploy/dagster-postgres.yaml on the loopback PostgreSQL: the instance it describes loads (PostgreSQL run, event and
-schedule storage, queued runs, run monitoring), and its event log keeps one connection per process where
-dagster-postgres's own opens one per statement batch."""
+"""deploy/dagster-postgres.yaml and deploy/celery/dagster.yaml on the loopback PostgreSQL: the instance each describes
+loads (PostgreSQL run, event and schedule storage, queued runs, run monitoring), and its event log keeps one
+connection per process where dagster-postgres's own opens one per statement batch."""
 
 from __future__ import annotations
 
@@ -25,11 +25,12 @@ def _backend_pids(storage: PostgresEventLogStorage, times: int) -> set[int]:
     return pids
 
 
+@pytest.mark.parametrize("example", ["dagster-postgres.yaml", "celery/dagster.yaml"])
 def test_the_deploy_instance_loads_and_its_event_log_reuses_one_connection(
-    postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    example: str, postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url = postgres_url.replace("postgresql://", "postgresql+psycopg2://")
-    shutil.copy(ROOT / "deploy" / "dagster-postgres.yaml", tmp_path / "dagster.yaml")
+    shutil.copy(ROOT / "deploy" / example, tmp_path / "dagster.yaml")
     monkeypatch.setenv("ORDERLAKE_DAGSTER_PG_URL", url)
     with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
         assert isinstance(instance.event_log_storage, PooledPostgresEventLogStorage)

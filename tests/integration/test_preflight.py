@@ -2,7 +2,6 @@
 each stop `orderlake backfill` before any order request, with a last line naming the cause and the fix, and
 `orderlake check` reports each case on one screen with a non-zero exit."""
 
-import time
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from pipeline.exports.ledger import ledger_path
 from pipeline.sandbox.testing import start_sandbox
 from pipeline.settings import Secret, Settings
 from tests.support.assets import sandbox_settings
+from tests.support.quick import within
 
 SHAPE = {"history_days": 5, "futures_history_days": 5, "listed_symbols": 20, "active_symbols": 3, "time_scale": 60.0}
 # the only requests a refused backfill may send: time, limits, the account and the key's permissions
@@ -45,29 +45,27 @@ CASES = {
 }
 
 
-def _refused(sx, settings: Settings, capsys) -> tuple[str, float]:
+def _refused(sx, settings: Settings, capsys, monkeypatch) -> str:
     before = dict(sx.stats()["by_endpoint"])
-    started = time.monotonic()
-    assert main(["backfill", *_range(), "--quiet"], settings) == 1
-    elapsed = time.monotonic() - started
+    with within(monkeypatch):  # "stops in under 5 s", on any machine
+        assert main(["backfill", *_range(), "--quiet"], settings) == 1
     out, err = capsys.readouterr()
     assert out == ""
     after = sx.stats()["by_endpoint"]
     sent = {path for path, n in after.items() if n != before.get(path, 0)}
     assert sent <= CHEAP, f"a refused backfill sent {sent - CHEAP}"
     assert not ledger_path(settings.data_dir).exists()  # no export attempt, no quota touched
-    return err.strip().splitlines()[-1], elapsed
+    return err.strip().splitlines()[-1]
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_bad_credentials_fail_fast_naming_the_cause(sandbox, tmp_path: Path, monkeypatch, capsys, case) -> None:
     changes, words = CASES[case]
     settings = sandbox_settings(monkeypatch, sandbox, tmp_path / "data").replace(**changes)
-    last, elapsed = _refused(sandbox, settings, capsys)
+    last = _refused(sandbox, settings, capsys, monkeypatch)
     assert last.startswith("orderlake backfill: spot REST: ")
     assert all(w in last for w in words), last
     assert "max_retries" not in last
-    assert elapsed < 5
 
     assert main(["check"], settings) == 1
     report = capsys.readouterr().out.splitlines()
@@ -78,10 +76,9 @@ def test_bad_credentials_fail_fast_naming_the_cause(sandbox, tmp_path: Path, mon
 
 def test_key_without_futures_permission(no_futures, tmp_path: Path, monkeypatch, capsys) -> None:
     settings = sandbox_settings(monkeypatch, no_futures, tmp_path / "data")
-    last, elapsed = _refused(no_futures, settings, capsys)
+    last = _refused(no_futures, settings, capsys, monkeypatch)
     assert last.startswith("orderlake backfill: USDⓈ-M: the API key has no futures permission")
     assert "Enable Futures" in last and "--select spot" in last
-    assert elapsed < 5
 
     assert main(["check"], settings) == 1
     report = capsys.readouterr().out

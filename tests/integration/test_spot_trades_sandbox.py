@@ -107,4 +107,4 @@ def test_ws_api_gives_the_same_trades(sandbox, tmp_path):
     ws = sorted(lake_shape(r) for r in _lake_trades(tmp_path / "ws"))
     rest = sorted(lake_shape(r) for r in _lake_trades(tmp_path / "rest"))
     assert ws == rest and len(ws) > 5000
-    assert {r["source"] for r in _lake_trades(tmp_path / "ws")} == {"ws_myTrades"}
+    assert {r["source"] for r in _lake_trades(tmp_path / "ws")} == {"ws"}

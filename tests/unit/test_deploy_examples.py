@@ -17,7 +17,13 @@ def test_the_celery_instance_is_postgres_with_one_run_per_account(tmp_path: Path
     shutil.copy(ROOT / "deploy" / "celery" / "dagster.yaml", tmp_path / "dagster.yaml")
     monkeypatch.setenv("ORDERLAKE_DAGSTER_PG_URL", "postgresql+psycopg2://u:p@127.0.0.1:1/d")
     config, _ = dagster_instance_config(str(tmp_path))
-    assert config["storage"] == {"postgres": {"postgres_url": {"env": "ORDERLAKE_DAGSTER_PG_URL"}}}
+    pg_url = {"postgres_url": {"env": "ORDERLAKE_DAGSTER_PG_URL"}}
+    assert config["run_storage"]["config"] == config["schedule_storage"]["config"] == pg_url
+    assert config["event_log_storage"] == {
+        "module": "assets.common.pg_event_log",
+        "class": "PooledPostgresEventLogStorage",
+        "config": pg_url,
+    }
     assert config["run_coordinator"]["class"] == "QueuedRunCoordinator"
     assert config["concurrency"]["runs"]["tag_concurrency_limits"] == [ONE_PER_ACCOUNT]
 

@@ -219,7 +219,7 @@ def test_encoded_and_spilled_parts_merge_in_file_order(tmp_path: Path, monkeypat
     rows = [_row(5, t, price="0.5"), *ordered, *stragglers]
     path = _write(tmp_path / NAME, rows)
     monkeypatch.setattr(day_writer, "COLD_BATCHES", 1)  # the ordered rows' days are encoded as the stream moves on
-    monkeypatch.setattr(day_writer, "BUFFER_BYTES", 48 * 1024)  # the shuffled stragglers are spilled
+    monkeypatch.setattr(day_writer, "BUFFER_BYTES", 40 * 1024)  # the shuffled stragglers are spilled
     spilled = _recording_spills(monkeypatch)
     calls = _recording_stage(monkeypatch)
     data = tmp_path / "data"

@@ -392,6 +392,7 @@ def test_v1_ledger_is_migrated_in_place(tmp_path) -> None:
         "    file_name       TEXT",
         "    offset_source   TEXT",
         "    content_length  INTEGER",
+        "    identity        TEXT",
     ):
         v1 = "\n".join(line for line in v1.splitlines() if not line.startswith(column))
     v1 = v1.replace("updated_at      INTEGER NOT NULL,", "updated_at      INTEGER NOT NULL")

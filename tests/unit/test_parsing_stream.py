@@ -23,7 +23,7 @@ def test_sandbox_style_zip_utc_plus_8(tmp_path: Path) -> None:
     assert r[0]["time"].timestamp() * 1000 == ms("2024-03-05 00:00:01")  # local UTC+8 -> UTC
     assert r[0]["price"] == Decimal("66000.1") and r[0]["avg_price"] == Decimal("66000.1000012")
     assert r[0]["cum_quote"] == Decimal("8118.0123") and r[0]["uid"] == 123456789
-    assert r[0]["utc_offset_minutes"] == 480 and r[0]["source"] == "export_order_csv"
+    assert r[0]["utc_offset_minutes"] == 480 and r[0]["source"] == "export"
     assert r[0]["download_id"] == "777" and r[0]["market"] == "usdm" and r[0]["extra"] is None
     assert r[0]["activate_price"] is None and r[0]["reduce_only"] is None
     assert stats.rows == stats.data_lines == 2 and stats.warnings == [] and stats.container == "zip"

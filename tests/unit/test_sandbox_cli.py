@@ -57,6 +57,7 @@ def test_every_option_is_applied() -> None:
             "short",
             "--export-income-dialect",
             "legacy",
+            "--export-no-final-newline",
             "--fault-5xx",
             "0.1",
             "--fault-html",
@@ -74,6 +75,7 @@ def test_every_option_is_applied() -> None:
     assert cfg.display_utc_offset_minutes == -360
     assert (cfg.export_trade_quota, cfg.export_income_quota) == (3, 2)
     assert (cfg.export_trade_dialect, cfg.export_income_dialect) == ("short", "legacy")
+    assert cfg.export_final_newline is False and _config([]).export_final_newline is True
     assert (cfg.fault_rate_5xx, cfg.fault_rate_html, cfg.fault_rate_timeout, cfg.fault_rate_truncate) == (
         0.1,
         0.2,

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.scale.demo import _exports, files_with
+from pipeline.scale.demo import DemoConfig, _exports, _passwords, cleanup, files_with, instance_yaml
 from pipeline.scale.processes import Processes
 from pipeline.settings import child_environment
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_processes_are_stopped_when_the_block_fails(tmp_path: Path) -> None:
@@ -58,3 +60,44 @@ def test_canary_finds_a_secret_in_any_file(tmp_path: Path) -> None:
 def test_services_output_is_read_as_variables() -> None:
     text = "export A=postgresql://u:p@127.0.0.1:1/postgres\nnoise\nexport B=x=y\n"
     assert _exports(text) == {"A": "postgresql://u:p@127.0.0.1:1/postgres", "B": "x=y"}
+
+
+def test_the_canary_looks_for_the_object_stores_key_id_too() -> None:
+    services = {
+        "ORDERLAKE_TEST_S3_KEY": "the-s3-key-id",
+        "ORDERLAKE_TEST_S3_SECRET": "the-s3-secret",
+        "ORDERLAKE_TEST_POSTGRES_URL": "postgresql://u:pg-password@127.0.0.1:1/postgres",
+        "ORDERLAKE_TEST_REDIS_URL": "redis://:redis-password@127.0.0.1:2/0",
+    }
+    assert _passwords(services) == ["the-s3-key-id", "the-s3-secret", "pg-password", "redis-password"]
+
+
+def test_the_demo_instance_is_the_deploy_example_with_its_run_limit(tmp_path: Path) -> None:
+    import yaml
+
+    source = ROOT / "deploy" / "celery" / "dagster.yaml"
+    instance_yaml(source, tmp_path / "dagster.yaml", 4)
+    shipped, demo = yaml.safe_load(source.read_text()), yaml.safe_load((tmp_path / "dagster.yaml").read_text())
+    assert (
+        demo["concurrency"]["runs"]["max_concurrent_runs"] == 4 != shipped["concurrency"]["runs"]["max_concurrent_runs"]
+    )
+    demo["concurrency"]["runs"]["max_concurrent_runs"] = shipped["concurrency"]["runs"]["max_concurrent_runs"]
+    assert demo == shipped
+    assert DemoConfig(accounts=20, workers=2).runs_at_once == 4
+    assert DemoConfig(accounts=20, days=30).backfill_timeout_s == 1800.0 and DemoConfig().backfill_timeout_s == 900.0
+
+
+def test_cleanup_runs_every_step_and_reports_the_one_that_fails() -> None:
+    done: list[str] = []
+    said: list[str] = []
+
+    def missing_prefix() -> None:
+        raise FileNotFoundError("Path does not exist 'orderlake-demo/run/'")
+
+    cleanup(
+        [("a", lambda: done.append("a")), ("the prefix", missing_prefix), ("c", lambda: done.append("c"))], said.append
+    )
+    assert done == ["a", "c"]
+    assert said == [
+        "scale demo: could not clean up the prefix: FileNotFoundError: Path does not exist 'orderlake-demo/run/'"
+    ]

@@ -65,7 +65,7 @@ def test_every_trade_dialect_reads_the_same_trade(tmp_path, dialect: str) -> Non
     assert (row["commission"], row["commission_asset"]) == (Decimal("0.00352911"), "BNB")
     assert (row["realized_pnl"], row["is_buyer"], row["is_maker"]) == (Decimal("10.24"), False, True)
     assert row["time"] == datetime(2023, 1, 1, 19, 53, 13, tzinfo=UTC)
-    assert row["source"] == "export_trade_csv" and row["position_side"] == ("LONG" if dialect == "legacy" else None)
+    assert row["source"] == "export" and row["position_side"] == ("LONG" if dialect == "legacy" else None)
 
 
 @pytest.mark.parametrize("dialect", INCOME_DIALECTS)

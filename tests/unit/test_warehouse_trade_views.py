@@ -128,3 +128,28 @@ def test_mismatch_view_lists_orders_whose_trades_do_not_add_up(tmp_path: Path) -
     # order 1 and the futures order agree; order 3's fills reach a day the trades table does not cover
     assert rows == [("spot", 2, Decimal("1.00000000"), Decimal("0.50000000"))]
     assert order_trade_mismatches(built.path) == (1, ["spot main BTCUSDT 2: executed 1.00000000, trades 0.50000000"])
+
+
+def test_views_show_the_channel_of_old_and_new_source_values(tmp_path: Path) -> None:
+    at, later = "2024-01-01T10:00:00", "2024-01-02T10:00:00"
+    legacy = _lake(tmp_path)  # the endpoint names older lakes wrote: export_order_csv, rest_userTrades, ...
+    newer = {**futures_row(7, qty="2", time=at, update=later, ingested=later), "source": "rest"}
+    write(tmp_path, "futures_orders", "main", date(2024, 1, 2), [newer])  # REST's later version of the export's
+    write(tmp_path, "pm_um_trades", "main", D1, [{**_futures_trade(80, 8, "1", "0", "0"), "market": "pm_um"}])
+    ws = {**spot_trade_row(13, order_id=2, time=later), "source": "ws"}
+    write(tmp_path, "spot_trades", "main", date(2024, 1, 2), [ws])
+    built = build_catalog(legacy)
+    sources = {
+        view: sorted({s for (s,) in _q(built.path, f"SELECT DISTINCT source FROM {view}")})
+        for view in ("futures_orders", "futures_order_versions", "pm_um_trades", "trades", "income", "spot_trades")
+    }
+    assert sources == {
+        "futures_orders": ["rest"],
+        "futures_order_versions": ["export", "rest"],
+        "pm_um_trades": ["rest"],
+        "trades": ["rest", "ws"],
+        "income": ["rest"],
+        "spot_trades": ["rest", "ws"],
+    }
+    # spot orders keep their endpoint names (the open-order snapshots are told apart by them)
+    assert _q(built.path, "SELECT DISTINCT source FROM spot_orders") == [("rest_allOrders",)]

@@ -28,6 +28,7 @@ DEFAULT_MAX_UNCOMPRESSED = 4 * 1024**3  # 4 GiB: ~20M order rows; far above any 
 DEFAULT_MAX_RATIO = 200  # CSV deflates ~5-20x; a zero-filled bomb ~1000x
 RATIO_FLOOR_BYTES = 16 * 1024**2  # the ratio guard ignores small files (tiny files compress oddly)
 HEADER_PEEK_BYTES = 64 * 1024  # a header line longer than this is no Binance export
+TAIL_BYTES = 16 * 1024  # the end of a stream kept to read its last line again (a row is a few hundred bytes)
 _PART = re.compile(r"-part(\d+)-of(\d+)", re.IGNORECASE)
 
 
@@ -52,6 +53,7 @@ class CountingReader(io.RawIOBase):
         self.newlines = 0
         self.quotes = 0  # '"' bytes: a quoted value may hold a line break, so lines and rows may then differ
         self.last_byte = b""
+        self.tail = b""  # the last TAIL_BYTES read: the last line, to check that it is a whole row
         self.error: ExportFileError | None = None  # what read() raised: pyarrow may report a follow-up error first
 
     def readable(self) -> bool:
@@ -81,6 +83,7 @@ class CountingReader(io.RawIOBase):
             self.newlines += int(np.count_nonzero(view == 0x0A))
             self.quotes += int(np.count_nonzero(view == 0x22))
             self.last_byte = data[-1:]
+            self.tail = data[-TAIL_BYTES:] if len(data) >= TAIL_BYTES else (self.tail + data)[-TAIL_BYTES:]
         if self._budget[0] < 0:
             raise ZipBombRefused(
                 f"{self._path}: decompressed data exceeds the limit of {self._limit:,} bytes "

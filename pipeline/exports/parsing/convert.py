@@ -27,10 +27,10 @@ from pipeline.exports.parsing.offsets import TIME_COLUMNS
 from pipeline.exports.parsing.values import ENUMS, enum_values, strip_asset_suffix
 from pipeline.storage.decimals import DecimalError, to_decimal_array
 from pipeline.storage.schemas import futures_orders
-from pipeline.storage.schemas.columns import extra_from_columns
+from pipeline.storage.schemas.columns import EXPORT, extra_from_columns
 from pipeline.times import DAY_MS
 
-SOURCE = "export_order_csv"
+SOURCE = EXPORT
 SCHEMA = futures_orders.SCHEMA
 _INT_COLS = {"order_id", "uid"}
 _BOOL_COLS = {"reduce_only", "close_position", "price_protect"}

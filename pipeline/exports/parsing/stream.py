@@ -33,6 +33,7 @@ from pipeline.exports.parsing.containers import (
 )
 from pipeline.exports.parsing.convert import ConvertContext, convert_batch, ints, times
 from pipeline.exports.parsing.errors import BadRow, TruncatedFile, UnsupportedFile
+from pipeline.exports.parsing.last_line import cut_last_row
 from pipeline.exports.parsing.offsets import OffsetEvidence, OffsetHints, OffsetProof, decide_offset
 from pipeline.storage.schemas import futures_orders
 
@@ -79,6 +80,7 @@ class ParseStats:
     offset_note: str = ""
     headers: int = 0  # members with a header line (the sentinel alone is none)
     unterminated: list[str] = field(default_factory=list)  # members whose last line has no line break
+    cut_rows: list[str] = field(default_factory=list)  # why an unterminated last row may be cut (per member)
     quoted: bool = False  # some member quotes values (a quoted line break makes lines and rows differ)
     warnings: list[str] = field(default_factory=list)
 
@@ -238,7 +240,7 @@ def _parse_member(
     stats: ParseStats,
     kind: FileKind = ORDERS,
 ) -> Iterator[pa.RecordBatch]:
-    sentinels_before = stats.sentinels
+    sentinels_before, rows_before = stats.sentinels, stats.rows
     stream = member.opener()
     with stream:
         for batch in _csv_batches(stream, binding, path, member.name, stats, block_bytes=block_bytes):
@@ -252,6 +254,9 @@ def _parse_member(
         stats.data_lines += max(0, stream.lines - 1 - (stats.sentinels - sentinels_before))
         if stream.count and stream.last_byte != b"\n":
             stats.unterminated.append(member.name)
+            why = cut_last_row(stream.tail, binding, ctx.time_format) if stats.rows > rows_before else None
+            if why:
+                stats.cut_rows.append(f"{member.name!r}: {why}")
         stats.quoted = stats.quoted or stream.quotes > 0
 
 

@@ -81,11 +81,25 @@ def symbol_assets(symbol: str, known: dict[str, tuple[str, str]]) -> tuple[str, 
     return None
 
 
+def _has_letter(arr: pa.Array) -> bool:
+    """Whether an ASCII letter occurs in the array's character data: one vectorised scan of the raw buffer instead of
+    a regex per value (a superset for a sliced array, which only triggers the precise check)."""
+    if arr.type != pa.string():
+        return True  # the precise check decides
+    data = arr.buffers()[2]
+    if data is None:
+        return False
+    folded = np.frombuffer(data, dtype=np.uint8) | np.uint8(0x20)  # 'A'..'Z' -> 'a'..'z'
+    return bool(np.any((folded - np.uint8(ord("a"))) < 26))  # uint8: below 'a' wraps around above 25
+
+
 def strip_asset_suffix(
     arr: pa.Array, symbols: pa.Array, column: str, known: dict[str, tuple[str, str]]
 ) -> tuple[pa.Array, tuple[int, str, str] | None]:
     """Amounts without their asset suffix, and the first suffix that is not the symbol's right asset as
     (index, value, why). Values without a suffix pass unchanged."""
+    if not _has_letter(arr):
+        return arr, None
     has = pc.fill_null(pc.match_substring_regex(arr, r"[A-Za-z]"), False)
     if not pc.any(has).as_py():
         return arr, None

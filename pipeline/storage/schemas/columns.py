@@ -19,7 +19,13 @@ import pyarrow.compute as pc
 from pipeline.storage.decimals import decimal_type, decimals_from_python
 
 TS = pa.timestamp("ms", tz="UTC")
+# `source`: futures orders, trades and income and spot trades name the channel the row came by ("rest", "ws",
+# "export"); spot orders, order lists and open orders name the endpoint too. docs/design/futures-rest.md §Source values
+REST, WS, EXPORT = "rest", "ws", "export"
 SOURCES = (
+    REST,
+    WS,
+    EXPORT,
     "rest_allOrders",
     "ws_allOrders",
     "rest_openOrders",
@@ -28,8 +34,18 @@ SOURCES = (
     "ws_allOrderList",
     "rest_openOrderList",
     "ws_openOrderList",
-    "export_order_csv",
 )
+# What lakes written before the channel values hold in those tables; the views show each as its channel.
+LEGACY_SOURCES = {
+    "rest_allOrders": REST,
+    "export_order_csv": EXPORT,
+    "rest_userTrades": REST,
+    "rest_income": REST,
+    "export_trade_csv": EXPORT,
+    "export_income_csv": EXPORT,
+    "rest_myTrades": REST,
+    "ws_myTrades": WS,
+}
 
 
 @dataclass(frozen=True)
