@@ -32,11 +32,11 @@ run: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/orderlake demo
 
 ## make test [TEST_WORKERS=n]: lint, Dagster definitions check, unit and integration tests, one test file per worker
-## process (pytest-xdist; default: one per core, TEST_WORKERS=0 for a single process)
+## process (pytest-xdist; default: one per core, TEST_WORKERS=0 for a single process), in collection order
 test: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/ruff check .
 	$(BIN)/dagster definitions validate -w workspace.yaml
-	$(BIN)/pytest -n $(or $(TEST_WORKERS),logical) --dist loadfile
+	$(BIN)/pytest -n $(or $(TEST_WORKERS),logical) --dist loadfile --no-loadscope-reorder
 
 ## make ui: the Dagster UI (schedules, sensors, assets) on http://127.0.0.1:3000
 ## make test-unit: the bottom rung only (no sockets, no sandbox), for a quick loop

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from pipeline.sandbox.config import DEFAULT_API_KEY, DEFAULT_API_SECRET, SandboxConfig
@@ -189,13 +191,24 @@ def run(args: argparse.Namespace) -> int:
         print("  press Ctrl-C to stop", flush=True)
 
     try:
-        return run_sandbox(cfg, host=args.host, port=args.port, on_ready=ready)
+        return run_sandbox(cfg, host=args.host, port=args.port, on_ready=ready, stop_event=_stop_on_signals())
     except OSError as exc:
         print(
             f"sandbox: cannot listen on {args.host}:{args.port}: {exc}. Pick another --port (0 = any free).",
             file=sys.stderr,
         )
         return 2
+
+
+def _stop_on_signals() -> threading.Event | None:
+    """SIGTERM and SIGINT stop the sandbox, even when its parent started it with them ignored (a background job of
+    a non-interactive shell inherits SIG_IGN, and ``Popen.terminate`` then did nothing)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
 
 
 def main(argv: list[str] | None = None) -> int:

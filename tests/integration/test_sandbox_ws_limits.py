@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -276,6 +277,9 @@ def test_cli_starts_and_serves(tmp_path):
         ],
         stdout=subprocess.PIPE,
         text=True,
+        # started as a background job of a non-interactive shell would start it: SIGTERM and SIGINT ignored, which
+        # the child inherits; it must stop on them all the same
+        preexec_fn=lambda: [signal.signal(s, signal.SIG_IGN) for s in (signal.SIGTERM, signal.SIGINT)],
     )
     try:
         line = proc.stdout.readline()
@@ -286,4 +290,4 @@ def test_cli_starts_and_serves(tmp_path):
         assert json.loads(truth.read_text())["active"]
     finally:
         proc.terminate()
-        proc.wait(10)
+        assert proc.wait(60) == 0  # a ceiling: it stops at once
