@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from pipeline import identity
 from pipeline.binance.facts import (
     EXPORT_MONTHLY_QUOTA,
     FUTURES_REST_RETENTION_DAYS,
@@ -24,6 +25,7 @@ from pipeline.binance.facts import (
     SPOT_ZERO_FILL_ARCHIVE_DAYS,
 )
 from pipeline.exports.states import IN_FLIGHT, LedgerState
+from pipeline.spot import index
 from pipeline.storage.schemas import spec_for
 from pipeline.times import day_of, days_between, fmt_ms
 from pipeline.trades.status import trades_section
@@ -304,6 +306,11 @@ def symbols_section(data_dir: Path, account: str) -> SymbolsSection | None:
     if doc is None:
         return SymbolsSection(problem=problem) if problem else None
     section = doc.get("accounts", {}).get(account) if isinstance(doc.get("accounts"), dict) else doc
+    if isinstance(section, dict) and not identity.owns(section.get(index.STAMP), identity.owner(data_dir, account)):
+        return SymbolsSection(  # another Binance account's facts: never shown as this one's
+            problem=f"spot_symbols.json: the section of account {account!r} belongs to {section.get(index.STAMP)}, "
+            "not to the identity recorded for it; its next backfill replaces it"
+        )
     sec = SymbolsSection()
     sec.blind_spots = [b for b in doc.get("blind_spots", []) if isinstance(b, dict)]
     if not isinstance(section, dict):

@@ -11,6 +11,7 @@ from pipeline.futures import state
 from pipeline.identity import Identity
 from pipeline.spot.index import SymbolIndex
 from pipeline.times import day_end_ms, day_start_ms
+from pipeline.warehouse.status import symbols_section
 from tests.support.exports import USDM, Clock, FakeClient, make_chain
 
 SANDBOX = identity.hosts_of("http://127.0.0.1:4001", "http://127.0.0.1:4001", "http://127.0.0.1:4001")
@@ -112,6 +113,19 @@ def test_another_uid_finds_the_symbol_index_empty_and_replaces_it(tmp_path: Path
     assert list(SymbolIndex.load(tmp_path, "main").symbols) == ["ETHUSDT"]  # no demo symbol merged in
     identity.record(tmp_path, "main", DEMO)
     assert SymbolIndex.load(tmp_path, "main").symbols == {}  # the demo's facts are gone, not mixed
+
+
+def test_status_never_shows_another_uids_symbols_as_this_accounts(tmp_path: Path) -> None:
+    identity.verify(tmp_path, "main", DEMO)
+    demo = SymbolIndex.load(tmp_path, "main")
+    demo.get("DEMOUSDT").add_evidence("balance")
+    demo.save()
+    assert symbols_section(tmp_path, "main").known == 1
+
+    _become(tmp_path, REAL)  # identity.json deleted, then the real account recorded; its first backfill not yet run
+    shown = symbols_section(tmp_path, "main")
+    assert shown.known == 0 and shown.with_orders == [] and shown.blind_spots == []
+    assert DEMO.scope in shown.problem and "replaces it" in shown.problem
 
 
 def test_another_uid_finds_no_futures_day_complete(tmp_path: Path) -> None:
