@@ -3,7 +3,6 @@ stands in for Binance's download host)."""
 
 from __future__ import annotations
 
-import shutil
 from datetime import date
 
 import pytest
@@ -26,7 +25,7 @@ from tests.support.exports import (
     make_error,
     zipped,
 )
-from tests.support.lake_files import lake_paths
+from tests.support.lake_files import lake_paths, remove_lake
 
 
 @pytest.fixture
@@ -53,7 +52,7 @@ def test_reingest_reparses_the_raw_file_with_the_recorded_offset_and_no_network(
     assert chain.ingest(did).utc_offset_minutes == 180
     before = _lake(tmp_path)
     entry = chain.ledger.by_download_id(did)
-    shutil.rmtree(tmp_path / "lake")  # as if a parser fix needed the partitions written again
+    remove_lake(tmp_path)  # as if a parser fix needed the partitions written again
     seen, rest_calls, creates = len(server.seen), len(client.futures.calls), len(client.creates)
 
     assert main(["exports", "reingest", str(entry.id)], Settings(data_dir=tmp_path)) == 0
