@@ -3,7 +3,8 @@
 The extension comes from PyPI's ``duckdb-extension-httpfs`` (the ``scale`` extra; DuckDB's own repository is not
 reachable where orderlake is installed) and is loaded from the package's file, which DuckDB accepts as signed. The
 secret lives in the session's memory: no persistent secret, nothing in ``warehouse.duckdb``, and the credentials
-travel as statement parameters, so not even DuckDB's query log (off by default) sees them. Design:
+travel as statement parameters, so not even DuckDB's query log (off by default) sees them. The session caches each
+object's HEAD (size, ETag), which a catalog build would otherwise repeat for every query that opens it. Design:
 docs/design/scale.md §DuckDB reads the lake through httpfs.
 """
 
@@ -63,3 +64,5 @@ def attach(con: Any, access: S3Access, scope: str) -> None:
     con.execute(f"LOAD '{path}'")
     options, values = secret_options(access, scope)
     con.execute(f"CREATE OR REPLACE TEMPORARY SECRET {SECRET_NAME} (TYPE s3, {options})", values)
+    # one HEAD per object for the life of this database instance, not one each time a query opens it again
+    con.execute("SET enable_http_metadata_cache = true")
