@@ -11,9 +11,11 @@ from pathlib import Path
 import psycopg2
 import pytest
 
+from tests.support import services
 from tests.support.services import S3Service
 
 pytest_plugins = ["pytester"]
+ROOT = Path(__file__).resolve().parents[2]
 INNER = """
 import json
 from datetime import date
@@ -53,13 +55,18 @@ def test_only_local() -> None:
 
 
 def test_the_switch_puts_lakes_on_s3_and_dagster_on_postgres(
-    pytester: pytest.Pytester, postgres_url: str, s3_service: S3Service
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, postgres_url: str, s3_service: S3Service
 ) -> None:
     names_file = pytester.path / "databases.json"
     pytester.makeconftest("from tests.support.services import postgres_url, s3_service  # noqa: F401")
     pytester.mkdir("integration")
     (pytester.path / "integration" / "test_inner.py").write_text(INNER.replace("{names_file!r}", repr(str(names_file))))
-    result = pytester.runpytest_inprocess("-p", "tests.support.scaled", "-p", "no:cacheprovider", "integration")
+    # a process of its own: an in-process run would re-import Dagster's modules afterwards (pytester restores
+    # sys.modules), registering their serializers twice
+    for name, value in services._ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    result = pytester.runpytest_subprocess("-p", "tests.support.scaled", "-p", "no:cacheprovider", "integration")
     result.assert_outcomes(passed=1, deselected=1)
     result.stdout.fnmatch_lines(["*only meaningful on a local lake*", "*test_only_local: reads the local lake's files"])
     names = json.loads(Path(names_file).read_text())
