@@ -29,7 +29,7 @@ from pipeline.settings import Settings
 from pipeline.storage import duckdb_s3, lake, lakefs
 from pipeline.warehouse.catalog import CATALOG_FILE, build_catalog
 
-ONE_DAY = "SELECT count(*) FROM spot_orders WHERE date = DATE '2024-01-15'"
+ONE_DAY = "SELECT count(*) FROM spot_order_versions WHERE date = DATE '2024-01-15'"
 
 
 def fill(data: Path, accounts: int, days: int) -> int:
