@@ -44,7 +44,7 @@ def partition(account: str, day: date) -> dg.MultiPartitionKey:
     return dg.MultiPartitionKey({ACCOUNT: account, DATE: day.isoformat()})
 
 
-def _ranges(context: dg.AssetExecutionContext, fleet: FleetResource, market: str) -> list[AccountDays]:
+def run_ranges(context: dg.AssetExecutionContext, fleet: FleetResource, market: str) -> list[AccountDays]:
     """The run's (account, day) partitions as contiguous ranges, without an account's days before its start date
     and without the accounts that do not trade ``market``."""
     pairs = []
@@ -58,7 +58,7 @@ def _ranges(context: dg.AssetExecutionContext, fleet: FleetResource, market: str
     return account_ranges(pairs)
 
 
-def _closing(binance: BinanceResource) -> None:
+def close_client(binance: BinanceResource) -> None:
     binance.teardown_after_execution(None)  # type: ignore[arg-type]
 
 
@@ -91,10 +91,10 @@ def fleet_spot(context: dg.AssetExecutionContext, fleet: FleetResource):
                 log=context.log.info,
             )
         finally:
-            _closing(binance)
+            close_client(binance)
 
     try:
-        for rng, result in per_account(_ranges(context, fleet, "spot"), one):
+        for rng, result in per_account(run_ranges(context, fleet, "spot"), one):
             context.log.info(f"{rng.account}: spot {rng.start}..{rng.end}, weight {result.weight_spent}")
             for table, written in (("spot_orders", result.orders_written), ("spot_order_lists", result.lists_written)):
                 if table in selected:
@@ -150,7 +150,7 @@ def build_fleet_export(table: str, market: str, endpoint_key: tuple[str, str], p
                 chain = fleet.export_chain(rng.account, binance)
                 entries = export_range(chain, endpoint, rng.start, rng.end, sleep=time.sleep)
             finally:
-                _closing(binance)
+                close_client(binance)
             rows = {d: 0 for d in days_between(rng.start, rng.end)}
             for e in entries:
                 for day, n in (e.partitions or {}).items():
@@ -159,7 +159,7 @@ def build_fleet_export(table: str, market: str, endpoint_key: tuple[str, str], p
             return entries, rows
 
         try:
-            for rng, (entries, rows) in per_account(_ranges(context, fleet, market), one):
+            for rng, (entries, rows) in per_account(run_ranges(context, fleet, market), one):
                 ids = sorted({str(e.download_id) for e in entries})
                 context.log.info(f"{rng.account}: {table} {rng.start}..{rng.end} from download id(s) {ids}")
                 yield from _materializations(table, rng.account, rows)

@@ -1,6 +1,6 @@
 """The Definitions of a many-account deployment (an accounts file is set): the fleet's account x day assets, the
-backfill job runs are launched with (one run per account), its daily and monthly schedules, and the warehouse over
-every account."""
+backfill job runs are launched with (one run per account), the job of the futures REST tails, their daily and
+monthly schedules, and the warehouse over every account."""
 
 from __future__ import annotations
 
@@ -12,6 +12,9 @@ from assets.fleet.assets import build_fleet_assets, fleet_partitions
 from assets.fleet.executors import fleet_executor
 from assets.fleet.resources import FleetResource
 from assets.fleet.schedules import build_fleet_schedules
+from assets.fleet.tails import GROUP as REST_GROUP
+from assets.fleet.tails import JOB as REST_JOB
+from assets.fleet.tails import build_fleet_tails
 from assets.spot.resources import SpotResource
 from assets.warehouse import definitions as warehouse
 from pipeline.accounts import Fleet
@@ -37,10 +40,18 @@ def build_definitions(settings: Settings, fleet: Fleet, common: Common | None = 
         description="A range of days of one account (tag orderlake/account): spot orders and order lists, and the "
         "USDⓈ-M and PM order exports, for the markets the accounts file gives it",
     )
+    rest_job = dg.define_asset_job(
+        REST_JOB,
+        selection=dg.AssetSelection.groups(REST_GROUP),
+        partitions_def=fleet_partitions(fleet),
+        executor_def=fleet_executor(settings),
+        description="A range of days of one account (tag orderlake/account): its USDⓈ-M and PM orders, trades and "
+        "income from REST, for the days REST still serves (90 days) and the markets the accounts file gives it",
+    )
     own = dg.Definitions(
-        assets=build_fleet_assets(fleet),
-        jobs=[job],
-        schedules=build_fleet_schedules(fleet, JOB),
+        assets=[*build_fleet_assets(fleet), *build_fleet_tails(fleet_partitions(fleet))],
+        jobs=[job, rest_job],
+        schedules=build_fleet_schedules(fleet, JOB, REST_JOB),
         resources={"fleet": resource},
     )
     return dg.Definitions.merge(own, warehouse.build_definitions(settings, common))

@@ -20,6 +20,8 @@ import dagster as dg
 from assets.common.partitions import RANGE_END_TAG, RANGE_START_TAG
 from assets.fleet.assets import ACCOUNT_TAG
 from assets.fleet.definitions import JOB
+from assets.fleet.tails import FLEET_TAILS
+from assets.fleet.tails import JOB as REST_JOB
 
 FINISHED = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
 
@@ -63,20 +65,28 @@ def wait_for(instance: dg.DagsterInstance, run_ids: list[str], timeout_s: float,
 
 
 def run_serially(
-    accounts: list[str], start: date, end: date, instance: dg.DagsterInstance | None = None, settings=None
+    accounts: list[str],
+    start: date,
+    end: date,
+    instance: dg.DagsterInstance | None = None,
+    settings=None,
+    job_name: str = JOB,
+    selection: list[str] | None = None,
 ) -> list[dict]:
     """The runs one after another, in this process, with the in-process executor (the demo's baseline and
-    ``orderlake backfill`` with an accounts file). A failed account does not stop the next one."""
+    ``orderlake backfill`` with an accounts file): ``selection`` of ``job_name``'s assets, or all of them. A failed
+    account does not stop the next one."""
     from assets.definitions import build_definitions
     from pipeline.settings import Settings
 
-    job = build_definitions(settings or Settings.from_env()).resolve_job_def(JOB)
+    job = build_definitions(settings or Settings.from_env()).resolve_job_def(job_name)
     out = []
     for account in accounts:
         t0 = time.monotonic()
         result = job.execute_in_process(
             instance=instance or dg.DagsterInstance.ephemeral(),
             tags=run_tags(account, start, end),
+            asset_selection=[dg.AssetKey(a) for a in selection] if selection else None,
             raise_on_error=False,
         )
         failure = next((e.message for e in result.all_events if e.is_step_failure), None)
@@ -86,18 +96,34 @@ def run_serially(
     return out
 
 
+def _tails(kind: str) -> list[str]:
+    return [t.name for t in FLEET_TAILS if t.kind == kind]
+
+
+# --select -> (job, its assets to run; None: all of them), in the order they run
+BACKFILL_SELECTIONS: dict[str, list[tuple[str, list[str] | None]]] = {
+    "spot": [(JOB, ["spot_orders", "spot_order_lists"])],
+    "exports": [(JOB, ["futures_orders", "pm_um_orders"])],
+    "futures": [(REST_JOB, _tails("orders"))],
+    "trades": [(REST_JOB, _tails("trades"))],
+    "income": [(REST_JOB, _tails("income"))],
+    "all": [(JOB, None), (REST_JOB, None)],  # the tails after the exports: REST refreshes what they left open
+}
+
+
 def run_backfill_command(args, settings) -> int:
-    """``orderlake backfill`` with an accounts file: the fleet job for every account (or ``--account``), in turn."""
+    """``orderlake backfill`` with an accounts file: the fleet's jobs for every account, in turn, limited to what
+    ``--select`` names (``spot`` never spends a download id)."""
     from pipeline.accounts import fleet_of
 
-    if args.select not in ("all", "spot", "exports"):
-        print(f"orderlake backfill: --select {args.select} is not in the many-account job yet (spot and exports are)")
-        return 2
     fleet = fleet_of(settings)
     accounts = list(fleet.names)
     home = settings.dagster_home
     instance = dg.DagsterInstance.from_config(str(home)) if home else dg.DagsterInstance.ephemeral()
-    results = run_serially(accounts, date.fromisoformat(args.start), date.fromisoformat(args.end), instance, settings)
+    start, end = date.fromisoformat(args.start), date.fromisoformat(args.end)
+    results = []
+    for job_name, selection in BACKFILL_SELECTIONS[args.select]:
+        results += run_serially(accounts, start, end, instance, settings, job_name, selection)
     for r in results:
         print(f"{r['account']}: {'ok' if r['success'] else 'FAILED: ' + str(r['failure'])} ({r['seconds']:.0f} s)")
     return 0 if all(r["success"] for r in results) else 1

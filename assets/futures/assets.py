@@ -14,10 +14,10 @@ import dagster as dg
 from assets.common import checks
 from assets.common.resources import BinanceResource, LakeResource
 from pipeline import quality
-from pipeline.futures.discovery import discover_futures_symbols
-from pipeline.futures.orders_tail import OrdersTailResult, run_futures_orders_tail
+from pipeline.futures.account_tails import orders_tail
+from pipeline.futures.orders_tail import OrdersTailResult
 from pipeline.storage.schemas import futures_orders
-from pipeline.times import day_start_ms, days_between
+from pipeline.times import days_between
 
 GROUP = "futures_rest"
 POOL = "binance_futures"  # REST weight is per IP and host: one futures REST step at a time
@@ -59,35 +59,16 @@ def build_orders_asset(
         rng = context.partition_key_range
         start, end = date.fromisoformat(rng.start), date.fromisoformat(rng.end)
         tally = checks.RuleTally(spec.name, quality.futures_order_rules, checks.ORDER_CHECKS)
-        client = binance.client
-        api = client.futures if spec.market == "usdm" else client.papi
-        now = client.futures.server_time()
-        listed = [s["symbol"] for s in client.futures.exchange_info().get("symbols", [])]  # sets fapi's limits
-        found = discover_futures_symbols(
-            api,
-            market=spec.market,
-            data_dir=lake.path,
-            account=lake.account,
-            now_ms=now,
-            since_ms=day_start_ms(start),
-            configured=configured_symbols,
-            listed=listed,
-            log=context.log.info,
-        )
-        result = run_futures_orders_tail(
-            api,
-            market=spec.market,
+        result = orders_tail(
+            binance.client,
+            spec.market,
             data_dir=lake.path,
             account=lake.account,
             days=days_between(start, end),
-            now_ms=now,
-            symbols=found.symbols,
-            symbolless=bool(found.symbolless),
+            configured=configured_symbols,
             on_written=tally.add,
             log=context.log.info,
         )
-        if result.symbolless is False:  # refused after all: the next run discovers symbols
-            context.log.warning(f"{spec.market}: symbol-less allOrders refused (-1102); discovery takes over")
         yield from _events(spec, result)
         yield from tally.results(set(context.selected_asset_check_keys))
         yield checks.reconciliation_result(spec.name, RECONCILED, result.reconciliation)

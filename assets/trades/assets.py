@@ -15,8 +15,9 @@ from assets.common import checks
 from assets.common.failures import TRANSIENT_RETRY, transient_only
 from assets.common.resources import BinanceResource, LakeResource
 from pipeline import quality
+from pipeline.futures.account_tails import trades_or_income_tail
 from pipeline.times import days_between
-from pipeline.trades.futures_tail import FuturesTailResult, run_futures_income_tail, run_futures_trades_tail
+from pipeline.trades.futures_tail import FuturesTailResult
 
 GROUP = "trades"
 POOL = "binance_futures"  # REST weight is per IP and host: one futures REST step at a time
@@ -78,24 +79,16 @@ def build_tail_asset(spec: TailAsset, partitions: dg.PartitionsDefinition) -> dg
         rng = context.partition_key_range
         start, end = date.fromisoformat(rng.start), date.fromisoformat(rng.end)
         tally = checks.RuleTally(spec.name, rules, table_checks)
-        client = binance.client
-        api = client.futures if spec.market == "usdm" else client.papi
-        now = client.futures.server_time()
-        common = {
-            "market": spec.market,
-            "data_dir": lake.path,
-            "account": lake.account,
-            "days": days_between(start, end),
-            "now_ms": now,
-            "on_written": tally.add,
-            "log": context.log.info,
-        }
-        if spec.kind == "trades":
-            info = client.futures.exchange_info().get("symbols", [])
-            assets = {s["symbol"]: (s.get("baseAsset"), s.get("quoteAsset"), s.get("marginAsset")) for s in info}
-            result = run_futures_trades_tail(api, assets=assets, **common)
-        else:
-            result = run_futures_income_tail(api, **common)
+        result = trades_or_income_tail(
+            binance.client,
+            spec.market,
+            spec.kind,
+            data_dir=lake.path,
+            account=lake.account,
+            days=days_between(start, end),
+            on_written=tally.add,
+            log=context.log.info,
+        )
         yield from _events(spec, result, start, end)
         yield from tally.results(set(context.selected_asset_check_keys))
         yield checks.reconciliation_result(spec.name, RECONCILED[spec.kind], result.reconciliation)

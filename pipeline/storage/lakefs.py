@@ -3,8 +3,9 @@
 A :class:`LakeLocation` is a ``pyarrow.fs`` filesystem and a root in it. The writer, readers and catalog ask
 :func:`location` for a data dir's location; :func:`configure` binds one from the Settings (CLI, Dagster resources)
 and unbound data dirs keep their local lake. On S3 a partition becomes visible with the single PUT of its object
-(never a rename), and DuckDB reads the objects through an fsspec ``s3fs`` filesystem registered per connection, so
-no credential is ever written into ``warehouse.duckdb``. Design: docs/design/scale.md §The lake on object storage.
+(never a rename), and DuckDB reads the objects through its ``httpfs`` extension with a temporary secret per
+connection (:mod:`pipeline.storage.duckdb_s3`), so no credential is ever written into ``warehouse.duckdb``. Design:
+docs/design/scale.md §The lake on object storage.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import pyarrow.fs as pafs
 
 from pipeline.errors import ConfigurationError
 from pipeline.settings import Secret, Settings
-from pipeline.storage import s3log
+from pipeline.storage import duckdb_s3, s3log
 
 LAKE_DIR = "lake"
 DEFAULT_REGION = "us-east-1"
@@ -73,12 +74,13 @@ class S3Access:
         return pafs.S3FileSystem(**kw)
 
     def fsspec(self) -> Any:
-        """The same store as an fsspec filesystem, for DuckDB's ``register_filesystem`` (``scale`` extra)."""
+        """The same store as an fsspec filesystem (``scale`` extra): its listings carry each object's ETag, which
+        the catalog's snapshot manifest records and Arrow's listing does not return."""
         try:
             import s3fs
         except ImportError:
             raise ConfigurationError(
-                "ORDERLAKE_LAKE_URL=s3://… needs the Python package s3fs to query the lake; install orderlake with the "
+                "ORDERLAKE_LAKE_URL=s3://… needs the Python package s3fs to list the lake; install orderlake with the "
                 "`scale` extra (pip install 'orderlake[scale]')"
             ) from None
         self._protect()
@@ -146,9 +148,9 @@ class LakeLocation:
         out.close()
 
     def register(self, con: Any) -> None:
-        """Let a DuckDB connection read this lake (S3: an fsspec filesystem held by this connection only)."""
+        """Let a DuckDB connection read this lake (S3: httpfs and a secret held by this connection only)."""
         if self.s3 is not None:
-            con.register_filesystem(self.s3.fsspec())
+            duckdb_s3.attach(con, self.s3, self.url)
 
 
 def local(data_dir: str | os.PathLike[str]) -> LakeLocation:

@@ -15,11 +15,15 @@ from assets.common.partitions import RANGE_END_TAG, RANGE_START_TAG
 from assets.definitions import build_definitions
 from assets.fleet.definitions import JOB
 from pipeline.exports.ledger import ExportLedger
+from pipeline.futures.stored import latest_orders
 from pipeline.sandbox.testing import start_sandbox
 from pipeline.settings import Settings
 from pipeline.storage.schemas import futures_orders
+from pipeline.times import DAY_MS, day_start_ms
 from tests.support.assets import lake_rows, truth_spot_orders
 from tests.support.exports import EXPORT_SANDBOX, FROM_EXPORT
+from tests.support.fleet import fleet_settings
+from tests.support.lake_files import stored_bytes
 
 DAYS = 5
 ACCOUNTS = Path(__file__).resolve().parents[1] / "support" / "accounts.toml"
@@ -31,46 +35,10 @@ def _range() -> tuple[date, date]:
     return end - timedelta(days=DAYS - 1), end
 
 
-def _accounts_file(tmp_path: Path, sandboxes: dict, secrets: dict[str, str]) -> Path:
-    """Account ``a`` keeps its key in files, the others in variables named by the file (set by the test)."""
-    start = _range()[0].isoformat()
-    lines = [f'[defaults]\nstart_date = "{start}"\n']
-    for name, sx in sandboxes.items():
-        (tmp_path / f"{name}.key").write_text(sx.cfg.api_key + "\n")
-        (tmp_path / f"{name}.secret").write_text(secrets[name] + "\n")
-        keys = (
-            f'api_key_file = "{name}.key"\napi_secret_file = "{name}.secret"\n'
-            if name == "a"
-            else f'api_key_env = "FLEET_{name.upper()}_KEY"\napi_secret_env = "FLEET_{name.upper()}_SECRET"\n'
-        )
-        lines.append(
-            f"[accounts.{name}]\n{keys}[accounts.{name}.hosts]\n"
-            f'spot_url = "{sx.url}"\nws_api_url = "{sx.ws_url}"\nfutures_url = "{sx.url}"\npapi_url = "{sx.url}"\n'
-        )
-    path = tmp_path / "accounts.toml"
-    path.write_text("\n".join(lines))
-    return path
-
-
 def _settings(tmp_path: Path, monkeypatch, sandboxes: dict, secrets: dict[str, str]) -> Settings:
-    for name, sx in sandboxes.items():
-        if name != "a":
-            monkeypatch.setenv(f"FLEET_{name.upper()}_KEY", sx.cfg.api_key)
-            monkeypatch.setenv(f"FLEET_{name.upper()}_SECRET", secrets[name])
-    env = {
-        "ORDERLAKE_ACCOUNTS_FILE": str(_accounts_file(tmp_path, sandboxes, secrets)),
-        "ORDERLAKE_DATA_DIR": str(tmp_path / "data"),
-        "ORDERLAKE_BUDGET_DIR": str(tmp_path / "budget"),
-        "ORDERLAKE_ALLOW_HTTP_LOOPBACK": "1",
-        "ORDERLAKE_TIME_SCALE": str(SANDBOX["time_scale"]),
-        **{
-            f"FLEET_{n.upper()}_{k}": v
-            for n, sx in sandboxes.items()
-            if n != "a"
-            for k, v in (("KEY", sx.cfg.api_key), ("SECRET", secrets[n]))
-        },
-    }
-    return Settings.from_env(env)
+    return fleet_settings(
+        tmp_path, monkeypatch, sandboxes, secrets, start=_range()[0], time_scale=SANDBOX["time_scale"]
+    )
 
 
 def _run(settings: Settings, instance: dg.DagsterInstance, first: str, last: str) -> dg.ExecuteInProcessResult:
@@ -146,7 +114,7 @@ def test_two_accounts_each_equal_their_truth_and_one_failure_blocks_no_other(tmp
             str(r.run_config) + str(r.tags) + " ".join(str(e) for e in instance.all_logs(r.run_id))
             for r in instance.get_runs()
         )
-        files = b"".join(p.read_bytes() for p in data.rglob("*") if p.is_file())
+        files = b"".join(stored_bytes(data))  # the lake's objects too, when it is on S3
         for value in (*good.values(), "canary-key-a-77", "canary-key-b-88"):
             assert value not in stored and value.encode() not in files, value
 
@@ -188,6 +156,27 @@ def test_orderlake_backfill_with_an_accounts_file_runs_every_account(tmp_path, m
         out = capsys.readouterr().out
         assert "a: ok" in out and "b: ok" in out
         data = tmp_path / "data"
+        lo, hi = day_start_ms(start), day_start_ms(end) + DAY_MS
         for name, sx in (("a", sa), ("b", sb)):
-            assert _lake(data, "futures_orders", name, FROM_EXPORT) == _export_truth(sx.truth(), "usdm")
-        assert main([*argv[:-1], "trades"], settings) == 2  # not in the many-account job yet: said, not ignored
+            truth = sx.truth()
+            for market in ("usdm", "pm_um"):  # exports, then the REST tails over the same days
+                want = {
+                    (o["symbol"], o["orderId"]): (o["status"], o["updateTime"])
+                    for o in truth[f"{market}_orders"]
+                    if lo <= o["updateTime"] < hi
+                }
+                got = latest_orders(data, name, futures_orders.MARKETS[market])
+                assert {k: (o.status, o.update_ms) for k, o in got.items() if k in want} == want, (name, market)
+                prefix = "futures" if market == "usdm" else "pm_um"
+                trades = sorted((t["symbol"], t["id"]) for t in truth[f"{market}_trades"] if lo <= t["time"] < hi)
+                assert trades, (name, market)  # the sandbox traded on these days: the check below can fail
+                stored = lake_rows(data, f"{prefix}_trades", name)
+                assert sorted((r["symbol"], r["trade_id"]) for r in stored) == trades, (name, market)
+                income = sorted((r["tranId"], r["asset"]) for r in truth[f"{market}_income"] if lo <= r["time"] < hi)
+                stored = lake_rows(data, f"{prefix}_income", name)
+                assert sorted((r["tran_id"], r["asset"]) for r in stored) == income, (name, market)
+        ledger = ExportLedger(data)
+        markets = ("usdm", "pm_um")
+        spent = {(a, m): len(ledger.entries(market=m, kind="order", account=a)) for a in "ab" for m in markets}
+        assert main([*argv[:-1], "spot"], settings) == 0  # spot alone never asks an export
+        assert {(a, m): len(ledger.entries(market=m, kind="order", account=a)) for a in "ab" for m in markets} == spent

@@ -10,6 +10,7 @@ import pytest
 from assets.common.partitions import RANGE_END_TAG, RANGE_START_TAG
 from assets.definitions import build_definitions
 from assets.fleet.definitions import JOB
+from assets.fleet.tails import JOB as REST_JOB
 from pipeline.settings import Settings
 
 ACCOUNTS = Path(__file__).resolve().parents[1] / "support" / "accounts.toml"  # desk-a: every market; desk-b: spot
@@ -38,6 +39,20 @@ def test_every_day_one_spot_run_per_account_for_yesterday(defs: dg.Definitions) 
     )
     partitions = defs.resolve_job_def(JOB).partitions_def
     assert all(partitions.has_partition_key(r.partition_key) for r in requests)
+
+
+def test_every_day_one_rest_tail_run_per_futures_account_for_yesterday(defs: dg.Definitions) -> None:
+    schedule = defs.resolve_schedule_def("fleet_rest_daily_schedule")
+    assert schedule.job_name == REST_JOB
+    requests = schedule(dg.build_schedule_context(scheduled_execution_time=datetime(2024, 3, 1, 0, 15, tzinfo=UTC)))
+    assert isinstance(requests, list)
+    (request,) = requests  # desk-b trades spot only: no futures call for it
+    assert (request.partition_key, request.tags["orderlake/account"]) == ("desk-a|2024-02-29", "desk-a")
+    tails = {f"{p}_{k}" for p in ("futures", "pm_um") for k in ("orders_rest", "trades", "income")}
+    assert {k.to_user_string() for k in request.asset_selection or []} == tails
+    job = defs.resolve_job_def(REST_JOB)
+    assert all(job.asset_layer.has(dg.AssetKey(k)) for k in tails)
+    assert job.partitions_def.has_partition_key(request.partition_key)
 
 
 def test_before_any_account_starts_the_daily_tick_skips(defs: dg.Definitions) -> None:
