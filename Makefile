@@ -72,8 +72,10 @@ clean:
 scale-demo: $(STAMP)
 	$(BIN)/orderlake scale-demo --accounts $(or $(N),3) --workers $(or $(WORKERS),2)
 
-## make test-scaled [ARGS=...]: the integration and Dagster rungs with every lake on the loopback S3 server and the
-## budget in PostgreSQL (tests/support/scaled.py; starts deploy/services.sh's servers if they are down). Not in CI.
+## make test-scaled [TEST_WORKERS=n] [ARGS=...]: the integration and Dagster rungs with every lake on the loopback S3
+## server, the budget and Dagster's runs and events in PostgreSQL (tests/support/scaled.py; starts deploy/services.sh's
+## servers if they are down), one test file per worker like make test. Not in CI (docs/design/scale.md).
 test-scaled: $(STAMP)
 	eval "$$(deploy/services.sh start)" && ORDERLAKE_TEST_SERVICES=required \
-		$(PY) -m pytest -p tests.support.scaled $(or $(ARGS),tests/integration tests/dagster -m "not slow") -q
+		$(PY) -m pytest -p tests.support.scaled -n $(or $(TEST_WORKERS),logical) --dist loadfile \
+		$(or $(ARGS),tests/integration tests/dagster -m "not slow") -q

@@ -36,6 +36,9 @@ from pipeline.times import DAY_MS, day_of, day_start_ms
 # no faster; more days in flight made no difference.
 WRITE_THREADS = 2
 MAX_QUEUED_WRITES = 2 * WRITE_THREADS
+# Threads that publish the staged days: renames and fsyncs (uploads on S3) wait on the disk, not the CPU, so more of
+# them overlap that wait.
+PUBLISH_THREADS = 8
 # A day with no new row for this many batches is encoded; a later row costs only a merge.
 COLD_BATCHES = 4
 # Rows of not yet encoded days held in memory at most (Arrow bytes); above it all of them are spilled to disk.
@@ -203,7 +206,7 @@ def write_days(
         with lake_lock(data_dir, spec.name, account), ThreadPoolExecutor(max_workers=WRITE_THREADS) as pool:
             try:
                 writer = DayWriter(staging, spec, account, pool)
-                return _write(batches, writer, data_dir, wanted, pool, before_publish)
+                return _write(batches, writer, data_dir, wanted, before_publish)
             except BaseException:
                 pool.shutdown(wait=True, cancel_futures=True)  # no writer may still write into the staging dir
                 raise
@@ -216,7 +219,6 @@ def _write(
     writer: DayWriter,
     data_dir: str | os.PathLike[str],
     wanted: set[int],
-    pool: ThreadPoolExecutor,
     before_publish: Callable[[dict[date, int]], None] | None,
 ) -> DaysWritten:
     """Stage every day while reading, find repeated keys, merge the days that need it, then publish them all."""
@@ -259,7 +261,9 @@ def _write(
                 stored=stored_file,
                 repeats=day in rework,
             )
-    published = dict(zip(finals, pool.map(lambda f: lake.publish_partition(data_dir, f), finals.values()), strict=True))
+    with ThreadPoolExecutor(max_workers=min(PUBLISH_THREADS, max(1, len(finals)))) as publishers:
+        results = publishers.map(lambda f: lake.publish_partition(data_dir, f), finals.values())
+        published = dict(zip(finals, results, strict=True))
     return DaysWritten(
         partitions={day_from_number(d): r for d, r in sorted(published.items())},
         duplicates_dropped=sum(dropped.values()),

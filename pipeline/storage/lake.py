@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 
 from pipeline.errors import DataError
 from pipeline.storage import lakefs
-from pipeline.storage.atomic import atomic_file, publish, temp_path
+from pipeline.storage.atomic import atomic_file, fsync_path, publish, temp_path
 from pipeline.storage.schemas import TABLES, futures_orders, module_for, spec_for
 from pipeline.storage.schemas.columns import check_required
 from pipeline.times import DAY_MS, day_start_ms
@@ -122,8 +122,9 @@ def _key(where: lakefs.LakeLocation, table: str, account: str, day: date | None 
 
 
 # -- validation ---------------------------------------------------------------------------------------------------
-def conform(table_name: str, table: pa.Table) -> pa.Table:
-    """Check ``table`` against the dataset schema and return it with the schema's column order and fields."""
+def conform(table_name: str, table: pa.Table, *, combine: bool = True) -> pa.Table:
+    """Check ``table`` against the dataset schema and return it with the schema's column order and fields, in one
+    chunk per column unless ``combine`` is off (a caller that sorts next copies the rows anyway)."""
     schema = spec_for(_check_table(table_name)).schema
     got = set(table.column_names)
     missing = [n for n in schema.names if n not in got]
@@ -141,8 +142,8 @@ def conform(table_name: str, table: pa.Table) -> pa.Table:
         check_required(table, schema)
     except ValueError as exc:
         raise SchemaMismatch(f"{table_name}: {exc}") from None
-    table = table.select(schema.names).combine_chunks()
-    return pa.Table.from_arrays(table.columns, schema=schema)
+    table = table.select(schema.names)
+    return pa.Table.from_arrays((table.combine_chunks() if combine else table).columns, schema=schema)
 
 
 def _day_bounds(day: date) -> tuple[pa.Scalar, pa.Scalar]:
@@ -257,12 +258,16 @@ def remove_stale_temps(directory: Path, max_age_seconds: float = STALE_TEMP_SECO
 
 
 def _write_durably(path: Path, table: pa.Table) -> int:
-    """Encode ``table`` into the new file ``path`` and fsync it; returns its size. A failure removes the file."""
+    """Encode ``table`` into the new file ``path`` and fsync it; returns its size. A failure removes the file.
+
+    The file is created exclusively, then written through Arrow's own file (not a Python file object, whose every
+    write would wait for the GIL while the parse holds it)."""
     try:
-        with open(path, "xb") as fh:
-            _write_file(table, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
+        with open(path, "xb"):
+            pass
+        with pa.OSFile(str(path), "wb") as sink:
+            _write_file(table, sink)  # type: ignore[arg-type]
+        fsync_path(path)
         return path.stat().st_size
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -282,7 +287,7 @@ def atomic_write_table(final: Path, table: pa.Table) -> int:
 
 
 def _prepare(table: str, account: str, day: date, arrow_table: pa.Table, check_day: bool) -> pa.Table:
-    data = conform(table, arrow_table)
+    data = conform(table, arrow_table, combine=False)
     _check_partition(table, data, account, day, check_day)
     return sort_for_lake(table, data)
 

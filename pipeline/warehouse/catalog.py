@@ -25,7 +25,16 @@ from pipeline.times import now_ms as wall_now_ms
 from pipeline.warehouse import trade_views
 from pipeline.warehouse.amounts import DAILY_ACTIVITY_SQL, lake_symbols, orders_sql, symbols_sql, with_assets
 from pipeline.warehouse.compaction import compacted_sources, gc_compacted
-from pipeline.warehouse.reads import Source, describe, lit, q, read_parquet_sql, schemas_differ, table_glob
+from pipeline.warehouse.reads import (
+    Source,
+    describe,
+    lit,
+    objects_differ,
+    q,
+    read_parquet_sql,
+    schemas_differ,
+    table_glob,
+)
 from pipeline.warehouse.snapshots import (
     DEFAULT_SNAPSHOT_GRACE_SECONDS,
     SNAPSHOT_DIR,
@@ -97,8 +106,11 @@ def has_files(root: Path, table: str) -> int:
     return sum(1 for _ in base.glob("*/*/*.parquet")) if base.is_dir() else 0
 
 
-def _reads(src: Source) -> list[str]:
-    """Objects (``s3://`` strings) are listed in a manifest, not inspected: their views always merge by name."""
+def _reads(con: Any, src: Source) -> list[str]:
+    """Day files and objects (``s3://`` strings) merge by name only where their schemas differ, so that a query
+    opens the footers of the days it reads, not of every day.
+
+    Design: docs/design/scale.md §DuckDB reads the lake through httpfs."""
     reads = []
     if src.compacted:
         reads.append(
@@ -110,7 +122,8 @@ def _reads(src: Source) -> list[str]:
         reads.append(read_parquet_sql(src.days))
     elif src.days:
         local = [p for p in src.days if isinstance(p, Path)]
-        union = len(local) < len(src.days) or schemas_differ(local)
+        objects = [p for p in src.days if isinstance(p, str)]
+        union = bool(local and objects) or schemas_differ(local) or bool(objects and objects_differ(con, objects))
         reads.append(
             read_parquet_sql([p if isinstance(p, str) else p.as_posix() for p in src.days], union_by_name=union)
         )
@@ -125,7 +138,7 @@ def source_sql(con: Any, table: str, src: Source) -> str:
     """
     cols = schema_columns(con, table)
     empty = empty_select(cols)
-    reads = _reads(src)
+    reads = _reads(con, src)
     if not reads:
         return empty
     union = " UNION ALL BY NAME ".join(reads)

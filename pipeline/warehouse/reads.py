@@ -65,6 +65,15 @@ def schemas_differ(paths: Iterable[Path]) -> bool:
     return False
 
 
+def objects_differ(con: Any, uris: Sequence[str]) -> bool:
+    """:func:`schemas_differ` for ``s3://`` objects, from their footers through ``con`` (DuckDB keeps the bytes it
+    fetched, so the build's later reads of the same footers send no request)."""
+    files = "[" + ", ".join(lit(u) for u in uris) + "]"
+    shape = "list((name, type, logical_type, num_children) ORDER BY column_id)"
+    sql = f"SELECT count(DISTINCT s) FROM (SELECT {shape} AS s FROM parquet_schema({files}) GROUP BY file_name)"
+    return int(con.execute(sql).fetchall()[0][0]) > 1
+
+
 def compact_sort_key(table: str) -> tuple[str, ...]:
     """Row order of a compacted month: date, then the lake's own sort within a day (symbol, time, id)."""
     return ("date", *schemas.spec_for(table).sort_by)

@@ -9,7 +9,6 @@ import time
 from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
-import duckdb
 import pytest
 
 from assets.cli import main
@@ -20,6 +19,7 @@ from pipeline.exports.ledger import ExportLedger
 from pipeline.sandbox.testing import start_sandbox
 from pipeline.settings import Settings
 from pipeline.storage import lake
+from pipeline.storage.lakefs import connect_catalog
 from pipeline.storage.schemas import futures_orders
 from tests.support.assets import lake_rows, partition_days, sandbox_settings
 from tests.support.exports import EXPORT_SANDBOX, FROM_EXPORT
@@ -131,7 +131,7 @@ def test_one_year_through_dagster_equals_truth(tmp_path, monkeypatch) -> None:
             assert len(partition_days(data, spec.table)) == 365
         warehouse = build_definitions(settings).resolve_job_def("warehouse_build").execute_in_process(instance=instance)
         assert warehouse.success
-        with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
+        with connect_catalog(data / "warehouse.duckdb") as con:
             views = {
                 v: con.execute(f"SELECT count(*) FROM {v}").fetchone()[0] for v in ("futures_orders", "pm_um_orders")
             }

@@ -13,7 +13,6 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pytest
 
 from assets.cli import main
@@ -23,6 +22,7 @@ from pipeline.binance.facts import SPOT_WEIGHTS
 from pipeline.sandbox.testing import start_sandbox
 from pipeline.settings import Settings
 from pipeline.storage import lake
+from pipeline.storage.lakefs import connect_catalog
 from pipeline.storage.schemas import spot_order_lists
 from pipeline.times import day_start_ms, day_window
 from tests.support.assets import lake_rows, partition_days, sandbox_settings, truth_spot_orders
@@ -82,7 +82,7 @@ def test_cli_backfill_equals_truth_and_costs_little(sandbox, window, tmp_path, m
     assert lake_rows(data, "spot_order_lists") == _truth_lists(truth, start, end)
     days = [start + timedelta(days=i) for i in range(DAYS)]
     assert partition_days(data, "spot_orders") == days  # empty days are written too: coverage is known
-    with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:  # the catalog the backfill built
+    with connect_catalog(data / "warehouse.duckdb") as con:  # the catalog the backfill built
         views = {
             v: con.execute(f"SELECT count(*) FROM {v}").fetchone()[0]
             for v in ("spot_orders", "spot_order_versions", "spot_order_lists")

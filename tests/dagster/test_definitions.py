@@ -17,6 +17,8 @@ from pipeline.errors import ConfigurationError
 from pipeline.sandbox.testing import start_sandbox
 from pipeline.settings import Secret, Settings
 from tests.support.assets import sandbox_settings
+from tests.support.lake_files import lake_paths, stored_bytes
+from tests.support.scaled_dagster import database_text
 
 JOBS = (
     "daily",
@@ -142,8 +144,11 @@ def test_no_secret_anywhere_after_a_run(tmp_path: Path, monkeypatch, capsys, cap
     printed = capsys.readouterr()
     for text in (printed.out, printed.err, caplog.text):
         assert key not in text and secret not in text
-    stored = [p for root in (home, data) for p in root.rglob("*") if p.is_file()]
-    assert any(p.suffix == ".parquet" for p in stored) and any(p.suffix == ".db" for p in stored)
-    for path in stored:
-        blob = path.read_bytes()
-        assert key.encode() not in blob and secret.encode() not in blob, path
+    stored = {str(p): p.read_bytes() for p in home.rglob("*") if p.is_file()}
+    stored |= {f"data dir file {i}": b for i, b in enumerate(stored_bytes(data))}  # and lake objects on S3
+    with dg.DagsterInstance.from_config(str(home)) as instance:  # runs and events: SQLite files, or PostgreSQL
+        stored["dagster database"] = database_text(instance).encode()
+    assert any(p.endswith(".parquet") for p in lake_paths(data))
+    assert any(p.endswith(".db") for p in stored) or b"spot_orders" in stored["dagster database"]
+    for where, blob in stored.items():
+        assert key.encode() not in blob and secret.encode() not in blob, where

@@ -7,13 +7,13 @@ import os
 import re
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from assets.cli import main
 from assets.cli.demo import run_demo
 from pipeline.exports.ledger import ExportLedger
 from pipeline.settings import Settings
+from tests.support.lake_files import lake_duckdb, lake_glob
 
 HISTORY = ("spot_orders", "spot_order_lists", "futures_orders", "pm_um_orders")  # spot_open_orders is a snapshot
 
@@ -21,9 +21,9 @@ HISTORY = ("spot_orders", "spot_order_lists", "futures_orders", "pm_um_orders") 
 def _lake_digest(data: Path) -> dict[str, tuple[int, str]]:
     """Rows and a digest of every value (ingested_at included) per lake table."""
     out = {}
-    with duckdb.connect() as con:
+    with lake_duckdb(data) as con:
         for table in HISTORY:
-            glob = data / "lake" / table / "**" / "*.parquet"
+            glob = lake_glob(data, table)
             rows = con.execute(f"SELECT * FROM read_parquet('{glob}', union_by_name = true) ORDER BY ALL").fetchall()
             out[table] = (len(rows), hashlib.sha256(repr(rows).encode()).hexdigest())
     return out

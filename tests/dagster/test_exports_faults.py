@@ -28,6 +28,7 @@ from pipeline.times import day_end_ms, day_start_ms
 from tests.support.assets import lake_rows, sandbox_settings, truth_spot_orders
 from tests.support.exports import EXPORT_SANDBOX, FROM_EXPORT
 from tests.support.futures_lake import store_truth_orders
+from tests.support.lake_files import lake_files, lake_paths
 
 MARKETS = {"usdm": "futures_orders", "pm_um": "pm_um_orders"}
 SMALL = {**EXPORT_SANDBOX, "futures_history_days": 60, "export_processing_seconds": 600}
@@ -82,13 +83,6 @@ def test_backfill_all_completes_exactly_with_half_the_transfers_cut(tmp_path, mo
         assert got_spot == truth_spot_orders(truth, start, end)
 
 
-def _stored(data: Path) -> dict[str, bytes]:
-    """Every file of the lake's tables (not the identity record the first run's check writes beside them)."""
-    lake = data / "lake"
-    files = (p for p in lake.rglob("*") if p.is_file() and not p.relative_to(lake).as_posix().startswith("_orderlake/"))
-    return {p.relative_to(lake).as_posix(): p.read_bytes() for p in files}
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("damage", "why"),
@@ -107,12 +101,12 @@ def test_a_damaged_file_leaves_the_lake_as_it_was(tmp_path, monkeypatch, capsys,
         truth = sx.truth()
         for market in MARKETS:  # what the lake held before (as the orders REST tail or an earlier export left it)
             store_truth_orders(data, truth, market)
-        before = _stored(data)
+        before = lake_files(data)
         argv = ["backfill", "--start", start.isoformat(), "--end", end.isoformat(), "--select", "exports", "--quiet"]
         assert main(argv, settings) == 1
         err = capsys.readouterr().err
         assert why in err and "reingest" in err, err[-3000:]
-        assert _stored(data) == before
+        assert lake_files(data) == before
         ledger = ExportLedger(data)
         entries = ledger.entries()
         assert len(entries) == 2 and all(
@@ -124,7 +118,7 @@ def test_a_damaged_file_leaves_the_lake_as_it_was(tmp_path, monkeypatch, capsys,
         for e in entries:  # after a fix: parsed again from raw/, refused again the same way, nothing downloaded
             assert main(["exports", "reingest", str(e.id)], settings) == 2
             assert why in capsys.readouterr().err
-        assert _stored(data) == before
+        assert lake_files(data) == before
         assert main(argv, settings) == 1  # the range stays blocked: a second backfill spends no id
         capsys.readouterr()
         assert sx.stats()["export_ids_created"] == {"usdm": 1, "pm_um": 1}
@@ -140,12 +134,12 @@ def test_a_header_only_file_is_accepted_as_empty_only_by_hand(tmp_path, monkeypa
         settings = sandbox_settings(monkeypatch, sx, data, start_date=start)
         argv = ["backfill", "--start", start.isoformat(), "--end", end.isoformat(), "--select", "exports", "--quiet"]
         assert main(argv, settings) == 1
-        assert "--accept-empty" in capsys.readouterr().err and not (data / "lake" / "futures_orders").exists()
+        assert "--accept-empty" in capsys.readouterr().err and not lake_paths(data, "futures_orders")
         [entry] = ExportLedger(data).entries(market="usdm")
         assert main(["exports", "reingest", str(entry.id), "--accept-empty"], settings) == 0
         assert "0 rows in 5 partitions" in capsys.readouterr().out
         assert ExportLedger(data).get(entry.id).status is LedgerState.INGESTED
-        assert len(list((data / "lake" / "futures_orders").rglob("*.parquet"))) == 5
+        assert len([p for p in lake_paths(data, "futures_orders") if p.endswith(".parquet")]) == 5
         assert sx.stats()["export_ids_created"] == {"usdm": 1, "pm_um": 1}
 
 

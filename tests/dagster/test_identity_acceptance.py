@@ -4,7 +4,6 @@ it needs requested; the real key pointed at the demo's data dir is refused in se
 identity.json (and the lake) deleted there, the demo's ledger, index and REST state still mark none of its days done."""
 
 import argparse
-import shutil
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -21,6 +20,7 @@ from tests.support.assets import lake_rows, truth_spot_orders
 from tests.support.assets import sandbox_settings as pointed_at
 from tests.support.crash import futures_truth
 from tests.support.exports import EXPORT_SANDBOX, FROM_EXPORT
+from tests.support.lake_files import lake_paths, remove_lake
 from tests.support.quick import within
 
 REAL_UID = 987_654_321
@@ -33,7 +33,7 @@ def test_demo_then_a_real_account_never_mix(tmp_path, monkeypatch, capsys) -> No
     assert run_demo(argparse.Namespace(spot_days=DAYS, export_days=DAYS), Settings(data_dir=data)) == 0
     assert "set -a; . " in capsys.readouterr().out
     demo = data / "demo"
-    assert lake_rows(demo, "spot_orders") and not (data / "lake").exists()
+    assert lake_rows(demo, "spot_orders") and not lake_paths(data)
     assert identity.recorded(demo, "main").uid == SandboxConfig().uid
 
     end = datetime.now(UTC).date() - timedelta(days=1)
@@ -75,7 +75,7 @@ def test_demo_then_a_real_account_never_mix(tmp_path, monkeypatch, capsys) -> No
         # identity.json and the demo's lake deleted, its state kept: the demo's ledger, symbol index and futures
         # REST state are keyed by the demo's identity, so the real account finds none of its days done
         identity.identity_path(demo).unlink()
-        shutil.rmtree(demo / "lake")
+        remove_lake(demo)
         demo_ledger = ExportLedger(demo).entries()
         assert {e.market for e in demo_ledger if e.download_id} == {"usdm", "pm_um"}  # they covered these days
         for select in ("spot", "exports"):

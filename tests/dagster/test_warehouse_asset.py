@@ -4,10 +4,10 @@ has a symbol it does not know, and puts the chart and a short summary in its met
 from datetime import date
 
 import dagster as dg
-import duckdb
 
 from assets.definitions import build_definitions
 from pipeline.sandbox.testing import start_sandbox
+from pipeline.storage.lakefs import connect_catalog
 from pipeline.warehouse.chart import INLINE_MARKDOWN_LIMIT
 from tests.support.assets import sandbox_settings
 from tests.support.warehouse import futures_row, write
@@ -34,7 +34,7 @@ def test_warehouse_learns_futures_assets_once_and_shows_its_chart(tmp_path, monk
         metadata = _materialize(settings, instance)
         calls = sx.stats()["by_endpoint"].get(EXCHANGE_INFO, 0)
         assert calls >= 1
-        with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
+        with connect_catalog(data / "warehouse.duckdb") as con:
             assets = con.execute("SELECT market, symbol, base_asset, quote_asset FROM orders ORDER BY 1").fetchall()
         assert assets == [("pm_um", "1000PEPEUSDT", "1000PEPE", "USDT"), ("usdm", "ETHUSDT", "ETH", "USDT")]
         assert metadata["symbols_without_assets"].value == "none"

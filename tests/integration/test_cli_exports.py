@@ -3,7 +3,6 @@ stands in for Binance's download host)."""
 
 from __future__ import annotations
 
-import shutil
 from datetime import date
 
 import pytest
@@ -26,6 +25,7 @@ from tests.support.exports import (
     make_error,
     zipped,
 )
+from tests.support.lake_files import lake_paths, remove_lake
 
 
 @pytest.fixture
@@ -52,7 +52,7 @@ def test_reingest_reparses_the_raw_file_with_the_recorded_offset_and_no_network(
     assert chain.ingest(did).utc_offset_minutes == 180
     before = _lake(tmp_path)
     entry = chain.ledger.by_download_id(did)
-    shutil.rmtree(tmp_path / "lake")  # as if a parser fix needed the partitions written again
+    remove_lake(tmp_path)  # as if a parser fix needed the partitions written again
     seen, rest_calls, creates = len(server.seen), len(client.futures.calls), len(client.creates)
 
     assert main(["exports", "reingest", str(entry.id)], Settings(data_dir=tmp_path)) == 0
@@ -82,10 +82,10 @@ def test_a_file_whose_last_row_may_be_cut_is_accepted_only_by_hand(tmp_path, ser
     with pytest.raises(RefusedExport, match="--accept-last-line"):
         chain.ingest(did)
     entry = chain.ledger.by_download_id(did)
-    assert "may be cut short" in (entry.error or "") and not (tmp_path / "lake").exists()
+    assert "may be cut short" in (entry.error or "") and not lake_paths(tmp_path)
     settings, seen = Settings(data_dir=tmp_path), len(server.seen)
     assert main(["exports", "reingest", str(entry.id)], settings) == 2
-    assert "--accept-last-line" in capsys.readouterr().err and not (tmp_path / "lake").exists()
+    assert "--accept-last-line" in capsys.readouterr().err and not lake_paths(tmp_path)
 
     assert main(["exports", "reingest", str(entry.id), "--accept-last-line"], settings) == 0
     assert f"{len(orders)} rows" in capsys.readouterr().out and len(_lake(tmp_path)) == len(orders)
@@ -100,7 +100,7 @@ def test_reingest_without_a_downloaded_file_says_what_to_do(tmp_path, capsys) ->
     assert main(["exports", "reingest", str(entry.id)], Settings(data_dir=tmp_path)) == 2
     err = capsys.readouterr().err
     assert err.startswith("orderlake exports reingest: ") and "no downloaded file to re-ingest" in err
-    assert "Traceback" not in err and not (tmp_path / "lake").exists()
+    assert "Traceback" not in err and not lake_paths(tmp_path)
     assert main(["exports", "reingest", "999"], Settings(data_dir=tmp_path)) == 2
     assert "no export ledger entry #999" in capsys.readouterr().err
 

@@ -27,6 +27,7 @@ from tests.support.exports import (
     make_error,
     zipped,
 )
+from tests.support.lake_files import lake_paths
 
 JAN = [date(2025, 1, 1) + timedelta(days=i) for i in range(31)]  # create_and_complete's range
 
@@ -164,4 +165,4 @@ def test_zip_bomb_is_stored_raw_but_refused_at_ingest(tmp_path, server) -> None:
     assert e.status == "retrieved" and e.size == bomb.stat().st_size  # raw copy kept for inspection
     failed = [ev for ev in chain.ledger.events(e.id) if ev["event"] == "ingest_failed"]
     assert len(failed) == 1 and "bomb" in failed[0]["detail"]["error"]
-    assert not (tmp_path / "data" / "lake").exists()
+    assert not lake_paths(tmp_path / "data")

@@ -11,8 +11,6 @@ import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-import duckdb
-import pyarrow.parquet as pq
 import pytest
 
 import pipeline.sandbox.testing as testing
@@ -28,6 +26,7 @@ from pipeline.storage.schemas import futures_orders
 from tests.support.exports import EXPORT_SANDBOX as SANDBOX
 from tests.support.exports import EXPORT_SPEED as SPEED
 from tests.support.exports import FROM_EXPORT
+from tests.support.lake_files import lake_duckdb, lake_glob
 
 
 def _poll_like_a_sensor(client: BinanceClient, tmp_path, exchange, timeout: float = 30.0) -> dict[str, list[str]]:
@@ -106,15 +105,15 @@ def _assert_equals_truth(data_dir, entry, orders) -> None:
     [inferred] = [ev["detail"] for ev in events if ev["event"] == "utc_offset_inferred"]
     assert inferred["offset_minutes"] == 480 and inferred["matched"] > 0  # proven by allOrders, not just the name
     expected = futures_orders.from_api(want, account="main", market=entry.market, source="truth", ingested_at=0)
-    got = pq.read_table(data_dir / "lake" / table, partitioning=None).to_pylist()
+    got = lake.account_dataset(data_dir, table, "main").to_table().to_pylist()
     key = lambda r: (r["symbol"], r["order_id"])  # noqa: E731
     assert [{k: r[k] for k in FROM_EXPORT} for r in sorted(got, key=key)] == [
         {k: r[k] for k in FROM_EXPORT} for r in sorted(expected.to_pylist(), key=key)
     ]
     assert len(lake.list_partitions(data_dir, table, "main")) == 365  # every day, empty ones included
     assert [r.name for r in checks.export_rules(data_dir, table, entry) if not r.passed] == []
-    glob = str(data_dir / "lake" / table / "**" / "*.parquet")
+    glob = lake_glob(data_dir, table)
     # DECIMAL(38,8) x DECIMAL(38,8) must not overflow (docs/binance-facts.md §Decimal and id types)
-    with duckdb.connect() as con:
+    with lake_duckdb(data_dir) as con:
         notional = con.execute(f"SELECT sum(price * executed_qty) FROM read_parquet('{glob}')").fetchone()[0]
     assert notional == sum(Decimal(o["price"]) * Decimal(o["executedQty"]) for o in want)

@@ -13,12 +13,12 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
-import duckdb
 import pytest
 
 import pipeline.binance as binance
 import pipeline.sandbox.testing as testing
 from pipeline.settings import Settings
+from pipeline.storage.lakefs import connect_catalog
 from pipeline.storage.schemas import futures_income, futures_trades
 from pipeline.times import DAY_MS, day_of, day_start_ms, days_between
 from pipeline.trades.futures_tail import run_futures_income_tail, run_futures_trades_tail
@@ -129,7 +129,7 @@ def test_trades_and_income_equal_the_truth_and_pnl_daily_its_sums(sandbox, tmp_p
         assert trades.cost.weight == 5 * trades.cost.calls["user_trades"]
 
     built = build_catalog(tmp_path)
-    with duckdb.connect(str(built.path), read_only=True) as con:
+    with connect_catalog(built.path) as con:
         pnl = con.sql(
             "SELECT day, market, asset, sum(realized_pnl), sum(funding), sum(commission) FROM pnl_daily "
             "WHERE market <> 'spot' GROUP BY ALL"

@@ -14,7 +14,6 @@ from collections import defaultdict
 from datetime import timedelta
 from decimal import Decimal
 
-import duckdb
 import pytest
 
 import pipeline.sandbox.testing as testing
@@ -24,6 +23,7 @@ from pipeline.exports.chain import ExportChain
 from pipeline.exports.errors import QuotaWouldBeExceeded
 from pipeline.exports.ledger import ExportLedger
 from pipeline.settings import Settings
+from pipeline.storage.lakefs import connect_catalog
 from pipeline.storage.schemas import futures_income, futures_orders, futures_trades
 from pipeline.times import day_end_ms, day_of, day_start_ms
 from pipeline.trades.spot_backfill import mismatches
@@ -131,7 +131,7 @@ def _assert_orders_add_up_and_pnl_daily(data_dir, truth: dict, lo: int, hi: int)
         store_truth_orders(data_dir, truth, market)
         orders = filled_orders(data_dir, "main", futures_orders.MARKETS[market])
         assert mismatches(orders, stored_trades(data_dir, "main", futures_trades.MARKETS[market])) == []
-    with duckdb.connect(str(build_catalog(data_dir).path), read_only=True) as con:
+    with connect_catalog(build_catalog(data_dir).path) as con:
         assert con.sql("SELECT count(*) FROM order_trade_mismatches").fetchone() == (0,)
         added_up = con.sql(
             "SELECT count(*) FROM orders o JOIN (SELECT market, symbol, order_id, sum(qty) AS q FROM trades "

@@ -1,24 +1,40 @@
-"""``make test-scaled`` (``pytest -p tests.support.scaled``): the suite with every lake on the loopback S3 server
-and the weight budget in the loopback PostgreSQL (deploy/services.sh).
+"""``make test-scaled`` (``pytest -p tests.support.scaled``): the suite with every lake on the loopback S3 server,
+the weight budget and Dagster's storage in the loopback PostgreSQL (deploy/services.sh).
 
 Unit tests open no socket and stay local. Every data dir an integration or Dagster test uses gets its lake under
-the test's own S3 prefix (``lakefs.location``) unless the test binds one itself, and every Settings without a
-budget URL gets the PostgreSQL store. Child processes do not inherit this. Tests that look at the local lake's files
-fail here by design; docs/design/scale.md §The suite on S3 and PostgreSQL says what passes.
-Not in ``make test``: CI's time budget.
+the test's own S3 prefix (``lakefs.location``) unless the test binds one itself, every Settings without a budget URL
+gets the PostgreSQL store, and every Dagster instance its own database (tests/support/scaled_dagster.py). Child
+processes do not inherit this. Tests that only make sense on a local lake are marked ``local_lake`` and deselected
+here; docs/design/scale.md §The suite on S3 and PostgreSQL lists them. Not in ``make test``: CI's time budget.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
+import dagster as dg
 import pytest
 
 from pipeline.settings import Secret, Settings
 from pipeline.storage import lakefs
+from tests.support.scaled_dagster import PostgresInstances
+from tests.support.services import postgres_admin_url
+
+LOCAL_ONLY = pytest.StashKey[dict[str, str]]()  # test id: why it only makes sense on a local lake
+
+
+@pytest.fixture(scope="session")
+def dagster_postgres() -> Iterator[PostgresInstances]:
+    """This pytest process's Dagster databases (under xdist: one set per worker)."""
+    instances = PostgresInstances(postgres_admin_url())
+    try:
+        yield instances
+    finally:
+        instances.close()
 
 
 @pytest.fixture(autouse=True)
@@ -28,17 +44,18 @@ def lake_on_s3(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) 
     s3_service = request.getfixturevalue("s3_service")
     postgres_url = request.getfixturevalue("postgres_url")
     access = lakefs.S3Access(s3_service.endpoint, s3_service.region, Secret(s3_service.key), Secret(s3_service.secret))
-    bound = lakefs.location
+    shipped_location, shipped_configure = lakefs.location, lakefs.configure
 
     def location(data_dir: str | os.PathLike[str]) -> lakefs.LakeLocation:
-        where = bound(data_dir)
+        where = shipped_location(data_dir)
         if not where.is_local:
             return where
         digest = hashlib.sha256(str(Path(data_dir).resolve()).encode()).hexdigest()[:12]
         return lakefs.bind(data_dir, lakefs.from_url(f"{s3_service.lake_url}/{digest}", access))
 
     def configure(settings: Settings, data_dir: str | os.PathLike[str] | None = None) -> lakefs.LakeLocation:
-        return location(settings.data_dir if data_dir is None else data_dir)
+        configured = shipped_configure(settings, data_dir)  # a lake URL of the test's own is bound as it says
+        return configured if settings.lake_url else location(settings.data_dir if data_dir is None else data_dir)
 
     monkeypatch.setattr(lakefs, "location", location)
     monkeypatch.setattr(lakefs, "configure", configure)
@@ -49,3 +66,48 @@ def lake_on_s3(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) 
         return settings if settings.budget_url else settings.replace(budget_url=Secret(postgres_url))
 
     monkeypatch.setattr(Settings, "from_env", classmethod(scaled_from_env))
+    request.getfixturevalue("dagster_on_postgres")
+
+
+@pytest.fixture
+def dagster_on_postgres(dagster_postgres: PostgresInstances, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setattr(dg.DagsterInstance, "ephemeral", staticmethod(dagster_postgres.ephemeral))
+    monkeypatch.setattr(dg.DagsterInstance, "from_config", staticmethod(dagster_postgres.from_config))
+    try:
+        yield
+    finally:
+        dagster_postgres.end_test()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "local_lake(reason=...): only meaningful on a local lake; deselected here")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``local_lake`` (a local filesystem's behaviour, e.g. hard links) are deselected and listed with
+    their reason at the end of the run: never a silent skip."""
+    marked = {item.nodeid: marker for item in items if (marker := item.get_closest_marker("local_lake"))}
+    local = {nodeid: marker.kwargs.get("reason", "") for nodeid, marker in marked.items()}
+    if missing := [nodeid for nodeid, reason in local.items() if not reason]:
+        raise pytest.UsageError(f"local_lake needs reason=...: {', '.join(missing)}")
+    if local:
+        config.hook.pytest_deselected(items=[item for item in items if item.nodeid in local])
+        items[:] = [item for item in items if item.nodeid not in local]
+    config.stash[LOCAL_ONLY] = local
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if hasattr(session.config, "workeroutput"):  # an xdist worker: its list goes to the controller
+        session.config.workeroutput["local_lake"] = session.config.stash.get(LOCAL_ONLY, {})
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    node.config.stash[LOCAL_ONLY] = node.config.stash.get(LOCAL_ONLY, {}) | node.workeroutput.get("local_lake", {})
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    if local := config.stash.get(LOCAL_ONLY, {}):
+        terminalreporter.section("deselected by make test-scaled: only meaningful on a local lake (local_lake)")
+        for nodeid, reason in sorted(local.items()):
+            terminalreporter.line(f"{nodeid}: {reason}")

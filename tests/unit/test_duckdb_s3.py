@@ -40,8 +40,19 @@ def test_a_compatible_server_gets_its_endpoint_path_style_and_ssl_from_the_schem
     assert (tls["ENDPOINT"], tls["USE_SSL"], "SESSION_TOKEN" in tls) == ("minio.internal:9443/s3", True, False)
 
 
-def test_aws_itself_keeps_duckdbs_defaults_and_no_credentials_means_none_sent() -> None:
-    assert _options(S3Access()) == {"REGION": "us-east-1", "SCOPE": SCOPE}
+def test_aws_itself_keeps_duckdbs_defaults_and_without_keys_the_sdks_chain_finds_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # the chain's last resort would ask the network
+    chain = {"PROVIDER": "credential_chain", "VALIDATION": "none"}
+    assert _options(S3Access()) == {"REGION": "us-east-1", "SCOPE": SCOPE, **chain}
+    con = duckdb.connect()
+    try:
+        duckdb_s3.attach(con, S3Access(region="eu-central-1"), SCOPE)  # loads the aws extension for the chain
+        rows = con.execute("SELECT provider, persistent FROM duckdb_secrets()").fetchall()
+        assert rows == [("credential_chain", False)]
+    finally:
+        con.close()
 
 
 def test_the_secret_is_temporary_in_memory_and_its_statement_holds_no_value() -> None:
@@ -61,10 +72,10 @@ def test_the_secret_is_temporary_in_memory_and_its_statement_holds_no_value() ->
 
 
 def test_a_missing_or_mismatched_httpfs_package_names_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert duckdb_s3.httpfs_path().name == "httpfs.duckdb_extension"
+    assert duckdb_s3.extension_path("httpfs").name == "httpfs.duckdb_extension"
     monkeypatch.setattr(duckdb, "__version__", "0.0.1")
-    with pytest.raises(ConfigurationError, match=r"no httpfs for DuckDB 0\.0\.1.*orderlake\[scale\]"):
-        duckdb_s3.httpfs_path()
+    with pytest.raises(ConfigurationError, match=r"no httpfs extension for DuckDB 0\.0\.1.*orderlake\[scale\]"):
+        duckdb_s3.extension_path("httpfs")
     monkeypatch.setitem(sys.modules, "duckdb_extension_httpfs", None)  # not installed
     with pytest.raises(ConfigurationError, match=r"`scale` extra.*duckdb-extension-httpfs"):
-        duckdb_s3.httpfs_path()
+        duckdb_s3.extension_path("httpfs")

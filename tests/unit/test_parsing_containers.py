@@ -90,3 +90,36 @@ def test_multi_part_zip_read_in_order(tmp_path: Path) -> None:
     )
     with pytest.raises(UnsupportedFile, match="incomplete"):
         parse_all(broken)
+
+
+def _patch_central(path: Path, field_offset: int, value: int) -> None:
+    """Overwrite a 4-byte field of the (only) central directory entry: the CRC-32 (16) or the size (24)."""
+    raw = bytearray(path.read_bytes())
+    at = raw.rindex(b"PK\x01\x02") + field_offset
+    raw[at : at + 4] = value.to_bytes(4, "little")
+    path.write_bytes(bytes(raw))
+
+
+def test_inflated_member_reads_like_zipfile_and_checks_crc_and_size(tmp_path: Path) -> None:
+    """The ISA-L reader of deflated members (pipeline/exports/parsing/inflate.py) returns zipfile's bytes in reads of
+    any size, a stored member still parses, and a member whose bytes disagree with the ZIP's CRC or size is refused."""
+    from pipeline.exports.parsing.inflate import DeflatedMember
+
+    big = csv_bytes([order(i, update=f"2024-03-05 08:{i % 60:02d}:00") for i in range(3000)])
+    z = write_zip(tmp_path / "ok.zip", {NAME8: big})
+    info = zipfile.ZipFile(z).infolist()[0]
+    with DeflatedMember(str(z), info) as member:
+        got = [member.read(7), member.read(0), member.read(100_000), member.read()]
+        while chunk := member.read(4096):
+            got.append(chunk)
+    assert [len(g) for g in got[:3]] == [7, 0, 100_000] and b"".join(got) == big
+    stored = tmp_path / "stored.zip"
+    with zipfile.ZipFile(stored, "w", compression=zipfile.ZIP_STORED) as zf:
+        zf.writestr(NAME8, big)
+    assert parse_all(stored)[0].num_rows == parse_all(z)[0].num_rows == 3000
+    for name, field, value in (("crc.zip", 16, info.CRC ^ 1), ("size.zip", 24, info.file_size + 1)):
+        bad = tmp_path / name
+        bad.write_bytes(z.read_bytes())
+        _patch_central(bad, field, value)
+        with pytest.raises(TruncatedFile, match="download it again"):
+            parse_all(bad)

@@ -2,8 +2,8 @@
 
 The container is told by its first bytes, never by its name: ZIP (``PK\\x03\\x04``; one CSV member, or
 ``-partN-of-M`` members read in order), gzip (``\\x1f\\x8b``, whose header may keep the original file name), else
-plain CSV. A ZIP bomb is refused from its declared sizes before anything is extracted, and every stream is also
-counted while it is read, because declared sizes can lie.
+plain CSV; a deflated ZIP member is inflated by :mod:`~.inflate` (ISA-L). A ZIP bomb is refused from its declared
+sizes before anything is extracted, and every stream is also counted while it is read, because declared sizes can lie.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from pipeline.exports.parsing.errors import ExportFileError, TruncatedFile, UnsupportedFile, ZipBombRefused
+from pipeline.exports.parsing.inflate import DeflatedMember, can_inflate
 
 DEFAULT_MAX_UNCOMPRESSED = 4 * 1024**3  # 4 GiB: ~20M order rows; far above any real order export
 DEFAULT_MAX_RATIO = 200  # CSV deflates ~5-20x; a zero-filled bomb ~1000x
@@ -162,7 +163,7 @@ def _zip_members(
     def opener(info: zipfile.ZipInfo) -> Callable[[], CountingReader]:
         def _open() -> CountingReader:
             return CountingReader(
-                zf.open(info),
+                DeflatedMember(str(path), info) if can_inflate(info) else zf.open(info),
                 path=path,
                 member=info.filename,
                 limit=max_bytes,

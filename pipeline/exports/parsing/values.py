@@ -54,6 +54,8 @@ def enum_values(arr: pa.Array, column: str) -> tuple[pa.Array, tuple[int, str] |
     known = ENUMS.get(column)
     if known is None or len(arr) == 0:
         return arr, None
+    if all(v is None or (v == v.strip() and _API.match(v)) for v in pc.unique(arr).to_pylist()):
+        return arr, None  # the API's spellings already (the API export): one hash pass, no copy
     dictionary = pc.dictionary_encode(arr)
     mapped: list[str | None] = []
     for value in dictionary.dictionary.to_pylist():
