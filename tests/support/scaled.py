@@ -44,17 +44,18 @@ def lake_on_s3(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) 
     s3_service = request.getfixturevalue("s3_service")
     postgres_url = request.getfixturevalue("postgres_url")
     access = lakefs.S3Access(s3_service.endpoint, s3_service.region, Secret(s3_service.key), Secret(s3_service.secret))
-    bound = lakefs.location
+    shipped_location, shipped_configure = lakefs.location, lakefs.configure
 
     def location(data_dir: str | os.PathLike[str]) -> lakefs.LakeLocation:
-        where = bound(data_dir)
+        where = shipped_location(data_dir)
         if not where.is_local:
             return where
         digest = hashlib.sha256(str(Path(data_dir).resolve()).encode()).hexdigest()[:12]
         return lakefs.bind(data_dir, lakefs.from_url(f"{s3_service.lake_url}/{digest}", access))
 
     def configure(settings: Settings, data_dir: str | os.PathLike[str] | None = None) -> lakefs.LakeLocation:
-        return location(settings.data_dir if data_dir is None else data_dir)
+        configured = shipped_configure(settings, data_dir)  # a lake URL of the test's own is bound as it says
+        return configured if settings.lake_url else location(settings.data_dir if data_dir is None else data_dir)
 
     monkeypatch.setattr(lakefs, "location", location)
     monkeypatch.setattr(lakefs, "configure", configure)
