@@ -113,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--days", type=int, default=30)
     ap.add_argument("--rounds", type=int, default=2, help="runs per variant, alternating")
     ap.add_argument("--bucket", default="orderlake-test", help="an existing bucket (the tests' one by default)")
+    ap.add_argument("--variants", default="httpfs,uncached,s3fs", help="which of httpfs, uncached, s3fs to run")
     args = ap.parse_args(argv)
     base = Settings.from_env()  # the object store: AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY
     if not (base.aws_endpoint_url and base.aws_access_key_id):
@@ -127,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     lakefs.configure(settings)
     partitions = fill(data, args.accounts, args.days)
     print(f"{partitions} partitions of spot_orders on {settings.lake_url}")
-    variants = {"httpfs": HTTPFS, "uncached": httpfs_uncached, "s3fs": s3fs_register}
+    known = {"httpfs": HTTPFS, "uncached": httpfs_uncached, "s3fs": s3fs_register}
+    variants = {name: known[name] for name in args.variants.split(",")}
     for label, work in (("catalog build", build), ("one-day query, fresh session", one_day)):
         seconds: dict[str, list[float]] = {name: [] for name in variants}
         for r in range(args.rounds):

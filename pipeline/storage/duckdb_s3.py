@@ -46,7 +46,7 @@ def extension_path(name: str) -> Path:
     return path
 
 
-def secret_options(access: S3Access, scope: str) -> tuple[str, list[str]]:
+def secret_options(access: S3Access, scope: str) -> tuple[str, list[str | bool]]:
     """The ``CREATE SECRET`` option list with ``?`` placeholders, and their values (never inlined in the SQL)."""
     options: list[tuple[str, str | bool]] = [("REGION", access.region), ("SCOPE", scope)]
     if access.endpoint:  # an S3-compatible server (MinIO, SeaweedFS, Ceph): host[:port][/path], path-style URLs
@@ -54,7 +54,7 @@ def secret_options(access: S3Access, scope: str) -> tuple[str, list[str]]:
         options += [("ENDPOINT", parts.netloc + parts.path.rstrip("/")), ("URL_STYLE", "path")]
         options.append(("USE_SSL", parts.scheme != "http"))
     if access.key is None:  # no AWS_* keys: the AWS SDK's chain (profile files, SSO, instance or task role)
-        options += [("PROVIDER", "credential_chain"), ("VALIDATION", "none")]  # none found: unsigned requests
+        options += [("PROVIDER", "credential_chain"), ("VALIDATION", "none")]  # none found yet: created all the same
     for name, value in (("KEY_ID", access.key), ("SECRET", access.secret), ("SESSION_TOKEN", access.token)):
         if value is not None:
             options.append((name, value.reveal()))

@@ -16,10 +16,13 @@ from pipeline.storage import lakefs
 
 
 def lake_paths(data_dir: str | os.PathLike[str], *under: str) -> list[str]:
-    """Every file below ``lake/<under…>``, by its path from the lake root (``table/account=…/date=…/part-0…``)."""
+    """Every file of a table below ``lake/<under…>``, by its path from the lake root
+    (``table/account=…/date=…/part-0…``); the lake's own records (``_orderlake/``, e.g. the identity) are no
+    table's."""
     where = lakefs.location(data_dir)
     start = len(where.root) + 1
-    return sorted(info.path[start:] for info in where.files(where.path(*under)))
+    paths = (info.path[start:] for info in where.files(where.path(*under)))
+    return sorted(p for p in paths if not p.startswith("_orderlake/"))
 
 
 def lake_files(data_dir: str | os.PathLike[str], *under: str) -> dict[str, bytes]:

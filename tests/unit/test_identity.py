@@ -7,6 +7,8 @@ import pytest
 
 from pipeline import identity
 from pipeline.identity import Identity, IdentityMismatch
+from pipeline.settings import Settings
+from pipeline.storage import lakefs
 
 SANDBOX = identity.hosts_of("http://127.0.0.1:4001", "http://127.0.0.1:4001", "http://127.0.0.1:4001")
 BINANCE = identity.hosts_of("https://api.binance.com", "https://fapi.binance.com", "https://papi.binance.com")
@@ -74,3 +76,44 @@ def test_guard_asks_for_the_uid_only_when_the_key_or_hosts_changed(tmp_path: Pat
     assert len(asked) == 2 and identity.recorded(tmp_path, "main").key == "k2"
     with pytest.raises(IdentityMismatch):
         identity.guard(tmp_path, "main", BINANCE, "k3", lambda: 43)
+
+
+def test_the_lake_keeps_its_own_record_when_identity_json_is_deleted(tmp_path: Path) -> None:
+    demo = Identity(354937868, SANDBOX, identity.fingerprint("sandbox-api-key"))
+    identity.verify(tmp_path, "main", demo)
+    assert identity.lake_recorded(tmp_path, "main") == demo
+    identity.identity_path(tmp_path).unlink()  # the data dir's record lost, the lake kept
+    real = Identity(222, BINANCE, identity.fingerprint("real-key"))
+    with pytest.raises(IdentityMismatch) as refused:
+        identity.verify(tmp_path, "main", real)
+    text = str(refused.value)
+    assert "the lake" in text and "uid 354937868" in text and "uid 222" in text and "ORDERLAKE_ACCOUNT=uid222" in text
+    assert identity.recorded(tmp_path, "main") is None  # nothing recorded for the refused key
+    identity.verify(tmp_path, "main", demo)  # the lake's own account is welcome back, and recorded again
+    assert identity.recorded(tmp_path, "main") == demo
+
+
+def test_two_data_dirs_on_one_lake_cannot_write_two_accounts_under_one_name(tmp_path: Path) -> None:
+    first, second = tmp_path / "host-a", tmp_path / "host-b"
+    lakefs.bind(second, lakefs.location(first))  # both write the same lake (an S3 prefix, in production)
+    try:
+        identity.verify(first, "desk", Identity(7, BINANCE, "k1"))
+        with pytest.raises(IdentityMismatch, match="ORDERLAKE_LAKE_URL"):
+            identity.verify(second, "desk", Identity(8, BINANCE, "k2"))
+        identity.verify(second, "desk", Identity(7, BINANCE, "k3"))  # the same account, another key: fine
+        assert identity.lake_recorded(first, "desk") == Identity(7, BINANCE, "k3")
+    finally:
+        lakefs.configure(Settings.from_env({"ORDERLAKE_DATA_DIR": str(second)}))
+
+
+def test_guard_asks_binance_when_the_lake_records_another_account(tmp_path: Path) -> None:
+    identity.verify(tmp_path, "main", Identity(7, BINANCE, "k1"))
+    identity.record_in_lake(tmp_path, "main", Identity(8, BINANCE, "k9"), "uid8@binance.com")  # another data dir
+    asked = []
+    with pytest.raises(IdentityMismatch, match="the lake"):
+        identity.guard(tmp_path, "main", BINANCE, "k1", lambda: asked.append(1) or 7)
+    assert asked == [1]
+    asked.clear()
+    identity.guard(tmp_path / "other", "main", BINANCE, "k1", lambda: asked.append(1) or 7)
+    identity.guard(tmp_path / "other", "main", BINANCE, "k1", lambda: asked.append(1) or 7)
+    assert asked == [1]  # recorded in both places by the first call: the second costs no request

@@ -2,6 +2,7 @@
 account name (identity.json deleted, the check bypassed) sees none of it as done; state from before the keying
 belongs to the identity identity.json records."""
 
+import shutil
 from datetime import date
 from pathlib import Path
 
@@ -37,8 +38,9 @@ def _reserve(ledger: ExportLedger, now_ms: int = 0):
 
 
 def _become(data: Path, who: Identity) -> None:
-    """identity.json deleted (or never written), then ``who`` recorded by its first run."""
+    """identity.json and the lake deleted (or never written), then ``who`` recorded by its first run."""
     identity.identity_path(data).unlink(missing_ok=True)
+    shutil.rmtree(data / "lake", ignore_errors=True)
     identity.verify(data, "main", who)
 
 

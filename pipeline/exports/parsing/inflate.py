@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import struct
 import zipfile
+from collections import deque
 from typing import BinaryIO
 
 from isal import isal_zlib
@@ -45,7 +46,9 @@ class DeflatedMember(io.RawIOBase):
             raise
         self._left = info.compress_size
         self._inflate = isal_zlib.decompressobj(-15)  # raw deflate, as in a ZIP
-        self._pending = bytearray()
+        self._chunks: deque[bytes] = deque()  # inflated, not yet read; the first from ``_at`` on
+        self._at = 0
+        self._buffered = 0
         self._size = 0
         self._crc = 0
         self._done = False
@@ -55,11 +58,22 @@ class DeflatedMember(io.RawIOBase):
 
     def read(self, n: int | None = -1) -> bytes:
         want = n if n is not None and n >= 0 else OUT_BYTES
-        while len(self._pending) < want and not self._done:
+        while self._buffered < want and not self._done:
             self._fill()
-        out = bytes(self._pending[:want])
-        del self._pending[:want]
-        return out
+        parts: list[memoryview] = []
+        left = min(want, self._buffered)
+        self._buffered -= left
+        while left:
+            head = memoryview(self._chunks[0])[self._at :]
+            take = min(left, len(head))
+            parts.append(head[:take])
+            left -= take
+            if take == len(head):
+                self._chunks.popleft()
+                self._at = 0
+            else:
+                self._at += take
+        return b"".join(parts)  # the one copy of the inflated bytes
 
     def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
         data = self.read(len(b))
@@ -84,7 +98,9 @@ class DeflatedMember(io.RawIOBase):
             raise zipfile.BadZipFile(f"{self._info.filename!r}: {exc}") from None
         self._size += len(out)
         self._crc = isal_zlib.crc32(out, self._crc)
-        self._pending += out
+        if out:
+            self._chunks.append(out)
+            self._buffered += len(out)
         if self._inflate.eof:
             self._finish()
 
