@@ -176,13 +176,12 @@ def _quotas(settings: Settings) -> list[QuotaStatus]:
 
 
 def _print_summary(settings: Settings, spot_weight: int | None, ids_created: int, stats: dict, seconds: float) -> None:
-    import duckdb
-
+    from pipeline.storage.lakefs import connect_catalog
     from pipeline.warehouse.catalog import catalog_path
     from pipeline.warehouse.cli import render_table
 
     data_dir = settings.data_dir
-    con = duckdb.connect(str(catalog_path(data_dir)), read_only=True)
+    con = connect_catalog(catalog_path(data_dir))  # a lake on S3: this connection gets its credentials
     try:
         print(f"\norderlake: the sandbox account in {data_dir} ({seconds:.0f} s)")
         rows = con.execute(

@@ -24,6 +24,7 @@ from pipeline.storage import lakefs
 from tests.support.scaled_dagster import PostgresInstances
 from tests.support.services import postgres_admin_url
 
+BUDGET_URL = "ORDERLAKE_BUDGET_URL"
 LOCAL_ONLY = pytest.StashKey[dict[str, str]]()  # test id: why it only makes sense on a local lake
 
 
@@ -63,7 +64,10 @@ def lake_on_s3(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) 
 
     def scaled_from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         settings = from_env(cls, env)
-        return settings if settings.budget_url else settings.replace(budget_url=Secret(postgres_url))
+        if settings.budget_url:
+            return settings
+        monkeypatch.setenv(BUDGET_URL, postgres_url)  # what the resources' EnvVar reference resolves at run start
+        return settings.replace(budget_url=Secret(postgres_url))
 
     monkeypatch.setattr(Settings, "from_env", classmethod(scaled_from_env))
     request.getfixturevalue("dagster_on_postgres")
