@@ -17,8 +17,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.spot.index import SymbolIndex
 from pipeline.settings import Settings
+from pipeline.spot.index import SymbolIndex
 from pipeline.storage import lake, lakefs
 from pipeline.warehouse import catalog
 from pipeline.warehouse.symbols import record_futures_exchange_info
