@@ -75,9 +75,10 @@ scale-demo: $(STAMP)
 ## make test-scaled [TEST_WORKERS=n] [ARGS=...]: the whole suite (tests/, slow included) with every lake on the
 ## loopback S3 server, the budget and Dagster's runs and events in PostgreSQL, in the test and in the processes it
 ## starts (tests/support/scaled.py; starts deploy/services.sh's servers if they are down), one test file per worker
-## like make test. Not the scale demo: it brings its own S3 lake and PostgreSQL, and runs in make test. Not in CI
-## (docs/design/scale.md).
+## like make test, each test's hang ceiling 900 s (S3 and PostgreSQL cost each test more). Not the scale demo: it
+## brings its own S3 lake and PostgreSQL, and runs in make test. Not in CI (docs/design/scale.md).
 test-scaled: $(STAMP)
 	eval "$$(deploy/services.sh start)" && ORDERLAKE_TEST_SERVICES=required \
 		$(PY) -m pytest -p tests.support.scaled -n $(or $(TEST_WORKERS),logical) --dist loadfile --no-loadscope-reorder \
+		--timeout=900 \
 		$(or $(ARGS),tests --ignore=tests/integration/test_scale_demo.py) -q
