@@ -29,11 +29,12 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from bench.core import Context, Figure, ScenarioResult, Target, fmt_s
-from pipeline.storage import lake
+from pipeline.storage import lake, lakefs
+from pipeline.storage.lakefs import LakeLocation
 from pipeline.storage.schemas import spot_orders
 from pipeline.times import DAY_MS, day_start_ms
 from pipeline.warehouse.catalog import build_catalog
-from pipeline.warehouse.reads import HIVE_TYPES, lit, read_parquet_sql, table_glob
+from pipeline.warehouse.reads import HIVE_TYPES, lit, read_parquet_sql
 
 SEED = 7
 ACCOUNT = "main"
@@ -111,7 +112,8 @@ def run(ctx: Context) -> ScenarioResult:
     t0 = time.perf_counter()
     lookup_id = write_both(work / "data", consolidated, size)
     written_s = time.perf_counter() - t0
-    glob = table_glob(work / "data" / lake.LAKE_DIR, TABLE)
+    where = lakefs.location(work / "data")  # the local lake, or an S3 prefix the data dir is bound to
+    glob = where.uri(where.path(TABLE)) + "/*/*/*.parquet"
     t0 = time.perf_counter()
     catalog = build_catalog(work / "data")
     built_s = time.perf_counter() - t0
@@ -132,6 +134,7 @@ def run(ctx: Context) -> ScenarioResult:
             size.runs,
             in_month if name == MONTH_QUERY else files,
             catalog.path,
+            where,
         )
         for name, sql in QUERIES.items()
     ]
@@ -256,10 +259,13 @@ class _RowGroupWriter:
 
 
 # -- queries ---------------------------------------------------------------------------------------------------------
-def _time_query(name: str, sql: str, sources: dict[str, str], runs: int, files_needed: int, catalog: Path) -> Timing:
+def _time_query(
+    name: str, sql: str, sources: dict[str, str], runs: int, files_needed: int, catalog: Path, where: LakeLocation
+) -> Timing:
     """One warm-up per layout, then ``runs`` timed runs alternating the layouts (noise hits both alike)."""
     con = duckdb.connect()
     try:
+        where.register(con)
         con.execute(f"ATTACH {lit(catalog.as_posix())} AS wh (READ_ONLY)")
         answers = {k: con.sql(sql.format(src=src)).fetchall() for k, src in sources.items()}  # warm-up
         if len({repr(a) for a in answers.values()}) != 1 or not answers["consolidated"]:

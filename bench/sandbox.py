@@ -11,14 +11,11 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pyarrow.dataset as ds
-
 from pipeline.binance import BinanceClient
 from pipeline.sandbox.server import SandboxExchange
 from pipeline.sandbox.testing import sandbox_env
 from pipeline.settings import Settings
 from pipeline.storage import lake
-from pipeline.storage.schemas import spot_orders
 from pipeline.times import day_of, day_start_ms, day_window
 
 ACCOUNT = "main"
@@ -119,10 +116,10 @@ def truth_keys(truth: dict[str, Any], rng: DayRange) -> set[OrderKey]:
 
 def lake_keys(data_dir: Path) -> set[OrderKey]:
     """The order versions a backfill wrote to the lake (three columns read, not whole rows)."""
-    root = lake.account_dir(data_dir, "spot_orders", ACCOUNT)
-    table = ds.dataset(str(root), format="parquet", schema=spot_orders.SCHEMA).to_table(
-        columns=["symbol", "order_id", "update_time"]
-    )
+    found = lake.account_dataset(data_dir, "spot_orders", ACCOUNT)  # wherever the lake lives
+    if found is None:
+        return set()
+    table = found.to_table(columns=["symbol", "order_id", "update_time"])
     times = table.column("update_time").cast("int64").to_pylist()
     return set(zip(table.column("symbol").to_pylist(), table.column("order_id").to_pylist(), times, strict=True))
 

@@ -17,6 +17,7 @@ import sys
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipeline.exports.chain import ExportChain
 from pipeline.exports.ledger import ExportLedger, QuotaStatus
@@ -25,6 +26,9 @@ from pipeline.sandbox.server import SandboxExchange
 from pipeline.settings import Secret, Settings, exported_secrets
 from pipeline.storage.atomic import atomic_write
 from pipeline.times import day_start_ms
+
+if TYPE_CHECKING:
+    from assets.cli.backfill import BackfillSummary
 
 TIME_SCALE = 120.0
 SPOT_HISTORY_DAYS = 120  # more than 90, so Binance's archive rule (zero-fill cancels vanish) shows up
@@ -128,15 +132,12 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
         defs = build_definitions(demo)
         try:
             with exported_secrets(demo), progress.listening(progress.ProgressBar()):
-                spot = backfill(
-                    defs, instance(demo), start, yesterday, "spot", quiet=not getattr(args, "verbose", False)
-                )
-                exports = backfill(
+                done = backfill(
                     defs,
                     instance(demo),
                     start,
                     yesterday,
-                    "exports",
+                    "all",
                     wait_timeout_s=600,
                     quiet=not getattr(args, "verbose", False),
                 )
@@ -144,9 +145,9 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
             print(f"make run failed: {exc}", file=sys.stderr)
             return 1
         stats = sx.stats()
-    for waiting in exports.exports_waiting:
+    for waiting in done.exports_waiting:
         print(f"still processing after the demo's wait, left to the link sensor of `make ui`: {waiting}")
-    _print_summary(demo, spot.spot_weight, exports.exports_created, stats, time.monotonic() - started)
+    _print_summary(demo, done, stats, time.monotonic() - started)
     _print_next(_write_env(demo))
     return 0
 
@@ -175,7 +176,7 @@ def _quotas(settings: Settings) -> list[QuotaStatus]:
     return chain.status_summary().quotas
 
 
-def _print_summary(settings: Settings, spot_weight: int | None, ids_created: int, stats: dict, seconds: float) -> None:
+def _print_summary(settings: Settings, done: "BackfillSummary", stats: dict, seconds: float) -> None:
     from pipeline.storage.lakefs import connect_catalog
     from pipeline.warehouse.catalog import catalog_path
     from pipeline.warehouse.cli import render_table
@@ -194,7 +195,9 @@ def _print_summary(settings: Settings, spot_weight: int | None, ids_created: int
             )
         )
         print(
-            f"spot weight spent: {spot_weight}; export download ids requested this run: {ids_created}; "
+            f"spot weight spent: {done.spot_weight}; trades weight: {done.trades_weight}; "
+            f"futures orders REST weight: {done.futures_weight}; export download ids requested this run: "
+            f"{done.exports_created}; "
             f"weight the sandbox counted per limiter: {stats.get('weight')}"
         )
         for q in _quotas(settings):

@@ -17,6 +17,7 @@ from assets.fleet.resources import FleetResource
 from pipeline.accounts import Fleet
 from pipeline.binance.exports import EXPORT_ENDPOINTS
 from pipeline.errors import OrderlakeError
+from pipeline.exports.ledger import LedgerEntry
 from pipeline.fleet import AccountDays, account_ranges, export_range, per_account
 from pipeline.spot.backfill import backfill_spot
 from pipeline.times import days_between
@@ -62,11 +63,21 @@ def close_client(binance: BinanceResource) -> None:
     binance.teardown_after_execution(None)  # type: ignore[arg-type]
 
 
-def _materializations(table: str, account: str, written: dict[date, int]) -> Iterator[dg.AssetMaterialization]:
+def materializations(table: str, account: str, written: dict[date, int]) -> Iterator[dg.AssetMaterialization]:
     for day in sorted(written):
         yield dg.AssetMaterialization(
             asset_key=table, partition=partition(account, day), metadata={"row_count": written[day], ACCOUNT: account}
         )
+
+
+def export_rows(entries: list[LedgerEntry], start: date, end: date) -> dict[date, int]:
+    """Rows per day of ``start``..``end`` that the ingested exports wrote (0 for a day they cover without rows)."""
+    rows = {d: 0 for d in days_between(start, end)}
+    for e in entries:
+        for day, n in (e.partitions or {}).items():
+            if date.fromisoformat(day) in rows:
+                rows[date.fromisoformat(day)] = n
+    return rows
 
 
 def fleet_spot(context: dg.AssetExecutionContext, fleet: FleetResource):
@@ -98,7 +109,7 @@ def fleet_spot(context: dg.AssetExecutionContext, fleet: FleetResource):
             context.log.info(f"{rng.account}: spot {rng.start}..{rng.end}, weight {result.weight_spent}")
             for table, written in (("spot_orders", result.orders_written), ("spot_order_lists", result.lists_written)):
                 if table in selected:
-                    yield from _materializations(table, rng.account, written)
+                    yield from materializations(table, rng.account, written)
     except OrderlakeError as exc:
         raise dg.Failure(str(exc), allow_retries=False) from exc
 
@@ -151,18 +162,13 @@ def build_fleet_export(table: str, market: str, endpoint_key: tuple[str, str], p
                 entries = export_range(chain, endpoint, rng.start, rng.end, sleep=time.sleep)
             finally:
                 close_client(binance)
-            rows = {d: 0 for d in days_between(rng.start, rng.end)}
-            for e in entries:
-                for day, n in (e.partitions or {}).items():
-                    if date.fromisoformat(day) in rows:
-                        rows[date.fromisoformat(day)] = n
-            return entries, rows
+            return entries, export_rows(entries, rng.start, rng.end)
 
         try:
             for rng, (entries, rows) in per_account(run_ranges(context, fleet, market), one):
                 ids = sorted({str(e.download_id) for e in entries})
                 context.log.info(f"{rng.account}: {table} {rng.start}..{rng.end} from download id(s) {ids}")
-                yield from _materializations(table, rng.account, rows)
+                yield from materializations(table, rng.account, rows)
         except OrderlakeError as exc:
             raise dg.Failure(str(exc), allow_retries=False) from exc
 

@@ -18,8 +18,10 @@ from urllib.parse import urlsplit
 import dagster as dg
 
 from assets.common.partitions import RANGE_END_TAG, RANGE_START_TAG
+from assets.exports.assets import FILL_CHAINS
 from assets.fleet.assets import ACCOUNT_TAG
 from assets.fleet.definitions import JOB
+from assets.fleet.fills import JOB as FILL_JOB
 from assets.fleet.tails import FLEET_TAILS
 from assets.fleet.tails import JOB as REST_JOB
 
@@ -100,14 +102,19 @@ def _tails(kind: str) -> list[str]:
     return [t.name for t in FLEET_TAILS if t.kind == kind]
 
 
+def _fills(kind: str) -> list[str]:
+    return [c.table_asset for c in FILL_CHAINS if c.kind == kind]
+
+
 # --select -> (job, its assets to run; None: all of them), in the order they run
 BACKFILL_SELECTIONS: dict[str, list[tuple[str, list[str] | None]]] = {
     "spot": [(JOB, ["spot_orders", "spot_order_lists"])],
     "exports": [(JOB, ["futures_orders", "pm_um_orders"])],
     "futures": [(REST_JOB, _tails("orders"))],
-    "trades": [(REST_JOB, _tails("trades"))],
-    "income": [(REST_JOB, _tails("income"))],
-    "all": [(JOB, None), (REST_JOB, None)],  # the tails after the exports: REST refreshes what they left open
+    # trades and income: the exports for the days older than REST's retention, then REST for the others
+    "trades": [(FILL_JOB, _fills("trade")), (REST_JOB, _tails("trades"))],
+    "income": [(FILL_JOB, _fills("income")), (REST_JOB, _tails("income"))],
+    "all": [(JOB, None), (FILL_JOB, None), (REST_JOB, None)],  # the tails last: REST refreshes what exports left open
 }
 
 

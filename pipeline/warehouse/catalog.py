@@ -25,6 +25,7 @@ from pipeline.times import now_ms as wall_now_ms
 from pipeline.warehouse import trade_views
 from pipeline.warehouse.amounts import DAILY_ACTIVITY_SQL, lake_symbols, orders_sql, symbols_sql, with_assets
 from pipeline.warehouse.compaction import compacted_sources, gc_compacted
+from pipeline.warehouse.object_snapshots import gc_pins, snapshot_objects
 from pipeline.warehouse.reads import (
     Source,
     describe,
@@ -43,7 +44,6 @@ from pipeline.warehouse.snapshots import (
     gc_snapshots,
     snapshot_id,
     snapshot_lake,
-    snapshot_objects,
 )
 from pipeline.warehouse.symbols import KnownAssets, load_known_assets
 from pipeline.warehouse.views import MARKET_TABLES, SPECS, VIEWS
@@ -197,12 +197,15 @@ _LAKE_FILES_COLS = [
 
 def lake_files_sql(root: Path | str, lake_root: Path | str, file_sets: dict[str, str]) -> str:
     """Partition files with their row counts (``file_sets``: the SQL of each table's files, tables without files
-    left out); paths are shown under the lake even when read from a snapshot."""
+    left out); paths are shown under the lake even when read from a snapshot or from pinned object copies."""
     tables_with_files = list(file_sets)
-    root, lake_root = Path(root).as_posix(), Path(lake_root).as_posix()
+    pinned = isinstance(root, str) and root != lake_root  # s3:// pins: <root>/<table>/…/date=…/<etag>/part-0.parquet
+    root, lake_root = (r if isinstance(r, str) else r.as_posix() for r in (root, lake_root))
     if not tables_with_files:
         return empty_select(_LAKE_FILES_COLS)
     path = f"replace(file_name, {lit(root + '/')}, {lit(lake_root + '/')})" if root != lake_root else "file_name"
+    if pinned:
+        path = f"regexp_replace({path}, '/[^/]+/([^/]+)$', '/\\1')"
     parts = [
         f"SELECT {lit(t)} AS table_name, "
         f"regexp_extract(file_name, 'account=([^/\\\\]+)', 1) AS account, "
@@ -323,10 +326,10 @@ def build_catalog(
     _clean_stale_temps(data_dir)
     snap_root = data_dir / SNAPSHOT_DIR / snapshot_id() if snapshot or not where.is_local else None
     written = 0
-    if not where.is_local:  # object storage: a manifest of keys and ETags, no links, no compaction
+    if not where.is_local:  # object storage: pinned copies of the listed versions, no links, no compaction
         assert snap_root is not None
-        objects = snapshot_objects(where, snap_root, TABLES)
-        files, root, lake_root = {t: len(v) for t, v in objects.items()}, where.url, where.url
+        root, objects = snapshot_objects(where, data_dir, snap_root, TABLES)
+        files, lake_root = {t: len(v) for t, v in objects.items()}, where.url
         sources = {t: Source(days=tuple(v)) if v else Source() for t, v in objects.items()}
         file_sets = {t: "[" + ", ".join(lit(u) for u in v) + "]" for t, v in objects.items() if v}
     elif snap_root is not None:
@@ -360,6 +363,8 @@ def build_catalog(
             (snap_root / SNAPSHOT_DONE).write_text(str(wall_now_ms()))
     gc_snapshots(data_dir, keep=snap_root, grace_seconds=snapshot_grace_seconds)
     gc_compacted(data_dir, grace_seconds=snapshot_grace_seconds)
+    if not where.is_local:
+        gc_pins(where, data_dir, grace_seconds=snapshot_grace_seconds)
     return CatalogResult(
         path=final,
         views=counts,

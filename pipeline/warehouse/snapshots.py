@@ -1,23 +1,20 @@
 """Snapshots of the lake that a catalog's views read, and their removal once no reader can need them: hard links
-of a local lake, or a manifest of the keys and ETags of a lake on object storage (see docs/design/catalog.md)."""
+of a local lake, or a manifest of pinned object copies of a lake on object storage (object_snapshots.py; see
+docs/design/catalog.md)."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
 
-from pipeline.storage.atomic import atomic_write
-from pipeline.storage.lakefs import LakeLocation
 from pipeline.times import now_ms as wall_now_ms
 
 STALE_TEMP_SECONDS = 3600
 SNAPSHOT_DIR = "snapshots"  # $ORDERLAKE_DATA_DIR/snapshots/<id>/<table>/account=/date=/part-0.parquet
 SNAPSHOT_DONE = ".complete"  # written (with the ms time) just before the catalog that uses it goes live
-OBJECT_MANIFEST = "objects.json"  # in a snapshot of a lake on object storage: {table: [{key, etag, size}]}
 DEFAULT_SNAPSHOT_GRACE_SECONDS = 3600
 
 
@@ -50,33 +47,6 @@ def snapshot_lake(data_dir: Path, snap_root: Path, tables: Iterable[str]) -> dic
                 shutil.copy2(src, dst)
             linked[table].append(dst)
     return linked
-
-
-def snapshot_objects(where: LakeLocation, snap_root: Path, tables: Iterable[str]) -> dict[str, list[str]]:
-    """List every partition object of ``tables`` once, record key, ETag and size in ``snap_root``'s manifest, and
-    return each table's ``s3://`` URIs: what the catalog's views read.
-
-    Object storage has no hard links. The listing fixes which partitions the catalog sees (one written later shows
-    up at the next build); each object is replaced whole by one PUT, so a view reads a whole old or a whole new day,
-    and the ETags tell which version the build saw.
-    """
-    fs = where.s3.fsspec() if where.s3 is not None else None
-    manifest: dict[str, list[dict[str, object]]] = {}
-    uris: dict[str, list[str]] = {}
-    for table in tables:
-        prefix = where.path(table)
-        found = fs.find(prefix, detail=True) if fs is not None else {}
-        entries = sorted(
-            (name, info) for name, info in found.items() if name.endswith(".parquet") and name.count("/") >= 3
-        )
-        manifest[table] = [
-            {"key": name, "etag": str(info.get("ETag", "")).strip('"'), "size": int(info.get("size") or 0)}
-            for name, info in entries
-        ]
-        uris[table] = [where.uri(name) for name, _ in entries]
-    snap_root.mkdir(parents=True, exist_ok=True)
-    atomic_write(snap_root / OBJECT_MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))
-    return uris
 
 
 def _completed_at(snap: Path) -> int | None:

@@ -1,4 +1,5 @@
-"""`make run` (orderlake demo): the whole pipeline offline, twice; the second run changes no row and spends no id."""
+"""`make run` (orderlake demo): the whole pipeline offline (orders, order lists, trades and income of every market),
+twice; the second run changes no row and spends no id."""
 
 import argparse
 import hashlib
@@ -15,7 +16,17 @@ from pipeline.exports.ledger import ExportLedger
 from pipeline.settings import Settings
 from tests.support.lake_files import lake_duckdb, lake_glob
 
-HISTORY = ("spot_orders", "spot_order_lists", "futures_orders", "pm_um_orders")  # spot_open_orders is a snapshot
+HISTORY = (  # spot_open_orders is a snapshot
+    "spot_orders",
+    "spot_order_lists",
+    "futures_orders",
+    "pm_um_orders",
+    "spot_trades",
+    "futures_trades",
+    "pm_um_trades",
+    "futures_income",
+    "pm_um_income",
+)
 
 
 def _lake_digest(data: Path) -> dict[str, tuple[int, str]]:
@@ -38,11 +49,12 @@ def test_make_run_twice(tmp_path: Path, capsys) -> None:
     assert "BINANCE_API_KEY" not in os.environ  # the sandbox's key was exported for the runs only
     first = capsys.readouterr().out
     assert "spot_orders" in first and "pm_um_orders" in first and "Largest spot fills" in first
-    assert re.search(r"spot weight spent: \d+;", first) and "export quota usdm/order" in first
+    assert re.search(r"spot weight spent: \d+; trades weight: \d+; futures orders REST weight: \d+;", first)
+    assert "export quota usdm/order" in first
     digest = _lake_digest(data)
     assert all(digest[t][0] > 0 for t in HISTORY)
     ids = len(ExportLedger(data).entries())
-    assert ids == 2  # one per endpoint for 20 days
+    assert ids == 2  # one per order endpoint for 20 days; REST serves their trades and income whole
 
     assert run_demo(args, settings) == 0
     capsys.readouterr()

@@ -17,8 +17,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy
 
+from pipeline.storage import lakefs
+from pipeline.storage.lakefs import LakeLocation
 from pipeline.warehouse.catalog import build_catalog
 from pipeline.warehouse.views import VIEWS as REGISTERED
+from tests.support.lake_files import lake_environment
 from tests.support.warehouse import BI_DAYS, BI_STATES, bi_rows, bi_writer, futures_row, write
 
 # The reader stops on progress, not on time: enough reads, rewrites and swaps, and at least two totals seen.
@@ -30,8 +33,10 @@ CONSISTENT_TOTALS = {N_DAYS * BI_STATES[0] + k * (BI_STATES[1] - BI_STATES[0]) f
 SUM_FOR = {n: n * (n + 1) // 2 for n in BI_STATES}
 
 
-def _read_everything(url: str) -> dict[str, object]:
+def _read_everything(url: str, lake: LakeLocation) -> dict[str, object]:
     engine = sqlalchemy.create_engine(url, connect_args={"read_only": True}, poolclass=sqlalchemy.pool.NullPool)
+    # a lake on S3: the session loads httpfs and creates its own secret, as a BI tool's connection setup would
+    sqlalchemy.event.listen(engine, "connect", lambda dbapi_con, _: lake.register(dbapi_con))
     try:
         with engine.connect() as conn:
             seen: dict[str, object] = {}
@@ -56,7 +61,7 @@ def test_bi_reads_stay_consistent_during_rewrites_and_swaps(tmp_path: Path) -> N
 
     ctx = mp.get_context("spawn")
     stop, rewrites, swaps = ctx.Event(), ctx.Value("i", 0), ctx.Value("i", 0)
-    writer = ctx.Process(target=bi_writer, args=(str(data), stop, rewrites, swaps), daemon=True)
+    writer = ctx.Process(target=bi_writer, args=(str(data), lake_environment(data), stop, rewrites, swaps), daemon=True)
     writer.start()
     errors: list[str] = []
     totals: set[int] = set()
@@ -76,7 +81,7 @@ def test_bi_reads_stay_consistent_during_rewrites_and_swaps(tmp_path: Path) -> N
 
         while not errors and not enough() and time.monotonic() < ceiling:
             try:
-                seen = _read_everything(url)
+                seen = _read_everything(url, lakefs.location(data))
             except Exception as exc:
                 errors.append(f"{type(exc).__name__}: {str(exc)[:300]}")
                 continue
@@ -134,14 +139,14 @@ def test_bi_reads_stay_consistent_during_real_backfills(tmp_path: Path, monkeypa
         errors: list[str] = []
         while writer.poll() is None:
             try:
-                counts = _read_everything(url)
+                counts = _read_everything(url, lakefs.location(data))
             except Exception as exc:
                 errors.append(f"{type(exc).__name__}: {str(exc)[:300]}")
                 continue
             seen.append(counts["spot_orders"])
         out, err = writer.communicate()
         assert writer.returncode == 0, err[-2000:]
-        final = _read_everything(url)["spot_orders"]
+        final = _read_everything(url, lakefs.location(data))["spot_orders"]
     assert not errors, errors[:5]
     assert out.count("done") == 3
     # the states a reader may see: the empty catalog and the catalog after each backfill, in that order

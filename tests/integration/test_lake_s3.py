@@ -4,6 +4,7 @@ visible only once its object is complete, and no credential in warehouse.duckdb,
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import date
 from pathlib import Path
@@ -14,7 +15,11 @@ import pytest
 from assets.cli import main
 from pipeline.settings import Settings
 from pipeline.storage import lake, lakefs, s3log
+from pipeline.times import now_ms as wall_now_ms
+from pipeline.warehouse import object_snapshots
 from pipeline.warehouse.catalog import CATALOG_FILE, build_catalog
+from pipeline.warehouse.object_snapshots import OBJECT_MANIFEST, gc_pins, pin_root
+from pipeline.warehouse.snapshots import gc_snapshots
 from tests.support.services import S3Service
 from tests.support.warehouse import futures_row, make_table, spot_row, write
 
@@ -174,3 +179,61 @@ def test_the_s3_clients_logs_show_no_credential_even_at_debug(
     assert signed and all("Credential=<redacted>/" in m for m in signed)  # botocore logged each signed request
     for value in (settings.aws_access_key_id.reveal(), settings.aws_secret_access_key.reveal()):
         assert value not in caplog.text
+
+
+def _spot_rows(data: Path) -> list[int]:
+    con = lakefs.connect_catalog(data / CATALOG_FILE)
+    try:
+        return [r[0] for r in con.execute("SELECT order_id FROM spot_order_versions ORDER BY order_id").fetchall()]
+    finally:
+        con.close()
+
+
+def test_a_catalog_reads_the_versions_its_build_listed_until_the_next_build(s3_data) -> None:
+    """What hard links give a local lake: a day rewritten after the build is read as the build saw it, by any
+    session, until the next build; then the older build's pinned copies go once their grace period is over."""
+    data, _, where = s3_data
+    write(data, "spot_orders", "main", D1, [spot_row(1), spot_row(2)])
+    first = build_catalog(data)
+    write(data, "spot_orders", "main", D1, [spot_row(3)])  # one PUT replaces the object under the same key
+    assert _spot_rows(data) == [1, 2]
+    con = lakefs.connect_catalog(data / CATALOG_FILE)
+    paths = [r[0] for r in con.execute("SELECT path FROM lake_files").fetchall()]
+    con.close()
+    assert paths == [where.uri(where.path("spot_orders", "account=main", "date=2024-01-01", "part-0.parquet"))]
+
+    second = build_catalog(data)
+    assert _spot_rows(data) == [3]
+    pins = {
+        name: [e["pin"] for e in json.loads((result.snapshot / OBJECT_MANIFEST).read_text())["spot_orders"]]
+        for name, result in (("first", first), ("second", second))
+    }
+    assert pins["first"] != pins["second"]
+    stored = {i.path for i in where.files(pin_root(where, data))}
+    assert stored == {*pins["first"], *pins["second"]}  # the first catalog's readers are within their grace period
+    later = wall_now_ms() + 1000
+    gc_snapshots(data, keep=second.snapshot, grace_seconds=0, now_ms=later)
+    assert gc_pins(where, data, grace_seconds=0, now_ms=later) == pins["first"]
+    assert {i.path for i in where.files(pin_root(where, data))} == set(pins["second"])
+    assert _spot_rows(data) == [3]
+
+
+def test_an_object_rewritten_while_it_is_pinned_is_pinned_whole(s3_data, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The copy is conditional on the listed ETag: a rewrite between the listing and the copy gives the newer
+    version (listed again), never a pin whose name and content disagree."""
+    data, _, where = s3_data
+    write(data, "spot_orders", "main", D1, [spot_row(1)])
+    listing = object_snapshots._Pinner.pin
+
+    def rewritten_first(self, at, key, etag):
+        if not getattr(self, "done", False):
+            self.done = True
+            write(data, "spot_orders", "main", D1, [spot_row(2)])
+        return listing(self, at, key, etag)
+
+    monkeypatch.setattr(object_snapshots._Pinner, "pin", rewritten_first)
+    result = build_catalog(data)
+    (entry,) = json.loads((result.snapshot / OBJECT_MANIFEST).read_text())["spot_orders"]
+    assert entry["etag"] == where.s3.fsspec().info(entry["key"])["ETag"].strip('"') != ""
+    assert entry["etag"] in entry["pin"]
+    assert _spot_rows(data) == [2]

@@ -1,7 +1,8 @@
-"""``make test-scaled``'s switch (tests/support/scaled.py), run on a two-test suite of its own: a lake partition
+"""``make test-scaled``'s switch (tests/support/scaled.py), run on a three-test suite of its own: a lake partition
 lands on the loopback S3 server and not in the data dir, Dagster instances get databases of their own on the
-loopback PostgreSQL (one per ``ephemeral()``, one per home), dropped when the test ends, and a ``local_lake`` test is
-deselected and named with its reason. The small scaled check that ``make test`` runs."""
+loopback PostgreSQL (one per ``ephemeral()``, one per home), dropped when the test ends, a child process started
+with ``ORDERLAKE_DATA_DIR`` and ``DAGSTER_HOME`` writes to that same lake, budget and database, and a ``local_lake``
+test is deselected and named with its reason. The small scaled check that ``make test`` runs."""
 
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ pytest_plugins = ["pytester"]
 ROOT = Path(__file__).resolve().parents[2]
 INNER = """
 import json
+import os
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -48,6 +52,34 @@ def test_lake_on_s3_and_dagster_on_postgres(tmp_path: Path) -> None:
     Path({names_file!r}).write_text(json.dumps(sorted(names)))
 
 
+CHILD = '''
+from datetime import date
+import dagster as dg
+from pipeline.settings import Settings
+from pipeline.storage import lake, lakefs
+from pipeline.storage.schemas import spec_for
+settings = Settings.from_env()
+lakefs.configure(settings)
+table = spec_for("spot_orders").schema.empty_table()
+lake.write_partition(settings.data_dir, "spot_orders", "main", date(2024, 1, 3), table)
+dg.DagsterInstance.get().create_run_for_job(dg.GraphDefinition("child").to_job())
+print(settings.budget_url is not None)
+'''
+
+
+def test_a_child_process_gets_the_switch_through_its_environment(tmp_path: Path) -> None:
+    data, home = tmp_path / "data", tmp_path / "home"
+    env = {**os.environ, "ORDERLAKE_DATA_DIR": str(data), "DAGSTER_HOME": str(home)}
+    child = subprocess.run([sys.executable, "-c", CHILD], env=env, capture_output=True, text=True, check=False)
+    assert child.returncode == 0, child.stderr[-2000:]
+    assert child.stdout.split() == ["True"]  # the PostgreSQL budget
+    assert lake_paths(data) == ["spot_orders/account=main/date=2024-01-03/part-0.parquet"]
+    assert not (data / "lake").exists()
+    instance = dg.DagsterInstance.from_config(str(home))
+    assert [run.job_name for run in instance.get_runs()] == ["child"]  # the home's database, in the child too
+    Path({names_file!r} + ".child").write_text(json.dumps([instance.run_storage.postgres_url.rsplit("/", 1)[1]]))
+
+
 @pytest.mark.local_lake(reason="reads the local lake's files")
 def test_only_local() -> None:
     raise AssertionError("deselected under make test-scaled")
@@ -67,10 +99,11 @@ def test_the_switch_puts_lakes_on_s3_and_dagster_on_postgres(
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
     result = pytester.runpytest_subprocess("-p", "tests.support.scaled", "-p", "no:cacheprovider", "integration")
-    result.assert_outcomes(passed=1, deselected=1)
+    result.assert_outcomes(passed=2, deselected=1)
     result.stdout.fnmatch_lines(["*only meaningful on a local lake*", "*test_only_local: reads the local lake's files"])
     names = json.loads(Path(names_file).read_text())
     assert len(names) == 3  # two ephemeral instances, one home
+    names += json.loads(Path(f"{names_file}.child").read_text())
     with psycopg2.connect(postgres_url) as conn, conn.cursor() as cur:
         cur.execute("SELECT datname FROM pg_database WHERE datname = ANY(%s)", (names,))
         assert cur.fetchall() == []  # dropped when the test ended

@@ -61,3 +61,21 @@ def remove_lake(data_dir: str | os.PathLike[str]) -> None:
     """Delete every partition of the data dir's lake (``rm -r lake``, or every object below the S3 prefix)."""
     where = lakefs.location(data_dir)
     where.fs.delete_dir(where.root)
+
+
+def lake_environment(data_dir: str | os.PathLike[str]) -> dict[str, str]:
+    """The variables that give a child process the data dir's lake (``Settings.from_env`` reads them; none for a
+    local lake): a lake the test bound in this process alone would not reach the child otherwise."""
+    where = lakefs.location(data_dir)
+    if where.s3 is None:
+        return {}
+    access = where.s3
+    named = {
+        "ORDERLAKE_LAKE_URL": where.url,
+        "AWS_ENDPOINT_URL": access.endpoint,
+        "AWS_REGION": access.region,
+        "AWS_ACCESS_KEY_ID": access.key,
+        "AWS_SECRET_ACCESS_KEY": access.secret,
+        "AWS_SESSION_TOKEN": access.token,
+    }
+    return {k: v if isinstance(v, str) else v.reveal() for k, v in named.items() if v is not None}

@@ -3,15 +3,17 @@ the weight budget and Dagster's storage in the loopback PostgreSQL (deploy/servi
 
 Unit tests open no socket and stay local. Every data dir an integration or Dagster test uses gets its lake under
 the test's own S3 prefix (``lakefs.location``) unless the test binds one itself, every Settings without a budget URL
-gets the PostgreSQL store, and every Dagster instance its own database (tests/support/scaled_dagster.py). Child
-processes do not inherit this. Tests that only make sense on a local lake are marked ``local_lake`` and deselected
-here; docs/design/scale.md §The suite on S3 and PostgreSQL lists them. Not in ``make test``: CI's time budget.
+gets the PostgreSQL store, and every Dagster instance its own database (tests/support/scaled_dagster.py). A child
+process the test starts (``subprocess``) with ``ORDERLAKE_DATA_DIR`` or ``DAGSTER_HOME`` gets the same through the
+variables and the dagster.yaml that production reads. Tests that only make sense on a local lake are marked
+``local_lake`` and deselected here; docs/design/scale.md §The suite on S3 and PostgreSQL lists them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ import pytest
 
 from pipeline.settings import Secret, Settings
 from pipeline.storage import lakefs
+from tests.support.lake_files import lake_environment
 from tests.support.scaled_dagster import PostgresInstances
 from tests.support.services import postgres_admin_url
 
@@ -70,7 +73,36 @@ def lake_on_s3(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) 
         return settings.replace(budget_url=Secret(postgres_url))
 
     monkeypatch.setattr(Settings, "from_env", classmethod(scaled_from_env))
+    dagster_postgres = request.getfixturevalue("dagster_postgres")
     request.getfixturevalue("dagster_on_postgres")
+    shipped_popen = subprocess.Popen.__init__
+
+    def popen(self: subprocess.Popen, args: Any, *more: Any, **kw: Any) -> None:
+        kw["env"] = child_environment(kw.get("env"), kw.get("cwd"), postgres_url, dagster_postgres)
+        shipped_popen(self, args, *more, **kw)
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", popen)
+
+
+def child_environment(
+    env: Mapping[str, str] | None, cwd: Any, budget_url: str, dagster_postgres: PostgresInstances
+) -> Mapping[str, str] | None:
+    """A child's environment with the switch in the variables production reads: its data dir's lake (unless the
+    test set a lake URL), the PostgreSQL budget (unless set), and its ``DAGSTER_HOME``'s database in the home's
+    dagster.yaml. Another child (no ``ORDERLAKE_DATA_DIR``, no ``DAGSTER_HOME``) is left as it is."""
+    given = os.environ if env is None else env
+    data, home = given.get("ORDERLAKE_DATA_DIR"), given.get("DAGSTER_HOME")
+    if not data and not home:
+        return env
+    here = Path(os.getcwd() if cwd is None else cwd)
+    out = dict(given)
+    if data:
+        if not given.get("ORDERLAKE_LAKE_URL"):
+            out |= lake_environment(here / data)
+        out.setdefault(BUDGET_URL, budget_url)
+    if home:
+        dagster_postgres.name_storage(here / home)
+    return out
 
 
 @pytest.fixture

@@ -99,21 +99,36 @@ class PostgresInstances:
         self._instances.append(instance)
         return instance
 
+    def _storage(self, home: Path) -> dict[str, Any]:
+        """dagster.yaml's storage keys for the home's database (made on first use)."""
+        home = home.resolve()
+        if home not in self._homes:
+            self._homes[home] = self.new_database()
+        cfg = {"postgres_url": self._homes[home], "should_autocreate_tables": False}
+        return {key: {"module": mod, "class": cls, "config": cfg} for key, mod, cls in STORAGES}
+
     def from_config(self, config_dir: str, config_filename: str = "dagster.yaml") -> dg.DagsterInstance:
         """``DagsterInstance.from_config`` with the home's own database when its dagster.yaml names no storage."""
         path = Path(config_dir) / config_filename
         config = (yaml.safe_load(path.read_text()) if path.is_file() else None) or {}
         overrides: dict[str, Any] = {}
         if not any(key in config for key in STORAGE_KEYS):
-            home = Path(config_dir).resolve()
-            if home not in self._homes:
-                self._homes[home] = self.new_database()
-            cfg = {"postgres_url": self._homes[home], "should_autocreate_tables": False}
-            overrides = {key: {"module": mod, "class": cls, "config": cfg} for key, mod, cls in STORAGES}
+            overrides = self._storage(Path(config_dir))
         ref = InstanceRef.from_dir(config_dir, config_filename=config_filename, overrides=overrides)
         instance = dg.DagsterInstance.from_ref(ref)
         self._instances.append(instance)
         return instance
+
+    def name_storage(self, home: Path) -> None:
+        """Write the home's database into its dagster.yaml when that names no storage: what a child process started
+        with ``DAGSTER_HOME=home`` reads (the switch does not reach its ``from_config``)."""
+        path = home.resolve() / "dagster.yaml"
+        config = (yaml.safe_load(path.read_text()) if path.is_file() else None) or {}
+        if any(key in config for key in STORAGE_KEYS):
+            return
+        config |= self._storage(home)  # the database this test's own instances of that home use
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
 
     def end_test(self) -> None:
         """Close the test's instances and drop their databases (FORCE: a connection left open is ended)."""

@@ -17,8 +17,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline.settings import Settings
 from pipeline.spot.index import SymbolIndex
-from pipeline.storage import lake
+from pipeline.storage import lake, lakefs
 from pipeline.warehouse import catalog
 from pipeline.warehouse.symbols import record_futures_exchange_info
 
@@ -212,9 +213,11 @@ def bi_rows(day: date, n: int) -> list[dict[str, Any]]:
     ]
 
 
-def bi_writer(data_dir: str, stop: Any, rewrites: Any, swaps: Any) -> None:
-    """Rewrite partitions (alternating row counts) and rebuild + swap the catalog until ``stop`` is set."""
+def bi_writer(data_dir: str, lake_env: dict[str, str], stop: Any, rewrites: Any, swaps: Any) -> None:
+    """Rewrite partitions (alternating row counts) and rebuild + swap the catalog until ``stop`` is set; the lake
+    is the one ``lake_env`` names (tests/support/lake_files.py's ``lake_environment``), as an orderlake process's."""
     data = Path(data_dir)
+    lakefs.configure(Settings.from_env({"ORDERLAKE_DATA_DIR": data_dir, **lake_env}))
     i = 0
     while not stop.is_set():
         day = BI_DAYS[i % len(BI_DAYS)]
