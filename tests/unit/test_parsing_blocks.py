@@ -15,7 +15,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from pipeline.exports.parsing import BadRow, BadValue, ParseStats, blocks
+from pipeline.exports.parsing import BadRow, BadValue, ParseStats, TruncatedFile, blocks
 from pipeline.exports.parsing.blocks import Rest, line_blocks
 from tests.support.export_files import NAME8, csv_bytes, order, parse_all, write_zip
 
@@ -192,3 +192,25 @@ def iter_reader(data: bytes) -> Any:
             return out
 
     return One()
+
+
+def test_a_damaged_stream_fails_after_the_blocks_before_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ZIP whose CRC-32 does not match (found once the member is read to its end): the damage is the error, also
+    when the last rows hold a bad value, as with the serial reader."""
+    for name, rows in (("bad", _rows(2000, **{"1998": {"Price": "1.123456789"}})), ("crc", _rows(2000))):
+        data = bytearray(write_zip(tmp_path / f"{name}.zip", {NAME8: csv_bytes(rows)}).read_bytes())
+        data[data.rfind(b"PK\x01\x02") + 16] ^= 0xFF  # the central directory's CRC-32 of the member
+        path = tmp_path / f"{name}.zip"
+        path.write_bytes(bytes(data))
+        errors = []
+        for serial in (False, True):
+            with monkeypatch.context() as m:
+                if serial:
+                    _serial(m)
+                with pytest.raises((BadValue, TruncatedFile)) as got:
+                    _parse(path, block_bytes=8192)
+            errors.append((type(got.value), str(got.value)))
+        assert errors[0] == errors[1]
+        assert errors[0][0] is TruncatedFile and "CRC" in errors[0][1]
