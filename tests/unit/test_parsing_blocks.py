@@ -194,9 +194,7 @@ def iter_reader(data: bytes) -> Any:
     return One()
 
 
-def test_a_damaged_stream_fails_after_the_blocks_before_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_damaged_stream_is_named_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A ZIP whose CRC-32 does not match (found once the member is read to its end): the damage is the error, also
     when the last rows hold a bad value, as with the serial reader."""
     for name, rows in (("bad", _rows(2000, **{"1998": {"Price": "1.123456789"}})), ("crc", _rows(2000))):
