@@ -31,7 +31,10 @@ from pipeline.exports.parsing.errors import ExportFileError
 # Threads that parse and convert blocks, and how many blocks may be read ahead of the caller (each holds its bytes
 # and its rows until the caller takes them).
 PARSE_THREADS = 2
-AHEAD = 2 * PARSE_THREADS
+AHEAD = PARSE_THREADS
+# A block holds this many batches (of the caller's batch size): fewer, larger blocks cost less Python per row, while
+# the caller still gets batches of the size it asked for.
+BATCHES_PER_BLOCK = 4
 
 Convert = Callable[[pa.RecordBatch, Binding, ConvertContext], pa.RecordBatch]
 
@@ -164,19 +167,15 @@ class BlockParse:
         queued: deque[Future[_Done]] = deque()
         rest: Rest | None = None
         try:
-            for block in line_blocks(stream, block_bytes):
+            for block in line_blocks(stream, block_bytes * BATCHES_PER_BLOCK):
                 if isinstance(block, Rest):
                     rest = block
                     break
                 queued.append(pool.submit(self.work, block))
                 while len(queued) > AHEAD:
-                    out = self.accept(queued.popleft().result())
-                    if out is not None:
-                        yield out
+                    yield from _slices(self.accept(queued.popleft().result()))
             while queued:
-                out = self.accept(queued.popleft().result())
-                if out is not None:
-                    yield out
+                yield from _slices(self.accept(queued.popleft().result()))
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
         if rest is not None:
@@ -185,3 +184,12 @@ class BlockParse:
             for strings in csv_batches(replay, *where, block_bytes=block_bytes, skip_header=rest.header):
                 if strings.num_rows:
                     yield self.convert(strings, self.binding, self.ctx)
+
+
+def _slices(batch: pa.RecordBatch | None) -> Iterator[pa.RecordBatch]:
+    """A block's rows as :data:`BATCHES_PER_BLOCK` batches (zero-copy slices)."""
+    if batch is None:
+        return
+    size = -(-batch.num_rows // BATCHES_PER_BLOCK)
+    for start in range(0, batch.num_rows, size):
+        yield batch.slice(start, size)
