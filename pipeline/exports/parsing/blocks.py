@@ -34,7 +34,7 @@ PARSE_THREADS = 2
 AHEAD = PARSE_THREADS
 # A block holds this many batches (of the caller's batch size): fewer, larger blocks cost less Python per row, while
 # the caller still gets batches of the size it asked for.
-BATCHES_PER_BLOCK = 4
+BATCHES_PER_BLOCK = 2
 
 Convert = Callable[[pa.RecordBatch, Binding, ConvertContext], pa.RecordBatch]
 
