@@ -131,8 +131,7 @@ def mismatches(filled: Iterable[FilledOrder], stored: StoredTrades) -> list[Mism
     """Filled orders whose fills lie on days the table covers, where sum(trades.qty) != executed_qty."""
     out = []
     for o in filled:
-        span = days_between(day_of(o.time_ms), day_of(o.update_ms))
-        if not all(d in stored.days for d in span):
+        if not stored.covers_fills_of(o):
             continue
         key = (o.symbol, o.order_id)
         got = stored.qty_by_order.get(key, Decimal(0))

@@ -114,13 +114,17 @@ def plan_spot_trades(
         raise ValueError(f"end {end} is before start {start}")
     lo, hi = day_window(start)[0], min(day_window(end)[1], now_ms)
     by_symbol: dict[str, list[FilledOrder]] = {}
+    in_range: set[str] = set()
+    n_orders = 0  # the baselines know nothing of the lake: every filled order of the range
     for o in filled:
         if o.time_ms <= hi and o.update_ms >= lo:
-            by_symbol.setdefault(o.symbol, []).append(o)
+            in_range.add(o.symbol)
+            n_orders += 1
+            if not stored.holds_every_fill(o):  # trades never change: a complete order costs nothing again
+                by_symbol.setdefault(o.symbol, []).append(o)
     plans = [_symbol_plan(sym, orders, lo, hi, stored, fills_per_order) for sym, orders in sorted(by_symbol.items())]
     days = len(days_between(start, min(end, day_of(now_ms)))) if lo <= hi else 0
-    active = sorted(set(active_symbols) | set(by_symbol))
-    n_orders = sum(len(p.orders) for p in plans)
+    active = sorted(set(active_symbols) | in_range)
     baselines = {
         "windows_over_active": {
             "symbols": len(active),

@@ -14,6 +14,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from pipeline.storage import lake
+from pipeline.times import day_of, days_between
 
 _ORDER_COLUMNS = ["symbol", "order_id", "time", "update_time", "executed_qty", "status"]
 
@@ -38,6 +39,15 @@ class StoredTrades:
     qty_by_order: dict[tuple[str, int], Decimal] = field(default_factory=dict)
     count_by_order: dict[tuple[str, int], int] = field(default_factory=dict)
     last_before: dict[str, list[tuple[int, int]]] = field(default_factory=dict)  # symbol -> sorted (time, id)
+
+    def covers_fills_of(self, order: FilledOrder) -> bool:
+        """Whether the table covers every day ``order`` can have a fill on (its creation to its last update)."""
+        return all(d in self.days for d in days_between(day_of(order.time_ms), day_of(order.update_ms)))
+
+    def holds_every_fill(self, order: FilledOrder) -> bool:
+        """Whether nothing of ``order`` is left to fetch: its days are covered and its trades add up."""
+        got = self.qty_by_order.get((order.symbol, order.order_id))
+        return got == order.executed_qty and self.covers_fills_of(order)
 
     def last_id_before(self, symbol: str, ms: int) -> int | None:
         """The greatest stored trade id of ``symbol`` at a time before ``ms`` (a fromId cursor can start after it)."""

@@ -91,6 +91,7 @@ import json, sys
 from pathlib import Path
 import pyarrow as pa
 from pipeline.exports import ingest
+from pipeline.exports.parsing import blocks
 from pipeline.storage import day_writer
 
 def refuse(*args, **kwargs):
@@ -98,6 +99,7 @@ def refuse(*args, **kwargs):
 
 pa.concat_tables = refuse  # the day's parts must be streamed into the merge, never concatenated
 day_writer.BUFFER_BYTES = 2 << 20  # the scale of the mechanism: the full-size figure is bench P3's
+blocks.BATCHES_PER_BLOCK = 1  # so are the blocks in the parse's hands at once (a fixed amount, not the day's)
 spills = []
 spill = day_writer.DayWriter._spill
 day_writer.DayWriter._spill = lambda self: (spills.append(1), spill(self))[1]

@@ -91,3 +91,21 @@ def test_an_order_learned_later_is_repaired_by_order_id(tmp_path) -> None:
     assert second.written[D1] == 1 and second.written[d2] == 6
     assert second.mismatches == []
     assert second.fetched.meter.calls == {"my_trades": 1, "my_trades_order": 1}
+
+
+def test_a_second_run_fetches_only_what_the_lake_does_not_hold(tmp_path) -> None:
+    """Trades never change: an order whose stored trades add up costs nothing again; one that filled further since
+    (a new version with a larger executed quantity) is fetched again, and only it."""
+    fills = [trade("AAA", 10 + i, 100 + i, T1 + 100 + i) for i in range(5)]
+    api = FakeMyTrades(fills)
+    _store_orders(tmp_path, D1, [_api_order(100 + i, T1, T1 + 100 + i, "1") for i in range(5)])
+    first = backfill_spot_trades(api, data_dir=tmp_path, account="main", start=D1, end=D1, now_ms=NOW, log=print)
+    assert first.written == {D1: 5} and first.fetched.meter.weight > 0
+    again = backfill_spot_trades(api, data_dir=tmp_path, account="main", start=D1, end=D1, now_ms=NOW, log=print)
+    assert again.plan.symbols == [] and again.fetched.meter.weight == 0 and again.mismatches == []
+    assert again.plan.baselines["per_order"]["orders"] == 5  # the baselines still price every filled order
+    api.trades.append(trade("AAA", 20, 104, T1 + 200, "1.00000000"))  # order 104 filled once more
+    _store_orders(tmp_path, D1, [_api_order(104, T1, T1 + 200, "2")])
+    third = backfill_spot_trades(api, data_dir=tmp_path, account="main", start=D1, end=D1, now_ms=NOW, log=print)
+    assert [(p.symbol, [o.order_id for o in p.orders]) for p in third.plan.symbols] == [("AAA", [104])]
+    assert third.written == {D1: 6} and third.mismatches == []

@@ -3,8 +3,9 @@
 The file format is undocumented, so the reader is defensive and loud. One module per concern:
 :mod:`~.containers` (ZIP/gzip/plain sniffing, bounded member streams, the decompression-bomb guard),
 :mod:`~.binding` (header names -> schema columns), :mod:`~.convert` (exact values), :mod:`~.offsets` (the UTC offset
-of the local times), :mod:`~.stream` (the streaming parse) and :mod:`~.errors`. Writing the parsed rows to the
-lake is :mod:`pipeline.exports.ingest`.
+of the local times), :mod:`~.csv_read` (the CSV reader), :mod:`~.blocks` (blocks parsed on a thread pool),
+:mod:`~.stream` (the streaming parse) and :mod:`~.errors`. Writing the parsed rows to the lake is
+:mod:`pipeline.exports.ingest`.
 """
 
 from pipeline.exports.parsing.binding import ALIASES, REQUIRED, Binding, bind_header

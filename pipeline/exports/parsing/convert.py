@@ -118,28 +118,33 @@ _MONTH_FIRST_DAY = _MONTHS.astype("datetime64[D]").astype(np.int64)
 _MONTH_DAYS = (_MONTHS + 1).astype("datetime64[D]").astype(np.int64) - _MONTH_FIRST_DAY
 
 
-def _time_layout(width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Separator positions and bytes, digit positions, and the digit -> (Y, M, D, h, m, s) weight matrix of the
-    fixed-width ``yyyy-MM-dd HH:mm:ss`` (19) / ``yy-MM-dd HH:mm:ss`` (17) layout."""
+def _time_layout(width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Separator positions and bytes, digit positions and year digits of the fixed-width ``yyyy-MM-dd HH:mm:ss``
+    (19) / ``yy-MM-dd HH:mm:ss`` (17) layout."""
     y0 = width - 17  # 2 more year digits in the long form
     seps = (y0 + 2, y0 + 5, y0 + 8, y0 + 11, y0 + 14)
     digits = [i for i in range(width) if i not in seps]
-    weights = np.zeros((len(digits), 6))
-    for j in range(y0 + 2):
-        weights[j, 0] = 10 ** (y0 + 1 - j)
-    for f in range(5):
-        weights[y0 + 2 + 2 * f, f + 1], weights[y0 + 3 + 2 * f, f + 1] = 10, 1
-    return np.array(seps), np.frombuffer(b"-- ::", dtype=np.uint8), np.array(digits), weights
+    return np.array(seps), np.frombuffer(b"-- ::", dtype=np.uint8), np.array(digits), y0 + 2
 
 
 _TIME_LAYOUTS = {19: _time_layout(19), 17: _time_layout(17)}
 
 
+def _time_fields(digits: np.ndarray, year_digits: int) -> list[np.ndarray]:
+    """Year, month, day, hour, minute, second from the (n, digits) matrix of digit values, in integer arithmetic
+    (a matrix product would go through BLAS, whose own threads compete with the parse's)."""
+    d = digits.astype(np.int64)
+    year = d[:, 0]
+    for j in range(1, year_digits):
+        year = year * 10 + d[:, j]
+    return [year] + [d[:, year_digits + 2 * k] * 10 + d[:, year_digits + 2 * k + 1] for k in range(5)]
+
+
 def _fixed_width_seconds(arr: pa.Array, fmt: str) -> np.ndarray | None:
     """Fast exact parser for fixed-width ``yyyy-MM-dd HH:mm:ss`` / ``yy-MM-dd HH:mm:ss`` text (local seconds).
 
-    Views the string data as an (n, width) byte matrix, checks separators and digits, reads all six fields with one
-    small matrix product (exact: the values are small integers) and validates them (month 1-12, day within the
+    Views the string data as an (n, width) byte matrix, checks separators and digits, reads the six fields with
+    integer arithmetic and validates them (month 1-12, day within the
     month, hour < 24, ...) with month tables instead of calendar arithmetic. Returns None when the column is not
     uniformly fixed-width, has NULLs, anything invalid or a year outside 1970-2199: the caller then takes the general
     path, which names the bad value. Arrow's strptime alone is not enough: it silently turns 2026-02-30 into
@@ -153,11 +158,11 @@ def _fixed_width_seconds(arr: pa.Array, fmt: str) -> np.ndarray | None:
     if offsets[-1] - offsets[0] != width * n or np.any(np.diff(offsets) != width):
         return None
     raw = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[0] + width * n].reshape(n, width)
-    seps, sep_bytes, digit_pos, weights = _TIME_LAYOUTS[width]
+    seps, sep_bytes, digit_pos, year_digits = _TIME_LAYOUTS[width]
     digits = raw[:, digit_pos] - np.uint8(48)  # uint8: anything below '0' wraps around above 9
     if np.any(raw[:, seps] != sep_bytes) or np.any(digits > 9):
         return None
-    year, month, day, hour, minute, second = (digits.astype(np.float64) @ weights).astype(np.int64).T
+    year, month, day, hour, minute, second = _time_fields(digits, year_digits)
     months = (year + (0 if width == 19 else 2000) - 1970) * 12 + month - 1
     if np.any(
         (month < 1)

@@ -1,8 +1,8 @@
 """The streaming reads of an export file: parse it into batches, count its data lines, prove its UTC offset.
 
-``pyarrow.csv.open_csv`` reads each member stream in small blocks (:data:`BLOCK_BYTES`), so memory stays bounded
-for multi-million-row files. UTF-8 with or without BOM, CRLF or LF, RFC 4180 quoting; the line
-``No data matches the criteria.`` means "no rows".
+Each member stream is read in small blocks (:data:`BLOCK_BYTES`), parsed and converted on a small thread pool
+(:mod:`~.blocks`; quoted text by ``pyarrow.csv.open_csv``), so memory stays bounded for multi-million-row files.
+UTF-8 with or without BOM, CRLF or LF, RFC 4180 quoting; the line ``No data matches the criteria.`` means "no rows".
 """
 
 from __future__ import annotations
@@ -20,28 +20,28 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pcsv
 
 from pipeline.exports.parsing.binding import REQUIRED, Binding, bind_header
+from pipeline.exports.parsing.blocks import BlockParse
 from pipeline.exports.parsing.containers import (
     DEFAULT_MAX_RATIO,
     DEFAULT_MAX_UNCOMPRESSED,
-    CountingReader,
     Member,
     open_members,
     read_header,
 )
 from pipeline.exports.parsing.convert import ConvertContext, convert_batch, ints, times
-from pipeline.exports.parsing.errors import BadRow, TruncatedFile, UnsupportedFile
+from pipeline.exports.parsing.csv_read import EMPTY_SENTINEL, csv_batches
+from pipeline.exports.parsing.errors import BadRow, TruncatedFile
 from pipeline.exports.parsing.last_line import cut_last_row
 from pipeline.exports.parsing.offsets import OffsetEvidence, OffsetHints, OffsetProof, decide_offset
 from pipeline.storage.schemas import futures_orders
 
 log = logging.getLogger(__name__)
 
-EMPTY_SENTINEL = "No data matches the criteria."
-# pyarrow's streaming CSV reader prefetches up to 32 blocks on a background thread, whatever the consumer does, so
-# its memory grows with 33x the block size; 1 MiB blocks (~5000 rows) keep it small at no measurable cost in speed.
+# The size of a batch. pyarrow's streaming CSV reader (quoted text) prefetches up to 32 blocks on a background
+# thread, whatever the consumer does, so its memory grows with 33x the block size; 1 MiB blocks (~5000 rows) keep it
+# small.
 BLOCK_BYTES = 1 << 20
 
 
@@ -184,52 +184,6 @@ def _member_binding(
     return binding
 
 
-def _csv_batches(
-    stream: CountingReader,
-    binding: Binding,
-    path: Path,
-    member: str,
-    stats: ParseStats,
-    *,
-    block_bytes: int,
-    columns: list[str] | None = None,
-) -> Iterator[pa.RecordBatch]:
-    """All-string CSV batches of a member after its header; sentinel lines are counted and skipped."""
-    invalid: list[Any] = []
-
-    def on_invalid(row: Any) -> str:
-        if row.text.strip().strip('"').strip() == EMPTY_SENTINEL:
-            stats.sentinels += 1
-            return "skip"
-        invalid.append(row)
-        return "error"
-
-    read_opts = pcsv.ReadOptions(column_names=binding.names, skip_rows=1, block_size=block_bytes)
-    parse_opts = pcsv.ParseOptions(newlines_in_values=True, invalid_row_handler=on_invalid)
-    conv_opts = pcsv.ConvertOptions(
-        column_types={n: pa.string() for n in binding.names},
-        include_columns=columns or [],
-        null_values=[""],
-        strings_can_be_null=True,
-        quoted_strings_can_be_null=True,
-    )
-    try:
-        yield from pcsv.open_csv(stream, read_options=read_opts, parse_options=parse_opts, convert_options=conv_opts)
-    except pa.ArrowInvalid as exc:
-        if stream.error is not None:  # e.g. the bomb guard fired on the prefetch thread before this parse error
-            raise stream.error from None
-        if invalid:
-            row = invalid[0]
-            raise BadRow(
-                f"{path} ({member}): a line has {row.actual_columns} fields, the header has "
-                f"{row.expected_columns}: {row.text[:200]!r}. The file may be damaged or not a plain export.",
-                path=path,
-            ) from None
-        raise UnsupportedFile(f"{path} ({member}): cannot parse as CSV: {exc}", path=path) from exc
-    except UnicodeDecodeError as exc:
-        raise UnsupportedFile(f"{path} ({member}): not UTF-8 text", path=path) from exc
-
-
 def _parse_member(
     member: Member,
     binding: Binding,
@@ -243,13 +197,14 @@ def _parse_member(
     sentinels_before, rows_before = stats.sentinels, stats.rows
     stream = member.opener()
     with stream:
-        for batch in _csv_batches(stream, binding, path, member.name, stats, block_bytes=block_bytes):
-            if batch.num_rows == 0:
-                continue
-            binding.require(f"{path} ({member.name})")
-            out = kind.convert(batch, binding, ctx)
-            ctx.row_offset += batch.num_rows
-            stats.rows += batch.num_rows
+        if binding.missing:  # the first row raises MissingColumn: read serially up to it
+            strings = csv_batches(stream, binding, path, member.name, stats, block_bytes=block_bytes)
+            batches = (kind.convert(b, binding, ctx) for b in strings if b.num_rows and _require(binding, path, member))
+        else:
+            batches = BlockParse(binding, path, member.name, ctx, kind.convert, stats).batches(stream, block_bytes)
+        for out in batches:
+            ctx.row_offset += out.num_rows
+            stats.rows += out.num_rows
             yield out
         stats.data_lines += max(0, stream.lines - 1 - (stats.sentinels - sentinels_before))
         if stream.count and stream.last_byte != b"\n":
@@ -258,6 +213,11 @@ def _parse_member(
             if why:
                 stats.cut_rows.append(f"{member.name!r}: {why}")
         stats.quoted = stats.quoted or stream.quotes > 0
+
+
+def _require(binding: Binding, path: Path, member: Member) -> bool:
+    binding.require(f"{path} ({member.name})")
+    return True
 
 
 @dataclass(frozen=True)
@@ -323,7 +283,7 @@ def _local_times(path: Path, max_bytes: int) -> Iterator[tuple[np.ndarray, np.nd
             names = [binding.columns[c] for c in ("symbol", "order_id", "time")]
             ctx = ConvertContext(path, member.name, "", "", None, 0, 0)
             with member.opener() as stream:
-                for batch in _csv_batches(
+                for batch in csv_batches(
                     stream, binding, path, member.name, stats, block_bytes=BLOCK_BYTES, columns=names
                 ):
                     local = times(batch.column(names[2]), "time", names[2], ctx)
