@@ -13,6 +13,7 @@ import pytest
 
 from assets.cli import main
 from pipeline.exports.ledger import ExportLedger
+from pipeline.futures import status as futures_status
 from pipeline.futures.stored import latest_orders
 from pipeline.sandbox.testing import start_sandbox
 from pipeline.storage.schemas import futures_orders
@@ -47,9 +48,9 @@ def sandbox():
         yield sx
 
 
-def _ids(data, market: str) -> int:
+def _ids(data, market: str, month: str | None = None) -> int:
     entries = ExportLedger(data).entries(market=market, kind="order", account="main")
-    return sum(1 for e in entries if e.download_id)
+    return sum(1 for e in entries if e.download_id and month in (None, month_of(e.requested_at)))
 
 
 def _lake(data, market: str) -> dict:
@@ -116,12 +117,16 @@ def test_two_years_backfill_then_thirty_daily_runs(sandbox, tmp_path, monkeypatc
                 stored = latest_orders(data, "main", futures_orders.MARKETS[m])
                 assert all(stored[k].status == "FILLED" for k in due), [k for k in due if stored[k].status != "FILLED"]
     assert {m: _ids(data, m) for m in MARKETS} == spent  # the daily runs spent no download id
+    # the status reads the wall clock, which the sandbox's clock was set START_AGO days behind: read it at noon of
+    # that day, so a run that crosses midnight (or a month's end) sees the days it would have seen before
+    wall = day_start_ms(day_of(now) + timedelta(days=START_AGO)) + 12 * 3_600_000
+    monkeypatch.setattr(futures_status, "wall_ms", lambda: wall)
     capsys.readouterr()
     assert main(["status"], settings) == 0
     status = capsys.readouterr().out
     assert "USDⓈ-M:" in status and "PM UM:" in status
-    for m in MARKETS:  # the backfill's ids were spent this (real) month; nothing is planned
-        assert f"download ids {month_of(now_ms())}: {spent[m]} spent, 0 planned" in status
+    for m in MARKETS:  # the backfill's ids were spent that (real) month; nothing is planned
+        assert f"download ids {month_of(wall)}: {_ids(data, m, month_of(wall))} spent, 0 planned" in status
     truth = sandbox.truth()
     for m in MARKETS:
         want = {(o["symbol"], o["orderId"]): o for o in truth[f"{m}_orders"] if day_of(o["time"]) >= first}

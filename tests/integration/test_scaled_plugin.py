@@ -1,8 +1,9 @@
-"""``make test-scaled``'s switch (tests/support/scaled.py), run on a three-test suite of its own: a lake partition
+"""``make test-scaled``'s switch (tests/support/scaled.py), run on a four-test suite of its own: a lake partition
 lands on the loopback S3 server and not in the data dir, Dagster instances get databases of their own on the
 loopback PostgreSQL (one per ``ephemeral()``, one per home), dropped when the test ends, a child process started
-with ``ORDERLAKE_DATA_DIR`` and ``DAGSTER_HOME`` writes to that same lake, budget and database, and a ``local_lake``
-test is deselected and named with its reason. The small scaled check that ``make test`` runs."""
+with ``ORDERLAKE_DATA_DIR`` and ``DAGSTER_HOME`` writes to that same lake, budget and database, a test's own hang
+ceiling is tripled, and a ``local_lake`` test is deselected and named with its reason. The small scaled check that
+``make test`` runs."""
 
 from __future__ import annotations
 
@@ -80,6 +81,11 @@ def test_a_child_process_gets_the_switch_through_its_environment(tmp_path: Path)
     Path({names_file!r} + ".child").write_text(json.dumps([instance.run_storage.postgres_url.rsplit("/", 1)[1]]))
 
 
+@pytest.mark.timeout(40)
+def test_its_own_hang_ceiling_is_scaled(request: pytest.FixtureRequest) -> None:
+    assert request.node.get_closest_marker("timeout").args == (120,)
+
+
 @pytest.mark.local_lake(reason="reads the local lake's files")
 def test_only_local() -> None:
     raise AssertionError("deselected under make test-scaled")
@@ -99,7 +105,7 @@ def test_the_switch_puts_lakes_on_s3_and_dagster_on_postgres(
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
     result = pytester.runpytest_subprocess("-p", "tests.support.scaled", "-p", "no:cacheprovider", "integration")
-    result.assert_outcomes(passed=2, deselected=1)
+    result.assert_outcomes(passed=3, deselected=1)
     result.stdout.fnmatch_lines(["*only meaningful on a local lake*", "*test_only_local: reads the local lake's files"])
     names = json.loads(Path(names_file).read_text())
     assert len(names) == 3  # two ephemeral instances, one home

@@ -29,6 +29,7 @@ from tests.support.services import postgres_admin_url
 
 BUDGET_URL = "ORDERLAKE_BUDGET_URL"
 LOCAL_ONLY = pytest.StashKey[dict[str, str]]()  # test id: why it only makes sense on a local lake
+CEILING_FACTOR = 3  # a test's own hang ceiling (its timeout mark) under S3 and PostgreSQL
 
 
 @pytest.fixture(scope="session")
@@ -130,6 +131,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         config.hook.pytest_deselected(items=[item for item in items if item.nodeid in local])
         items[:] = [item for item in items if item.nodeid not in local]
     config.stash[LOCAL_ONLY] = local
+    for item in items:  # a hang ceiling set for the local lake and SQLite, scaled to what S3 and PostgreSQL cost
+        if (mark := item.get_closest_marker("timeout")) and (seconds := mark.kwargs.get("timeout", *mark.args[:1])):
+            item.add_marker(pytest.mark.timeout(seconds * CEILING_FACTOR), append=False)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
