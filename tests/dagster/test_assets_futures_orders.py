@@ -3,7 +3,7 @@ serves whole, the checks pass, and the reconciliation check reports an export ro
 `orderlake daily` asks an export of the one market whose order vanished."""
 
 from collections import defaultdict
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import dagster as dg
@@ -51,7 +51,7 @@ def _checks(result) -> dict:
 def test_rest_tail_equals_truth_and_reconciles_with_the_export(sandbox, tmp_path, monkeypatch) -> None:
     data = tmp_path / "data"
     settings = sandbox_settings(monkeypatch, sandbox, data)
-    end = date.today() - timedelta(days=1)
+    end = day_of(sandbox.exchange.clock.market()) - timedelta(days=1)  # its day, however late this test runs
     start = end - timedelta(days=1)
     lo, hi = day_start_ms(start), day_start_ms(end) + DAY_MS
     truth = sandbox.truth()
@@ -91,7 +91,9 @@ def test_rest_tail_equals_truth_and_reconciles_with_the_export(sandbox, tmp_path
 def test_daily_asks_an_export_only_of_the_market_that_needs_it(sandbox, tmp_path, monkeypatch) -> None:
     """An open USDⓈ-M order REST no longer knows vanishes at the daily refresh: its export is asked of USDⓈ-M only."""
     data = tmp_path / "data"
-    settings = sandbox_settings(monkeypatch, sandbox, data, start_date=date.today() - timedelta(days=30))
+    settings = sandbox_settings(
+        monkeypatch, sandbox, data, start_date=day_of(sandbox.exchange.clock.market()) - timedelta(days=30)
+    )
     now = sandbox.exchange.clock.market()
     ghost = {**sandbox.truth()["usdm_orders"][-1], "orderId": 10**15, "status": "NEW", "executedQty": "0"}
     ghost["time"] = ghost["updateTime"] = now - 5 * DAY_MS

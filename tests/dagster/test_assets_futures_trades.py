@@ -2,7 +2,7 @@
 sandbox: the lake equals the truth on the days REST serves, and the checks pass but the reconciliation's, which
 reports the export row REST contradicts."""
 
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 import dagster as dg
@@ -11,7 +11,7 @@ import pytest
 from assets.cli import main
 from assets.definitions import build_definitions
 from pipeline.sandbox.testing import start_sandbox
-from pipeline.times import DAY_MS, day_start_ms
+from pipeline.times import DAY_MS, day_of, day_start_ms
 from tests.support.assets import lake_rows, partition_days, sandbox_settings
 from tests.support.futures_lake import store_as_export, store_truth_orders
 
@@ -28,7 +28,7 @@ def test_cli_backfill_of_futures_trades_and_income(sandbox, tmp_path, monkeypatc
     truth = sandbox.truth()
     for market in ("usdm", "pm_um"):
         store_truth_orders(data, truth, market)
-    end = date.today() - timedelta(days=1)
+    end = day_of(sandbox.exchange.clock.market()) - timedelta(days=1)  # its day, however late this test runs
     start = end - timedelta(days=29)
     argv = ["backfill", "--start", start.isoformat(), "--end", end.isoformat(), "--quiet"]
     assert main([*argv, "--select", "income"], settings) == 0
@@ -52,7 +52,7 @@ def test_trades_asset_reports_its_checks(sandbox, tmp_path, monkeypatch) -> None
     settings = sandbox_settings(monkeypatch, sandbox, data)
     truth = sandbox.truth()
     store_truth_orders(data, truth, "usdm")
-    day = date.today() - timedelta(days=2)
+    day = day_of(sandbox.exchange.clock.market()) - timedelta(days=2)
     exported = [dict(t) for t in truth["usdm_trades"] if day_start_ms(day) <= t["time"] < day_start_ms(day) + DAY_MS]
     exported[-1]["price"] = str(Decimal(exported[-1]["price"]) + 1)
     store_as_export(data, "futures_trades", exported, "usdm")

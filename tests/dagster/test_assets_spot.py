@@ -9,7 +9,7 @@ import json
 import os
 import subprocess
 import sys
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -24,7 +24,7 @@ from pipeline.settings import Settings
 from pipeline.storage import lake
 from pipeline.storage.lakefs import connect_catalog
 from pipeline.storage.schemas import spot_order_lists
-from pipeline.times import day_start_ms, day_window
+from pipeline.times import day_of, day_start_ms, day_window
 from tests.support.assets import lake_rows, partition_days, sandbox_settings, truth_spot_orders
 from tests.support.lake_files import lake_paths
 
@@ -41,8 +41,8 @@ def sandbox():
 
 
 @pytest.fixture
-def window() -> tuple[date, date]:
-    end = date.today() - timedelta(days=1)
+def window(sandbox) -> tuple[date, date]:
+    end = day_of(sandbox.exchange.clock.market()) - timedelta(days=1)  # its day, however late this test runs
     return end - timedelta(days=DAYS - 1), end
 
 
@@ -233,7 +233,7 @@ def test_bad_range_is_refused_clearly(tmp_path, capsys) -> None:
     settings = Settings(data_dir=tmp_path)
     assert main(["backfill", "--start", "2026-02-10", "--end", "2026-02-01", "--select", "spot"], settings) == 2
     assert "is before --start" in capsys.readouterr().err
-    tomorrow = (date.today() + timedelta(days=1)).isoformat()
+    tomorrow = (datetime.now(UTC).date() + timedelta(days=1)).isoformat()
     assert main(["backfill", "--start", "2026-02-10", "--end", tomorrow, "--select", "spot"], settings) == 2
     assert "not a complete UTC day" in capsys.readouterr().err
     with pytest.raises(SystemExit, match="must be a date"):

@@ -2,7 +2,7 @@
 the older days come from trade and income EXPORTS (one id per endpoint, never one for days REST serves), the recent
 ones from REST, and the lake equals the truth on every day of the range."""
 
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -10,7 +10,7 @@ import pytest
 from assets.cli import main
 from pipeline.exports.ledger import ExportLedger
 from pipeline.sandbox.testing import start_sandbox
-from pipeline.times import DAY_MS, day_start_ms
+from pipeline.times import DAY_MS, day_of, day_start_ms
 from pipeline.trades.futures_tail import last_day_beyond_rest
 from tests.support.assets import lake_rows, partition_days, sandbox_settings
 from tests.support.futures_lake import store_truth_orders
@@ -25,11 +25,12 @@ def sandbox():
 
 def test_backfill_takes_old_days_from_exports_and_recent_ones_from_rest(sandbox, tmp_path, monkeypatch, capsys) -> None:
     data = tmp_path / "data"
-    settings = sandbox_settings(monkeypatch, sandbox, data, start_date=date.today() - timedelta(days=200))
+    today = day_of(sandbox.exchange.clock.market())  # the sandbox's day, however late this test runs
+    settings = sandbox_settings(monkeypatch, sandbox, data, start_date=today - timedelta(days=200))
     truth = sandbox.truth()
     for market in ("usdm", "pm_um"):
         store_truth_orders(data, truth, market)
-    end = date.today() - timedelta(days=85)
+    end = today - timedelta(days=85)
     start = end - timedelta(days=12)
     argv = ["backfill", "--start", start.isoformat(), "--end", end.isoformat(), "--quiet"]
     assert main([*argv, "--select", "trades"], settings) == 0

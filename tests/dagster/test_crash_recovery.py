@@ -17,11 +17,9 @@ from assets.cli import main
 from assets.common import recovery
 from pipeline.sandbox.testing import sandbox_env, start_sandbox
 from pipeline.settings import Settings
+from pipeline.times import day_of
 from tests.support.crash import KILL_POINTS, ROOT, backfill_argv, kill_at, lake_equals_truth
 from tests.support.exports import EXPORT_SANDBOX
-
-END = date.today() - timedelta(days=1)
-START = END - timedelta(days=4)
 
 
 @pytest.fixture(scope="module")
@@ -30,21 +28,29 @@ def sandbox():
         yield sx
 
 
-def _env(sx, work: Path) -> dict[str, str]:
+@pytest.fixture(scope="module")
+def days(sandbox) -> tuple[date, date]:
+    """Five days up to the sandbox's yesterday: its day, not the wall clock's, however late a test runs."""
+    end = day_of(sandbox.exchange.clock.market()) - timedelta(days=1)
+    return end - timedelta(days=4), end
+
+
+def _env(sx, work: Path, start: date) -> dict[str, str]:
     home = work / "dagster"
     home.mkdir(parents=True)
     shutil.copy(ROOT / "deploy" / "dagster.yaml", home / "dagster.yaml")
     env = {**os.environ, **sandbox_env(sx, work / "data"), "DAGSTER_HOME": str(home)}
     env["ORDERLAKE_TIME_SCALE"] = str(sx.cfg.time_scale)  # the chain's pacing runs as fast as the sandbox
-    return env | {"ORDERLAKE_START_DATE": START.isoformat(), "ORDERLAKE_BUDGET_DIR": str(work / "budget")}
+    return env | {"ORDERLAKE_START_DATE": start.isoformat(), "ORDERLAKE_BUDGET_DIR": str(work / "budget")}
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("point", KILL_POINTS, ids=[p[0] for p in KILL_POINTS])
-def test_the_backfill_after_a_sigkill_completes_unaided(sandbox, tmp_path, monkeypatch, capsys, point) -> None:
+def test_the_backfill_after_a_sigkill_completes_unaided(sandbox, days, tmp_path, monkeypatch, capsys, point) -> None:
     _, select, target, after = point
-    env = _env(sandbox, tmp_path)
-    argv = backfill_argv(select, START, END)
+    start, end = days
+    env = _env(sandbox, tmp_path, start)
+    argv = backfill_argv(select, start, end)
     assert kill_at(env, target, after, argv) == -signal.SIGKILL
     settings = Settings.from_env(env)
     instance = dg.DagsterInstance.from_config(str(settings.dagster_home))
@@ -54,7 +60,7 @@ def test_the_backfill_after_a_sigkill_completes_unaided(sandbox, tmp_path, monke
         monkeypatch.setenv(name, value)
 
     assert main(argv, settings) == 0, capsys.readouterr().err
-    assert lake_equals_truth(settings.data_dir, sandbox.truth(), select, START, END)
+    assert lake_equals_truth(settings.data_dir, sandbox.truth(), select, start, end)
     for run in stale:  # the killed run: failed now, holding nothing
         assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.FAILURE
     assert not instance.event_log_storage.get_concurrency_run_ids()

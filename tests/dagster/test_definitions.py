@@ -1,7 +1,7 @@
 """The Dagster code location: it loads, every job resolves, the schedules target the right partitions, and no
 secret reaches Dagster's storage, the logs, the lake or the state files."""
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -115,7 +115,7 @@ def test_no_secret_anywhere_after_a_run(tmp_path: Path, monkeypatch, capsys, cap
     key, secret = "KEY-7f0c1d-visible-nowhere", "SECRET-93a1e2-visible-nowhere"
     data, home = tmp_path / "data", tmp_path / "dagster_home"
     home.mkdir()
-    end = date.today() - timedelta(days=1)
+    end = datetime.now(UTC).date() - timedelta(days=1)
     with start_sandbox(
         api_key=key,
         api_secret=secret,

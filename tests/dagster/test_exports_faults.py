@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -35,7 +35,7 @@ SMALL = {**EXPORT_SANDBOX, "futures_history_days": 60, "export_processing_second
 
 
 def _range(days: int) -> tuple[date, date]:
-    end = date.today() - timedelta(days=1)
+    end = datetime.now(UTC).date() - timedelta(days=1)
     return end - timedelta(days=days - 1), end
 
 
@@ -128,7 +128,7 @@ def test_a_damaged_file_leaves_the_lake_as_it_was(tmp_path, monkeypatch, capsys,
 
 def test_a_header_only_file_is_accepted_as_empty_only_by_hand(tmp_path, monkeypatch, capsys) -> None:
     data = tmp_path / "data"
-    end = date.today() - timedelta(days=100)  # before the account's first futures order: truly empty
+    end = datetime.now(UTC).date() - timedelta(days=100)  # before the account's first futures order: truly empty
     start = end - timedelta(days=4)
     with start_sandbox(**SMALL, export_damage="header_only") as sx:
         settings = sandbox_settings(monkeypatch, sx, data, start_date=start)

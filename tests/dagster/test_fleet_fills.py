@@ -5,7 +5,7 @@ Each account's older days come from its own trade and income exports (one id per
 for a day REST serves), its recent days from REST, and its lake equals its truth on every day of the range.
 """
 
-from datetime import date, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -25,7 +25,8 @@ MARKETS = (("usdm", "futures"), ("pm_um", "pm_um"))
 
 @pytest.mark.slow
 def test_each_account_takes_its_old_days_from_its_own_exports(tmp_path, monkeypatch, capsys) -> None:
-    end = date.today() - timedelta(days=85)
+    today = datetime.now(UTC).date()
+    end = today - timedelta(days=85)
     start = end - timedelta(days=12)
     secrets = {"a": "fills-secret-a", "b": "fills-secret-b"}
     with (
@@ -34,7 +35,7 @@ def test_each_account_takes_its_old_days_from_its_own_exports(tmp_path, monkeypa
     ):
         sandboxes = {"a": sa, "b": sb}
         settings = fleet_settings(
-            tmp_path, monkeypatch, sandboxes, secrets, start=date.today() - timedelta(days=200), time_scale=600.0
+            tmp_path, monkeypatch, sandboxes, secrets, start=today - timedelta(days=200), time_scale=600.0
         )
         data = tmp_path / "data"
         for name, sx in sandboxes.items():  # the trades' REST tail is planned from the account's stored orders

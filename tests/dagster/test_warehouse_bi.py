@@ -111,13 +111,13 @@ def test_bi_reads_stay_consistent_during_real_backfills(tmp_path: Path, monkeypa
     import os
     import subprocess
     import sys
-    from datetime import date, timedelta
+    from datetime import UTC, datetime, timedelta
 
     from pipeline.sandbox.testing import start_sandbox
     from tests.support.assets import sandbox_settings
 
     data = tmp_path / "data"
-    end = date.today() - timedelta(days=1)
+    end = datetime.now(UTC).date() - timedelta(days=1)
     ranges = [(end - timedelta(days=d + 4), end - timedelta(days=d)) for d in (10, 5, 0)]
     with start_sandbox(
         listed_symbols=40, active_symbols=4, history_days=15, busy_day_orders=1200, time_scale=60.0

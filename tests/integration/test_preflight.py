@@ -2,7 +2,7 @@
 each stop `orderlake backfill` before any order request, with a last line naming the cause and the fix, and
 `orderlake check` reports each case on one screen with a non-zero exit."""
 
-from datetime import date, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -34,7 +34,7 @@ def no_futures():
 
 
 def _range() -> list[str]:
-    end = date.today() - timedelta(days=1)
+    end = datetime.now(UTC).date() - timedelta(days=1)
     return ["--start", (end - timedelta(days=2)).isoformat(), "--end", end.isoformat()]
 
 

@@ -18,7 +18,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -106,7 +106,7 @@ def _trial(trials: int, seed: int) -> None:
     from tests.support.exports import EXPORT_SANDBOX
 
     rng, work = random.Random(seed), Path(os.environ.get("TMPDIR", "/tmp")) / f"orderlake-crash-{os.getpid()}"
-    end = date.today() - timedelta(days=1)
+    end = datetime.now(UTC).date() - timedelta(days=1)
     start = end - timedelta(days=9)
     outcomes = []
     with start_sandbox(**{**EXPORT_SANDBOX, "history_days": 30, "delisted_symbol": False}) as sx:
