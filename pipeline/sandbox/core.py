@@ -121,7 +121,7 @@ class Exchange(FuturesRestApi, DerivativesApi):
             max_ban_ms=max(1000, int(facts.IP_BAN_MAX_MS / cfg.time_scale)),
         )
         self.fault_rng = random.Random(f"orderlake-sandbox:{cfg.seed}:faults")
-        self.id_rng = random.Random(f"orderlake-sandbox:{cfg.seed}:download-ids")
+        self.id_rng = random.Random()  # unseeded: `make run` restarts the sandbox (same seed) on later days
         self.ledgers: dict = {}  # futures trades and income per market (pipeline.sandbox.futures_ledger)
         self.exports: dict[str, Export] = {}
         self.files: dict[str, Export] = {}

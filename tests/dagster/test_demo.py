@@ -6,10 +6,12 @@ import hashlib
 import json
 import os
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from assets.cli import demo as demo_cli
 from assets.cli import main
 from assets.cli.demo import run_demo
 from pipeline.exports.ledger import ExportLedger
@@ -41,7 +43,10 @@ def _lake_digest(data: Path) -> dict[str, tuple[int, str]]:
 
 
 @pytest.mark.slow
-def test_make_run_twice(tmp_path: Path, capsys) -> None:
+def test_make_run_twice(tmp_path: Path, monkeypatch, capsys) -> None:
+    # both runs on the day the test started: a second run on a later day rightly backfills the new day too
+    started = datetime.now(UTC)
+    monkeypatch.setattr(demo_cli, "datetime", type("Frozen", (datetime,), {"now": staticmethod(lambda tz: started)}))
     settings = Settings(data_dir=tmp_path / "data")
     data = tmp_path / "data" / "demo"  # apart from a real account's data dir
     args = argparse.Namespace(spot_days=8, export_days=20)

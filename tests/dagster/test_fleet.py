@@ -19,7 +19,7 @@ from pipeline.futures.stored import latest_orders
 from pipeline.sandbox.testing import start_sandbox
 from pipeline.settings import Settings
 from pipeline.storage.schemas import futures_orders
-from pipeline.times import DAY_MS, day_start_ms
+from pipeline.times import DAY_MS, day_of, day_start_ms, now_ms
 from tests.support.assets import lake_rows, truth_spot_orders
 from tests.support.exports import EXPORT_SANDBOX, FROM_EXPORT
 from tests.support.fleet import fleet_settings
@@ -30,19 +30,21 @@ ACCOUNTS = Path(__file__).resolve().parents[1] / "support" / "accounts.toml"
 SANDBOX = {**EXPORT_SANDBOX, "futures_history_days": 30}
 
 
-def _range() -> tuple[date, date]:
-    end = datetime.now(UTC).date() - timedelta(days=1)
+def _range(now: int) -> tuple[date, date]:
+    """The days up to yesterday of ``now``: the wall clock is read once per test and the sandboxes' clocks are set
+    to the same instant, so a run that crosses midnight asks for, and compares, the same days throughout."""
+    end = day_of(now) - timedelta(days=1)
     return end - timedelta(days=DAYS - 1), end
 
 
-def _settings(tmp_path: Path, monkeypatch, sandboxes: dict, secrets: dict[str, str]) -> Settings:
-    return fleet_settings(
-        tmp_path, monkeypatch, sandboxes, secrets, start=_range()[0], time_scale=SANDBOX["time_scale"]
-    )
+def _settings(tmp_path: Path, monkeypatch, sandboxes: dict, secrets: dict[str, str], start: date) -> Settings:
+    return fleet_settings(tmp_path, monkeypatch, sandboxes, secrets, start=start, time_scale=SANDBOX["time_scale"])
 
 
-def _run(settings: Settings, instance: dg.DagsterInstance, first: str, last: str) -> dg.ExecuteInProcessResult:
-    start, end = _range()
+def _run(
+    settings: Settings, instance: dg.DagsterInstance, first: str, last: str, days: tuple[date, date]
+) -> dg.ExecuteInProcessResult:
+    start, end = days
     tags = {RANGE_START_TAG: f"{first}|{start}", RANGE_END_TAG: f"{last}|{end}"}
     job = build_definitions(settings).resolve_job_def(JOB)
     return job.execute_in_process(instance=instance, tags=tags, raise_on_error=False)
@@ -52,8 +54,7 @@ def _materialized(instance: dg.DagsterInstance, table: str) -> set[str]:
     return {str(k) for k in instance.get_materialized_partitions(dg.AssetKey(table))}
 
 
-def _export_truth(truth: dict, market: str) -> list[dict]:
-    start = _range()[0]
+def _export_truth(truth: dict, market: str, start: date) -> list[dict]:
     lo = int(datetime(start.year, start.month, start.day, tzinfo=UTC).timestamp() * 1000)
     hi = lo + DAYS * 86_400_000 - 1
     want = [o for o in truth[f"{market}_orders"] if lo <= o["updateTime"] <= hi]
@@ -70,16 +71,17 @@ def _lake(data: Path, table: str, account: str, columns=None) -> list[dict]:
 
 @pytest.mark.slow
 def test_two_accounts_each_equal_their_truth_and_one_failure_blocks_no_other(tmp_path, monkeypatch) -> None:
-    start, end = _range()
+    now = now_ms()
+    start, end = _range(now)
     with (
-        start_sandbox(**SANDBOX, seed=11, uid=1001, api_key="key-a") as sa,
-        start_sandbox(**SANDBOX, seed=12, uid=1002, api_key="key-b") as sb,
+        start_sandbox(**SANDBOX, seed=11, uid=1001, api_key="key-a", now_ms=now) as sa,
+        start_sandbox(**SANDBOX, seed=12, uid=1002, api_key="key-b", now_ms=now) as sb,
     ):
         good = {"a": "sandbox-api-secret", "b": "sandbox-api-secret"}
         instance = dg.DagsterInstance.ephemeral()
         # b's key is wrong: one run over both accounts fails for b only
-        broken = _settings(tmp_path, monkeypatch, {"a": sa, "b": sb}, {**good, "b": "wrong-secret"})
-        failed = _run(broken, instance, "a", "b")
+        broken = _settings(tmp_path, monkeypatch, {"a": sa, "b": sb}, {**good, "b": "wrong-secret"}, start)
+        failed = _run(broken, instance, "a", "b", (start, end))
         assert not failed.success
         assert "1 account(s) failed: b (" in str(failed.all_events)
         days = {f"a|{start + timedelta(days=i)}" for i in range(DAYS)}
@@ -90,19 +92,19 @@ def test_two_accounts_each_equal_their_truth_and_one_failure_blocks_no_other(tmp
         assert _lake(data, "spot_orders", "a") == [
             {k: v for k, v in r.items() if k != "account"} for r in truth_spot_orders(truth_a, start, end)
         ]
-        assert _lake(data, "futures_orders", "a", FROM_EXPORT) == _export_truth(truth_a, "usdm")
-        assert _lake(data, "pm_um_orders", "a", FROM_EXPORT) == _export_truth(truth_a, "pm_um")
+        assert _lake(data, "futures_orders", "a", FROM_EXPORT) == _export_truth(truth_a, "usdm", start)
+        assert _lake(data, "pm_um_orders", "a", FROM_EXPORT) == _export_truth(truth_a, "pm_um", start)
 
         # b fixed: its own run completes; a's ledger is untouched (no id spent twice)
-        fixed = _settings(tmp_path, monkeypatch, {"a": sa, "b": sb}, good)
-        assert _run(fixed, instance, "b", "b").success
+        fixed = _settings(tmp_path, monkeypatch, {"a": sa, "b": sb}, good, start)
+        assert _run(fixed, instance, "b", "b", (start, end)).success
         truth_b = sb.truth()
         assert _lake(data, "spot_orders", "b") == [
             {k: v for k, v in r.items() if k != "account"} for r in truth_spot_orders(truth_b, start, end)
         ]
         assert _lake(data, "spot_orders", "b") != _lake(data, "spot_orders", "a")  # two accounts, two histories
-        assert _lake(data, "futures_orders", "b", FROM_EXPORT) == _export_truth(truth_b, "usdm")
-        assert _lake(data, "pm_um_orders", "b", FROM_EXPORT) == _export_truth(truth_b, "pm_um")
+        assert _lake(data, "futures_orders", "b", FROM_EXPORT) == _export_truth(truth_b, "usdm", start)
+        assert _lake(data, "pm_um_orders", "b", FROM_EXPORT) == _export_truth(truth_b, "pm_um", start)
         ledger = ExportLedger(data)
         for account in ("a", "b"):
             for market in ("usdm", "pm_um"):
@@ -144,13 +146,14 @@ def test_an_accounts_file_makes_the_fleet_code_location() -> None:
 
 @pytest.mark.slow
 def test_orderlake_backfill_with_an_accounts_file_runs_every_account(tmp_path, monkeypatch, capsys) -> None:
-    start, end = _range()
+    now = now_ms()
+    start, end = _range(now)
     keys = {"a": "cli-secret-a", "b": "cli-secret-b"}
     with (
-        start_sandbox(**SANDBOX, seed=21, api_key="cli-key-a", api_secret=keys["a"]) as sa,
-        start_sandbox(**SANDBOX, seed=22, api_key="cli-key-b", api_secret=keys["b"]) as sb,
+        start_sandbox(**SANDBOX, seed=21, api_key="cli-key-a", api_secret=keys["a"], now_ms=now) as sa,
+        start_sandbox(**SANDBOX, seed=22, api_key="cli-key-b", api_secret=keys["b"], now_ms=now) as sb,
     ):
-        settings = _settings(tmp_path, monkeypatch, {"a": sa, "b": sb}, keys)
+        settings = _settings(tmp_path, monkeypatch, {"a": sa, "b": sb}, keys, start)
         argv = ["backfill", "--start", str(start), "--end", str(end), "--select", "all"]
         assert main(argv, settings) == 0
         out = capsys.readouterr().out

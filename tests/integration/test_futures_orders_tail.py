@@ -7,7 +7,7 @@ order created on the days REST serves whole, in its state at the sandbox clock. 
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -22,7 +22,19 @@ from pipeline.settings import Settings
 from pipeline.times import DAY_MS, day_of, day_start_ms, days_between
 
 pytestmark = pytest.mark.slow
-SHAPE = {"listed_symbols": 20, "history_days": 2, "futures_history_days": 30, "futures_late_finals": False}
+# The market clock at a fixed instant (serverTime follows it; the client syncs to it), not the wall clock: REST
+# serves a day whole (zero-fill cancels included) until 3 days less a minute after it starts, so the day before
+# yesterday is complete only before 23:59; and the account is generated per day, so whether an order is still
+# open for a later run to refresh depends on the date (on some dates none is, in PM).
+AT = int(datetime(2026, 6, 15, 13, tzinfo=UTC).timestamp() * 1000)
+SHAPE = {
+    "listed_symbols": 20,
+    "history_days": 2,
+    "futures_history_days": 30,
+    "futures_late_finals": False,
+    "now_ms": AT,
+    "server_time_at_market": True,
+}
 QUIET = lambda line: None  # noqa: E731
 
 

@@ -9,7 +9,7 @@ for days REST serves are reconciled: the rows REST contradicts are reported, RES
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -29,6 +29,9 @@ from tests.support.futures_lake import store_as_export, store_truth_orders
 pytestmark = pytest.mark.slow
 MARKETS = ("usdm", "pm_um")
 STAMPS = ("ingested_at", "source", "account", "market")
+# The module's market clock at a fixed instant (serverTime follows it; the client syncs to it), not the wall clock:
+# REST reaches a day 90 days back whole only until a minute before midnight (the tails ask a minute inside).
+AT = int(datetime(2026, 6, 15, 13, tzinfo=UTC).timestamp() * 1000)
 
 
 def _client(sx, data_dir: Path) -> binance.BinanceClient:
@@ -99,7 +102,14 @@ def _store_tampered_exports(data_dir: Path, truth: dict, lo: int, hi: int) -> tu
 
 @pytest.fixture(scope="module")
 def sandbox():
-    with testing.start_sandbox(listed_symbols=20, history_days=3, futures_history_days=130, time_scale=60.0) as sx:
+    with testing.start_sandbox(
+        listed_symbols=20,
+        history_days=3,
+        futures_history_days=130,
+        time_scale=60.0,
+        now_ms=AT,
+        server_time_at_market=True,
+    ) as sx:
         yield sx
 
 

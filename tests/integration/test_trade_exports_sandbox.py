@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -44,9 +44,12 @@ CASES = [  # (trade dialect, income dialect)
     ("short", "full"),
     ("ms", "current"),
 ]
+# The sandbox's clock starts at a fixed instant (serverTime follows it) and the chains read that clock too, so the
+# month whose quota the ids count against cannot turn during a test (a run across a month's end saw 0 used).
+AT = int(datetime(2026, 6, 15, 13, tzinfo=UTC).timestamp() * 1000)
 
 
-def _chain(client: BinanceClient, data_dir) -> ExportChain:
+def _chain(client: BinanceClient, data_dir, sx, **changes) -> ExportChain:
     return ExportChain(
         client,
         ExportLedger(data_dir),
@@ -54,15 +57,17 @@ def _chain(client: BinanceClient, data_dir) -> ExportChain:
         account="main",
         allow_http_loopback=True,
         time_scale=1 / EXPORT_SPEED,
+        now=lambda: sx.exchange.clock.wire() / 1000,
+        **changes,
     )
 
 
-def _complete(client: BinanceClient, data_dir, timeout: float = 60.0) -> list[str]:
+def _complete(client: BinanceClient, data_dir, sx, timeout: float = 60.0) -> list[str]:
     """Poll as the sensor does (a fresh chain per tick) until no id is processing; the completed download ids."""
     deadline = time.monotonic() + timeout
     done: list[str] = []
     while time.monotonic() < deadline:
-        chain = _chain(client, data_dir)
+        chain = _chain(client, data_dir, sx)
         done += [o.run_key for o in chain.poll_due() if o.status == "completed"]
         if not chain.ledger.entries(status="processing"):
             return done
@@ -76,21 +81,21 @@ def _shape(rows: list[dict], columns: tuple[str, ...]) -> list[tuple]:
 
 @pytest.mark.parametrize(("trade_dialect", "income_dialect"), CASES)
 def test_trade_and_income_exports_equal_the_truth(tmp_path, trade_dialect: str, income_dialect: str) -> None:
-    cfg = {**EXPORT_SANDBOX, "futures_history_days": 200}
+    cfg = {**EXPORT_SANDBOX, "futures_history_days": 200, "now_ms": AT, "server_time_at_market": True}
     cfg |= {"export_trade_dialect": trade_dialect, "export_income_dialect": income_dialect}
     with testing.start_sandbox(**cfg) as sx:
         client = BinanceClient.from_settings(Settings.from_env(testing.sandbox_env(sx, tmp_path)))
         try:
-            chain = _chain(client, tmp_path)
+            chain = _chain(client, tmp_path, sx)
             today = day_of(sx.exchange.clock.market())
             start, end = today - timedelta(days=150), today - timedelta(days=100)  # older than REST's 90 days
             fills = [ep for ep in EXPORT_ENDPOINTS.values() if ep.kind != "order"]
             for ep in fills:
                 assert len(chain.request(ep, start, end, sleep=time.sleep)) == 1
-            done = _complete(client, tmp_path)
+            done = _complete(client, tmp_path, sx)
             assert len(done) == 4
             for did in done:
-                _chain(client, tmp_path).ingest(did)
+                _chain(client, tmp_path, sx).ingest(did)
             truth = sx.truth()
             lo, hi = day_start_ms(start), day_end_ms(end)
             for market in ("usdm", "pm_um"):
@@ -114,9 +119,7 @@ def test_trade_and_income_exports_equal_the_truth(tmp_path, trade_dialect: str, 
             for ep in fills:
                 assert list(chain.request(ep, start, end)) == []  # already exported: nothing spent
                 assert chain.quota(ep).limit == 5 and chain.quota(ep).used == 1
-            limited = ExportChain(
-                client, ExportLedger(tmp_path), data_dir=tmp_path, account="main", monthly_limits={"trade": 1}
-            )
+            limited = _chain(client, tmp_path, sx, monthly_limits={"trade": 1})
             with pytest.raises(QuotaWouldBeExceeded):
                 limited.request(EXPORT_ENDPOINTS[("usdm", "trade")], start - timedelta(days=20), start)
             assert sx.stats()["export_ids_created"] == ids

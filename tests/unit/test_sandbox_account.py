@@ -6,7 +6,7 @@ from collections import Counter
 from decimal import Decimal
 
 from pipeline.sandbox.config import SandboxConfig
-from pipeline.sandbox.core import Exchange
+from pipeline.sandbox.core import Exchange, Params
 
 DAY = 86_400_000
 NOW = 1_760_000_000_000  # a fixed "now": with it, the account depends on the seed alone
@@ -69,3 +69,12 @@ def test_default_account_is_realistic() -> None:
     assert {o["symbol"] for o in truth["delisted_orders"]} == {delisted}
     for o in orders:
         assert Decimal(o["executedQty"]) <= Decimal(o["origQty"]) and o["updateTime"] >= o["time"]
+
+
+def test_download_ids_never_repeat_across_restarts() -> None:
+    """`make run` restarts the sandbox with the same seed; on a later day it asks an export for the new days, and
+    an id of the first run's coming back would break the ledger (Binance never reissues a download id)."""
+    small = SandboxConfig(now_ms=NOW, listed_symbols=10, active_symbols=2, history_days=2, futures_history_days=5)
+    window = Params({"startTime": str(NOW - 3 * DAY), "endTime": str(NOW - DAY - 1)})
+    first, again = (Exchange(small).export_create(window, "usdm")["downloadId"] for _ in range(2))
+    assert first != again
