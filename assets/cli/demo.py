@@ -52,12 +52,12 @@ EXAMPLE_QUERIES = (  # amounts per quote asset, never added across assets (tests
 )
 
 
-def _anchor(data_dir: Path) -> int:
+def _anchor(data_dir: Path, today: date) -> int:
     """Epoch ms the sandbox's generated history ends at: the start of the first run's UTC day, kept in state/."""
     path = data_dir / "state" / ANCHOR_FILE
     if path.exists():
         return int(json.loads(path.read_text())["now_ms"])
-    now_ms = day_start_ms(datetime.now(UTC).date())
+    now_ms = day_start_ms(today)
     atomic_write(path, json.dumps({"now_ms": now_ms, "note": "the sandbox account of `make run` ends here"}))
     return now_ms
 
@@ -112,11 +112,13 @@ def sandbox_settings(settings: Settings, sx: SandboxExchange, data_dir: Path, st
     )
 
 
-def run_demo(args: argparse.Namespace, settings: Settings) -> int:
+def run_demo(args: argparse.Namespace, settings: Settings, today: date | None = None) -> int:
+    """``today``: the UTC day the run backfills up to (the day before it), read once (default: the wall clock's)."""
+    today = today or datetime.now(UTC).date()
     data_dir = demo_dir(settings)
     started = time.monotonic()
-    cfg = SandboxConfig(time_scale=TIME_SCALE, history_days=SPOT_HISTORY_DAYS, now_ms=_anchor(data_dir))
-    yesterday = datetime.now(UTC).date() - timedelta(days=1)
+    cfg = SandboxConfig(time_scale=TIME_SCALE, history_days=SPOT_HISTORY_DAYS, now_ms=_anchor(data_dir, today))
+    yesterday = today - timedelta(days=1)
     spot_start = yesterday - timedelta(days=args.spot_days - 1)
     export_start = yesterday - timedelta(days=args.export_days - 1)
     with SandboxExchange(cfg) as sx:

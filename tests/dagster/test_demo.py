@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from assets.cli import demo as demo_cli
 from assets.cli import main
 from assets.cli.demo import run_demo
 from pipeline.exports.ledger import ExportLedger
@@ -43,14 +42,12 @@ def _lake_digest(data: Path) -> dict[str, tuple[int, str]]:
 
 
 @pytest.mark.slow
-def test_make_run_twice(tmp_path: Path, monkeypatch, capsys) -> None:
-    # both runs on the day the test started: a second run on a later day rightly backfills the new day too
-    started = datetime.now(UTC)
-    monkeypatch.setattr(demo_cli, "datetime", type("Frozen", (datetime,), {"now": staticmethod(lambda tz: started)}))
+def test_make_run_twice(tmp_path: Path, capsys) -> None:
+    today = datetime.now(UTC).date()  # both runs on it: a second run on a later day rightly backfills the new day too
     settings = Settings(data_dir=tmp_path / "data")
     data = tmp_path / "data" / "demo"  # apart from a real account's data dir
     args = argparse.Namespace(spot_days=8, export_days=20)
-    assert run_demo(args, settings) == 0
+    assert run_demo(args, settings, today) == 0
     assert "BINANCE_API_KEY" not in os.environ  # the sandbox's key was exported for the runs only
     first = capsys.readouterr().out
     assert "spot_orders" in first and "pm_um_orders" in first and "Largest spot fills" in first
@@ -61,7 +58,7 @@ def test_make_run_twice(tmp_path: Path, monkeypatch, capsys) -> None:
     ids = len(ExportLedger(data).entries())
     assert ids == 2  # one per order endpoint for 20 days; REST serves their trades and income whole
 
-    assert run_demo(args, settings) == 0
+    assert run_demo(args, settings, today) == 0
     capsys.readouterr()
     after = _lake_digest(data)
     assert after == digest  # not a single value changed
