@@ -9,9 +9,10 @@ again, whatever the versions pip resolved.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -108,10 +109,24 @@ def test_inspector_reflects_every_view_and_each_answers_a_query(catalog: Path) -
         engine.dispose()
 
 
-def test_values_come_back_exact(catalog: Path) -> None:
+def _session_time_zone(engine: sa.Engine, zone: str) -> None:
+    """What the README tells BI users who want UTC on screen: set the session's TimeZone on every new connection."""
+
+    @sa.event.listens_for(engine, "connect")
+    def _set(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"SET TimeZone = '{zone}'")
+        cursor.close()
+
+
+@pytest.mark.parametrize("zone", [None, "UTC", "Asia/Kathmandu"])
+def test_values_come_back_exact(catalog: Path, zone: str | None) -> None:
     """Through SQL text and through the reflected table (typed columns): decimals as exact Decimal (a dialect that
-    converts through float loses digits here), ids beyond 2^53 intact, times aware UTC."""
+    converts through float loses digits here), ids beyond 2^53 intact, times aware and the same instant whatever
+    the session's time zone (None: the machine's, which DuckDB takes by default); shown in UTC once set to UTC."""
     engine = sa.create_engine(readme_uri(catalog), connect_args={"read_only": True})
+    if zone is not None:
+        _session_time_zone(engine, zone)
     try:
         orders = sa.Table("orders", sa.MetaData(), autoload_with=engine)
         with engine.connect() as conn:
@@ -123,12 +138,19 @@ def test_values_come_back_exact(catalog: Path) -> None:
                     orders.c.market == "usdm"
                 )
             ).one()
+            session_zone = conn.execute(sa.text("SELECT current_setting('TimeZone')")).scalar_one()
     finally:
         engine.dispose()
+    assert zone is None or session_zone == zone
     quote = Decimal(BIG_PRICE) * Decimal(BIG_QTY)
     assert float(quote) != quote  # the check below would pass through a double otherwise
+    placed = datetime(2024, 1, 1, 10, tzinfo=UTC)  # tests/support/warehouse.py's default order time
     for row in (text_row, typed_row):
         assert row.order_id == BIG_ID
         assert isinstance(row.price, Decimal) and row.price == Decimal(BIG_PRICE)
         assert isinstance(row.quote_qty, Decimal) and row.quote_qty == quote
-        assert isinstance(row.time, datetime) and row.time.utcoffset().total_seconds() == 0
+        assert isinstance(row.time, datetime) and row.time.tzinfo is not None and row.time == placed
+        if zone == "UTC":
+            assert row.time.utcoffset().total_seconds() == 0
+        elif zone is not None:  # Kathmandu is UTC+5:45: a session zone that is not UTC shifts only the display
+            assert row.time.utcoffset().total_seconds() == (5 * 60 + 45) * 60
